@@ -1,0 +1,37 @@
+# Berth: `make run` starts the registry on 127.0.0.1:5000; `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck pytest test-env bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/berth serve --addr 127.0.0.1:5000 --data-dir ./data
+
+# Debian packages and services (dockerd) the tests use; idempotent.
+test-env:
+	bash scripts/test-env.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: test-env lint typecheck pytest
+
+bench: $(STAMP) test-env
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""The `berth` command line. Nothing imports this package."""

@@ -1,0 +1,69 @@
+"""Content digests: `algorithm:encoded`, as the OCI image spec defines them.
+
+Only sha256 and sha512 are accepted; anything else is an `InvalidDigest`, so a digest that
+parsed is always one the store can verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from blobstore.errors import InvalidDigest
+
+_GRAMMAR: Final = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+_HEX_LENGTH: Final = {"sha256": 64, "sha512": 128}
+_LOWER_HEX: Final = re.compile(r"^[a-f0-9]+$")
+
+SUPPORTED_ALGORITHMS: Final = tuple(_HEX_LENGTH)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Digest:
+    """A validated digest. `str(d)` gives the canonical `sha256:<hex>` form."""
+
+    algorithm: str
+    hex: str
+
+    def __post_init__(self) -> None:
+        text = f"{self.algorithm}:{self.hex}"
+        length = _HEX_LENGTH.get(self.algorithm)
+        if length is None:
+            raise InvalidDigest(text, f"unsupported algorithm {self.algorithm!r}")
+        if len(self.hex) != length or not _LOWER_HEX.match(self.hex):
+            raise InvalidDigest(text, f"{self.algorithm} needs {length} lowercase hex characters")
+
+    @classmethod
+    def parse(cls, value: str) -> Digest:
+        """Parse `algorithm:encoded`; raises InvalidDigest for anything else."""
+        match = _GRAMMAR.match(value)
+        if match is None:
+            raise InvalidDigest(value, "not of the form algorithm:encoded")
+        return cls(match.group(1), match.group(2))
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        """The digest of `data`, which is small enough to be in memory (a manifest)."""
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    @classmethod
+    def from_hasher(cls, hasher: hashlib._Hash) -> Digest:
+        return cls(hasher.name, hasher.hexdigest())
+
+    def hasher(self) -> hashlib._Hash:
+        """A fresh hasher of this digest's algorithm."""
+        return hashlib.new(self.algorithm)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+def is_digest(value: str) -> bool:
+    """True when `value` parses as a supported digest (a reference that is a digest, not a tag)."""
+    try:
+        Digest.parse(value)
+    except InvalidDigest:
+        return False
+    return True

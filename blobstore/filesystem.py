@@ -1,0 +1,319 @@
+"""A blobstore on a local filesystem.
+
+Layout under the root directory, drawn once here (every path is built by `_blob_path`
+or `_ingest_path`):
+
+    <root>/
+    ├── blobs/
+    │   └── <algorithm>/                 sha256, sha512
+    │       └── <first two hex>/
+    │           └── <hex>                a committed blob: complete, verified, read-only
+    └── ingest/
+        └── <upload id>                  bytes of an upload in progress (32 lowercase hex)
+
+A blob only ever appears under blobs/ by `os.replace` of a fully written, fsynced and
+verified ingest file, followed by an fsync of the directory, so a crash at any moment leaves
+either no blob or the right one. Ingest files are plain appends and survive restarts; their
+length is the upload's offset.
+
+Hashing: hashlib cannot serialise a hasher, so each process keeps the hasher of the uploads it
+wrote to, with the offset it has hashed up to. A commit continues from there, reading from the
+file whatever another process appended meanwhile (or everything, when this process never saw
+the upload), so any worker may take any chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from blobstore.digest import SUPPORTED_ALGORITHMS, Digest
+from blobstore.errors import (
+    BlobNotFound,
+    DigestMismatch,
+    InvalidRange,
+    SizeMismatch,
+    UploadNotFound,
+)
+from blobstore.protocol import BlobInfo
+
+_UPLOAD_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+_READ_CHUNK: Final = 1 << 20
+_WRITE_BUFFER: Final = 1 << 20
+_HASHERS_KEPT: Final = 1024
+
+
+@dataclass(slots=True)
+class _HashState:
+    hasher: hashlib._Hash
+    offset: int
+
+
+class FilesystemBlobStore:
+    """Blobs as files under `root`. Safe for many processes sharing one root."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._blobs = self.root / "blobs"
+        self._ingest = self.root / "ingest"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._ingest.mkdir(parents=True, exist_ok=True)
+        self._hash_states: OrderedDict[str, _HashState] = OrderedDict()
+
+    # -- paths ---------------------------------------------------------------
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
+
+    def _ingest_path(self, upload_id: str) -> Path:
+        if not _UPLOAD_ID.match(upload_id):
+            raise UploadNotFound(upload_id)
+        return self._ingest / upload_id
+
+    # -- reading -------------------------------------------------------------
+
+    async def stat(self, digest: Digest) -> BlobInfo:
+        try:
+            st = await asyncio.to_thread(os.stat, self.blob_path(digest))
+        except FileNotFoundError:
+            raise BlobNotFound(digest) from None
+        return BlobInfo(digest, st.st_size)
+
+    async def read(
+        self, digest: Digest, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        try:
+            fd = await asyncio.to_thread(os.open, self.blob_path(digest), os.O_RDONLY)
+        except FileNotFoundError:
+            raise BlobNotFound(digest) from None
+        try:
+            size = os.fstat(fd).st_size
+            stop = size if end is None else end
+            if start < 0 or stop > size or start > stop:
+                raise InvalidRange(start, end, size)
+            position = start
+            while position < stop:
+                chunk = await asyncio.to_thread(
+                    os.pread, fd, min(_READ_CHUNK, stop - position), position
+                )
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    async def walk(self) -> AsyncIterator[BlobInfo]:
+        for algorithm in SUPPORTED_ALGORITHMS:
+            for info in await asyncio.to_thread(self._list_algorithm, algorithm):
+                yield info
+
+    def _list_algorithm(self, algorithm: str) -> list[BlobInfo]:
+        found: list[BlobInfo] = []
+        base = self._blobs / algorithm
+        if not base.is_dir():
+            return found
+        for prefix in os.scandir(base):
+            if not prefix.is_dir():
+                continue
+            for entry in os.scandir(prefix.path):
+                try:
+                    found.append(BlobInfo(Digest(algorithm, entry.name), entry.stat().st_size))
+                except (ValueError, FileNotFoundError):
+                    continue
+        return found
+
+    # -- writing -------------------------------------------------------------
+
+    async def begin(self) -> FilesystemUpload:
+        upload_id = uuid.uuid4().hex
+        path = self._ingest_path(upload_id)
+        fd = await asyncio.to_thread(
+            os.open, path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
+        )
+        self._remember(upload_id, _HashState(hashlib.sha256(), 0))
+        return FilesystemUpload(self, upload_id, path, fd, 0)
+
+    async def resume(self, upload_id: str) -> FilesystemUpload:
+        path = self._ingest_path(upload_id)
+        try:
+            fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+        return FilesystemUpload(self, upload_id, path, fd, os.fstat(fd).st_size)
+
+    async def delete(self, digest: Digest) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(os.unlink, self.blob_path(digest))
+
+    async def ingest_ids(self) -> list[str]:
+        """Ids of every upload in progress (for cleaning up abandoned ones)."""
+        names = await asyncio.to_thread(os.listdir, self._ingest)
+        return [name for name in names if _UPLOAD_ID.match(name)]
+
+    # -- the per-process hasher cache ---------------------------------------
+
+    def _remember(self, upload_id: str, state: _HashState) -> None:
+        self._hash_states[upload_id] = state
+        self._hash_states.move_to_end(upload_id)
+        while len(self._hash_states) > _HASHERS_KEPT:
+            self._hash_states.popitem(last=False)
+
+    def _hash_state(self, upload_id: str) -> _HashState | None:
+        return self._hash_states.get(upload_id)
+
+    def _forget(self, upload_id: str) -> None:
+        self._hash_states.pop(upload_id, None)
+
+
+class FilesystemUpload:
+    """One open handle on an ingest file. Not safe for two writers at once."""
+
+    def __init__(
+        self, store: FilesystemBlobStore, upload_id: str, path: Path, fd: int, size: int
+    ) -> None:
+        self._store = store
+        self._id = upload_id
+        self._path = path
+        self._fd: int | None = fd
+        self._size = size
+        self._buffer = bytearray()
+        self._done = False
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def size(self) -> int:
+        return self._size + len(self._buffer)
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        if len(self._buffer) >= _WRITE_BUFFER:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._buffer:
+            return
+        fd = self._require_fd()
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        state = self._store._hash_state(self._id)
+        if state is not None and state.offset != self._size:
+            state = None  # another process appended: catch up from the file at commit
+        await asyncio.to_thread(_append_and_hash, fd, data, state)
+        self._size += len(data)
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise UploadNotFound(self._id)
+        return self._fd
+
+    async def commit(self, expected: Digest, size: int | None = None) -> BlobInfo:
+        await self._flush()
+        fd = self._require_fd()
+        state = self._store._hash_state(self._id)
+        try:
+            actual_size, actual = await asyncio.to_thread(self._verify, fd, expected, state)
+            if size is not None and size != actual_size:
+                raise SizeMismatch(size, actual_size)
+            if actual != expected:
+                raise DigestMismatch(expected, actual)
+            await asyncio.to_thread(self._publish, expected)
+        except BaseException:
+            await self.abort()
+            raise
+        self._finish()
+        return BlobInfo(expected, actual_size)
+
+    def _verify(self, fd: int, expected: Digest, state: _HashState | None) -> tuple[int, Digest]:
+        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        if state is not None and state.hasher.name == expected.algorithm and state.offset <= size:
+            _hash_file_range(self._path, state, size)
+            actual = Digest.from_hasher(state.hasher)
+            if actual == expected:
+                return size, actual
+        # No usable cached hasher, or it disagrees (two writers raced): hash the file itself.
+        fresh = _HashState(expected.hasher(), 0)
+        _hash_file_range(self._path, fresh, size)
+        return size, Digest.from_hasher(fresh.hasher)
+
+    def _publish(self, digest: Digest) -> None:
+        target = self._store.blob_path(digest)
+        if target.exists():
+            os.unlink(self._path)  # content-addressed: the stored copy is the same bytes
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self._path, 0o444)
+        os.replace(self._path, target)
+        _fsync_dir(target.parent)
+
+    async def close(self) -> None:
+        try:
+            await self._flush()
+        finally:
+            self._release()
+
+    async def abort(self) -> None:
+        if self._done:
+            return
+        self._finish()
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(os.unlink, self._path)
+
+    def _finish(self) -> None:
+        self._done = True
+        self._buffer.clear()
+        self._store._forget(self._id)
+        self._release()
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _append_and_hash(fd: int, data: bytes, state: _HashState | None) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    if state is not None:
+        state.hasher.update(data)
+        state.offset += len(data)
+
+
+def _hash_file_range(path: Path, state: _HashState, size: int) -> None:
+    """Bring `state` up to `size` bytes by hashing what the file holds past its offset."""
+    if state.offset == size:
+        return
+    with open(path, "rb") as f:
+        f.seek(state.offset)
+        remaining = size - state.offset
+        while remaining > 0:
+            chunk = f.read(min(_READ_CHUNK, remaining))
+            if not chunk:
+                raise OSError(errno.EIO, f"ingest {path} shorter than {size} bytes")
+            state.hasher.update(chunk)
+            remaining -= len(chunk)
+    state.offset = size
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

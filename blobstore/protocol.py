@@ -1,0 +1,94 @@
+"""The blobstore contract.
+
+A blobstore keeps immutable blobs keyed by digest. It knows nothing of repositories:
+which repository may see which blob is the registry's business, kept in SQL.
+
+Lifecycle of a write, as containerd's content store has it: `begin()` opens an ingest,
+`write()` appends to it, and nothing is readable through `stat()`/`read()` until `commit()`
+has verified the digest (and size) and published the blob atomically. An ingest lives on
+in the store until commit or abort, so `resume(id)` can continue it from another request,
+another worker process, or after a restart.
+
+Idempotence, as umoci's CAS engine documents it: a commit that returns means "the content
+is stored at DIGEST", not "because of this call"; `delete()` of an absent blob is no error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from blobstore.digest import Digest
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+
+
+class Upload(Protocol):
+    """An ingest in progress. Nothing written is readable until commit() returns."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far, by this object and by any earlier holder of the same id."""
+        ...
+
+    async def write(self, chunk: bytes) -> None:
+        """Append `chunk`. Raises UploadNotFound if the ingest was aborted meanwhile."""
+        ...
+
+    async def commit(self, expected: Digest, size: int | None = None) -> BlobInfo:
+        """Verify, then publish atomically. On DigestMismatch/SizeMismatch nothing is
+        published and the ingest is discarded. Releases the object's resources."""
+        ...
+
+    async def close(self) -> None:
+        """Release this object's resources, keeping the ingest for a later resume()."""
+        ...
+
+    async def abort(self) -> None:
+        """Discard the ingest. Idempotent and a no-op after commit, so it is safe in `finally`."""
+        ...
+
+
+class BlobReader(Protocol):
+    async def stat(self, digest: Digest) -> BlobInfo:
+        """Size of a committed blob; raises BlobNotFound."""
+        ...
+
+    def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes [start, end) of a committed blob (`end` None: to the end).
+        Raises BlobNotFound, or InvalidRange when start/end do not fit the blob."""
+        ...
+
+
+class BlobStore(BlobReader, Protocol):
+    async def begin(self) -> Upload:
+        """Open a new, empty ingest with a fresh id."""
+        ...
+
+    async def resume(self, upload_id: str) -> Upload:
+        """Reopen an ingest by id; raises UploadNotFound."""
+        ...
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove a committed blob. Idempotent."""
+        ...
+
+    def walk(self) -> AsyncIterator[BlobInfo]:
+        """Every committed blob, in no particular order."""
+        ...
+
+
+@runtime_checkable
+class LocalBlobPaths(Protocol):
+    """Implemented by stores whose blobs are local files, so servers can use sendfile."""
+
+    def blob_path(self, digest: Digest) -> Path: ...

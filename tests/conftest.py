@@ -1,0 +1,1 @@
+"""Shared pytest setup. Package-specific fixtures live in each tests/<area>/conftest.py."""
