@@ -1,0 +1,249 @@
+"""The BlobStore contract (blobstore/protocol.py), run against every driver in conftest.DRIVERS."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+
+import pytest
+
+from blobstore import (
+    BlobInfo,
+    BlobNotFound,
+    BlobStore,
+    Digest,
+    DigestMismatch,
+    SizeMismatch,
+    UploadNotFound,
+)
+from tests.blobstore.conftest import StoreUnderTest
+
+
+async def read_all(
+    store: BlobStore, digest: Digest, start: int = 0, end: int | None = None
+) -> bytes:
+    return b"".join([chunk async for chunk in store.read(digest, start, end)])
+
+
+async def put(store: BlobStore, data: bytes, algorithm: str = "sha256") -> BlobInfo:
+    upload = await store.begin()
+    await upload.write(data)
+    return await upload.commit(Digest.of(data, algorithm), len(data))
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+async def test_commit_then_stat_and_read_round_trip(store: BlobStore, algorithm: str) -> None:
+    data = os.urandom(5000)
+    info = await put(store, data, algorithm)
+    assert info == BlobInfo(Digest.of(data, algorithm), 5000)
+    assert await store.stat(info.digest) == info
+    assert await read_all(store, info.digest) == data
+
+
+async def test_zero_byte_blob(store: BlobStore) -> None:
+    info = await put(store, b"")
+    assert str(info.digest) == "sha256:" + hashlib.sha256(b"").hexdigest()
+    assert (await store.stat(info.digest)).size == 0
+    assert await read_all(store, info.digest) == b""
+
+
+async def test_many_chunks_larger_than_write_buffer(store: BlobStore) -> None:
+    chunks = [os.urandom(700_000) for _ in range(5)]
+    data = b"".join(chunks)
+    upload = await store.begin()
+    for chunk in chunks:
+        await upload.write(chunk)
+    assert upload.size == len(data)
+    info = await upload.commit(Digest.of(data))
+    assert info.size == len(data)
+    assert (
+        hashlib.sha256(await read_all(store, info.digest)).digest() == hashlib.sha256(data).digest()
+    )
+
+
+async def test_nothing_is_visible_before_commit(store: BlobStore) -> None:
+    data = os.urandom(3 << 20)
+    digest = Digest.of(data)
+    upload = await store.begin()
+    await upload.write(data)
+    with pytest.raises(BlobNotFound):
+        await store.stat(digest)
+    with pytest.raises(BlobNotFound):
+        await read_all(store, digest)
+    assert [info async for info in store.walk()] == []
+    await upload.commit(digest)
+    assert (await store.stat(digest)).size == len(data)
+
+
+async def test_digest_mismatch_publishes_nothing_and_discards_the_ingest(store: BlobStore) -> None:
+    upload = await store.begin()
+    await upload.write(b"actual bytes")
+    wrong = Digest.of(b"other bytes")
+    with pytest.raises(DigestMismatch) as caught:
+        await upload.commit(wrong)
+    assert caught.value.expected == wrong
+    assert caught.value.actual == Digest.of(b"actual bytes")
+    for digest in (wrong, Digest.of(b"actual bytes")):
+        with pytest.raises(BlobNotFound):
+            await store.stat(digest)
+    with pytest.raises(UploadNotFound):
+        await store.resume(upload.id)
+
+
+async def test_size_mismatch_publishes_nothing(store: BlobStore) -> None:
+    data = b"twelve bytes"
+    upload = await store.begin()
+    await upload.write(data)
+    with pytest.raises(SizeMismatch) as caught:
+        await upload.commit(Digest.of(data), size=len(data) + 1)
+    assert (caught.value.expected, caught.value.actual) == (len(data) + 1, len(data))
+    with pytest.raises(BlobNotFound):
+        await store.stat(Digest.of(data))
+    with pytest.raises(UploadNotFound):
+        await store.resume(upload.id)
+
+
+async def test_resume_continues_an_upload_from_its_size(store: BlobStore) -> None:
+    first, second = os.urandom(1500), os.urandom(2500)
+    upload = await store.begin()
+    await upload.write(first)
+    await upload.close()
+    resumed = await store.resume(upload.id)
+    assert resumed.id == upload.id
+    assert resumed.size == len(first)
+    await resumed.write(second)
+    info = await resumed.commit(Digest.of(first + second))
+    assert await read_all(store, info.digest) == first + second
+
+
+async def test_resume_from_another_handle_on_the_same_storage(sut: StoreUnderTest) -> None:
+    """A second worker (or a restarted server) has no hasher for the upload and must still
+    verify the whole content; the first one must catch up with what the second appended."""
+    parts = [os.urandom(1 << 20) + b"x" for _ in range(3)]
+    other = sut.reopen()
+    upload = await sut.store.begin()
+    await upload.write(parts[0])
+    await upload.close()
+    elsewhere = await other.resume(upload.id)
+    assert elsewhere.size == len(parts[0])
+    await elsewhere.write(parts[1])
+    await elsewhere.close()
+    back = await sut.store.resume(upload.id)
+    assert back.size == len(parts[0]) + len(parts[1])
+    await back.write(parts[2])
+    data = b"".join(parts)
+    info = await back.commit(Digest.of(data), len(data))
+    assert await read_all(other, info.digest) == data
+
+
+async def test_commit_in_a_fresh_handle_verifies_the_content(sut: StoreUnderTest) -> None:
+    upload = await sut.store.begin()
+    await upload.write(b"written before the crash")
+    await upload.close()
+    restarted = sut.reopen()
+    resumed = await restarted.resume(upload.id)
+    with pytest.raises(DigestMismatch):
+        await resumed.commit(Digest.of(b"something else"))
+    with pytest.raises(BlobNotFound):
+        await restarted.stat(Digest.of(b"something else"))
+
+
+@pytest.mark.parametrize("upload_id", ["0" * 32, "not-an-id", "../../etc/passwd", "", "A" * 32])
+async def test_resume_of_an_unknown_upload(store: BlobStore, upload_id: str) -> None:
+    with pytest.raises(UploadNotFound):
+        await store.resume(upload_id)
+
+
+async def test_abort_is_idempotent_and_discards(store: BlobStore) -> None:
+    upload = await store.begin()
+    await upload.write(b"to be discarded")
+    await upload.abort()
+    await upload.abort()
+    with pytest.raises(UploadNotFound):
+        await store.resume(upload.id)
+    with pytest.raises(UploadNotFound):
+        await upload.write(b"more")
+    with pytest.raises(UploadNotFound):
+        await upload.commit(Digest.of(b"more"))
+    with pytest.raises(BlobNotFound):
+        await store.stat(Digest.of(b"to be discarded"))
+
+
+async def test_abort_after_commit_keeps_the_blob(store: BlobStore) -> None:
+    upload = await store.begin()
+    await upload.write(b"kept")
+    info = await upload.commit(Digest.of(b"kept"))
+    await upload.abort()
+    assert await read_all(store, info.digest) == b"kept"
+
+
+async def test_abort_of_a_resumed_upload_removes_it_for_every_handle(sut: StoreUnderTest) -> None:
+    upload = await sut.store.begin()
+    await upload.write(b"partial")
+    await upload.close()
+    still_open = await sut.store.resume(upload.id)
+    await (await sut.reopen().resume(upload.id)).abort()
+    with pytest.raises(UploadNotFound):
+        await sut.store.resume(upload.id)
+    # A handle opened before the abort sees the ingest gone, as the protocol documents.
+    with pytest.raises(UploadNotFound):
+        await still_open.write(b" more")
+        await still_open.commit(Digest.of(b"partial more"))
+    await still_open.abort()
+    with pytest.raises(BlobNotFound):
+        await sut.store.stat(Digest.of(b"partial more"))
+
+
+async def test_same_content_committed_twice_is_stored_once(store: BlobStore) -> None:
+    data = os.urandom(4096)
+    first = await put(store, data)
+    second = await put(store, data)
+    assert first == second
+    assert [info async for info in store.walk()] == [first]
+    assert await read_all(store, first.digest) == data
+
+
+async def test_concurrent_uploads_of_the_same_content(store: BlobStore) -> None:
+    data = os.urandom(2 << 20)
+    results = await asyncio.gather(*(put(store, data) for _ in range(8)))
+    assert {r.digest for r in results} == {Digest.of(data)}
+    assert [info async for info in store.walk()] == [results[0]]
+    assert await read_all(store, results[0].digest) == data
+
+
+async def test_concurrent_uploads_of_different_content(store: BlobStore) -> None:
+    blobs = [os.urandom(100_000 + i) for i in range(6)]
+    results = await asyncio.gather(*(put(store, b) for b in blobs))
+    for data, info in zip(blobs, results, strict=True):
+        assert await read_all(store, info.digest) == data
+    assert sorted([i async for i in store.walk()], key=lambda i: i.size) == list(results)
+
+
+async def test_delete_is_idempotent(store: BlobStore) -> None:
+    info = await put(store, b"delete me")
+    await store.delete(info.digest)
+    await store.delete(info.digest)
+    with pytest.raises(BlobNotFound):
+        await store.stat(info.digest)
+    with pytest.raises(BlobNotFound):
+        await read_all(store, info.digest)
+    await store.delete(Digest.of(b"never stored"))
+
+
+async def test_walk_lists_committed_blobs_of_every_algorithm(store: BlobStore) -> None:
+    a = await put(store, b"a", "sha256")
+    b = await put(store, b"b", "sha512")
+    pending = await store.begin()
+    await pending.write(b"pending")
+    try:
+        assert {info async for info in store.walk()} == {a, b}
+    finally:
+        await pending.abort()
+
+
+async def test_missing_blob(store: BlobStore) -> None:
+    missing = Digest.of(b"missing")
+    with pytest.raises(BlobNotFound) as caught:
+        await store.stat(missing)
+    assert str(missing) in str(caught.value)

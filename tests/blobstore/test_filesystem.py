@@ -1,0 +1,117 @@
+"""What only the filesystem driver promises: its on-disk layout, sendfile paths, and that a
+process killed at any moment leaves no partial or wrong blob under blobs/."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import blobstore
+from blobstore import Digest, FilesystemBlobStore, LocalBlobPaths
+from tests.blobstore.test_conformance import put
+
+_WRITER = """
+import asyncio, os, sys
+from blobstore import Digest, FilesystemBlobStore
+
+async def main() -> None:
+    store = FilesystemBlobStore(sys.argv[1])
+    n = 0
+    while True:
+        data = os.urandom(1 << 20) * 3 + n.to_bytes(8, "big")
+        upload = await store.begin()
+        for i in range(0, len(data), 1 << 19):
+            await upload.write(data[i:i + (1 << 19)])
+        await upload.commit(Digest.of(data), len(data))
+        n += 1
+        if n == 2:
+            print("running", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_exported_api_is_pinned() -> None:
+    assert sorted(blobstore.__all__) == sorted(
+        [
+            "SUPPORTED_ALGORITHMS",
+            "BlobInfo",
+            "BlobNotFound",
+            "BlobReader",
+            "BlobStore",
+            "BlobStoreError",
+            "Digest",
+            "DigestMismatch",
+            "FilesystemBlobStore",
+            "FilesystemUpload",
+            "InvalidDigest",
+            "InvalidRange",
+            "LocalBlobPaths",
+            "SizeMismatch",
+            "Upload",
+            "UploadNotFound",
+            "VerifyingReader",
+            "is_digest",
+        ]
+    )
+    assert all(hasattr(blobstore, name) for name in blobstore.__all__)
+
+
+async def test_layout_and_read_only_blobs(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    info = await put(store, b"layout", "sha512")
+    path = tmp_path / "blobs" / "sha512" / info.digest.hex[:2] / info.digest.hex
+    assert isinstance(store, LocalBlobPaths)
+    assert store.blob_path(info.digest) == path
+    assert path.read_bytes() == b"layout"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert os.listdir(tmp_path / "ingest") == []
+
+
+async def test_ingest_is_a_plain_file_named_by_the_upload_id(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    upload = await store.begin()
+    await upload.write(b"in progress")
+    await upload.close()
+    assert (tmp_path / "ingest" / upload.id).read_bytes() == b"in progress"
+    assert list((tmp_path / "blobs").rglob("*.*")) == []
+    await (await store.resume(upload.id)).abort()
+
+
+def test_sigkill_during_uploads_leaves_only_whole_verified_blobs(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    repo = Path(blobstore.__file__).resolve().parents[1]
+    for delay in (0.05, 0.2, 0.45):
+        child = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(root)], cwd=repo, stdout=subprocess.PIPE
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"running\n"
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    blobs = [p for p in (root / "blobs").rglob("*") if p.is_file()]
+    assert len(blobs) >= 6
+    for path in blobs:
+        algorithm = path.parent.parent.name
+        assert hashlib.new(algorithm, path.read_bytes()).hexdigest() == path.name
+        assert Digest(algorithm, path.name).hex[:2] == path.parent.name
+    # The interrupted ingests stay for a resume or a cleanup; a restarted store can abort them.
+    left = set(os.listdir(root / "ingest"))
+    assert asyncio.run(_abort_all(FilesystemBlobStore(root))) == left
+    assert os.listdir(root / "ingest") == []
+
+
+async def _abort_all(store: FilesystemBlobStore) -> set[str]:
+    ids = set(await store.ingest_ids())
+    for upload_id in ids:
+        await (await store.resume(upload_id)).abort()
+    return ids
