@@ -186,13 +186,16 @@ async def test_abort_of_a_resumed_upload_removes_it_for_every_handle(sut: StoreU
     await (await sut.reopen().resume(upload.id)).abort()
     with pytest.raises(UploadNotFound):
         await sut.store.resume(upload.id)
-    # A handle opened before the abort sees the ingest gone, as the protocol documents.
+    # A handle opened before the abort sees the ingest gone, as the protocol documents
+    # (the write is larger than any sane buffer, so it reaches the storage).
+    more = os.urandom(4 << 20)
     with pytest.raises(UploadNotFound):
-        await still_open.write(b" more")
-        await still_open.commit(Digest.of(b"partial more"))
+        await still_open.write(more)
+    with pytest.raises(UploadNotFound):
+        await still_open.commit(Digest.of(b"partial" + more))
     await still_open.abort()
     with pytest.raises(BlobNotFound):
-        await sut.store.stat(Digest.of(b"partial more"))
+        await sut.store.stat(Digest.of(b"partial" + more))
 
 
 async def test_same_content_committed_twice_is_stored_once(store: BlobStore) -> None:
