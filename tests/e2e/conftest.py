@@ -201,6 +201,7 @@ def containers_env(tmp_path_factory: pytest.TempPathFactory,
         'netns = "none"\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n'
         'events_logger = "file"\n'
     )
+    (base / "auth.json").write_text("{}")
     registries = base / "registries.conf"
     registries.write_text(
         "unqualified-search-registries = []\n[[registry]]\n"
