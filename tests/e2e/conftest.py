@@ -91,8 +91,7 @@ def write_busybox_context(context: Path, extra_lines: str = "") -> Path:
     context.mkdir(parents=True, exist_ok=True)
     shutil.copy2("/bin/busybox", context / "busybox")
     (context / "Dockerfile").write_text(
-        "FROM scratch\nCOPY busybox /bin/busybox\n" + extra_lines
-        + 'CMD ["/bin/busybox", "sh"]\n'
+        "FROM scratch\nCOPY busybox /bin/busybox\n" + extra_lines + 'CMD ["/bin/busybox", "sh"]\n'
     )
     return context
 
@@ -143,8 +142,12 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
         f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{base}/opt"\n'
     )
     log = (base / "containerd.log").open("wb")
-    proc = subprocess.Popen(["containerd", "--config", str(config)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["containerd", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     daemon = Containerd(sock, "berth-e2e")
     try:
@@ -183,17 +186,24 @@ class ContainersEnv:
     env: dict[str, str]
 
     def podman(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return run(["podman", "--root", str(self.root), "--runroot", str(self.runroot), *args],
-                   env=self.env, timeout=timeout)
+        return run(
+            ["podman", "--root", str(self.root), "--runroot", str(self.runroot), *args],
+            env=self.env,
+            timeout=timeout,
+        )
 
     def buildah(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return run(["buildah", "--root", str(self.root), "--runroot", str(self.runroot), *args],
-                   env=self.env, timeout=timeout)
+        return run(
+            ["buildah", "--root", str(self.root), "--runroot", str(self.runroot), *args],
+            env=self.env,
+            timeout=timeout,
+        )
 
 
 @pytest.fixture(scope="module")
-def containers_env(tmp_path_factory: pytest.TempPathFactory,
-                   client_registry: RunningServer) -> Iterator[ContainersEnv]:
+def containers_env(
+    tmp_path_factory: pytest.TempPathFactory, client_registry: RunningServer
+) -> Iterator[ContainersEnv]:
     base = tmp_path_factory.mktemp("containers")
     conf = base / "containers.conf"
     conf.write_text(
@@ -207,16 +217,24 @@ def containers_env(tmp_path_factory: pytest.TempPathFactory,
         "unqualified-search-registries = []\n[[registry]]\n"
         f'location = "{client_registry.host}"\ninsecure = true\n'
     )
-    env = {"CONTAINERS_CONF": str(conf), "CONTAINERS_REGISTRIES_CONF": str(registries),
-           "BUILDAH_RUNTIME": "runc", "REGISTRY_AUTH_FILE": str(base / "auth.json")}
+    env = {
+        "CONTAINERS_CONF": str(conf),
+        "CONTAINERS_REGISTRIES_CONF": str(registries),
+        "BUILDAH_RUNTIME": "runc",
+        "REGISTRY_AUTH_FILE": str(base / "auth.json"),
+    }
     cenv = ContainersEnv(base / "root", base / "runroot", env)
     yield cenv
     # Drop what the tests made and release overlay mounts so the tmp dir can be removed.
     # (Not `podman system reset`: that also touches host-wide network config.)
     for tool in (["buildah", "rm", "--all"], ["podman", "rmi", "-a", "-f"]):
-        subprocess.run([tool[0], "--root", str(cenv.root), "--runroot", str(cenv.runroot),
-                        *tool[1:]], env={**os.environ, **env}, capture_output=True,
-                       check=False, timeout=120)
+        subprocess.run(
+            [tool[0], "--root", str(cenv.root), "--runroot", str(cenv.runroot), *tool[1:]],
+            env={**os.environ, **env},
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
     _unmount_under(base)
 
 

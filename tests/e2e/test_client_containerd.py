@@ -20,8 +20,13 @@ def image_digests(ctrd: Containerd) -> dict[str, str]:
     return {cols[0]: cols[2] for cols in (line.split() for line in lines)}
 
 
-def test_push_then_pull(client_registry: RunningServer, repo: str, busybox_image: str,
-                        containerd: Containerd, tmp_path: Path) -> None:
+def test_push_then_pull(
+    client_registry: RunningServer,
+    repo: str,
+    busybox_image: str,
+    containerd: Containerd,
+    tmp_path: Path,
+) -> None:
     archive = tmp_path / "busybox.tar"
     run(["docker", "save", "-o", str(archive), busybox_image])
     containerd.ctr("images", "import", "--no-unpack", str(archive))
@@ -49,11 +54,21 @@ def test_push_then_pull(client_registry: RunningServer, repo: str, busybox_image
     containerd.ctr("images", "rm", "--sync", target)
 
 
-def test_pull_oci_image(client_registry: RunningServer, repo: str,
-                                      busybox_image: str, containerd: Containerd) -> None:
+def test_pull_oci_image(
+    client_registry: RunningServer, repo: str, busybox_image: str, containerd: Containerd
+) -> None:
     ref = f"{client_registry.host}/{repo}:from-skopeo"
-    run(["skopeo", "copy", "--dest-tls-verify=false", "--format", "oci",
-         f"docker-daemon:{busybox_image}", f"docker://{ref}"])
+    run(
+        [
+            "skopeo",
+            "copy",
+            "--dest-tls-verify=false",
+            "--format",
+            "oci",
+            f"docker-daemon:{busybox_image}",
+            f"docker://{ref}",
+        ]
+    )
     resp, manifest = get_manifest(client_registry.url, repo, "from-skopeo")
     out = containerd.ctr("images", "pull", "--plain-http", ref).stdout
     assert image_digests(containerd)[ref] == resp.headers["Docker-Content-Digest"]

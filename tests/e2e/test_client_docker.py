@@ -27,8 +27,9 @@ pytestmark = pytest.mark.e2e
 _PUSH_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: \d+")
 
 
-def build_image(docker_images: DockerImages, context: Path, *, layers: int = 1,
-                big_mib: int = 0) -> str:
+def build_image(
+    docker_images: DockerImages, context: Path, *, layers: int = 1, big_mib: int = 0
+) -> str:
     """A busybox image FROM scratch whose first layer is unique (a marker file), plus
     `layers - 1` small layers, plus an optional `big_mib` MiB incompressible layer."""
     marker = uuid.uuid4().hex
@@ -75,8 +76,9 @@ def run_in(ref: str, *argv: str) -> str:
     return run(["docker", "run", "--rm", "--network", "none", ref, *argv]).stdout
 
 
-def test_push_pull_single_platform_schema2(client_registry: RunningServer, repo: str,
-                                           docker_images: DockerImages, tmp_path: Path) -> None:
+def test_push_pull_single_platform_schema2(
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path
+) -> None:
     local = build_image(docker_images, tmp_path)
     marker = run_in(local)
     ref = docker_images.tag(local, f"{client_registry.host}/{repo}:1")
@@ -86,7 +88,8 @@ def test_push_pull_single_platform_schema2(client_registry: RunningServer, repo:
     resp, manifest = get_manifest(client_registry.url, repo, "1")
     assert resp.headers["Content-Type"] == DOCKER_MANIFEST
     assert resp.headers["Docker-Content-Digest"] == digest
-    assert manifest["schemaVersion"] == 2 and manifest["config"]["digest"] == want_id
+    assert manifest["schemaVersion"] == 2
+    assert manifest["config"]["digest"] == want_id
 
     forget(docker_images, local, ref)
     out = run(["docker", "pull", ref]).stdout
@@ -96,8 +99,9 @@ def test_push_pull_single_platform_schema2(client_registry: RunningServer, repo:
     assert run_in(ref) == marker
 
 
-def test_push_pull_many_layers(client_registry: RunningServer, repo: str,
-                               docker_images: DockerImages, tmp_path: Path) -> None:
+def test_push_pull_many_layers(
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path
+) -> None:
     local = build_image(docker_images, tmp_path, layers=20)
     ref = docker_images.tag(local, f"{client_registry.host}/{repo}:many")
     want_id = image_id(local)
@@ -113,15 +117,18 @@ def test_push_pull_many_layers(client_registry: RunningServer, repo: str,
     assert run_in(ref, "/bin/busybox", "cat", "/layers/19.txt").endswith("layer 19\n")
 
 
-def test_push_pull_500mib_layer(client_registry: RunningServer, repo: str,
-                                docker_images: DockerImages, tmp_path: Path) -> None:
+def test_push_pull_500mib_layer(
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path
+) -> None:
     local = build_image(docker_images, tmp_path, big_mib=500)
     (tmp_path / "big.bin").unlink()
     ref = docker_images.tag(local, f"{client_registry.host}/{repo}:big")
     want_id = image_id(local)
     _, digest = push(ref)
     _, manifest = get_manifest(client_registry.url, repo, digest)
-    assert max(layer["size"] for layer in manifest["layers"]) > 500 * 2**20  # random: gzip can't shrink it
+    assert (
+        max(layer["size"] for layer in manifest["layers"]) > 500 * 2**20
+    )  # random: gzip can't shrink it
 
     forget(docker_images, local, ref)
     run(["docker", "pull", ref], timeout=900)
@@ -131,10 +138,11 @@ def test_push_pull_500mib_layer(client_registry: RunningServer, repo: str,
 
 
 def test_repush_unchanged_reports_every_layer_existing(
-        client_registry: RunningServer, repo: str, docker_images: DockerImages,
-        tmp_path: Path) -> None:
-    ref = docker_images.tag(build_image(docker_images, tmp_path, layers=3),
-                            f"{client_registry.host}/{repo}:same")
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path
+) -> None:
+    ref = docker_images.tag(
+        build_image(docker_images, tmp_path, layers=3), f"{client_registry.host}/{repo}:same"
+    )
     first, digest = push(ref)
     assert first.count(": Pushed") == 3, first
     again, digest_again = push(ref)
@@ -143,8 +151,9 @@ def test_repush_unchanged_reports_every_layer_existing(
     assert ": Pushed" not in again
 
 
-def test_cross_repository_push_mounts_blobs(client_registry: RunningServer, repo: str,
-                                            docker_images: DockerImages, tmp_path: Path) -> None:
+def test_cross_repository_push_mounts_blobs(
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path
+) -> None:
     local = build_image(docker_images, tmp_path, layers=2)
     source = docker_images.tag(local, f"{client_registry.host}/{repo}-src:1")
     target = docker_images.tag(local, f"{client_registry.host}/{repo}-dst:1")
@@ -158,8 +167,9 @@ def test_cross_repository_push_mounts_blobs(client_registry: RunningServer, repo
     assert len(manifest["layers"]) == 2
 
 
-def test_pull_by_digest(client_registry: RunningServer, repo: str,
-                        docker_images: DockerImages, tmp_path: Path) -> None:
+def test_pull_by_digest(
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path
+) -> None:
     local = build_image(docker_images, tmp_path)
     ref = docker_images.tag(local, f"{client_registry.host}/{repo}:d")
     want_id = image_id(local)
@@ -171,14 +181,19 @@ def test_pull_by_digest(client_registry: RunningServer, repo: str,
     docker_images.pulled(by_digest)
     assert f"Digest: {digest}" in out
     assert image_id(by_digest) == want_id
-    repo_digests = run(["docker", "image", "inspect", "-f", "{{json .RepoDigests}}",
-                        by_digest]).stdout
+    repo_digests = run(
+        ["docker", "image", "inspect", "-f", "{{json .RepoDigests}}", by_digest]
+    ).stdout
     assert by_digest in repo_digests
 
 
-def test_manifest_list_create_annotate_push(client_registry: RunningServer, repo: str,
-                                            docker_images: DockerImages, tmp_path: Path,
-                                            docker_config: dict[str, str]) -> None:
+def test_manifest_list_create_annotate_push(
+    client_registry: RunningServer,
+    repo: str,
+    docker_images: DockerImages,
+    tmp_path: Path,
+    docker_config: dict[str, str],
+) -> None:
     base = f"{client_registry.host}/{repo}"
     amd64 = build_image(docker_images, tmp_path / "a")
     other = build_image(docker_images, tmp_path / "b")
@@ -187,12 +202,37 @@ def test_manifest_list_create_annotate_push(client_registry: RunningServer, repo
     amd64_id = image_id(amd64)
 
     env = docker_config
-    run(["docker", "manifest", "create", "--insecure", f"{base}:list", f"{base}:amd64",
-         f"{base}:arm64"], env=env)
-    run(["docker", "manifest", "annotate", f"{base}:list", f"{base}:arm64", "--os", "linux",
-         "--arch", "arm64", "--variant", "v8"], env=env)
-    out = run(["docker", "manifest", "push", "--insecure", "--purge", f"{base}:list"],
-              env=env).stdout
+    run(
+        [
+            "docker",
+            "manifest",
+            "create",
+            "--insecure",
+            f"{base}:list",
+            f"{base}:amd64",
+            f"{base}:arm64",
+        ],
+        env=env,
+    )
+    run(
+        [
+            "docker",
+            "manifest",
+            "annotate",
+            f"{base}:list",
+            f"{base}:arm64",
+            "--os",
+            "linux",
+            "--arch",
+            "arm64",
+            "--variant",
+            "v8",
+        ],
+        env=env,
+    )
+    out = run(
+        ["docker", "manifest", "push", "--insecure", "--purge", f"{base}:list"], env=env
+    ).stdout
     list_digest = out.strip().splitlines()[-1]
     assert list_digest.startswith("sha256:")
 
@@ -210,8 +250,9 @@ def test_manifest_list_create_annotate_push(client_registry: RunningServer, repo
     assert image_id(ref) == amd64_id  # dockerd picked linux/amd64 out of the list
 
 
-def test_tag_overwrite(client_registry: RunningServer, repo: str,
-                       docker_images: DockerImages, tmp_path: Path) -> None:
+def test_tag_overwrite(
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path
+) -> None:
     ref = f"{client_registry.host}/{repo}:moving"
     first = build_image(docker_images, tmp_path / "1")
     second = build_image(docker_images, tmp_path / "2")
@@ -229,8 +270,9 @@ def test_tag_overwrite(client_registry: RunningServer, repo: str,
 
 
 @pytest.mark.parametrize("by", ["digest", "tag"])
-def test_pull_of_deleted_tag_fails(client_registry: RunningServer, repo: str,
-                                   docker_images: DockerImages, tmp_path: Path, by: str) -> None:
+def test_pull_of_deleted_tag_fails(
+    client_registry: RunningServer, repo: str, docker_images: DockerImages, tmp_path: Path, by: str
+) -> None:
     local = build_image(docker_images, tmp_path)
     ref = docker_images.tag(local, f"{client_registry.host}/{repo}:gone")
     _, digest = push(ref)

@@ -22,8 +22,15 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 def seeded(client_registry: RunningServer, repo: str, busybox_image: str) -> str:
     """`<host>/<repo>:src`: the busybox image, copied out of dockerd as Docker schema 2."""
     ref = f"{client_registry.host}/{repo}:src"
-    run(["skopeo", "copy", "--dest-tls-verify=false", f"docker-daemon:{busybox_image}",
-         f"docker://{ref}"])
+    run(
+        [
+            "skopeo",
+            "copy",
+            "--dest-tls-verify=false",
+            f"docker-daemon:{busybox_image}",
+            f"docker://{ref}",
+        ]
+    )
     return ref
 
 
@@ -36,8 +43,9 @@ def assert_oci_image(registry: RunningServer, repo: str, tag: str) -> str:
     return resp.headers["Docker-Content-Digest"]
 
 
-def test_podman_push_pull_oci(client_registry: RunningServer, repo: str, seeded: str,
-                              containers_env: ContainersEnv) -> None:
+def test_podman_push_pull_oci(
+    client_registry: RunningServer, repo: str, seeded: str, containers_env: ContainersEnv
+) -> None:
     podman = containers_env.podman
     podman("pull", NO_TLS, seeded)
     target = f"{client_registry.host}/{repo}:oci"
@@ -46,17 +54,36 @@ def test_podman_push_pull_oci(client_registry: RunningServer, repo: str, seeded:
     digest = assert_oci_image(client_registry, repo, "oci")
 
     podman("rmi", "-f", seeded, target)
-    assert run(["podman", "--root", str(containers_env.root), "--runroot",
-                str(containers_env.runroot), "image", "exists", target],
-               env=containers_env.env, check=False).returncode == 1
+    assert (
+        run(
+            [
+                "podman",
+                "--root",
+                str(containers_env.root),
+                "--runroot",
+                str(containers_env.runroot),
+                "image",
+                "exists",
+                target,
+            ],
+            env=containers_env.env,
+            check=False,
+        ).returncode
+        == 1
+    )
     podman("pull", NO_TLS, target)
     inspected = json.loads(podman("image", "inspect", target).stdout)[0]
     assert inspected["Digest"] == digest
     assert podman("run", "--rm", target, "/bin/busybox", "echo", "ran").stdout == "ran\n"
 
 
-def test_buildah_commit_push_pull_oci(client_registry: RunningServer, repo: str, seeded: str,
-                                      containers_env: ContainersEnv, tmp_path: Path) -> None:
+def test_buildah_commit_push_pull_oci(
+    client_registry: RunningServer,
+    repo: str,
+    seeded: str,
+    containers_env: ContainersEnv,
+    tmp_path: Path,
+) -> None:
     buildah = containers_env.buildah
     payload = tmp_path / "payload.txt"
     payload.write_text(f"built by buildah {uuid.uuid4()}\n")

@@ -40,8 +40,9 @@ def seeded(client_registry: RunningServer, repo: str, busybox_image: str) -> str
     return ref
 
 
-def test_copy_registry_to_oci_layout_and_back(client_registry: RunningServer, repo: str,
-                                              seeded: str, tmp_path: Path) -> None:
+def test_copy_registry_to_oci_layout_and_back(
+    client_registry: RunningServer, repo: str, seeded: str, tmp_path: Path
+) -> None:
     layout = tmp_path / "layout"
     skopeo("copy", SRC_NO_TLS, f"docker://{seeded}", f"oci:{layout}:bb")
     index = json.loads((layout / "index.json").read_text())
@@ -64,8 +65,9 @@ def test_copy_registry_to_oci_layout_and_back(client_registry: RunningServer, re
         assert blob.content == (layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
 
 
-def test_copy_registry_to_dir_and_back(client_registry: RunningServer, repo: str, seeded: str,
-                                       tmp_path: Path) -> None:
+def test_copy_registry_to_dir_and_back(
+    client_registry: RunningServer, repo: str, seeded: str, tmp_path: Path
+) -> None:
     target = tmp_path / "dir"
     skopeo("copy", SRC_NO_TLS, f"docker://{seeded}", f"dir:{target}")
     original = manifest_digest(client_registry.url, repo, "1")
@@ -84,7 +86,8 @@ def test_inspect(client_registry: RunningServer, repo: str, seeded: str) -> None
     resp, manifest = get_manifest(client_registry.url, repo, "1")
     assert info["Digest"] == resp.headers["Docker-Content-Digest"]
     assert info["Layers"] == [layer["digest"] for layer in manifest["layers"]]
-    assert info["Architecture"] == "amd64" and info["Os"] == "linux"
+    assert info["Architecture"] == "amd64"
+    assert info["Os"] == "linux"
     assert "1" in info["RepoTags"]
     raw = run(["skopeo", "inspect", NO_TLS, "--raw", f"docker://{seeded}"]).stdout
     assert raw.encode() == resp.content
@@ -94,8 +97,13 @@ def test_inspect(client_registry: RunningServer, repo: str, seeded: str) -> None
 
 def test_list_tags(client_registry: RunningServer, repo: str, seeded: str) -> None:
     for tag in ("2", "latest", "v1.0.0"):
-        skopeo("copy", SRC_NO_TLS, DEST_NO_TLS, f"docker://{seeded}",
-               f"docker://{client_registry.host}/{repo}:{tag}")
+        skopeo(
+            "copy",
+            SRC_NO_TLS,
+            DEST_NO_TLS,
+            f"docker://{seeded}",
+            f"docker://{client_registry.host}/{repo}:{tag}",
+        )
     out = json.loads(skopeo("list-tags", NO_TLS, f"docker://{client_registry.host}/{repo}"))
     assert out["Repository"] == f"{client_registry.host}/{repo}"
     assert sorted(out["Tags"]) == ["1", "2", "latest", "v1.0.0"]
@@ -114,12 +122,27 @@ def test_delete(client_registry: RunningServer, repo: str, seeded: str) -> None:
 
 def test_sync_whole_repository(client_registry: RunningServer, repo: str, seeded: str) -> None:
     for tag in ("2", "3"):
-        skopeo("copy", SRC_NO_TLS, DEST_NO_TLS, f"docker://{seeded}",
-               f"docker://{client_registry.host}/{repo}:{tag}")
-    skopeo("sync", "--src", "docker", "--dest", "docker", SRC_NO_TLS, DEST_NO_TLS,
-           f"{client_registry.host}/{repo}", f"{client_registry.host}/{repo}-mirror")
+        skopeo(
+            "copy",
+            SRC_NO_TLS,
+            DEST_NO_TLS,
+            f"docker://{seeded}",
+            f"docker://{client_registry.host}/{repo}:{tag}",
+        )
+    skopeo(
+        "sync",
+        "--src",
+        "docker",
+        "--dest",
+        "docker",
+        SRC_NO_TLS,
+        DEST_NO_TLS,
+        f"{client_registry.host}/{repo}",
+        f"{client_registry.host}/{repo}-mirror",
+    )
     mirrored = f"{repo}-mirror/{repo.rsplit('/', 1)[1]}"  # sync appends the last path element
     assert sorted(list_tags(client_registry.url, mirrored)) == ["1", "2", "3"]
     for tag in ("1", "2", "3"):
-        assert (manifest_digest(client_registry.url, mirrored, tag)
-                == manifest_digest(client_registry.url, repo, tag))
+        assert manifest_digest(client_registry.url, mirrored, tag) == manifest_digest(
+            client_registry.url, repo, tag
+        )

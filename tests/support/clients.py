@@ -31,13 +31,25 @@ class CommandFailed(AssertionError):
     """A client command exited non-zero; the message carries its argv and output."""
 
 
-def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True,
-        timeout: float = 300, cwd: Path | None = None,
-        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 300,
+    cwd: Path | None = None,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a client command and capture its output; on failure raise with everything shown."""
     proc = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd,
-        env={**os.environ, **(env or {})}, input=input_text, check=False,
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        input=input_text,
+        check=False,
     )
     if check and proc.returncode != 0:
         raise CommandFailed(
@@ -64,15 +76,17 @@ def sha256_file(path: Path) -> str:
 
 
 def get_manifest(base_url: str, name: str, ref: str) -> tuple[requests.Response, dict[str, Any]]:
-    resp = requests.get(f"{base_url}/v2/{name}/manifests/{ref}",
-                        headers={"Accept": ALL_MANIFEST_TYPES}, timeout=30)
+    resp = requests.get(
+        f"{base_url}/v2/{name}/manifests/{ref}", headers={"Accept": ALL_MANIFEST_TYPES}, timeout=30
+    )
     assert resp.status_code == 200, (resp.status_code, resp.text)
     return resp, json.loads(resp.content)
 
 
 def manifest_digest(base_url: str, name: str, ref: str) -> str:
-    resp = requests.head(f"{base_url}/v2/{name}/manifests/{ref}",
-                         headers={"Accept": ALL_MANIFEST_TYPES}, timeout=30)
+    resp = requests.head(
+        f"{base_url}/v2/{name}/manifests/{ref}", headers={"Accept": ALL_MANIFEST_TYPES}, timeout=30
+    )
     assert resp.status_code == 200, (resp.status_code, resp.text)
     return resp.headers["Docker-Content-Digest"]
 
