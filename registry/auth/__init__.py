@@ -8,6 +8,10 @@ The registry core calls exactly two things from here:
 - `allowed(request, repository, action)` where a handler must decide per repository rather
   than per request: filtering `_catalog`, and whether a cross-repository mount may read the
   source repository (otherwise the mount falls back to an ordinary upload).
+
+Modules: `config` (the section), `htpasswd` (users), `policy` (rules), `scope` (token scopes
+and what a request needs), `jws`/`keys`/`tokens` (JWTs), `ratelimit`, `login`, `guard` (the
+middleware), `token_service` (`/auth/token`).
 """
 
 from __future__ import annotations
@@ -18,15 +22,36 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["allowed", "install"]
+from registry.auth.config import AuthConfig, parse_auth_config
+from registry.auth.guard import auth_middleware
+from registry.auth.scope import Access
+from registry.auth.state import AUTH, IDENTITY, Identity, build_state
+from registry.auth.token_service import TOKEN_PATH, add_token_routes
+
+__all__ = ["AUTH", "TOKEN_PATH", "AuthConfig", "allowed", "install", "parse_auth_config"]
 
 
 def install(app: web.Application, config: Mapping[str, Any], data_dir: Path) -> None:
     """Add authentication to `app` as the `auth` config section asks."""
-    if config:
-        raise ValueError(f"auth: unsupported configuration {sorted(config)}")
+    parsed = parse_auth_config(config or {})
+    if parsed is None:
+        return
+    state = build_state(parsed, data_dir)
+    app[AUTH] = state
+    app.middlewares.append(auth_middleware(state))
+    if state.issuer is not None:
+        add_token_routes(app)
 
 
 def allowed(request: web.Request, repository: str, action: str) -> bool:
     """Whether the caller of `request` may `action` ("pull", "push", "delete") `repository`."""
-    return True
+    state = request.config_dict.get(AUTH)
+    if state is None:
+        return True
+    identity = request.get(IDENTITY) or Identity(None)
+    token = state.config.token
+    if token is not None and token.external:  # no policy here: the token decides
+        return identity.claims is not None and identity.claims.covers(
+            Access("repository", repository, frozenset({action}))
+        )
+    return action in state.config.policy.repository_actions(identity.user, repository)
