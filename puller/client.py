@@ -1,0 +1,219 @@
+"""An HTTP client for one registry (aiohttp): auth challenges, retries, manifests, blobs.
+
+Auth follows the Docker token spec: a request goes out bare (or with what worked before for
+the same scope); a 401 carries `WWW-Authenticate`, whose Basic challenge is answered with the
+credentials and whose Bearer challenge with a token fetched from the realm for the scope, then
+cached per scope until it expires. Retries cover connection errors, 429 and 5xx, with
+exponential backoff that honours `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import aiohttp
+
+from blobstore import Digest
+from puller import mediatypes
+from puller.challenge import Challenge, parse_challenges, pull_scope
+from puller.errors import AuthenticationFailed, NotFound, RegistryError
+
+MAX_MANIFEST_SIZE: Final = 4 * 1024 * 1024
+_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+_TOKEN_MARGIN: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after is not None and retry_after.isdigit():
+            return min(float(retry_after), self.max_delay)
+        return float(min(self.base_delay * 2.0**attempt, self.max_delay))
+
+
+class RegistryClient:
+    """Talks to the registry at `host` ("host:port"). Owns no session: the caller does."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        host: str,
+        *,
+        plain_http: bool = False,
+        credentials: tuple[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._session = session
+        self._base = f"{'http' if plain_http else 'https'}://{host}"
+        self._credentials = credentials
+        self._retry = retry or RetryPolicy()
+        self._challenge: Challenge | None = None
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
+    async def get_manifest(self, repository: str, target: str) -> tuple[bytes, str | None]:
+        """The raw manifest body and its Content-Type. The caller verifies its digest."""
+        path = f"/v2/{repository}/manifests/{target}"
+        async with self.request("GET", path, repository, {"Accept": mediatypes.ACCEPT}) as resp:
+            if resp.content_length is not None and resp.content_length > MAX_MANIFEST_SIZE:
+                raise RegistryError(f"manifest {repository}:{target} is larger than 4 MiB")
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(65536):
+                body += chunk
+                if len(body) > MAX_MANIFEST_SIZE:
+                    raise RegistryError(f"manifest {repository}:{target} is larger than 4 MiB")
+            return bytes(body), resp.headers.get("Content-Type")
+
+    @contextlib.asynccontextmanager
+    async def get_blob(
+        self, repository: str, digest: Digest, start: int = 0
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The blob response, from byte `start` (status 206) or whole (200, the server may
+        ignore Range)."""
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        async with self.request(
+            "GET", f"/v2/{repository}/blobs/{digest}", repository, headers
+        ) as resp:
+            yield resp
+
+    @contextlib.asynccontextmanager
+    async def request(
+        self, method: str, path: str, repository: str, headers: Mapping[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send with auth and retries; yields a 2xx response, raises RegistryError otherwise."""
+        scope = pull_scope(repository)
+        resp = await self._send(method, path, scope, headers)
+        try:
+            if resp.status >= 300:
+                await _raise_for(resp, f"{method} {path}")
+            yield resp
+        finally:
+            resp.release()
+
+    async def _send(
+        self, method: str, path: str, scope: str, headers: Mapping[str, str]
+    ) -> aiohttp.ClientResponse:
+        authenticated_once = False
+        attempt = 0
+        while True:
+            auth = await self._authorization(scope) if self._challenge else None
+            sent = {**headers, **({"Authorization": auth} if auth else {})}
+            try:
+                resp = await self._session.request(method, self._base + path, headers=sent)
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+                attempt += 1
+                if attempt >= self._retry.attempts:
+                    raise RegistryError(
+                        f"{method} {self._base}{path}: {describe_error(exc)}"
+                    ) from exc
+                await asyncio.sleep(self._retry.delay(attempt))
+                continue
+            if resp.status == 401 and not authenticated_once:
+                header = resp.headers.get("WWW-Authenticate", "")
+                resp.release()
+                self._learn(header, scope)
+                self._tokens.pop(scope, None)
+                authenticated_once = True
+                continue
+            if resp.status in _RETRY_STATUSES and attempt + 1 < self._retry.attempts:
+                attempt += 1
+                retry_after = resp.headers.get("Retry-After")
+                resp.release()
+                await asyncio.sleep(self._retry.delay(attempt, retry_after))
+                continue
+            return resp
+
+    def _learn(self, header: str, scope: str) -> None:
+        challenges = {c.scheme: c for c in parse_challenges(header)}
+        chosen = challenges.get("bearer") or challenges.get("basic")
+        if chosen is None:
+            raise AuthenticationFailed(
+                f"{self._base} demands authentication with an unsupported challenge {header!r}"
+            )
+        if chosen.scheme == "basic" and self._credentials is None:
+            raise AuthenticationFailed(f"{self._base} demands credentials (--user or docker login)")
+        self._challenge = chosen
+
+    async def _authorization(self, scope: str) -> str | None:
+        challenge = self._challenge
+        assert challenge is not None
+        if challenge.scheme == "basic":
+            return _basic(self._credentials) if self._credentials else None
+        cached = self._tokens.get(scope)
+        if cached is not None and cached[1] > time.monotonic():
+            return f"Bearer {cached[0]}"
+        token, lifetime = await self._fetch_token(challenge, scope)
+        self._tokens[scope] = (token, time.monotonic() + max(lifetime - _TOKEN_MARGIN, 1.0))
+        return f"Bearer {token}"
+
+    async def _fetch_token(self, challenge: Challenge, scope: str) -> tuple[str, float]:
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise AuthenticationFailed(f"{self._base}: Bearer challenge without a realm")
+        query = {"scope": scope}
+        if "service" in challenge.params:
+            query["service"] = challenge.params["service"]
+        headers = {"Authorization": _basic(self._credentials)} if self._credentials else {}
+        try:
+            async with self._session.get(realm, params=query, headers=headers) as resp:
+                text = await resp.text()
+                if resp.status != 200:
+                    raise AuthenticationFailed(
+                        f"token service {realm} refused scope {scope!r}: {resp.status} "
+                        f"{text[:200].strip()}"
+                    )
+        except aiohttp.ClientError as exc:
+            raise AuthenticationFailed(f"token service {realm}: {exc}") from exc
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise AuthenticationFailed(f"token service {realm} sent no JSON object")
+        token = document.get("token") or document.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AuthenticationFailed(f"token service {realm} sent no token")
+        lifetime = document.get("expires_in", 60)
+        return token, float(lifetime) if isinstance(lifetime, int | float) else 60.0
+
+
+def describe_error(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _basic(credentials: tuple[str, str] | None) -> str:
+    assert credentials is not None
+    raw = f"{credentials[0]}:{credentials[1]}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+async def _raise_for(resp: aiohttp.ClientResponse, what: str) -> None:
+    detail = ""
+    with contextlib.suppress(aiohttp.ClientError, ValueError, AttributeError):
+        text = (await resp.content.read(65536)).decode()
+        errors = json.loads(text).get("errors") or []
+        detail = "; ".join(
+            f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)
+        )
+    message = f"{what}: {resp.status} {resp.reason or ''}".rstrip()
+    if detail:
+        message += f" ({detail})"
+    if resp.status in (401, 403):
+        raise AuthenticationFailed(message)
+    if resp.status == 404:
+        raise NotFound(message)
+    raise RegistryError(message)

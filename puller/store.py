@@ -1,0 +1,155 @@
+"""The local image store: content, snapshots and image records under one state dir.
+
+    <root>/                       default_root(): /var/lib/berth (root), $XDG_DATA_HOME/berth
+    ├── content/                  a blobstore.FilesystemBlobStore: manifests, configs, layers
+    │   ├── blobs/sha256/<ab>/<hex>
+    │   └── ingest/<id>           downloads in progress
+    ├── snapshots/                one unpacked layer per chain ID (see puller.snapshots)
+    │   ├── <chain-id hex>/fs/    an overlayfs upper dir: usable as a lowerdir as is
+    │   ├── <chain-id hex>/metadata.json
+    │   └── .tmp-<random>/        an unpack in progress
+    ├── images.json               image records: reference -> manifest, config, chain IDs
+    ├── images.lock               flock for writers of images.json
+    └── containers/               reserved for the runtime
+
+Images sharing layers share their blobs (content is keyed by digest) and their snapshots
+(keyed by chain ID). Nothing is deleted by `remove`; `prune` drops what no record uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blobstore import Digest, FilesystemBlobStore
+from puller.errors import ImageNotFound
+from puller.platforms import parse_platform
+from puller.progress import ProgressSink
+from puller.pulling import PullOptions, pull_image
+from puller.records import ImageRecord, RecordStore
+from puller.reference import parse_reference
+from puller.snapshots import SnapshotStore
+from puller.unpack import DEFAULT_MAX_LAYER_SIZE
+
+
+def default_root() -> Path:
+    """/var/lib/berth for root, else $XDG_DATA_HOME/berth (~/.local/share/berth)."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/berth")
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "berth"
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    blobs_deleted: int
+    bytes_freed: int
+    snapshots_deleted: int
+
+
+class ImageStore:
+    """Opens (creating if needed) the state dir at `root`."""
+
+    def __init__(
+        self, root: Path, *, max_layer_size: int = DEFAULT_MAX_LAYER_SIZE, concurrency: int = 3
+    ) -> None:
+        self.root = Path(root)
+        self.content = FilesystemBlobStore(self.root / "content")
+        self.snapshots = SnapshotStore(self.root / "snapshots")
+        self.records = RecordStore(self.root)
+        self.max_layer_size = max_layer_size
+        self.concurrency = concurrency
+
+    def find(self, reference: str) -> ImageRecord | None:
+        """The local image for `reference`, normalized as Docker does (`busybox` is
+        `docker.io/library/busybox:latest`). A digest-only reference matches any record
+        of that repository with that manifest (or index) digest."""
+        ref = parse_reference(reference)
+        found = self.records.get(str(ref))
+        if found is not None or ref.digest is None:
+            return found
+        for record in self.records.all():
+            if parse_reference(record.reference).name == ref.name and ref.digest in (
+                record.manifest_digest,
+                record.index_digest,
+            ):
+                return record
+        return None
+
+    def images(self) -> list[ImageRecord]:
+        return self.records.all()
+
+    async def pull(
+        self,
+        reference: str,
+        *,
+        platform: str | None = None,
+        plain_http: bool = False,
+        credentials: tuple[str, str] | None = None,
+        progress: ProgressSink | None = None,
+    ) -> ImageRecord:
+        """Pull `reference` into this store and record it; returns the record."""
+        ref = parse_reference(reference)
+        options = PullOptions(
+            platform=parse_platform(platform) if platform else None,
+            plain_http=plain_http,
+            credentials=credentials,
+            concurrency=self.concurrency,
+            max_layer_size=self.max_layer_size,
+        )
+        record = await pull_image(ref, self.content, self.snapshots, options, progress)
+        await asyncio.to_thread(self.records.put, record)
+        return record
+
+    def image_config(self, record: ImageRecord) -> dict[str, Any]:
+        """The parsed image config JSON."""
+        document = json.loads(self.content.blob_path(record.config_digest).read_bytes())
+        if not isinstance(document, dict):
+            raise ValueError(f"image config {record.config_digest} is not a JSON object")
+        return document
+
+    def layer_dirs(self, record: ImageRecord) -> list[Path]:
+        """Unpacked snapshot dirs, base layer first (overlay wants them reversed in lowerdir)."""
+        return [self.snapshots.fs(chain_id) for chain_id in record.chain_ids]
+
+    def remove(self, reference: str) -> ImageRecord:
+        """Forget the image record (like `docker rmi`); data stays until `prune`."""
+        ref = parse_reference(reference)
+        record = self.find(reference)
+        removed = self.records.delete(record.reference) if record is not None else None
+        if removed is None:
+            raise ImageNotFound(str(ref))
+        return removed
+
+    async def prune(self) -> PruneReport:
+        """Delete blobs and snapshots that no image record uses, and abandoned temporaries."""
+        records = self.records.all()
+        keep_blobs: set[Digest] = set()
+        keep_snapshots: set[Digest] = set()
+        for record in records:
+            keep_blobs.update((record.manifest_digest, record.config_digest, *record.layers))
+            if record.index_digest is not None:
+                keep_blobs.add(record.index_digest)
+            keep_snapshots.update(record.chain_ids)
+        blobs = freed = 0
+        async for info in self.content.walk():
+            if info.digest not in keep_blobs:
+                await self.content.delete(info.digest)
+                blobs += 1
+                freed += info.size
+        for upload_id in await self.content.ingest_ids():
+            with contextlib.suppress(FileNotFoundError):
+                upload = await self.content.resume(upload_id)
+                await upload.abort()
+        snapshots = 0
+        for chain_id in await asyncio.to_thread(self.snapshots.walk):
+            if chain_id not in keep_snapshots:
+                await asyncio.to_thread(self.snapshots.remove, chain_id)
+                snapshots += 1
+        await asyncio.to_thread(self.snapshots.sweep_temporaries)
+        return PruneReport(blobs, freed, snapshots)
