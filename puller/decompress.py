@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import zstandard
 
@@ -101,10 +101,9 @@ def decompressed(raw: Readable, compression: str) -> Readable:
 
 class _ZstdReader:
     def __init__(self, raw: Readable) -> None:
-        self._reader = zstandard.ZstdDecompressor().stream_reader(
-            raw,
-            read_across_frames=True,  # type: ignore[arg-type]  # needs only read()
-        )
+        decompressor = zstandard.ZstdDecompressor()
+        source: Any = raw  # zstandard's stubs want IO[bytes]; it only calls read()
+        self._reader = decompressor.stream_reader(source, read_across_frames=True)
 
     def read(self, size: int = -1) -> bytes:
         try:
