@@ -1,0 +1,63 @@
+"""`berth serve`: run the registry."""
+
+from __future__ import annotations
+
+import argparse
+
+from berth.cli import CommandError
+from registry.config import Config, ConfigError
+from registry.config_load import load_config
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the registry server",
+        description="Run the OCI registry. Defaults need no config file: SQLite and blobs "
+        "under the data directory, listening on 127.0.0.1:5000.",
+    )
+    add_config_arguments(parser)
+    parser.add_argument("--addr", metavar="HOST:PORT", help="listen address (http.addr)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the socket (http.workers; default: one per CPU)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="FILE", help="YAML config file (see config.example.yaml)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data directory (datadir; default ./data)"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Config file, then BERTH_* variables, then command-line flags."""
+    overrides: dict[str, object] = {}
+    if args.data_dir is not None:
+        overrides["datadir"] = args.data_dir
+    if getattr(args, "addr", None) is not None:
+        overrides["http.addr"] = args.addr
+    if getattr(args, "workers", None) is not None:
+        if args.workers < 0:
+            raise CommandError(f"--workers: {args.workers} must not be negative")
+        overrides["http.workers"] = args.workers
+    try:
+        return load_config(args.config, overrides=overrides)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from registry.server import serve
+
+    config = config_from_args(args)
+    try:
+        return serve(config)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None

@@ -1,0 +1,1 @@
+"""Alembic migrations for the registry's SQL metadata (see registry.db.migrate.upgrade)."""

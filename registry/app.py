@@ -1,0 +1,55 @@
+"""The only wiring: `create_app(config)` builds the aiohttp application and its resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Final
+
+from aiohttp import web
+
+import registry.auth
+from blobstore import FilesystemBlobStore
+from registry.config import Config
+from registry.db import make_engine
+from registry.http import ROUTES, error_middleware
+from registry.http.errors import on_response_prepare
+from registry.http.keys import BLOBS, CATALOG, CONFIG, MANIFESTS, REFERRERS, TAGS, UPLOADS
+from registry.service import (
+    BlobService,
+    CatalogService,
+    ManifestService,
+    ReferrerService,
+    TagService,
+    UploadService,
+)
+
+MAX_PAGE: Final = 1000
+# Chunks and monolithic uploads stream; only manifests are read whole, and they stop at 4 MiB.
+CLIENT_MAX_SIZE: Final = 4 * 1024 * 1024 + 1
+
+
+def create_app(config: Config) -> web.Application:
+    """The registry application for `config`. The database must already be migrated
+    (`registry.db.upgrade(config.database_url)`; `berth serve` does it before starting)."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app[CONFIG] = config
+    app.on_response_prepare.append(on_response_prepare)
+    app.cleanup_ctx.append(_resources)
+    registry.auth.install(app, config.auth, config.data_dir)
+    app.add_routes(ROUTES)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    engine = make_engine(config.database_url)
+    store = FilesystemBlobStore(config.blob_root)
+    delete_enabled = config.storage.delete.enabled
+    app[BLOBS] = BlobService(engine, store, delete_enabled=delete_enabled)
+    app[UPLOADS] = UploadService(engine, store)
+    app[MANIFESTS] = ManifestService(engine, delete_enabled=delete_enabled)
+    app[TAGS] = TagService(engine, max_page=MAX_PAGE)
+    app[CATALOG] = CatalogService(engine, max_page=MAX_PAGE)
+    app[REFERRERS] = ReferrerService(engine)
+    yield
+    await engine.dispose()

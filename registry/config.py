@@ -1,0 +1,112 @@
+"""Configuration: one tree of frozen dataclasses, from YAML, overridable from the environment.
+
+Key names follow CNCF Distribution's config.yml where Distribution has the setting, so a
+Distribution config ports by reading it; Berth-only keys (`datadir`, `database.url`,
+`http.workers`) are marked as such in config.example.yaml. Every key can be overridden as
+`BERTH_<PATH>` (`BERTH_HTTP_ADDR`, `BERTH_STORAGE_DELETE_ENABLED`), the way Distribution uses
+`REGISTRY_<PATH>`. The raw `auth` section takes overrides too (`BERTH_AUTH_HTPASSWD_PATH`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the key and the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    certificate: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPConfig:
+    addr: str = "127.0.0.1:5000"
+    workers: int = 0  # Berth-only; 0 means one per CPU
+    draintimeout: float = 60.0  # seconds in-flight requests get on shutdown
+    tls: TLSConfig = field(default_factory=TLSConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class FilesystemConfig:
+    rootdirectory: str = ""  # default: the data directory
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteConfig:
+    enabled: bool = True  # Distribution defaults to false; Berth to true
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPurgingConfig:
+    enabled: bool = True
+    age: float = 7 * 24 * 3600.0  # seconds (Distribution writes 168h; both are accepted)
+    interval: float = 24 * 3600.0
+    dryrun: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceConfig:
+    uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    filesystem: FilesystemConfig = field(default_factory=FilesystemConfig)
+    delete: DeleteConfig = field(default_factory=DeleteConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = ""  # Berth-only; default sqlite+aiosqlite:///<datadir>/registry.db
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    remoteurl: str = ""  # accepted, not yet acted on
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsConfig:
+    endpoints: tuple[dict[str, Any], ...] = ()  # accepted, not yet acted on
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    accesslog: bool = True  # Distribution spells this log.accesslog.disabled; Berth inverts it
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    version: str = "0.1"
+    datadir: str = "./data"  # Berth-only
+    log: LogConfig = field(default_factory=LogConfig)
+    http: HTTPConfig = field(default_factory=HTTPConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    auth: dict[str, Any] = field(default_factory=dict)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.datadir)
+
+    @property
+    def blob_root(self) -> Path:
+        return Path(self.storage.filesystem.rootdirectory or self.datadir)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{Path(self.datadir).resolve() / 'registry.db'}"

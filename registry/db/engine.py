@@ -1,0 +1,92 @@
+"""The async engine, with SQLite tuned for many processes, and helpers for concurrent writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_WRITE: Final = "berth_write"
+_BUSY_RETRIES: Final = 8
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine. For SQLite: WAL, busy_timeout, synchronous=NORMAL on every connection,
+    and write transactions that take the write lock up front (BEGIN IMMEDIATE) so that two
+    processes never deadlock upgrading a read lock."""
+    engine = create_async_engine(url, pool_pre_ping=False)
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: SyncConnection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+async def transact(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work` in one write transaction, retrying it when SQLite reports the database busy
+    (another process held the write lock past busy_timeout). `work` must be safe to rerun."""
+    for attempt in range(_BUSY_RETRIES):
+        try:
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(**{_WRITE: True})
+                async with conn.begin():
+                    return await work(conn)
+        except OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == _BUSY_RETRIES - 1:
+                raise
+            log.warning("database busy, retrying (attempt %d)", attempt + 1)
+            await asyncio.sleep(0.05 * (2**attempt))
+    raise AssertionError("unreachable")
+
+
+def insert_ignore(conn: AsyncConnection, table: Table, keys: list[str]) -> Insert:
+    """INSERT .. ON CONFLICT (keys) DO NOTHING, for the connection's dialect."""
+    return _insert(conn, table).on_conflict_do_nothing(index_elements=keys)  # type: ignore[no-any-return]  # dialect inserts are untyped
+
+
+def upsert(
+    conn: AsyncConnection, table: Table, keys: list[str], values: Mapping[str, object]
+) -> Insert:
+    """INSERT .. ON CONFLICT (keys) DO UPDATE SET the other columns of `values`."""
+    stmt = _insert(conn, table).values(**values)
+    update = {k: stmt.excluded[k] for k in values if k not in keys}
+    return stmt.on_conflict_do_update(index_elements=keys, set_=update)  # type: ignore[no-any-return]  # dialect inserts are untyped
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"database dialect {name!r} is not supported")

@@ -1,0 +1,131 @@
+"""The registry's metadata tables (SQLAlchemy Core). Alembic migrations create them.
+
+    repositories          one row per repository name
+    blobs                 every blob the registry knows (digest, size); bytes live in the blobstore
+    repository_blobs      which repository links which blob (a blob is visible only where linked)
+    manifests             (repository, digest) -> exact payload, media type, subject, artifact type
+    manifest_references   manifest -> blob (config, layer) and manifest -> manifest (index child)
+    tags                  (repository, name) -> manifest
+    upload_sessions       uploads in progress: id is the blobstore ingest id
+
+Every reference a garbage collector or quota needs is a row here, so both can be added
+without a redesign. Concurrent writers rely on the unique constraints plus
+INSERT .. ON CONFLICT, never on check-then-insert.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING: Final = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(150), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+)
+
+repository_blobs = Table(
+    "repository_blobs",
+    metadata,
+    Column(
+        "repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("digest", String(150), ForeignKey("blobs.digest"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    PrimaryKeyConstraint("repository_id", "digest"),
+    Index("ix_repository_blobs_digest", "digest"),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("digest", String(150), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("artifact_type", String(255), nullable=True),
+    Column("subject_digest", String(150), nullable=True),
+    Column("annotations", Text, nullable=True),  # JSON object, for the referrers API
+    Column("size", BigInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
+    Index("ix_manifests_subject", "repository_id", "subject_digest"),
+)
+
+manifest_references = Table(
+    "manifest_references",
+    metadata,
+    Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # config | layer | manifest
+    Column("digest", String(150), nullable=False),
+    PrimaryKeyConstraint("manifest_id", "kind", "digest"),
+    Index("ix_manifest_references_digest", "digest"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column(
+        "repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(128), nullable=False),
+    Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    PrimaryKeyConstraint("repository_id", "name"),
+    Index("ix_tags_manifest_id", "manifest_id"),
+)
+
+upload_sessions = Table(
+    "upload_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("started_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("updated_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Index("ix_upload_sessions_updated_at", "updated_at"),
+)

@@ -1,0 +1,24 @@
+"""Typed keys for what create_app stores on the application and the request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from registry.config import Config
+from registry.service import (
+    BlobService,
+    CatalogService,
+    ManifestService,
+    ReferrerService,
+    TagService,
+    UploadService,
+)
+
+CONFIG = web.AppKey("berth.config", Config)
+BLOBS = web.AppKey("berth.blobs", BlobService)
+UPLOADS = web.AppKey("berth.uploads", UploadService)
+MANIFESTS = web.AppKey("berth.manifests", ManifestService)
+TAGS = web.AppKey("berth.tags", TagService)
+CATALOG = web.AppKey("berth.catalog", CatalogService)
+REFERRERS = web.AppKey("berth.referrers", ReferrerService)
+RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)

@@ -1,0 +1,89 @@
+"""Parsing of request parts: names from the path, ranges, pagination. Pure where possible."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Final
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from registry.errcode import BLOB_UPLOAD_INVALID, PAGINATION_INVALID, RegistryError
+from registry.names import check_name
+from registry.service import ChunkRange
+
+_CONTENT_RANGE: Final = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
+BODY_CHUNK: Final = 1 << 20
+
+
+def repo_name(request: web.Request) -> str:
+    return check_name(request.match_info["name"])
+
+
+def parse_content_range(value: str | None) -> ChunkRange | None:
+    """`start-end` (inclusive), as the spec's PATCH uses it; None when absent."""
+    if value is None or not value.strip():
+        return None
+    match = _CONTENT_RANGE.match(value.strip())
+    if match is None:
+        raise RegistryError(BLOB_UPLOAD_INVALID, detail={"Content-Range": value})
+    start, end = int(match.group(1)), int(match.group(2))
+    if end < start:
+        raise RegistryError(BLOB_UPLOAD_INVALID, detail={"Content-Range": value})
+    return ChunkRange(start, end)
+
+
+def parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """A single `bytes=` range against a blob of `size` bytes, as [start, end) offsets.
+
+    None: the header is malformed or a multi-range, so it is ignored (RFC 9110: serve it all).
+    ValueError: well formed but unsatisfiable (416)."""
+    match = _RANGE.match(value.strip())
+    if match is None:
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise ValueError(f"unsatisfiable suffix range {value!r} for {size} bytes")
+        return max(size - suffix, 0), size
+    start = int(first)
+    end = size - 1 if not last else min(int(last), size - 1)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise ValueError(f"range {value!r} starts past {size} bytes")
+    return start, end + 1
+
+
+def content_length(request: web.Request) -> int | None:
+    return request.content_length
+
+
+async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; never held whole."""
+    async for chunk in request.content.iter_chunked(BODY_CHUNK):
+        yield chunk
+
+
+def pagination(query: Mapping[str, str]) -> tuple[int | None, str | None]:
+    raw_n, last = query.get("n"), query.get("last")
+    n: int | None = None
+    if raw_n is not None and raw_n != "":
+        if not raw_n.isdigit():
+            raise RegistryError(PAGINATION_INVALID, detail={"n": raw_n})
+        n = int(raw_n)
+    return n, (last or None)
+
+
+def next_link(path: str, n: int | None, last: str, extra: Mapping[str, str] | None = None) -> str:
+    """An RFC 5988 Link header to the page after `last`."""
+    params = dict(extra or {})
+    if n is not None:
+        params["n"] = str(n)
+    params["last"] = last
+    return f'<{quote(path)}?{urlencode(params)}>; rel="next"'

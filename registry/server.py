@@ -1,0 +1,150 @@
+"""Run the registry: one listening socket, shared by N worker processes, each on uvloop.
+
+The parent migrates the database, binds the socket, forks the workers and forwards SIGTERM and
+SIGINT to them; each worker drains its in-flight requests (http.draintimeout) before exiting.
+A worker that dies unexpectedly is replaced. With one worker, the parent serves by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+from types import FrameType
+
+import uvloop
+from aiohttp import web
+
+from registry.app import create_app
+from registry.config import Config, ConfigError
+from registry.db import upgrade
+
+log = logging.getLogger("berth.serve")
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """`host:port`, `:port` or `[v6]:port`."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"http.addr: {addr!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def bind(addr: str) -> socket.socket:
+    host, port = parse_addr(addr)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"http.addr: cannot listen on {addr}: {exc.strerror}") from None
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def ssl_context(config: Config) -> ssl.SSLContext | None:
+    tls = config.http.tls
+    if not tls.certificate and not tls.key:
+        return None
+    if not tls.certificate or not tls.key:
+        raise ConfigError("http.tls: certificate and key must be set together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(tls.certificate, tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"http.tls: cannot load {tls.certificate} / {tls.key}: {exc}") from None
+    return context
+
+
+def serve(config: Config) -> int:
+    """Migrate, bind, and serve until SIGTERM/SIGINT. Returns the exit status."""
+    logging.basicConfig(
+        level=config.log.level.upper(),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+    context = ssl_context(config)
+    os.makedirs(config.data_dir, exist_ok=True)
+    upgrade(config.database_url)
+    sock = bind(config.http.addr)
+    workers = config.http.workers or os.cpu_count() or 1
+    scheme = "https" if context else "http"
+    log.info("listening on %s://%s with %d worker(s)", scheme, config.http.addr, workers)
+    if workers == 1:
+        _run_worker(config, sock, context)
+        return 0
+    return _supervise(config, sock, context, workers)
+
+
+def _run_worker(config: Config, sock: socket.socket, context: ssl.SSLContext | None) -> None:
+    loop = uvloop.new_event_loop()
+    web.run_app(
+        create_app(config),
+        sock=sock,
+        ssl_context=context,
+        shutdown_timeout=config.http.draintimeout,
+        access_log=logging.getLogger("aiohttp.access") if config.log.accesslog else None,
+        print=None,
+        loop=loop,
+    )
+
+
+def _supervise(
+    config: Config, sock: socket.socket, context: ssl.SSLContext | None, count: int
+) -> int:
+    children: dict[int, int] = {}  # pid -> worker slot
+    stopping = False
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                _run_worker(config, sock, context)
+            except BaseException:
+                log.exception("worker %d failed", slot)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = slot
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM if signum == signal.SIGINT else signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for slot in range(count):
+        spawn(slot)
+    # The parent keeps the socket open (it never accepts) so a replacement worker can inherit it.
+    last_restart = 0.0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        slot = children.pop(pid)
+        if stopping:
+            continue
+        log.error("worker %d (pid %d) exited with status %d; restarting", slot, pid, status)
+        if time.monotonic() - last_restart < 1:
+            time.sleep(1)
+        last_restart = time.monotonic()
+        spawn(slot)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,119 @@
+"""Blobs as repositories see them: a blob is visible in a repository only where it is linked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from blobstore import BlobInfo, BlobNotFound, BlobStore, Digest, LocalBlobPaths
+from registry.db import insert_ignore, transact
+from registry.db.models import blobs, repositories, repository_blobs
+from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
+from registry.service.repos import ensure_repository, repository_id
+
+
+async def link_blob(conn: AsyncConnection, repo_id: int, info: BlobInfo) -> None:
+    """Record `info` as known and linked into the repository; idempotent under concurrency."""
+    await conn.execute(
+        insert_ignore(conn, blobs, ["digest"]).values(digest=str(info.digest), size=info.size)
+    )
+    await conn.execute(
+        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]).values(
+            repository_id=repo_id, digest=str(info.digest)
+        )
+    )
+
+
+async def linked_size(conn: AsyncConnection, repo: str, digest: Digest) -> int | None:
+    query = (
+        select(blobs.c.size)
+        .select_from(
+            repository_blobs.join(
+                repositories, repositories.c.id == repository_blobs.c.repository_id
+            ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+        )
+        .where(repositories.c.name == repo, repository_blobs.c.digest == str(digest))
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+class BlobService:
+    def __init__(self, engine: AsyncEngine, store: BlobStore, *, delete_enabled: bool) -> None:
+        self._engine = engine
+        self._store = store
+        self._delete_enabled = delete_enabled
+
+    async def stat(self, repo: str, digest: Digest) -> BlobInfo:
+        """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
+        async with self._engine.connect() as conn:
+            size = await linked_size(conn, repo, digest)
+        if size is None:
+            raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
+        try:
+            return await self._store.stat(digest)
+        except BlobNotFound:
+            raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+
+    def local_path(self, digest: Digest) -> Path | None:
+        """The blob's file when the store is local (so the server can use sendfile)."""
+        if isinstance(self._store, LocalBlobPaths):
+            return self._store.blob_path(digest)
+        return None
+
+    def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return self._store.read(digest, start, end)
+
+    async def delete(self, repo: str, digest: Digest) -> None:
+        """Unlink the blob from `repo`. The bytes stay in the store for garbage collection."""
+        if not self._delete_enabled:
+            raise RegistryError(UNSUPPORTED, detail="deletion is disabled (storage.delete.enabled)")
+
+        async def work(conn: AsyncConnection) -> int:
+            repo_id = await repository_id(conn, repo)
+            if repo_id is None:
+                return 0
+            result = await conn.execute(
+                delete(repository_blobs).where(
+                    repository_blobs.c.repository_id == repo_id,
+                    repository_blobs.c.digest == str(digest),
+                )
+            )
+            return result.rowcount
+
+        if await transact(self._engine, work) == 0:
+            raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
+
+    async def mount(
+        self, repo: str, digest: Digest, source: str | None, may_read: Callable[[str], bool]
+    ) -> BlobInfo | None:
+        """Link a blob another repository has into `repo`. With `source` None, any repository
+        the caller may read will do. None when nothing can be mounted."""
+        async with self._engine.connect() as conn:
+            query = (
+                select(repositories.c.name, blobs.c.size)
+                .select_from(
+                    repository_blobs.join(
+                        repositories, repositories.c.id == repository_blobs.c.repository_id
+                    ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+                )
+                .where(repository_blobs.c.digest == str(digest))
+            )
+            if source is not None:
+                query = query.where(repositories.c.name == source)
+            rows = (await conn.execute(query.limit(100))).all()
+        readable = [row for row in rows if row.name == repo or may_read(row.name)]
+        if not readable:
+            return None
+        try:
+            info = await self._store.stat(digest)
+        except BlobNotFound:
+            return None
+
+        async def work(conn: AsyncConnection) -> None:
+            await link_blob(conn, await ensure_repository(conn, repo), info)
+
+        await transact(self._engine, work)
+        return info

@@ -1,0 +1,40 @@
+"""The repository catalog, filtered by what the caller may pull, paginated like tags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry.db.models import repositories
+from registry.service.tags import Page
+
+_BATCH = 500
+
+
+class CatalogService:
+    def __init__(self, engine: AsyncEngine, *, max_page: int) -> None:
+        self._engine = engine
+        self._max_page = max_page
+
+    async def list(self, n: int | None, last: str | None, may_pull: Callable[[str], bool]) -> Page:
+        limit = self._max_page if n is None else min(n, self._max_page)
+        if limit == 0:
+            return Page((), False)
+        found: list[str] = []
+        cursor = last
+        async with self._engine.connect() as conn:
+            while True:
+                query = select(repositories.c.name).order_by(repositories.c.name).limit(_BATCH)
+                if cursor is not None:
+                    query = query.where(repositories.c.name > cursor)
+                batch = list((await conn.execute(query)).scalars())
+                for name in batch:
+                    if may_pull(name):
+                        found.append(name)
+                        if len(found) > limit:
+                            return Page(tuple(found[:limit]), True)
+                if len(batch) < _BATCH:
+                    return Page(tuple(found), False)
+                cursor = batch[-1]

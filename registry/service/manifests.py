@@ -1,0 +1,216 @@
+"""Manifests and tags: exact bytes in SQL, references recorded for GC, validated on the way in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from blobstore import Digest
+from registry.db import insert_ignore, transact, upsert
+from registry.db.models import (
+    manifest_references,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+    utcnow,
+)
+from registry.errcode import (
+    DIGEST_INVALID,
+    MANIFEST_BLOB_UNKNOWN,
+    MANIFEST_UNKNOWN,
+    NAME_UNKNOWN,
+    UNSUPPORTED,
+    RegistryError,
+)
+from registry.manifest import ParsedManifest, parse_manifest
+from registry.service.repos import ensure_repository, repository_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digest: Digest
+    subject: Digest | None
+    tags: tuple[str, ...]
+
+
+class ManifestService:
+    def __init__(self, engine: AsyncEngine, *, delete_enabled: bool) -> None:
+        self._engine = engine
+        self._delete_enabled = delete_enabled
+
+    async def get(self, repo: str, reference: Digest | str) -> StoredManifest:
+        """By tag or digest; NAME_UNKNOWN for an unknown repository, else MANIFEST_UNKNOWN."""
+        cols = (manifests.c.digest, manifests.c.media_type, manifests.c.payload)
+        if isinstance(reference, Digest):
+            query = (
+                select(*cols)
+                .join(repositories, repositories.c.id == manifests.c.repository_id)
+                .where(repositories.c.name == repo, manifests.c.digest == str(reference))
+            )
+        else:
+            query = (
+                select(*cols)
+                .select_from(
+                    tags.join(manifests, manifests.c.id == tags.c.manifest_id).join(
+                        repositories, repositories.c.id == tags.c.repository_id
+                    )
+                )
+                .where(repositories.c.name == repo, tags.c.name == reference)
+            )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+            if row is None and await repository_id(conn, repo) is None:
+                raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
+        if row is None:
+            raise RegistryError(MANIFEST_UNKNOWN, detail={"reference": str(reference)})
+        return StoredManifest(row.digest, row.media_type, row.payload)
+
+    async def put(
+        self,
+        repo: str,
+        reference: Digest | str,
+        payload: bytes,
+        content_type: str | None,
+        extra_tags: Sequence[str] = (),
+    ) -> PutResult:
+        algorithm = reference.algorithm if isinstance(reference, Digest) else "sha256"
+        parsed = parse_manifest(payload, content_type, algorithm)
+        if isinstance(reference, Digest) and parsed.digest != reference:
+            raise RegistryError(
+                DIGEST_INVALID, detail={"expected": str(reference), "actual": str(parsed.digest)}
+            )
+        tag_names = ([reference] if isinstance(reference, str) else []) + list(extra_tags)
+
+        async def work(conn: AsyncConnection) -> None:
+            repo_id = await ensure_repository(conn, repo)
+            await _check_references(conn, repo_id, parsed)
+            manifest_id = await _store(conn, repo_id, parsed, payload)
+            for name in dict.fromkeys(tag_names):
+                await conn.execute(
+                    upsert(
+                        conn,
+                        tags,
+                        ["repository_id", "name"],
+                        {
+                            "repository_id": repo_id,
+                            "name": name,
+                            "manifest_id": manifest_id,
+                            "updated_at": utcnow(),
+                        },
+                    )
+                )
+
+        await transact(self._engine, work)
+        subject = parsed.subject.digest if parsed.subject else None
+        return PutResult(parsed.digest, subject, tuple(dict.fromkeys(extra_tags)))
+
+    async def delete(self, repo: str, reference: Digest | str) -> None:
+        """By digest: the manifest and every tag on it. By tag: only the tag (OCI 1.1)."""
+        if not self._delete_enabled:
+            raise RegistryError(UNSUPPORTED, detail="deletion is disabled (storage.delete.enabled)")
+
+        async def work(conn: AsyncConnection) -> int:
+            repo_id = await repository_id(conn, repo)
+            if repo_id is None:
+                raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
+            if isinstance(reference, str):
+                result = await conn.execute(
+                    delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == reference)
+                )
+                return result.rowcount
+            found = (
+                await conn.execute(
+                    select(manifests.c.id).where(
+                        manifests.c.repository_id == repo_id, manifests.c.digest == str(reference)
+                    )
+                )
+            ).scalar_one_or_none()
+            if found is None:
+                return 0
+            await conn.execute(delete(tags).where(tags.c.manifest_id == found))
+            await conn.execute(
+                delete(manifest_references).where(manifest_references.c.manifest_id == found)
+            )
+            await conn.execute(delete(manifests).where(manifests.c.id == found))
+            return 1
+
+        if await transact(self._engine, work) == 0:
+            raise RegistryError(MANIFEST_UNKNOWN, detail={"reference": str(reference)})
+
+
+async def _check_references(conn: AsyncConnection, repo_id: int, parsed: ParsedManifest) -> None:
+    blob_digests = [d.digest for d in (parsed.config, *parsed.layers) if d and d.distributable]
+    if blob_digests:
+        wanted = {str(d) for d in blob_digests}
+        linked = set(
+            (
+                await conn.execute(
+                    select(repository_blobs.c.digest).where(
+                        repository_blobs.c.repository_id == repo_id,
+                        repository_blobs.c.digest.in_(wanted),
+                    )
+                )
+            ).scalars()
+        )
+        missing = sorted(wanted - linked)
+        if missing:
+            raise RegistryError(MANIFEST_BLOB_UNKNOWN, detail={"digest": missing[0]})
+    if parsed.children:
+        wanted = {str(d.digest) for d in parsed.children}
+        present = set(
+            (
+                await conn.execute(
+                    select(manifests.c.digest).where(
+                        manifests.c.repository_id == repo_id, manifests.c.digest.in_(wanted)
+                    )
+                )
+            ).scalars()
+        )
+        missing = sorted(wanted - present)
+        if missing:
+            raise RegistryError(MANIFEST_BLOB_UNKNOWN, detail={"digest": missing[0]})
+
+
+async def _store(
+    conn: AsyncConnection, repo_id: int, parsed: ParsedManifest, payload: bytes
+) -> int:
+    await conn.execute(
+        insert_ignore(conn, manifests, ["repository_id", "digest"]).values(
+            repository_id=repo_id,
+            digest=str(parsed.digest),
+            media_type=parsed.media_type,
+            artifact_type=parsed.artifact_type,
+            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
+            annotations=json.dumps(parsed.annotations) if parsed.annotations else None,
+            size=len(payload),
+            payload=payload,
+        )
+    )
+    manifest_id = (
+        await conn.execute(
+            select(manifests.c.id).where(
+                manifests.c.repository_id == repo_id, manifests.c.digest == str(parsed.digest)
+            )
+        )
+    ).scalar_one()
+    refs = [("config", parsed.config)] if parsed.config else []
+    refs += [("layer", d) for d in parsed.layers] + [("manifest", d) for d in parsed.children]
+    for kind, descriptor in refs:
+        await conn.execute(
+            insert_ignore(conn, manifest_references, ["manifest_id", "kind", "digest"]).values(
+                manifest_id=manifest_id, kind=kind, digest=str(descriptor.digest)
+            )
+        )
+    return int(manifest_id)

@@ -1,0 +1,46 @@
+"""Tag listing, in ASCII order, paginated with `n` and `last`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry.db.models import tags
+from registry.errcode import NAME_UNKNOWN, RegistryError
+from registry.service.repos import repository_id
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of names; `more` says whether another page follows (for the Link header)."""
+
+    items: tuple[str, ...]
+    more: bool
+
+
+class TagService:
+    def __init__(self, engine: AsyncEngine, *, max_page: int) -> None:
+        self._engine = engine
+        self._max_page = max_page
+
+    async def list(self, repo: str, n: int | None, last: str | None) -> Page:
+        limit = self._max_page if n is None else min(n, self._max_page)
+        if limit == 0:
+            async with self._engine.connect() as conn:
+                if await repository_id(conn, repo) is None:
+                    raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
+            return Page((), False)
+        async with self._engine.connect() as conn:
+            repo_id = await repository_id(conn, repo)
+            if repo_id is None:
+                raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
+            query = select(tags.c.name).where(tags.c.repository_id == repo_id)
+            if last is not None:
+                query = query.where(tags.c.name > last)
+            rows = list(
+                (await conn.execute(query.order_by(tags.c.name).limit(limit + 1))).scalars()
+            )
+        # SQL collations may differ from byte order; the spec wants Go's sort.Strings.
+        return Page(tuple(sorted(rows[:limit])), len(rows) > limit)

@@ -1,0 +1,196 @@
+"""Blob uploads: sessions in SQL, bytes in a blobstore ingest, published only when verified.
+
+An upload's state lives in exactly two places, so any worker process can take any request:
+the `upload_sessions` row (id, repository, timestamps) and the blobstore ingest of that id,
+whose length is the offset. A failed or mismatching upload publishes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound
+from registry.db import transact
+from registry.db.models import repositories, upload_sessions, utcnow
+from registry.errcode import (
+    BLOB_UPLOAD_UNKNOWN,
+    RANGE_INVALID,
+    SIZE_INVALID,
+    RegistryError,
+)
+from registry.service.blobs import link_blob
+from registry.service.repos import ensure_repository
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRange:
+    """An inclusive byte range from Content-Range (`start-end`)."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    id: str
+    size: int
+
+
+class UploadService:
+    def __init__(self, engine: AsyncEngine, store: BlobStore) -> None:
+        self._engine = engine
+        self._store = store
+
+    async def begin(self, repo: str) -> UploadState:
+        upload = await self._store.begin()
+        await upload.close()
+
+        async def work(conn: AsyncConnection) -> None:
+            repo_id = await ensure_repository(conn, repo)
+            await conn.execute(upload_sessions.insert().values(id=upload.id, repository_id=repo_id))
+
+        try:
+            await transact(self._engine, work)
+        except BaseException:
+            await (await self._store.resume(upload.id)).abort()
+            raise
+        return UploadState(upload.id, 0)
+
+    async def status(self, repo: str, upload_id: str) -> UploadState:
+        upload = await self._open(repo, upload_id)
+        await upload.close()
+        return UploadState(upload_id, upload.size)
+
+    async def append(
+        self,
+        repo: str,
+        upload_id: str,
+        body: AsyncIterable[bytes],
+        chunk_range: ChunkRange | None,
+        length: int | None,
+    ) -> UploadState:
+        """Append one chunk. Out of order: RANGE_INVALID (416) and the session is untouched."""
+        upload = await self._open(repo, upload_id)
+        try:
+            await _write_chunk(upload, body, chunk_range, length)
+        finally:
+            await upload.close()
+        await transact(self._engine, lambda conn: _touch(conn, upload_id))
+        return UploadState(upload_id, upload.size)
+
+    async def complete(
+        self,
+        repo: str,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterable[bytes],
+        chunk_range: ChunkRange | None,
+        length: int | None,
+    ) -> BlobInfo:
+        """Write the optional final chunk, verify the whole blob against `digest`, publish it
+        and link it into `repo`. On a digest mismatch the session is gone and nothing is stored."""
+        upload = await self._open(repo, upload_id)
+        try:
+            await _write_chunk(upload, body, chunk_range, length)
+        except RegistryError:
+            await upload.close()
+            raise
+        except BaseException:
+            await upload.close()
+            raise
+        try:
+            info = await upload.commit(digest)
+        except BaseException:
+            await transact(self._engine, lambda conn: _forget(conn, upload_id))
+            raise
+
+        async def work(conn: AsyncConnection) -> None:
+            await link_blob(conn, await ensure_repository(conn, repo), info)
+            await _forget(conn, upload_id)
+
+        await transact(self._engine, work)
+        return info
+
+    async def upload_whole(self, repo: str, digest: Digest, body: AsyncIterable[bytes]) -> BlobInfo:
+        """A monolithic upload (POST ?digest=): no session row at all."""
+        upload = await self._store.begin()
+        try:
+            async for chunk in body:
+                await upload.write(chunk)
+            info = await upload.commit(digest)
+        finally:
+            await upload.abort()  # a no-op after commit
+
+        async def work(conn: AsyncConnection) -> None:
+            await link_blob(conn, await ensure_repository(conn, repo), info)
+
+        await transact(self._engine, work)
+        return info
+
+    async def cancel(self, repo: str, upload_id: str) -> None:
+        upload = await self._open(repo, upload_id)
+        await upload.abort()
+        await transact(self._engine, lambda conn: _forget(conn, upload_id))
+
+    async def _open(self, repo: str, upload_id: str) -> Upload:
+        async with self._engine.connect() as conn:
+            query = (
+                select(upload_sessions.c.id)
+                .join(repositories, repositories.c.id == upload_sessions.c.repository_id)
+                .where(upload_sessions.c.id == upload_id, repositories.c.name == repo)
+            )
+            found = (await conn.execute(query)).scalar_one_or_none()
+        if found is None:
+            raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+        try:
+            return await self._store.resume(upload_id)
+        except UploadNotFound:
+            raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
+
+
+def range_header(size: int) -> str:
+    """The `Range` value for an upload of `size` bytes (Distribution's `0-0` when empty)."""
+    return f"0-{max(size - 1, 0)}"
+
+
+async def _write_chunk(
+    upload: Upload, body: AsyncIterable[bytes], chunk_range: ChunkRange | None, length: int | None
+) -> None:
+    if chunk_range is not None:
+        if chunk_range.start != upload.size:
+            raise RegistryError(
+                RANGE_INVALID,
+                detail={"expected_start": upload.size, "got": chunk_range.start},
+                headers={"Range": range_header(upload.size)},
+            )
+        if length is not None and length != chunk_range.length:
+            raise RegistryError(
+                SIZE_INVALID,
+                detail={"content_length": length, "content_range_length": chunk_range.length},
+            )
+    start = upload.size
+    async for chunk in body:
+        await upload.write(chunk)
+    written = upload.size - start
+    if chunk_range is not None and written != chunk_range.length:
+        raise RegistryError(
+            SIZE_INVALID, detail={"received": written, "content_range_length": chunk_range.length}
+        )
+
+
+async def _touch(conn: AsyncConnection, upload_id: str) -> None:
+    await conn.execute(
+        update(upload_sessions).where(upload_sessions.c.id == upload_id).values(updated_at=utcnow())
+    )
+
+
+async def _forget(conn: AsyncConnection, upload_id: str) -> None:
+    await conn.execute(delete(upload_sessions).where(upload_sessions.c.id == upload_id))
