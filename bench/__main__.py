@@ -1,0 +1,97 @@
+"""`python -m bench`: Berth and CNCF Distribution side by side, three runs each, medians.
+
+Runs alternate (Berth, Distribution, Berth, ...), each against a freshly started server with an
+empty data dir, so both see the same machine state as far as a noisy machine allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import report, servers
+from bench.docker_image import push_pull
+from bench.workload import Sizes, run_http
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _one_run(kind: str, sizes: Sizes, with_docker: bool) -> dict[str, float]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"berth-bench-{kind}-"))
+    server = servers.start(kind, workdir)
+    try:
+        with servers.PeakRss(server.process.pid) as rss:
+            metrics = run_http(server.url, sizes)
+            if with_docker:
+                metrics.update(push_pull(server.host))
+        metrics["peak_rss_mib"] = rss.peak / (1 << 20)
+        return metrics
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _meta(args: argparse.Namespace) -> dict[str, Any]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit,
+        "runs": args.runs,
+        "quick": args.quick,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="runs per server (default 3)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 s storms: a smoke run")
+    parser.add_argument("--only", choices=["berth", "distribution"], help="one side only")
+    parser.add_argument("--no-docker", action="store_true", help="skip docker push/pull")
+    args = parser.parse_args(argv)
+
+    sizes = Sizes.quick() if args.quick else Sizes()
+    kinds = [args.only] if args.only else ["berth", "distribution"]
+    results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    failures: dict[str, list[str]] = {k: [] for k in kinds}
+    for n in range(1, args.runs + 1):
+        for kind in kinds:
+            t0 = time.monotonic()
+            try:
+                metrics = _one_run(kind, sizes, not args.no_docker)
+            except Exception as exc:  # noqa: BLE001  (a failing side is reported, the other still runs)
+                failures[kind].append(f"run {n}: {exc!r}")
+                print(f"[bench] {kind} run {n} FAILED: {exc!r}", file=sys.stderr)
+                traceback.print_exc()
+                continue
+            results[kind].append(metrics)
+            print(
+                f"[bench] {kind} run {n}/{args.runs} done in {time.monotonic() - t0:.0f} s",
+                flush=True,
+            )
+
+    rows = report.summarize(results)
+    print()
+    print(report.table(rows))
+    for kind, errors in failures.items():
+        for error in errors:
+            print(f"{kind} FAILED {error}")
+    path = report.write_json(RESULTS_DIR, {**_meta(args), "failures": failures}, results, rows)
+    print(f"\nresults: {path}")
+    return 1 if any(failures.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The registry API calls the benchmark times, over aiohttp: blob uploads (one PUT, or PATCH
+chunks), blob GETs, and a fixed-duration request storm from several load processes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+READ_CHUNK = 4 << 20
+
+
+def session(connections: int = 64) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, force_close=False),
+        timeout=aiohttp.ClientTimeout(total=600),
+        read_bufsize=READ_CHUNK,
+        auto_decompress=False,
+    )
+
+
+def digest_of(data: bytes | memoryview) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def random_blob(size: int) -> bytes:
+    return os.urandom(size)
+
+
+class RegistryCallFailed(RuntimeError):
+    pass
+
+
+async def _expect(resp: aiohttp.ClientResponse, status: int, what: str) -> None:
+    if resp.status != status:
+        body = await resp.text(errors="replace")
+        raise RegistryCallFailed(f"{what}: {resp.status} (wanted {status}): {body[:500]}")
+
+
+def _with_digest(base: str, location: str, digest: str) -> str:
+    url = urljoin(base + "/", location)
+    return f"{url}{'&' if '?' in url else '?'}digest={digest}"
+
+
+async def start_upload(s: aiohttp.ClientSession, base: str, repo: str) -> str:
+    async with s.post(f"{base}/v2/{repo}/blobs/uploads/") as resp:
+        await _expect(resp, 202, f"POST {repo} upload")
+        return resp.headers["Location"]
+
+
+async def upload_monolithic(
+    s: aiohttp.ClientSession, base: str, repo: str, data: bytes, digest: str
+) -> None:
+    """POST, then one PUT ?digest= carrying the whole blob."""
+    location = await start_upload(s, base, repo)
+    headers = {"Content-Type": "application/octet-stream"}
+    async with s.put(_with_digest(base, location, digest), data=data, headers=headers) as resp:
+        await _expect(resp, 201, f"PUT {repo} blob")
+
+
+async def upload_chunked(
+    s: aiohttp.ClientSession, base: str, repo: str, data: bytes, digest: str, chunk: int
+) -> None:
+    """POST, PATCH each `chunk` bytes with Content-Range, then PUT ?digest= with no body."""
+    location = await start_upload(s, base, repo)
+    view = memoryview(data)
+    for start in range(0, len(data), chunk):
+        part = view[start : start + chunk]
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{start}-{start + len(part) - 1}",
+        }
+        async with s.patch(urljoin(base + "/", location), data=part, headers=headers) as resp:
+            await _expect(resp, 202, f"PATCH {repo} chunk at {start}")
+            location = resp.headers["Location"]
+    async with s.put(_with_digest(base, location, digest)) as resp:
+        await _expect(resp, 201, f"PUT {repo} chunked blob")
+
+
+async def get_blob(s: aiohttp.ClientSession, base: str, repo: str, digest: str) -> int:
+    """GET a blob, discarding the bytes; returns how many arrived."""
+    total = 0
+    async with s.get(f"{base}/v2/{repo}/blobs/{digest}") as resp:
+        await _expect(resp, 200, f"GET {repo} blob")
+        while chunk := await resp.content.readany():
+            total += len(chunk)
+    return total
+
+
+async def put_manifest(
+    s: aiohttp.ClientSession, base: str, repo: str, ref: str, manifest: bytes
+) -> None:
+    headers = {"Content-Type": OCI_MANIFEST}
+    async with s.put(f"{base}/v2/{repo}/manifests/{ref}", data=manifest, headers=headers) as resp:
+        await _expect(resp, 201, f"PUT {repo} manifest {ref}")
+
+
+async def push_small_image(
+    s: aiohttp.ClientSession, base: str, repo: str, tag: str, layer: bytes
+) -> tuple[bytes, str]:
+    """A one-layer OCI image: uploads config and layer, PUTs the manifest; returns
+    (manifest bytes, layer digest)."""
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
+        }
+    ).encode()
+    for blob in (config, layer):
+        await upload_monolithic(s, base, repo, blob, digest_of(blob))
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest_of(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    await put_manifest(s, base, repo, tag, manifest)
+    return manifest, digest_of(layer)
+
+
+async def gather_limited(concurrency: int, jobs: Sequence[Any]) -> list[Any]:
+    """Await coroutine objects with at most `concurrency` running at once."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(job: Any) -> Any:
+        async with sem:
+            return await job
+
+    return await asyncio.gather(*(one(j) for j in jobs))
+
+
+# --- request storm ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StormResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+
+
+async def _storm(
+    url: str, method: str, headers: dict[str, str], connections: int, seconds: float
+) -> tuple[int, int, list[float]]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(s: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            async with s.request(method, url, headers=headers) as resp:
+                await resp.read()
+                ok = resp.status == 200
+            latencies.append((time.perf_counter() - t0) * 1000)
+            errors += not ok
+
+    async with session(connections) as s:
+        await asyncio.gather(*(worker(s) for _ in range(connections)))
+    return len(latencies), errors, latencies
+
+
+def _storm_process(
+    url: str, method: str, headers: dict[str, str], connections: int, seconds: float
+) -> tuple[int, int, list[float]]:
+    try:
+        import uvloop
+
+        return uvloop.run(_storm(url, method, headers, connections, seconds))
+    except ImportError:
+        return asyncio.run(_storm(url, method, headers, connections, seconds))
+
+
+def storm(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    connections: int = 32,
+    seconds: float = 10.0,
+    processes: int = 2,
+) -> StormResult:
+    """`connections` keep-alive connections, spread over `processes` load processes, each
+    sending `method url` back to back for `seconds`; latency per request."""
+    per = [connections // processes + (i < connections % processes) for i in range(processes)]
+    with ProcessPoolExecutor(processes) as pool:
+        futures = [pool.submit(_storm_process, url, method, headers or {}, n, seconds) for n in per]
+        parts = [f.result() for f in futures]
+    latencies = [x for _, _, lat in parts for x in lat]
+    # Each process counts its own `seconds` window, so the rate is over that window.
+    return StormResult(sum(p[0] for p in parts), sum(p[1] for p in parts), seconds, latencies)

@@ -1,0 +1,168 @@
+"""Start the two servers under benchmark, each on a fresh data dir, and measure their memory.
+
+Berth runs as `berth serve` with its default worker count. Distribution runs Debian's
+`docker-registry` with the package's stock config (/etc/docker/registry/config.yml) changed only
+where it must be: our address and data dir, and no htpasswd auth (Berth runs without auth too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STOCK_CONFIG = Path("/etc/docker/registry/config.yml")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Server:
+    kind: str
+    host: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _berth_argv(host: str, data_dir: Path) -> list[str]:
+    berth = Path(sys.executable).with_name("berth")
+    return [
+        str(berth if berth.exists() else "berth"),
+        "serve",
+        "--addr",
+        host,
+        "--data-dir",
+        str(data_dir),
+    ]
+
+
+def _distribution_argv(host: str, data_dir: Path, workdir: Path) -> list[str]:
+    config: dict[str, Any] = (
+        yaml.safe_load(STOCK_CONFIG.read_text())
+        if STOCK_CONFIG.exists()
+        else {
+            "version": 0.1,
+            "storage": {"cache": {"blobdescriptor": "inmemory"}, "delete": {"enabled": True}},
+        }
+    )
+    config.pop("auth", None)
+    config["storage"]["filesystem"] = {"rootdirectory": str(data_dir)}
+    config.setdefault("http", {})["addr"] = host
+    path = workdir / "distribution.yml"
+    path.write_text(yaml.safe_dump(config))
+    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    return [binary, "serve", str(path)]
+
+
+def start(kind: str, workdir: Path) -> Server:
+    """Start `kind` ("berth" or "distribution") with data under `workdir`; wait for /v2/."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    host = f"127.0.0.1:{_free_port()}"
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    argv = (
+        _berth_argv(host, data_dir)
+        if kind == "berth"
+        else _distribution_argv(host, data_dir, workdir)
+    )
+    log_path = workdir / f"{kind}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(kind, host, data_dir, proc, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{kind} exited {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/v2/", timeout=2):
+                return server
+        except urllib.error.HTTPError:
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{kind} did not answer /v2/ in 60 s:\n{log_path.read_text()}")
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants together."""
+    total = 0
+    for pid in _tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+    return total
+
+
+class PeakRss:
+    """Samples a process tree's total RSS every 50 ms in a thread; `peak` is the maximum seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self._stop.wait(0.05)
