@@ -1,0 +1,313 @@
+"""SIGKILL `berth serve` in the middle of uploads and manifest PUTs, restart it on the same
+data directory, and check what it serves afterwards.
+
+The promise under test (issue 2, DEVELOPERS.md "loses nothing"): after any crash, a HEAD or
+GET of any digest is either 404 or the exact bytes; everything acknowledged (201) before the
+crash is still there; an interrupted chunked upload resumes from the offset the server
+reports (GET on the upload location) and completes to the right blob.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.e2e.oci_http import (
+    OCI_MANIFEST,
+    Registry,
+    descriptor,
+    digest_of,
+    dumps,
+    with_query,
+)
+from tests.support.server import RunningServer, start_berth, start_distribution
+
+pytestmark = pytest.mark.e2e
+OCTET = {"Content-Type": "application/octet-stream"}
+WORKERS = 2
+
+
+class Server:
+    """One data directory and port, served by successive server processes."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.running: RunningServer | None = None
+        self.port: int | None = None
+
+    def start(self) -> RunningServer:
+        if os.environ.get("BERTH_TEST_TARGET") == "distribution":
+            self.running = start_distribution(self.data_dir, port=self.port)
+        else:
+            self.running = start_berth(self.data_dir, port=self.port, workers=WORKERS)
+        self.port = int(self.running.host.rsplit(":", 1)[1])
+        return self.running
+
+    def crash(self) -> None:
+        assert self.running is not None
+        self.running.kill()
+
+    @property
+    def registry(self) -> Registry:
+        assert self.running is not None
+        return Registry(self.running.url)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path / "data")
+    server.start()
+    yield server
+    if server.running is not None:
+        server.running.stop()
+
+
+def send_partial(
+    url: str, method: str, headers: dict[str, str], body: bytes, sent: int
+) -> socket.socket:
+    """Open a request announcing all of `body`, send only `sent` bytes of it, and leave the
+    connection open: the server is now in the middle of reading the request."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    head = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body[:sent])
+    return sock
+
+
+def assert_absent_or_exact(
+    reg: Registry, name: str, digest: str, data: bytes, kind: str = "blobs"
+) -> bool:
+    """HEAD and GET agree, and either say 404 or give exactly `data`. True if present."""
+    head = reg.request("HEAD", f"/v2/{name}/{kind}/{digest}")
+    got = reg.request("GET", f"/v2/{name}/{kind}/{digest}")
+    assert head.status_code in (200, 404), (digest, head.status_code)
+    assert got.status_code == head.status_code, (digest, head.status_code, got.status_code)
+    if got.status_code == 404:
+        return False
+    assert head.headers["Content-Length"] == str(len(data))
+    assert head.headers["Docker-Content-Digest"] == digest
+    assert got.headers["Docker-Content-Digest"] == digest
+    assert got.content == data, (
+        f"{digest}: {len(got.content)} bytes served, not the {len(data)} pushed"
+    )
+    return True
+
+
+def test_kill_during_monolithic_upload(server: Server) -> None:
+    reg = server.registry
+    data = os.urandom(8 << 20)
+    digest = digest_of(data)
+    location = reg.start_upload("crash/mono")
+    sock = send_partial(with_query(location, digest=digest), "PUT", OCTET, data, 5 << 20)
+    post_body = os.urandom(3 << 20)
+    sock2 = send_partial(
+        reg.url(f"/v2/crash/mono/blobs/uploads/?digest={digest_of(post_body)}"),
+        "POST",
+        OCTET,
+        post_body,
+        1 << 20,
+    )
+    time.sleep(0.3)
+    server.crash()
+    sock.close()
+    sock2.close()
+    server.start()
+    reg = server.registry
+    assert not assert_absent_or_exact(reg, "crash/mono", digest, data)
+    assert not assert_absent_or_exact(reg, "crash/mono", digest_of(post_body), post_body)
+    # The repository still takes the same blob afterwards.
+    assert reg.push_blob("crash/mono", data) == digest
+    assert assert_absent_or_exact(reg, "crash/mono", digest, data)
+
+
+def test_kill_during_chunked_upload_then_resume(server: Server) -> None:
+    reg = server.registry
+    data = os.urandom(6 << 20)
+    digest = digest_of(data)
+    location = reg.start_upload("crash/chunked")
+    first = reg.request(
+        "PATCH",
+        location,
+        data=data[: 2 << 20],
+        headers={**OCTET, "Content-Range": f"0-{(2 << 20) - 1}"},
+    )
+    assert first.status_code == 202, first.text
+    location = reg.url(first.headers["Location"])
+    second = data[2 << 20 : 4 << 20]
+    sock = send_partial(
+        location, "PATCH", {**OCTET, "Content-Range": f"{2 << 20}-{(4 << 20) - 1}"}, second, 1 << 20
+    )
+    time.sleep(0.3)
+    server.crash()
+    sock.close()
+    server.start()
+    reg = server.registry
+    assert not assert_absent_or_exact(reg, "crash/chunked", digest, data)
+
+    status = reg.request("GET", location)
+    assert status.status_code == 204, status.text
+    start, end = (int(x) for x in status.headers["Range"].split("-"))
+    offset = end + 1
+    assert start == 0
+    assert (2 << 20) <= offset <= (3 << 20), f"server reports {offset} bytes received"
+    location = reg.url(status.headers["Location"])
+    rest = reg.request(
+        "PATCH",
+        location,
+        data=data[offset:],
+        headers={**OCTET, "Content-Range": f"{offset}-{len(data) - 1}"},
+    )
+    assert rest.status_code == 202, rest.text
+    assert rest.headers["Range"] == f"0-{len(data) - 1}"
+    done = reg.request("PUT", with_query(reg.url(rest.headers["Location"]), digest=digest))
+    assert done.status_code == 201, done.text
+    assert assert_absent_or_exact(reg, "crash/chunked", digest, data)
+
+
+def test_kill_during_manifest_put(server: Server) -> None:
+    reg = server.registry
+    config, layer = b'{"architecture":"amd64","os":"linux"}', os.urandom(1000)
+    reg.push_blob("crash/manifest", config)
+    reg.push_blob("crash/manifest", layer)
+    old = dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
+        }
+    )
+    assert reg.put_manifest("crash/manifest", "v1", old, OCI_MANIFEST).status_code == 201
+    new = old.replace(b'"layers"', b'"annotations": {"v": "2"},\n   "layers"')
+    sock = send_partial(
+        reg.url("/v2/crash/manifest/manifests/v1"),
+        "PUT",
+        {"Content-Type": OCI_MANIFEST},
+        new,
+        len(new) // 2,
+    )
+    time.sleep(0.3)
+    server.crash()
+    sock.close()
+    server.start()
+    reg = server.registry
+    assert not assert_absent_or_exact(reg, "crash/manifest", digest_of(new), new, "manifests")
+    got = reg.request("GET", "/v2/crash/manifest/manifests/v1")
+    assert (got.status_code, got.content) == (200, old)
+    assert assert_absent_or_exact(reg, "crash/manifest", digest_of(old), old, "manifests")
+
+
+@dataclass
+class Ledger:
+    """Everything the load threads tried and what the server acknowledged (201)."""
+
+    attempted: dict[str, bytes] = field(default_factory=dict)
+    acked: set[str] = field(default_factory=set)
+    manifests: dict[str, bytes] = field(default_factory=dict)
+    acked_manifests: set[str] = field(default_factory=set)
+    tag_values: dict[str, list[bytes]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def load(reg: Registry, ledger: Ledger, worker: int, stop: threading.Event) -> None:
+    """Push blobs (monolithic and chunked) and manifests until the server dies."""
+    rng = random.Random(worker)
+    name = f"crash/load{worker % 2}"
+    n = 0
+    try:
+        while not stop.is_set():
+            n += 1
+            blobs = [rng.randbytes(rng.randint(1, 3 << 20)) for _ in range(2)]
+            for i, blob in enumerate(blobs):
+                digest = digest_of(blob)
+                with ledger.lock:
+                    ledger.attempted[digest] = blob
+                if i == 0:
+                    reg.push_blob(name, blob)
+                else:
+                    location = reg.start_upload(name)
+                    half = len(blob) // 2
+                    for start, chunk in ((0, blob[:half]), (half, blob[half:])):
+                        r = reg.request(
+                            "PATCH",
+                            location,
+                            data=chunk,
+                            headers={**OCTET, "Content-Range": f"{start}-{start + len(chunk) - 1}"},
+                        )
+                        assert r.status_code == 202, r.text
+                        location = reg.url(r.headers["Location"])
+                    r = reg.request("PUT", with_query(location, digest=digest))
+                    assert r.status_code == 201, r.text
+                with ledger.lock:
+                    ledger.acked.add(digest)
+            body = dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": descriptor("application/vnd.oci.image.config.v1+json", blobs[0]),
+                    "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", blobs[1])],
+                    "annotations": {"n": f"{worker}-{n}"},
+                }
+            )
+            tag = f"t{worker}-{n % 3}"
+            with ledger.lock:
+                ledger.manifests[digest_of(body)] = body
+                ledger.tag_values.setdefault(f"{name}:{tag}", []).append(body)
+            r = reg.put_manifest(name, tag, body, OCI_MANIFEST)
+            assert r.status_code == 201, r.text
+            with ledger.lock:
+                ledger.acked_manifests.add(digest_of(body))
+    except (requests.ConnectionError, requests.Timeout):
+        return
+
+
+def test_random_kills_under_load_serve_nothing_partial(server: Server) -> None:
+    ledger = Ledger()
+    rng = random.Random(2)
+    for _round in range(3):
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=load, args=(server.registry, ledger, w, stop)) for w in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(rng.uniform(0.8, 2.0))
+        server.crash()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        server.start()
+        check(server.registry, ledger)
+    assert len(ledger.acked) >= 10, "the load never got going"
+    assert len(ledger.acked_manifests) >= 3
+
+
+def check(reg: Registry, ledger: Ledger) -> None:
+    names = ("crash/load0", "crash/load1")
+    for digest, blob in ledger.attempted.items():
+        present = [assert_absent_or_exact(reg, name, digest, blob) for name in names]
+        if digest in ledger.acked:
+            assert any(present), f"acknowledged blob {digest} lost in the crash"
+    for digest, body in ledger.manifests.items():
+        present = [assert_absent_or_exact(reg, n, digest, body, "manifests") for n in names]
+        if digest in ledger.acked_manifests:
+            assert any(present), f"acknowledged manifest {digest} lost in the crash"
+    for ref, bodies in ledger.tag_values.items():
+        name, tag = ref.split(":")
+        got = reg.request("GET", f"/v2/{name}/manifests/{tag}")
+        assert got.status_code in (200, 404)
+        if got.status_code == 200:
+            assert got.content in bodies
+            assert got.headers["Docker-Content-Digest"] == digest_of(got.content)
