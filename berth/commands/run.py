@@ -1,0 +1,136 @@
+"""`berth run [OPTIONS] REF [CMD [ARG...]]`: run an image like `docker run`, pulling it first
+when it is not in the local store. The run options are shared with `berth bundle`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from berth.cli import CommandError
+from runtime import (
+    ContainerStore,
+    OptionError,
+    RunOptions,
+    StartError,
+    UserError,
+    create,
+    parse_cpus,
+    parse_env,
+    parse_memory,
+    parse_volume,
+    remove,
+    start,
+)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The container options `run` and `bundle` share, named as docker names them."""
+    add = parser.add_argument
+    add("-e", "--env", action="append", default=[], metavar="K=V", help="set an env variable")
+    add("-w", "--workdir", metavar="DIR", help="working directory inside the container")
+    add("-u", "--user", metavar="USER[:GROUP]", help="user name or uid, optional group")
+    add("--hostname", metavar="NAME", help="container host name (default: short id)")
+    add("--entrypoint", metavar="CMD", help="override the image's ENTRYPOINT")
+    add("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 64m")
+    add("--cpus", metavar="N", help="CPU quota in CPUs, e.g. 0.5")
+    add("--pids-limit", type=int, metavar="N", help="maximum number of processes")
+    add("--network", default="none", choices=("none", "host"), help="default: none")
+    add(
+        "-v",
+        "--volume",
+        action="append",
+        default=[],
+        metavar="SRC:DST[:ro]",
+        help="bind mount a host path",
+    )
+    add("--read-only", action="store_true", help="mount the root filesystem read-only")
+    add("--plain-http", action="store_true", help="pull over plain HTTP")
+    add("--root", type=Path, help="state directory (default: /var/lib/berth)")
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    try:
+        workdir = args.workdir
+        if workdir is not None and not workdir.startswith("/"):
+            raise OptionError(f"the working directory {workdir!r} must be an absolute path")
+        return RunOptions(
+            command=tuple(args.command),
+            entrypoint=args.entrypoint,
+            env=tuple(parse_env(e) for e in args.env),
+            workdir=workdir,
+            user=args.user,
+            hostname=args.hostname,
+            memory=parse_memory(args.memory) if args.memory else None,
+            cpu_quota=parse_cpus(args.cpus) if args.cpus else None,
+            pids_limit=args.pids_limit,
+            network=args.network,
+            volumes=tuple(parse_volume(v) for v in args.volume),
+            read_only=args.read_only,
+            interactive=getattr(args, "interactive", False),
+        )
+    except OptionError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list[Path]]:
+    """(root, reference, image config, snapshot dirs), pulling the image when missing."""
+    from puller import ImageStore, PullerError, default_root
+
+    root = args.root or default_root()
+    store = ImageStore(root)
+    try:
+        record = store.find(args.image)
+        if record is None:
+            print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
+            record = asyncio.run(store.pull(args.image, plain_http=args.plain_http))
+        return root, record.reference, store.image_config(record), store.layer_dirs(record)
+    except PullerError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        raise CommandError("berth run needs root (namespaces, cgroups, overlay mounts)")
+    options = run_options(args)
+    root, reference, config, layers = image_for(args)
+    for volume in options.volumes:
+        os.makedirs(volume.source, exist_ok=True)  # as docker does for a missing -v source
+    store = ContainerStore(root)
+    try:
+        container = create(
+            store, reference, config, layers, options, runtime=args.runtime, host_env=os.environ
+        )
+    except (OptionError, UserError) as exc:
+        raise CommandError(str(exc)) from exc
+    if args.verbose:
+        print(container.id, file=sys.stderr)
+    try:
+        code = start(container, keep_stdin=args.interactive)
+    except StartError as exc:
+        print(f"berth run: {exc}", file=sys.stderr)
+        code = exc.code
+    finally:
+        if args.rm:
+            remove(store, container)
+    return code
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("run", help="run a command in a new container")
+    parser.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    parser.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    parser.add_argument(
+        "--runtime",
+        default="berth",
+        choices=("berth", "runc", "crun"),
+        help="berth's own executor (default), or hand the bundle to runc/crun",
+    )
+    parser.add_argument("--verbose", action="store_true", help="print the container id")
+    add_run_options(parser)
+    parser.add_argument("image", metavar="REF")
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+    parser.set_defaults(handler=_run)

@@ -1,0 +1,116 @@
+"""Berth's own OCI executor: runs a bundle's config.json in new namespaces and a cgroup.
+
+The calling process unshares a PID namespace for its children and forks once: the child is
+PID 1 of the container. It joins the cgroup, unshares the mount, UTS, IPC (and network)
+namespaces, builds the root filesystem (runtime.rootfs), drops privileges and execs the
+process. Setup errors come back over a close-on-exec pipe. The caller forwards SIGINT,
+SIGTERM and friends to the container and returns its exit status (128+N for signal N).
+
+A PID namespace can be set for children only once per process, so `run` is once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runtime import _linux, cgroups, rootfs
+from runtime.mounts import Mount
+from runtime.process import ExecError, execute
+from runtime.supervise import supervise
+
+SETUP_FAILED = 125  # docker's status when the container could not be started
+_NAMESPACES = {"mount": _linux.CLONE_NEWNS, "uts": _linux.CLONE_NEWUTS,
+               "ipc": _linux.CLONE_NEWIPC, "network": _linux.CLONE_NEWNET,
+               "cgroup": _linux.CLONE_NEWCGROUP}  # fmt: skip
+_used = False
+
+
+class StartError(Exception):
+    """The container did not start; `code` is the exit status to report (125, 126 or 127)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _namespace_flags(spec: Mapping[str, Any]) -> tuple[int, bool]:
+    types = {
+        ns["type"] for ns in spec.get("linux", {}).get("namespaces") or [] if not ns.get("path")
+    }
+    flags = 0
+    for name, flag in _NAMESPACES.items():
+        if name in types:
+            flags |= flag
+    return flags, "pid" in types
+
+
+def _child(
+    spec: Mapping[str, Any],
+    bundle: str,
+    overlay: Mount | None,
+    cgroup: cgroups.Cgroup | None,
+    keep_stdin: bool,
+) -> None:
+    _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setsid()
+    if cgroup is not None:
+        cgroup.join()
+    flags, _ = _namespace_flags(spec)
+    _linux.unshare(flags)
+    if flags & _linux.CLONE_NEWNET:
+        _linux.loopback_up()
+    if flags & _linux.CLONE_NEWUTS and spec.get("hostname"):
+        _linux.sethostname(spec["hostname"])
+    rootfs.prepare(spec, bundle, overlay, bool(flags & _linux.CLONE_NEWNET))
+    execute(spec["process"], keep_stdin=keep_stdin)
+
+
+def run(
+    spec: Mapping[str, Any],
+    bundle: str,
+    *,
+    overlay: Mount | None = None,
+    keep_stdin: bool = False,
+    on_start: Callable[[int], None] | None = None,
+) -> int:
+    """Run the bundle to completion and return its exit status; raises StartError."""
+    global _used
+    if _used:
+        raise RuntimeError("runtime.executor.run can be called once per process")
+    _used = True
+    linux = spec.get("linux") or {}
+    cgroup = None
+    if linux.get("cgroupsPath"):
+        cgroup = cgroups.create(linux["cgroupsPath"], linux.get("resources") or {})
+    try:
+        _, new_pid = _namespace_flags(spec)
+        if new_pid:
+            _linux.unshare(_linux.CLONE_NEWPID)
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the container side, seen through its effects
+            os.close(read_end)
+            code, message = SETUP_FAILED, "unknown error"
+            try:
+                _child(spec, bundle, overlay, cgroup, keep_stdin)
+            except ExecError as exc:
+                code, message = exc.code, str(exc)
+            except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
+                message = f"{type(exc).__name__}: {exc}"
+            os.write(write_end, f"{code}\n{message}".encode())
+            os._exit(code)
+        os.close(write_end)
+        failure, code = supervise(pid, read_end, on_start)
+        if failure:
+            status, _, message = failure.decode(errors="replace").partition("\n")
+            raise StartError(int(status), message)
+        return code
+    finally:
+        if cgroup is not None:
+            cgroup.remove()

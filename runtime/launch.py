@@ -1,0 +1,161 @@
+"""Create and start containers: the service `berth run` and `berth bundle` call.
+
+`create` turns an image (its config and unpacked snapshots) and run options into a container
+directory holding an OCI bundle; `start` runs it with Berth's executor or hands it to runc or
+crun, records the outcome, and with `remove` deletes everything it made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime import _linux, cgroups, executor, oci
+from runtime.containers import Container, ContainerStore
+from runtime.etcfiles import write_etc_files
+from runtime.layers import read_image_file
+from runtime.options import RunOptions
+from runtime.overlay import overlay_mount
+from runtime.spec import build_spec, command_line
+from runtime.users import resolve_user
+
+RUNTIMES = ("berth", *oci.RUNTIMES)
+
+
+def make_spec(
+    image_config: Mapping[str, Any],
+    layers: Sequence[Path],
+    options: RunOptions,
+    *,
+    hostname: str,
+    cgroups_path: str,
+    host_env: Mapping[str, str] | None = None,
+    extra_mounts: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """config.json for the image: the user resolved through the image's own passwd/group."""
+    image = image_config.get("config") or {}
+    user = resolve_user(
+        options.user if options.user is not None else image.get("User"),
+        read_image_file(layers, "/etc/passwd"),
+        read_image_file(layers, "/etc/group"),
+    )
+    return build_spec(
+        image_config,
+        options,
+        user,
+        hostname=hostname,
+        cgroups_path=cgroups_path,
+        host_env=host_env,
+        extra_mounts=extra_mounts,
+    )
+
+
+def create(
+    store: ContainerStore,
+    reference: str,
+    image_config: Mapping[str, Any],
+    layers: Sequence[Path],
+    options: RunOptions,
+    *,
+    runtime: str = "berth",
+    host_env: Mapping[str, str] | None = None,
+) -> Container:
+    """A new container directory with its bundle; nothing runs and nothing is mounted yet."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
+    args = command_line(image_config.get("config") or {}, options)
+    container = store.new(reference, args, runtime, list(layers))
+    try:
+        hostname = options.hostname or container.id[:12]
+        etc = write_etc_files(container.path / "etc", hostname, options.network)
+        spec = make_spec(
+            image_config,
+            layers,
+            options,
+            hostname=hostname,
+            cgroups_path=f"/berth/{container.id}",
+            host_env=host_env,
+            extra_mounts=etc,
+        )
+        container.write_spec(spec)
+    except BaseException:
+        store.remove(container)
+        raise
+    return container
+
+
+def start(container: Container, *, keep_stdin: bool = False) -> int:
+    """Run to completion; returns the exit status. Raises executor.StartError."""
+    state = container.state()
+    mount = overlay_mount(
+        [Path(p) for p in state.layers], container.upper, container.work, container.rootfs
+    )
+
+    def started(pid: int) -> None:
+        container.update(status="running", pid=pid)
+
+    code = executor.SETUP_FAILED
+    try:
+        if state.runtime == "berth":
+            code = executor.run(
+                container.spec(),
+                str(container.path),
+                overlay=mount,
+                keep_stdin=keep_stdin,
+                on_start=started,
+            )
+        else:
+            code = oci.run(
+                state.runtime,
+                str(container.path),
+                container.id,
+                overlay=mount,
+                keep_stdin=keep_stdin,
+                on_start=started,
+            )
+    finally:
+        container.update(status="exited", exit_code=code, finished=time.time(), pid=None)
+    return code
+
+
+def remove(store: ContainerStore, container: Container) -> None:
+    """Delete the container: its directory (upper dir included) and any cgroup left over."""
+    state = container.state()
+    if state.cgroups_path:
+        cgroups.locate(state.cgroups_path).remove()
+    if os.path.ismount(container.rootfs):
+        raise OSError(16, "rootfs is still mounted", str(container.rootfs))
+    store.remove(container)
+
+
+def write_bundle(
+    directory: Path,
+    image_config: Mapping[str, Any],
+    layers: Sequence[Path],
+    options: RunOptions,
+    *,
+    hostname: str,
+    host_env: Mapping[str, str] | None = None,
+) -> Path:
+    """A standalone bundle for any OCI runtime: config.json, and the overlay mounted at
+    DIR/rootfs on the host (writes go to DIR/upper). Returns the rootfs; unmount it when done."""
+    rootfs, upper, work = directory / "rootfs", directory / "upper", directory / "work"
+    for d in (rootfs, upper, work):
+        d.mkdir(parents=True, exist_ok=True)
+    if os.path.ismount(rootfs):
+        raise OSError(16, "already mounted", str(rootfs))
+    spec = make_spec(
+        image_config,
+        layers,
+        options,
+        hostname=hostname,
+        cgroups_path=f"/berth/bundle-{hostname}",
+        host_env=host_env,
+    )
+    (directory / "config.json").write_text(json.dumps(spec, indent=2))
+    _linux.apply(overlay_mount(layers, upper, work, rootfs))
+    return rootfs

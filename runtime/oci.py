@@ -1,0 +1,87 @@
+"""Hand a bundle to an installed OCI runtime (runc, crun): `<runtime> run --bundle DIR ID`.
+
+The runtime starts in a private mount namespace where the overlay root is mounted at
+<bundle>/rootfs, so nothing is left mounted on the host whatever happens to it.
+
+Debian's crun 1.8 refuses a hybrid cgroup layout (v1 controllers plus cgroup2 on
+/sys/fs/cgroup/unified: "cgroups in hybrid mode not supported, drop all controllers from
+cgroupv2"). In that private namespace Berth also detaches /sys/fs/cgroup/unified, so crun
+sees a pure v1 layout and manages the v1 controllers, as runc does anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Callable
+
+from runtime import _linux
+from runtime.executor import SETUP_FAILED, StartError
+from runtime.mounts import MS_PRIVATE, MS_REC, Mount
+from runtime.supervise import supervise
+
+RUNTIMES = ("runc", "crun")
+STATE_ROOT = "/run/berth"
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+def _hybrid() -> bool:
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split(" - ") for line in f]
+    unified = any(pre.split()[4] == UNIFIED and post.startswith("cgroup2") for pre, post in mounts)
+    v1 = any(post.startswith("cgroup ") for _, post in mounts)
+    return unified and v1
+
+
+def _child(
+    binary: str, name: str, bundle: str, cid: str, overlay: Mount | None, keep_stdin: bool
+) -> None:
+    os.setsid()
+    _linux.unshare(_linux.CLONE_NEWNS)
+    _linux.mount("", "/", "", MS_REC | MS_PRIVATE)
+    if name == "crun" and _hybrid():
+        _linux.umount2(UNIFIED, _linux.MNT_DETACH)
+    if overlay is not None:
+        _linux.apply(overlay, os.path.join(bundle, "rootfs"))
+    if not keep_stdin:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    argv = [name, "--root", os.path.join(STATE_ROOT, name), "run", "--bundle", bundle, cid]
+    os.execv(binary, argv)
+
+
+def run(
+    name: str,
+    bundle: str,
+    cid: str,
+    *,
+    overlay: Mount | None = None,
+    keep_stdin: bool = False,
+    on_start: Callable[[int], None] | None = None,
+) -> int:
+    """Run the bundle with runc or crun and return the container's exit status."""
+    if name not in RUNTIMES:
+        raise StartError(SETUP_FAILED, f"unknown runtime {name!r}: use berth, runc or crun")
+    binary = shutil.which(name)
+    if binary is None:
+        raise StartError(SETUP_FAILED, f"{name} is not installed")
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - seen through its effects
+        os.close(read_end)
+        try:
+            _child(binary, name, bundle, cid, overlay, keep_stdin)
+        except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
+            os.write(write_end, f"{type(exc).__name__}: {exc}".encode())
+        os._exit(SETUP_FAILED)
+    os.close(write_end)
+    failure, code = supervise(pid, read_end, on_start)
+    if failure:
+        raise StartError(SETUP_FAILED, failure.decode(errors="replace"))
+    return code
