@@ -13,9 +13,9 @@ from typing import Final
 
 from blobstore.errors import InvalidDigest
 
-_GRAMMAR: Final = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+_GRAMMAR: Final = re.compile(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)")
 _HEX_LENGTH: Final = {"sha256": 64, "sha512": 128}
-_LOWER_HEX: Final = re.compile(r"^[a-f0-9]+$")
+_LOWER_HEX: Final = re.compile(r"[a-f0-9]+")
 
 SUPPORTED_ALGORITHMS: Final = tuple(_HEX_LENGTH)
 
@@ -32,13 +32,13 @@ class Digest:
         length = _HEX_LENGTH.get(self.algorithm)
         if length is None:
             raise InvalidDigest(text, f"unsupported algorithm {self.algorithm!r}")
-        if len(self.hex) != length or not _LOWER_HEX.match(self.hex):
+        if len(self.hex) != length or not _LOWER_HEX.fullmatch(self.hex):
             raise InvalidDigest(text, f"{self.algorithm} needs {length} lowercase hex characters")
 
     @classmethod
     def parse(cls, value: str) -> Digest:
         """Parse `algorithm:encoded`; raises InvalidDigest for anything else."""
-        match = _GRAMMAR.match(value)
+        match = _GRAMMAR.fullmatch(value)
         if match is None:
             raise InvalidDigest(value, "not of the form algorithm:encoded")
         return cls(match.group(1), match.group(2))

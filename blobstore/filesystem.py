@@ -47,7 +47,7 @@ from blobstore.errors import (
 )
 from blobstore.protocol import BlobInfo
 
-_UPLOAD_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+_UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _READ_CHUNK: Final = 1 << 20
 _WRITE_BUFFER: Final = 1 << 20
 _HASHERS_KEPT: Final = 1024
@@ -76,7 +76,7 @@ class FilesystemBlobStore:
         return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
 
     def _ingest_path(self, upload_id: str) -> Path:
-        if not _UPLOAD_ID.match(upload_id):
+        if not _UPLOAD_ID.fullmatch(upload_id):
             raise UploadNotFound(upload_id)
         return self._ingest / upload_id
 
@@ -159,7 +159,7 @@ class FilesystemBlobStore:
     async def ingest_ids(self) -> list[str]:
         """Ids of every upload in progress (for cleaning up abandoned ones)."""
         names = await asyncio.to_thread(os.listdir, self._ingest)
-        return [name for name in names if _UPLOAD_ID.match(name)]
+        return [name for name in names if _UPLOAD_ID.fullmatch(name)]
 
     # -- the per-process hasher cache ---------------------------------------
 
@@ -199,6 +199,7 @@ class FilesystemUpload:
         return self._size + len(self._buffer)
 
     async def write(self, chunk: bytes) -> None:
+        self._require_fd()
         self._buffer += chunk
         if len(self._buffer) >= _WRITE_BUFFER:
             await self._flush()
@@ -212,7 +213,8 @@ class FilesystemUpload:
         state = self._store._hash_state(self._id)
         if state is not None and state.offset != self._size:
             state = None  # another process appended: catch up from the file at commit
-        await asyncio.to_thread(_append_and_hash, fd, data, state)
+        if not await asyncio.to_thread(_append_and_hash, fd, data, state):
+            raise UploadNotFound(self._id)  # aborted through another handle
         self._size += len(data)
 
     def _require_fd(self) -> int:
@@ -225,12 +227,18 @@ class FilesystemUpload:
         fd = self._require_fd()
         state = self._store._hash_state(self._id)
         try:
-            actual_size, actual = await asyncio.to_thread(self._verify, fd, expected, state)
+            try:
+                actual_size, actual = await asyncio.to_thread(self._verify, fd, expected, state)
+            except FileNotFoundError:
+                raise UploadNotFound(self._id) from None  # aborted through another handle
             if size is not None and size != actual_size:
                 raise SizeMismatch(size, actual_size)
             if actual != expected:
                 raise DigestMismatch(expected, actual)
-            await asyncio.to_thread(self._publish, expected)
+            try:
+                await asyncio.to_thread(self._publish, expected)
+            except FileNotFoundError:
+                raise UploadNotFound(self._id) from None
         except BaseException:
             await self.abort()
             raise
@@ -285,7 +293,10 @@ class FilesystemUpload:
             self._fd = None
 
 
-def _append_and_hash(fd: int, data: bytes, state: _HashState | None) -> None:
+def _append_and_hash(fd: int, data: bytes, state: _HashState | None) -> bool:
+    """Append and hash; False, writing nothing, when the ingest file has been unlinked."""
+    if os.fstat(fd).st_nlink == 0:
+        return False
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -293,6 +304,7 @@ def _append_and_hash(fd: int, data: bytes, state: _HashState | None) -> None:
     if state is not None:
         state.hasher.update(data)
         state.offset += len(data)
+    return True
 
 
 def _hash_file_range(path: Path, state: _HashState, size: int) -> None:
