@@ -81,6 +81,28 @@ def test_api_version_check(reg: Registry) -> None:
     assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
 
 
+def test_every_response_carries_the_api_version_header(reg: Registry, name: str) -> None:
+    """Clients (docker) check `Docker-Distribution-API-Version` on responses, errors included."""
+    digest = reg.push_blob(name, b"versioned")
+    for method, path in [
+        ("GET", f"/v2/{name}/blobs/{digest}"),
+        ("HEAD", f"/v2/{name}/blobs/{digest}"),
+        ("GET", f"/v2/{name}/blobs/{digest_of(b'missing')}"),
+        ("POST", f"/v2/{name}/blobs/uploads/"),
+        ("GET", f"/v2/{name}/manifests/missing"),
+        ("GET", f"/v2/{name}/tags/list"),
+        ("GET", "/v2/_catalog"),
+    ]:
+        response = reg.request(method, path)
+        assert response.headers.get("Docker-Distribution-API-Version") == "registry/2.0", (
+            method,
+            path,
+            response.status_code,
+        )
+        if method == "POST":
+            reg.request("DELETE", response.headers["Location"])
+
+
 # -- push: blobs ---------------------------------------------------------------------------
 
 
@@ -760,6 +782,9 @@ def test_referrers_list_and_filter(reg: Registry, name: str) -> None:
     assert put.status_code == 201, put.text
     assert put.headers["OCI-Subject"] == subject_digest
     _unrelated, _ = reg.push_image(name, "unrelated", seed="x")
+    # A referrer of the same subject in another repository belongs to that repository only.
+    reg.push_image(f"{name}/other", "base")
+    push_referrer(reg, f"{name}/other", subject, artifact_type="application/vnd.test.sig")
 
     response = reg.request("GET", f"/v2/{name}/referrers/{subject_digest}")
     assert response.status_code == 200, response.text

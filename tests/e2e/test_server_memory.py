@@ -176,7 +176,7 @@ def test_2gib_pushes_keep_server_rss_under_150_mib(server: RunningServer) -> Non
         f" sampled VmRSS max {sampler.peak.get(pid, 0) / MiB:.1f} MiB)"
         for pid, peak in sorted(peaks.items())
     )
-    print(f"\n{server.kind} --workers 2 after 2 x 2 GiB pushed + 2 GiB pulled: {report}")
+    print(f"\n{' '.join(server.argv[1:])}: after 2 x 2 GiB pushed + 2 GiB pulled: {report}")
     assert len(peaks) >= 1
     assert max(peaks.values()) < LIMIT, report
     assert max(sampler.peak.values()) < LIMIT, report
