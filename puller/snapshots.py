@@ -4,7 +4,8 @@
     ├── <chain-id hex>/
     │   ├── fs/               the layer as an overlayfs upper dir (whiteouts as 0/0 devices)
     │   └── metadata.json     chain_id, parent, diff_id, layer digest, size, created
-    └── .tmp-<random>/        a snapshot being unpacked; never used; swept by `prune`
+    ├── .tmp-<random>/        a snapshot being unpacked; never used; swept by `prune`
+    └── .empty/               an empty dir, to pad overlay mounts of one-layer images
 
 A snapshot appears under its chain ID only by a rename of a complete temporary directory,
 so a half-unpacked layer is never seen; when two pulls race, the second rename loses and its
@@ -49,6 +50,12 @@ class SnapshotStore:
 
     def fs(self, chain_id: Digest) -> Path:
         return self.path(chain_id) / "fs"
+
+    def empty_dir(self) -> Path:
+        """An empty directory (overlayfs wants two lowerdirs when there is no upperdir)."""
+        path = self.root / ".empty"
+        path.mkdir(exist_ok=True)
+        return path
 
     def exists(self, chain_id: Digest) -> bool:
         return (self.path(chain_id) / "metadata.json").is_file()

@@ -7,7 +7,8 @@
     ├── snapshots/                one unpacked layer per chain ID (see puller.snapshots)
     │   ├── <chain-id hex>/fs/    an overlayfs upper dir: usable as a lowerdir as is
     │   ├── <chain-id hex>/metadata.json
-    │   └── .tmp-<random>/        an unpack in progress
+    │   ├── .tmp-<random>/        an unpack in progress
+    │   └── .empty/               pads the overlay mount of a one-layer image
     ├── images.json               image records: reference -> manifest, config, chain IDs
     ├── images.lock               flock for writers of images.json
     └── containers/               reserved for the runtime

@@ -1,0 +1,81 @@
+"""`berth images`, `berth rmi REF`, `berth prune`: the local image store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from berth.cli import CommandError
+from berth.commands.pull import add_root_option, open_store
+from blobstore import BlobStoreError
+from puller import PullerError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    images = subparsers.add_parser("images", help="list local images")
+    images.add_argument("--no-trunc", action="store_true", help="show full digests")
+    add_root_option(images)
+    images.set_defaults(handler=_images)
+    rmi = subparsers.add_parser("rmi", help="remove local images (data stays until prune)")
+    rmi.add_argument("references", nargs="+", metavar="REF")
+    add_root_option(rmi)
+    rmi.set_defaults(handler=_rmi)
+    prune = subparsers.add_parser("prune", help="delete content and snapshots no image uses")
+    add_root_option(prune)
+    prune.set_defaults(handler=_prune)
+
+
+def _images(args: argparse.Namespace) -> int:
+    rows = [("REFERENCE", "DIGEST", "SIZE", "CREATED")]
+    for record in open_store(args).images():
+        digest = str(record.manifest_digest)
+        rows.append(
+            (
+                record.reference,
+                digest if args.no_trunc else digest[:19],
+                human_size(record.size),
+                record.created.replace("T", " ").rstrip("Z"),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(
+            "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _rmi(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    failed = False
+    for reference in args.references:
+        try:
+            record = store.remove(reference)
+        except PullerError as exc:
+            print(f"berth rmi: {exc}")
+            failed = True
+            continue
+        print(f"Untagged: {record.reference}")
+    if failed:
+        raise CommandError("some images were not removed")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    try:
+        report = asyncio.run(open_store(args).prune())
+    except (PullerError, BlobStoreError, OSError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(
+        f"Deleted {report.blobs_deleted} blobs ({human_size(report.bytes_freed)}) and "
+        f"{report.snapshots_deleted} snapshots"
+    )
+    return 0
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.3g}{unit}"
+        n /= 1000
+    return f"{n:.3g}TB"

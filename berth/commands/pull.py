@@ -1,0 +1,147 @@
+"""`berth pull [--plain-http] [--platform P] [--user U:P] [--root DIR] REF`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from berth.cli import CommandError
+from blobstore import BlobStoreError
+from puller import ImageStore, Phase, ProgressEvent, PullerError, default_root
+from puller.credentials import parse_user
+
+
+def add_root_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="state directory (default: /var/lib/berth as root, $XDG_DATA_HOME/berth otherwise)",
+    )
+
+
+def open_store(args: argparse.Namespace, **options: int) -> ImageStore:
+    try:
+        return ImageStore(args.root or default_root(), **options)
+    except OSError as exc:
+        raise CommandError(f"cannot open state directory: {exc}") from exc
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("pull", help="pull an image from a registry")
+    parser.add_argument("reference", metavar="REF", help="[registry/]name[:tag][@digest]")
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="use HTTP, not HTTPS (default for localhost and 127.0.0.0/8)",
+    )
+    parser.add_argument("--platform", help="os/arch[/variant] to pick from an index")
+    parser.add_argument("--user", "-u", help="USER:PASSWORD (default: ~/.docker/config.json)")
+    parser.add_argument(
+        "--max-layer-size",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="refuse layers that unpack to more than this (default 64 GiB)",
+    )
+    add_root_option(parser)
+    parser.set_defaults(handler=_pull)
+
+
+def _pull(args: argparse.Namespace) -> int:
+    try:
+        credentials = parse_user(args.user) if args.user else None
+    except ValueError as exc:
+        raise CommandError(f"--user: {exc}") from exc
+    options = {"max_layer_size": args.max_layer_size} if args.max_layer_size else {}
+    store = open_store(args, **options)
+    display = ProgressDisplay(sys.stdout)
+    try:
+        record = asyncio.run(
+            store.pull(
+                args.reference,
+                platform=args.platform,
+                plain_http=args.plain_http,
+                credentials=credentials,
+                progress=display,
+            )
+        )
+    except (PullerError, BlobStoreError) as exc:
+        raise CommandError(str(exc)) from exc
+    display.finish()
+    print(f"Digest: {record.manifest_digest}")
+    print(f"Status: Downloaded image for {record.reference}")
+    print(record.reference)
+    return 0
+
+
+class ProgressDisplay:
+    """Per-layer progress: redrawn lines on a terminal, plain lines (one per state change,
+    and at most one a second per downloading layer) otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._order: list[str] = []
+        self._lines: dict[str, str] = {}
+        self._started: dict[str, float] = {}
+        self._last_plain: dict[str, float] = {}
+        self._drawn = 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        short = event.digest.hex[:12]
+        if event.phase is Phase.RESOLVED:
+            self._emit(short, f"resolved {event.digest} ({event.total} layers)", force=True)
+            return
+        if event.phase is Phase.DOWNLOADING:
+            started = self._started.setdefault(short, time.monotonic())
+            elapsed = max(time.monotonic() - started, 1e-3)
+            text = (
+                f"downloading {_size(event.done)}/{_size(event.total)} "
+                f"{_size(int(event.done / elapsed))}/s"
+            )
+            self._emit(short, text, force=False)
+            return
+        text = event.phase.value
+        if event.phase is Phase.DOWNLOADED:
+            text = f"downloaded {_size(event.total)}"
+        elif event.phase is Phase.RETRYING:
+            text = f"retrying at {_size(event.done)}: {event.detail}"
+        elif event.phase is Phase.UNPACKED and event.detail:
+            text = "snapshot exists"
+        self._emit(short, text, force=True)
+
+    def _emit(self, key: str, text: str, *, force: bool) -> None:
+        if not self._tty:
+            now = time.monotonic()
+            if force or now - self._last_plain.get(key, 0.0) >= 1.0:
+                self._last_plain[key] = now
+                print(f"{key}: {text}", file=self._out, flush=True)
+            return
+        if key not in self._lines:
+            self._order.append(key)
+        self._lines[key] = text
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self._drawn:
+            self._out.write(f"\x1b[{self._drawn}F")
+        for key in self._order:
+            self._out.write(f"\x1b[2K{key}: {self._lines[key]}\n")
+        self._drawn = len(self._order)
+        self._out.flush()
+
+    def finish(self) -> None:
+        self._out.flush()
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return f"{n:.1f}GB"
