@@ -317,6 +317,47 @@ def test_out_of_order_chunk_is_416_and_the_session_stays_usable(reg: Registry, n
     assert reg.request("GET", f"/v2/{name}/blobs/{digest_of(data)}").content == data
 
 
+def race_patches(base_url: str, location: str, chunks: dict[str, bytes]) -> dict[str, int]:
+    """PATCH every chunk at offset 0 at the same moment; the status each one got."""
+    results: dict[str, int] = {}
+
+    def send(key: str) -> None:
+        results[key] = patch(Registry(base_url), location, chunks[key], 0).status_code
+
+    threads = [threading.Thread(target=send, args=(key,)) for key in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_patches_at_one_offset_accept_exactly_one(reg: Registry, name: str) -> None:
+    """A client that retries a chunk while the first attempt is still in flight: both
+    PATCHes claim `Content-Range: 0-…`; once one is accepted, the other is out of order (416).
+    The session must end with exactly the accepted chunk, never both appended."""
+    for _attempt in range(8):
+        location = reg.start_upload(name)
+        chunks = {"a": os.urandom(2 << 20), "b": os.urandom(2 << 20)}
+        results = race_patches(reg.base_url, location, chunks)
+        assert sorted(results.values()) == [202, 416], results
+        status = reg.request("GET", location)
+        assert status.headers["Range"] == f"0-{(2 << 20) - 1}"
+        (winner,) = [chunks[k] for k, code in results.items() if code == 202]
+        done = reg.request(
+            "PUT", with_query(reg.url(status.headers["Location"]), digest=digest_of(winner))
+        )
+        assert done.status_code == 201, done.text
+
+
+def test_unsupported_digest_algorithm_is_400(reg: Registry, name: str) -> None:
+    """end-4c fails with 400: "if the client provided digest … uses an unsupported algorithm,
+    the registry SHOULD respond with … 400 Bad Request"."""
+    response = reg.request("POST", f"/v2/{name}/blobs/uploads/?digest-algorithm=md5", data=b"")
+    assert response.status_code == 400, response.text
+    error_codes(response)
+
+
 def test_upload_status_and_cancel(reg: Registry, name: str) -> None:
     """GET on a fresh session is 204; DELETE cancels (204); the session is then unknown (404)."""
     location = reg.start_upload(name)
@@ -431,6 +472,7 @@ def test_blob_head_and_get(reg: Registry, name: str) -> None:
     assert got.status_code == 200
     assert got.headers["Docker-Content-Digest"] == digest
     assert got.headers["Content-Length"] == str(len(data))
+    assert "Content-Encoding" not in got.headers  # the bytes on the wire are the blob
     assert got.content == data
 
 
@@ -476,6 +518,30 @@ def test_range_get_is_206(reg: Registry, name: str, header: str, start: int, end
     assert got.headers["Content-Range"] == f"bytes {start}-{end}/{len(RANGE_DATA)}"
     assert got.headers["Content-Length"] == str(end - start + 1)
     assert got.content == RANGE_DATA[start : end + 1]
+
+
+@pytest.mark.parametrize("header", ["items=0-10", "pages=1-2"])
+def test_range_in_an_unknown_unit_is_ignored(reg: Registry, name: str, header: str) -> None:
+    """RFC 9110 §14.2: "An origin server MUST ignore a Range header field that contains a
+    range unit it does not understand" (so: 200 and the whole blob)."""
+    digest = reg.push_blob(name, RANGE_DATA)
+    got = reg.request("GET", f"/v2/{name}/blobs/{digest}", headers={"Range": header})
+    assert got.status_code == 200
+    assert got.content == RANGE_DATA
+
+
+def test_several_satisfiable_ranges_are_not_416(reg: Registry, name: str) -> None:
+    """RFC 9110 §14.2 lets a server ignore a multi-range request (200, whole blob) or answer
+    206 multipart/byteranges; 416 is only for ranges that do not overlap the blob at all."""
+    digest = reg.push_blob(name, RANGE_DATA)
+    got = reg.request("GET", f"/v2/{name}/blobs/{digest}", headers={"Range": "bytes=0-1,5-6"})
+    assert got.status_code in (200, 206), got.status_code
+    if got.status_code == 200:
+        assert got.content == RANGE_DATA
+    else:
+        assert got.headers["Content-Type"].startswith("multipart/byteranges")
+        assert RANGE_DATA[0:2] in got.content
+        assert RANGE_DATA[5:7] in got.content
 
 
 @pytest.mark.parametrize("header", ["bytes=10240-", "bytes=20000-20010"])
