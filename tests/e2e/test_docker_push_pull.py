@@ -35,7 +35,8 @@ def docker(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Co
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with registry_server(tmp_path) as running:
+    """`berth serve` with two workers sharing the socket, as `make run` starts it here."""
+    with registry_server(tmp_path, workers=2) as running:
         yield running
 
 

@@ -620,6 +620,19 @@ def test_put_manifest_by_digest(reg: Registry, name: str) -> None:
     assert reg.request("GET", f"/v2/{name}/manifests/{digest_of(body)}").content == body
 
 
+def test_put_manifest_by_sha512_digest(reg: Registry, name: str) -> None:
+    """Pushing manifests: Docker-Content-Digest "MUST be equal to the client provided digest",
+    so a manifest pushed by its sha512 digest is answered, and found, by that digest."""
+    body = build_manifest(reg, name, OCI_MANIFEST)
+    digest = digest_of(body, "sha512")
+    put = reg.put_manifest(name, digest, body, OCI_MANIFEST)
+    assert put.status_code == 201, put.text
+    assert put.headers["Docker-Content-Digest"] == digest
+    got = reg.request("GET", f"/v2/{name}/manifests/{digest}")
+    assert (got.status_code, got.content) == (200, body)
+    assert got.headers["Docker-Content-Digest"] == digest
+
+
 def test_put_manifest_by_wrong_digest(reg: Registry, name: str) -> None:
     body = build_manifest(reg, name, OCI_MANIFEST)
     wrong = digest_of(b"not the manifest")
