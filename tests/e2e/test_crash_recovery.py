@@ -176,6 +176,42 @@ def test_kill_during_chunked_upload_then_resume(server: Server) -> None:
     assert assert_absent_or_exact(reg, "crash/chunked", digest, data)
 
 
+def test_kill_during_the_closing_put(server: Server) -> None:
+    """Kill while the server verifies and publishes a finished chunked upload. Afterwards the
+    blob is absent or exact; if absent, the session is still there to close, or gone (404),
+    and either way the client gets the blob in with a retry."""
+    data = os.urandom(48 << 20)
+    digest = digest_of(data)
+    for delay in (0.0, 0.02, 0.06, 0.15):
+        name = f"crash/closing{int(delay * 100)}"
+        reg = server.registry
+        location = reg.start_upload(name)
+        sent = reg.request(
+            "PATCH", location, data=data, headers={**OCTET, "Content-Range": f"0-{len(data) - 1}"}
+        )
+        assert sent.status_code == 202, sent.text
+        location = reg.url(sent.headers["Location"])
+        sock = send_partial(with_query(location, digest=digest), "PUT", {}, b"", 0)
+        time.sleep(delay)
+        server.crash()
+        sock.close()
+        server.start()
+        reg = server.registry
+        if assert_absent_or_exact(reg, name, digest, data):
+            continue
+        status = reg.request("GET", location)
+        if status.status_code == 204:
+            assert status.headers["Range"] == f"0-{len(data) - 1}"
+            done = reg.request(
+                "PUT", with_query(reg.url(status.headers["Location"]), digest=digest)
+            )
+            assert done.status_code == 201, done.text
+        else:
+            assert status.status_code == 404, status.text
+            assert reg.push_blob(name, data) == digest
+        assert assert_absent_or_exact(reg, name, digest, data)
+
+
 def test_kill_during_manifest_put(server: Server) -> None:
     reg = server.registry
     config, layer = b'{"architecture":"amd64","os":"linux"}', os.urandom(1000)
