@@ -9,7 +9,8 @@ from typing import Final
 _TOKEN: Final = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED: Final = r'"(?:[^"\\]|\\.)*"'
 _SCHEME: Final = re.compile(rf"\s*({_TOKEN})(?=\s|$|,)")
-_PARAM: Final = re.compile(rf"\s*({_TOKEN})\s*=\s*({_QUOTED}|{_TOKEN})\s*(?:,|$)")
+# unquoted values are tokens in RFC 7235; servers also send bare URLs, so take up to a comma
+_PARAM: Final = re.compile(rf"\s*({_TOKEN})\s*=\s*({_QUOTED}|[^\s,\"]+)\s*(?:,|$)")
 _ESCAPE: Final = re.compile(r"\\(.)")
 
 

@@ -67,7 +67,11 @@ def _snapshots(berth: Berth) -> int:
     ],
 )
 def test_escaping_layer_is_refused(
-    registry: RunningServer, berth: Berth, entries: list[img.Entry], message: str, request
+    registry: RunningServer,
+    berth: Berth,
+    entries: list[img.Entry],
+    message: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     name = request.node.callspec.id
     error = _pull_refused(registry, berth, name, [img.build_layer(entries)])

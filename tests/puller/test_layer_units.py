@@ -1,0 +1,121 @@
+"""Pure layer code: chain IDs, tar member planning, streaming decompression, overlay options."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from blobstore import Digest
+from puller import LayerRejected, LayerTooLarge, PullerError
+from puller.chain import chain_ids
+from puller.decompress import LimitedHashingReader, Readable, decompressed
+from puller.overlay import readonly_overlay_options
+from puller.tarplan import Entry, Opaque, Whiteout, clean_path, plan_member, xattrs_of
+
+
+def test_chain_ids_follow_the_image_spec() -> None:
+    d1, d2, d3 = (Digest.of(x) for x in (b"1", b"2", b"3"))
+    c2 = "sha256:" + hashlib.sha256(f"{d1} {d2}".encode()).hexdigest()
+    c3 = "sha256:" + hashlib.sha256(f"{c2} {d3}".encode()).hexdigest()
+    assert [str(c) for c in chain_ids([d1, d2, d3])] == [str(d1), c2, c3]
+    assert chain_ids([]) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "clean"),
+    [("a/b", "a/b"), ("./a//b/", "a/b"), ("./", ""), ("a/./b", "a/b"), ("..a/b..", "..a/b..")],
+)
+def test_clean_path(name: str, clean: str) -> None:
+    assert clean_path(name) == clean
+
+
+@pytest.mark.parametrize("name", ["/a", "..", "a/../b", "a/..", "a\x00b"])
+def test_clean_path_rejects_escapes(name: str) -> None:
+    with pytest.raises(LayerRejected):
+        clean_path(name)
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    return info
+
+
+def test_plan_member_classifies_whiteouts_and_links() -> None:
+    assert plan_member(_member("a/.wh.b")) == Whiteout("a/b")
+    assert plan_member(_member(".wh.top")) == Whiteout("top")
+    assert plan_member(_member("a/b/.wh..wh..opq")) == Opaque("a/b")
+    assert plan_member(_member("./", tarfile.DIRTYPE)) is None
+    link = plan_member(_member("x", tarfile.LNKTYPE, "./a//b"))
+    assert isinstance(link, Entry)
+    assert (link.path, link.link_target) == ("x", "a/b")
+    with pytest.raises(LayerRejected, match="unsupported tar type"):
+        plan_member(_member("c", tarfile.CONTTYPE + b"Z"))
+    with pytest.raises(LayerRejected, match="names the root"):
+        plan_member(_member("./"))
+
+
+def test_xattrs_drop_overlay_namespace() -> None:
+    info = _member("f")
+    info.pax_headers = {
+        "SCHILY.xattr.user.a": "1",
+        "SCHILY.xattr.trusted.overlay.opaque": "y",
+        "SCHILY.xattr.user.overlay.opaque": "y",
+        "path": "f",
+    }
+    assert xattrs_of(info) == {"user.a": b"1"}
+
+
+def _read_all(reader: Readable) -> bytes:
+    out = bytearray()
+    while chunk := reader.read(7000):
+        out += chunk
+    return bytes(out)
+
+
+def test_gzip_multi_member_and_padding() -> None:
+    data = gzip.compress(b"first" * 1000) + gzip.compress(b"second" * 2000) + b"\x00" * 512
+    assert _read_all(decompressed(io.BytesIO(data), "gzip")) == b"first" * 1000 + b"second" * 2000
+
+
+def test_gzip_truncated_and_garbage() -> None:
+    data = gzip.compress(bytes(range(256)) * 100)
+    with pytest.raises(LayerRejected, match="truncated"):
+        _read_all(decompressed(io.BytesIO(data[:-20]), "gzip"))
+    with pytest.raises(LayerRejected, match="gzip stream is invalid"):
+        _read_all(decompressed(io.BytesIO(b"not gzip at all"), "gzip"))
+
+
+def test_zstd_across_frames() -> None:
+    c = zstandard.ZstdCompressor()
+    data = c.compress(b"a" * 100) + c.compress(b"b" * 100)
+    assert _read_all(decompressed(io.BytesIO(data), "zstd")) == b"a" * 100 + b"b" * 100
+    with pytest.raises(LayerRejected, match="zstd"):
+        _read_all(decompressed(io.BytesIO(b"\x28\xb5\x2f\xfdgarbage"), "zstd"))
+
+
+def test_size_cap_and_hash() -> None:
+    reader = LimitedHashingReader(io.BytesIO(b"x" * 100), 100, "L")
+    reader.drain()
+    assert reader.hasher.hexdigest() == hashlib.sha256(b"x" * 100).hexdigest()
+    capped = LimitedHashingReader(io.BytesIO(b"x" * 101), 100, "sha256:L")
+    with pytest.raises(LayerTooLarge, match="layer sha256:L unpacks to more than 100 bytes"):
+        capped.drain()
+
+
+def test_overlay_options() -> None:
+    base = Path("/s")
+    layers = [base / "a" / "fs", base / "b" / "fs"]
+    assert readonly_overlay_options(layers, base / ".empty", base) == "ro,lowerdir=b/fs:a/fs"
+    assert readonly_overlay_options(layers[:1], base / ".empty", base) == "ro,lowerdir=a/fs:.empty"
+    with pytest.raises(PullerError, match="do not fit"):
+        readonly_overlay_options(
+            [base / ("x" * 60) / str(i) for i in range(100)], base / ".empty", base
+        )
