@@ -1,0 +1,130 @@
+"""Spec workflows, content management and names: deleting tags, manifests and blobs; nested
+names; invalid names and traversal attempts. See test_registry_conformance.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e import conformance_support as support
+from tests.e2e.conformance_support import (
+    assert_error,
+    build_manifest,
+    raw_request,
+)
+from tests.e2e.oci_http import (
+    OCI_MANIFEST,
+    Registry,
+    digest_of,
+)
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.e2e
+server, reg, name = support.server, support.reg, support.name
+
+
+# -- content management ------------------------------------------------------------------
+
+
+def test_delete_tag(reg: Registry, name: str) -> None:
+    """Deleting tags: 202; the tag is gone, the manifest stays reachable by digest."""
+    body, digest = reg.push_image(name, "doomed")
+    reg.put_manifest(name, "kept", body, OCI_MANIFEST)
+    response = reg.request("DELETE", f"/v2/{name}/manifests/doomed")
+    assert response.status_code == 202, response.text
+    assert_error(reg.request("GET", f"/v2/{name}/manifests/doomed"), 404, "MANIFEST_UNKNOWN")
+    assert reg.request("GET", f"/v2/{name}/manifests/{digest}").content == body
+    assert reg.request("GET", f"/v2/{name}/manifests/kept").content == body
+    assert reg.request("GET", f"/v2/{name}/tags/list").json()["tags"] == ["kept"]
+
+
+def test_delete_manifest(reg: Registry, name: str) -> None:
+    """Deleting Manifests: 202; the digest and every tag pointing to it are then 404."""
+    _, digest = reg.push_image(name, "t1")
+    _, other = reg.push_image(name, "other", seed="other")
+    reg.put_manifest(
+        name, "t2", reg.request("GET", f"/v2/{name}/manifests/t1").content, OCI_MANIFEST
+    )
+    response = reg.request("DELETE", f"/v2/{name}/manifests/{digest}")
+    assert response.status_code == 202, response.text
+    for reference in (digest, "t1", "t2"):
+        assert_error(
+            reg.request("GET", f"/v2/{name}/manifests/{reference}"), 404, "MANIFEST_UNKNOWN"
+        )
+    assert reg.request("GET", f"/v2/{name}/manifests/{other}").status_code == 200
+    assert_error(reg.request("DELETE", f"/v2/{name}/manifests/{digest}"), 404, "MANIFEST_UNKNOWN")
+
+
+def test_delete_manifest_of_unknown_repository(reg: Registry, name: str) -> None:
+    response = reg.request("DELETE", f"/v2/{name}/never/manifests/{digest_of(b'x')}")
+    assert_error(response, 404, "NAME_UNKNOWN", "MANIFEST_UNKNOWN")
+
+
+def test_delete_blob(reg: Registry, name: str) -> None:
+    """Deleting Blobs: 202; then 404 for GET and for a second DELETE."""
+    digest = reg.push_blob(name, b"blob to delete")
+    response = reg.request("DELETE", f"/v2/{name}/blobs/{digest}")
+    assert response.status_code == 202, response.text
+    assert_error(reg.request("GET", f"/v2/{name}/blobs/{digest}"), 404, "BLOB_UNKNOWN")
+    assert_error(reg.request("DELETE", f"/v2/{name}/blobs/{digest}"), 404, "BLOB_UNKNOWN")
+
+
+# -- names ---------------------------------------------------------------------------------
+
+
+def test_nested_repository_names(reg: Registry, name: str) -> None:
+    deep = f"{name}/a/b/c"
+    body, _ = reg.push_image(deep, "v1")
+    assert reg.request("GET", f"/v2/{deep}/manifests/v1").content == body
+    assert reg.request("GET", f"/v2/{deep}/tags/list").json() == {"name": deep, "tags": ["v1"]}
+    assert reg.request("HEAD", f"/v2/{name}/a/b/manifests/v1").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/conformance/../etc/tags/list",
+        "/v2/../conformance/tags/list",
+        "/v2/conformance/%2e%2e/x/tags/list",
+        "/v2/conformance/%2E%2E/%2E%2E/manifests/latest",
+        "/v2/Upper/Case/tags/list",
+        "/v2/a//b/tags/list",
+        "/v2/-lead/tags/list",
+        "/v2/trail-/tags/list",
+        "/v2/a/./b/tags/list",
+        "/v2/a..b/blobs/uploads/",
+    ],
+)
+def test_invalid_names_are_name_invalid(server: RunningServer, path: str) -> None:
+    """<name> MUST match the spec's regular expression; anything else (traversal included) is
+    NAME_INVALID."""
+    method = "POST" if path.endswith("/uploads/") else "GET"
+    status, body = raw_request(server, method, path)
+    assert status == 400, (status, body)
+    assert [e["code"] for e in json.loads(body)["errors"]] == ["NAME_INVALID"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/../../../../etc/passwd",
+        "/v2/x/blobs/../../../../etc/passwd",
+        "/v2/x/blobs/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/v2/x/manifests/..%2f..%2f..%2f..%2fetc%2fpasswd",
+    ],
+)
+def test_traversal_never_reaches_the_filesystem(server: RunningServer, path: str) -> None:
+    status, body = raw_request(server, "GET", path)
+    assert status in (301, 400, 404), (status, body)
+    assert b"root:" not in body
+
+
+def test_invalid_tag_is_not_created(reg: Registry, name: str) -> None:
+    """A tag MUST match `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`."""
+    body = build_manifest(reg, name, OCI_MANIFEST)
+    for tag in (".hidden", "-dash", "a" * 129, "sp%20ace"):
+        put = reg.put_manifest(name, tag, body, OCI_MANIFEST)
+        assert put.status_code in (400, 404), (tag, put.status_code)
+    assert reg.put_manifest(name, "ok", body, OCI_MANIFEST).status_code == 201
+    assert reg.request("GET", f"/v2/{name}/tags/list").json()["tags"] == ["ok"]
