@@ -20,6 +20,8 @@ import os
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.e2e import conformance_support as support
 from tests.e2e.conformance_support import (
@@ -34,6 +36,7 @@ from tests.e2e.oci_http import (
     error_codes,
     with_query,
 )
+from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 server, reg, name = support.server, support.reg, support.name
@@ -473,6 +476,57 @@ def test_range_get_is_206(reg: Registry, name: str, header: str, start: int, end
     assert got.headers["Content-Range"] == f"bytes {start}-{end}/{len(RANGE_DATA)}"
     assert got.headers["Content-Length"] == str(end - start + 1)
     assert got.content == RANGE_DATA[start : end + 1]
+
+
+@pytest.fixture(scope="module")
+def range_blob(server: RunningServer) -> str:
+    return Registry(server.url).push_blob("conformance/range-property", RANGE_DATA)
+
+
+def expected_range(spec: tuple[int | None, int | None], size: int) -> tuple[int, int] | None:
+    """RFC 9110 §14.1.2: the satisfiable [first, last] of one range, or None (416)."""
+    first, last = spec
+    if first is None:  # suffix range: the last `last` bytes
+        assert last is not None
+        return (max(0, size - last), size - 1) if last > 0 else None
+    if first >= size:
+        return None
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    spec=st.one_of(
+        st.tuples(st.integers(0, 12_000), st.none()),
+        st.tuples(st.none(), st.integers(0, 12_000)),
+        st.integers(0, 12_000).flatmap(
+            lambda first: st.tuples(st.just(first), st.integers(first, first + 12_000))
+        ),
+    )
+)
+def test_range_property(
+    server: RunningServer, range_blob: str, spec: tuple[int | None, int | None]
+) -> None:
+    """Any single byte range: 206 with exactly those bytes and Content-Range, or 416 with
+    `bytes */size` when it lies outside the blob (RFC 9110 §14, as "Pulling blobs" asks)."""
+    first, last = spec
+    header = f"bytes={'' if first is None else first}-{'' if last is None else last}"
+    size = len(RANGE_DATA)
+    with Registry(server.url).request(
+        "GET",
+        f"/v2/conformance/range-property/blobs/{range_blob}",
+        headers={"Range": header},
+        stream=True,
+    ) as got:
+        want = expected_range(spec, size)
+        if want is None:
+            assert got.status_code == 416, header
+            assert got.headers["Content-Range"] == f"bytes */{size}"
+            return
+        start, end = want
+        assert got.status_code == 206, header
+        assert got.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
+        assert got.content == RANGE_DATA[start : end + 1]
 
 
 @pytest.mark.parametrize("header", ["items=0-10", "pages=1-2"])

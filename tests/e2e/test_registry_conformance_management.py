@@ -4,8 +4,11 @@ names; invalid names and traversal attempts. See test_registry_conformance.py.""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.e2e import conformance_support as support
 from tests.e2e.conformance_support import (
@@ -128,3 +131,25 @@ def test_invalid_tag_is_not_created(reg: Registry, name: str) -> None:
         assert put.status_code in (400, 404), (tag, put.status_code)
     assert reg.put_manifest(name, "ok", body, OCI_MANIFEST).status_code == 201
     assert reg.request("GET", f"/v2/{name}/tags/list").json()["tags"] == ["ok"]
+
+
+NAME = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*")
+COMPONENT = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    candidate=st.one_of(
+        st.from_regex(rf"{COMPONENT}(/{COMPONENT}){{0,3}}", fullmatch=True),
+        st.text("abcAZ019._-/", min_size=1, max_size=40),
+    ).filter(lambda n: len(n) <= 200)
+)
+def test_name_property(server: RunningServer, candidate: str) -> None:
+    """<name> is valid exactly when it matches the spec's expression: valid and unknown is
+    404 NAME_UNKNOWN, anything else 400 NAME_INVALID."""
+    status, body = raw_request(server, "GET", f"/v2/{candidate}/tags/list")
+    code = [e["code"] for e in json.loads(body)["errors"]] if body[:1] == b"{" else []
+    if NAME.fullmatch(candidate):
+        assert (status, code) == (404, ["NAME_UNKNOWN"]), candidate
+    else:
+        assert (status, code) == (400, ["NAME_INVALID"]), candidate
