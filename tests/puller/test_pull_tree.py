@@ -99,7 +99,8 @@ def _compare_mounted(
     try:
         actual = scan_tree(mountpoint)
         expected = expected_tree(layers)
-        assert differences(expected, actual) == []
+        problems = differences(expected, actual)
+        assert not problems, "\n".join(problems)
         assert link_groups(actual) == link_groups(expected)
         assert os.getxattr(mountpoint / "with-xattr", "user.berth") == b"yes"
         with pytest.raises(OSError, match="Read-only file system"):
