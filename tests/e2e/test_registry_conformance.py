@@ -328,6 +328,30 @@ def test_upload_status_and_cancel(reg: Registry, name: str) -> None:
     assert_error(patch(reg, location, b"late", 0), 404, "BLOB_UPLOAD_UNKNOWN")
 
 
+def test_upload_session_belongs_to_its_repository(reg: Registry, name: str) -> None:
+    """A session opened for one repository cannot be read, written, closed or cancelled
+    through another repository's URL (which would plant a blob there)."""
+    data = b"planted"
+    location = reg.start_upload(f"{name}/owner")
+    assert f"/{name}/owner/blobs/uploads/" in location
+    other = location.replace(f"/{name}/owner/", f"/{name}/intruder/")
+    assert_error(reg.request("GET", other), 404, "BLOB_UPLOAD_UNKNOWN")
+    assert_error(patch(reg, other, data, 0), 404, "BLOB_UPLOAD_UNKNOWN")
+    put = reg.request("PUT", with_query(other, digest=digest_of(data)), data=data, headers=OCTET)
+    assert_error(put, 404, "BLOB_UPLOAD_UNKNOWN")
+    assert_error(reg.request("DELETE", other), 404, "BLOB_UPLOAD_UNKNOWN")
+    assert reg.request("HEAD", f"/v2/{name}/intruder/blobs/{digest_of(data)}").status_code == 404
+    status = reg.request("GET", location)
+    assert status.status_code == 204
+    done = reg.request(
+        "PUT",
+        with_query(reg.url(status.headers["Location"]), digest=digest_of(data)),
+        data=data,
+        headers=OCTET,
+    )
+    assert done.status_code == 201, done.text
+
+
 def test_unknown_upload_session(reg: Registry, name: str) -> None:
     unknown = f"/v2/{name}/blobs/uploads/3f1c9a52-7a8e-4c1b-9d0e-5b6a7c8d9e0f"
     assert_error(reg.request("GET", unknown), 404, "BLOB_UPLOAD_UNKNOWN")
