@@ -9,17 +9,17 @@ from blobstore import Digest, InvalidDigest
 from registry.errcode import DIGEST_INVALID, NAME_INVALID, TAG_INVALID, RegistryError
 
 _COMPONENT: Final = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-NAME_PATTERN: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_PATTERN: Final = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+NAME_PATTERN: Final = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+TAG_PATTERN: Final = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 NAME_MAX_LENGTH: Final = 255
 
 
 def is_repository_name(name: str) -> bool:
-    return len(name) <= NAME_MAX_LENGTH and NAME_PATTERN.match(name) is not None
+    return len(name) <= NAME_MAX_LENGTH and NAME_PATTERN.fullmatch(name) is not None
 
 
 def is_tag(tag: str) -> bool:
-    return TAG_PATTERN.match(tag) is not None
+    return TAG_PATTERN.fullmatch(tag) is not None
 
 
 def check_name(name: str) -> str:

@@ -13,8 +13,9 @@ from registry.errcode import BLOB_UPLOAD_INVALID, PAGINATION_INVALID, RegistryEr
 from registry.names import check_name
 from registry.service import ChunkRange
 
-_CONTENT_RANGE: Final = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
-_RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE: Final = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
+_RANGE: Final = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_NUMBER: Final = re.compile(r"[0-9]{1,9}")
 BODY_CHUNK: Final = 1 << 20
 
 
@@ -26,7 +27,7 @@ def parse_content_range(value: str | None) -> ChunkRange | None:
     """`start-end` (inclusive), as the spec's PATCH uses it; None when absent."""
     if value is None or not value.strip():
         return None
-    match = _CONTENT_RANGE.match(value.strip())
+    match = _CONTENT_RANGE.fullmatch(value.strip())
     if match is None:
         raise RegistryError(BLOB_UPLOAD_INVALID, detail={"Content-Range": value})
     start, end = int(match.group(1)), int(match.group(2))
@@ -40,7 +41,7 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
 
     None: the header is malformed or a multi-range, so it is ignored (RFC 9110: serve it all).
     ValueError: well formed but unsatisfiable (416)."""
-    match = _RANGE.match(value.strip())
+    match = _RANGE.fullmatch(value.strip())
     if match is None:
         return None
     first, last = match.group(1), match.group(2)
@@ -74,7 +75,7 @@ def pagination(query: Mapping[str, str]) -> tuple[int | None, str | None]:
     raw_n, last = query.get("n"), query.get("last")
     n: int | None = None
     if raw_n is not None and raw_n != "":
-        if not raw_n.isdigit():
+        if not _NUMBER.fullmatch(raw_n):
             raise RegistryError(PAGINATION_INVALID, detail={"n": raw_n})
         n = int(raw_n)
     return n, (last or None)

@@ -1,0 +1,238 @@
+"""Uploads: monolithic, POST then PUT, chunked PATCH, status, cancel, mount, failures."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.api.oci import Client, digest_of, error_code, push_blob
+
+EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+async def _start(client: Client, repo: str) -> str:
+    response = await client.post(f"/v2/{repo}/blobs/uploads/")
+    assert response.status == 202
+    assert response.headers["Range"] == "0-0"
+    assert response.headers["Docker-Upload-UUID"]
+    location = response.headers["Location"]
+    assert location.startswith(f"/v2/{repo}/blobs/uploads/")
+    return location
+
+
+async def test_monolithic_post(client: Client) -> None:
+    data = b"monolithic"
+    response = await client.post(f"/v2/m/blobs/uploads/?digest={digest_of(data)}", data=data)
+    assert response.status == 201
+    assert response.headers["Location"] == f"/v2/m/blobs/{digest_of(data)}"
+    assert response.headers["Docker-Content-Digest"] == digest_of(data)
+    assert await (await client.get(response.headers["Location"])).read() == data
+
+
+async def test_post_then_put(client: Client) -> None:
+    data = b"post then put"
+    location = await _start(client, "pp")
+    response = await client.put(f"{location}?digest={digest_of(data)}", data=data)
+    assert response.status == 201
+    assert response.headers["Docker-Content-Digest"] == digest_of(data)
+    assert await (await client.get(f"/v2/pp/blobs/{digest_of(data)}")).read() == data
+
+
+async def test_chunked_upload_with_final_chunk_in_put(client: Client) -> None:
+    parts = [b"a" * 1000, b"b" * 2000, b"c" * 10]
+    data = b"".join(parts)
+    location = await _start(client, "chunks")
+    offset = 0
+    for part in parts[:2]:
+        response = await client.patch(
+            location,
+            data=part,
+            headers={
+                "Content-Range": f"{offset}-{offset + len(part) - 1}",
+                "Content-Type": "application/octet-stream",
+            },
+        )
+        assert response.status == 202
+        offset += len(part)
+        assert response.headers["Range"] == f"0-{offset - 1}"
+        location = response.headers["Location"]
+    response = await client.put(
+        f"{location}?digest={digest_of(data)}",
+        data=parts[2],
+        headers={"Content-Range": f"{offset}-{offset + len(parts[2]) - 1}"},
+    )
+    assert response.status == 201
+    assert await (await client.get(f"/v2/chunks/blobs/{digest_of(data)}")).read() == data
+
+
+async def test_patch_without_content_range_streams_whole_blob(client: Client) -> None:
+    data = b"docker sends one PATCH" * 1000
+    location = await _start(client, "docker/style")
+    response = await client.patch(location, data=data)
+    assert response.status == 202
+    assert response.headers["Range"] == f"0-{len(data) - 1}"
+    response = await client.put(f"{response.headers['Location']}?digest={digest_of(data)}")
+    assert response.status == 201
+
+
+async def test_out_of_order_chunk_is_416_and_session_stays_usable(client: Client) -> None:
+    location = await _start(client, "ooo")
+    await client.patch(location, data=b"12345", headers={"Content-Range": "0-4"})
+    bad = await client.patch(location, data=b"xyz", headers={"Content-Range": "10-12"})
+    assert bad.status == 416
+    assert await error_code(bad) == "BLOB_UPLOAD_INVALID"
+    assert bad.headers["Range"] == "0-4"
+    status = await client.get(location)
+    assert status.status == 204
+    assert status.headers["Range"] == "0-4"
+    assert status.headers["Location"] == location
+    good = await client.patch(location, data=b"67890", headers={"Content-Range": "5-9"})
+    assert good.status == 202
+    assert good.headers["Range"] == "0-9"
+    done = await client.put(f"{location}?digest={digest_of(b'1234567890')}")
+    assert done.status == 201
+
+
+async def test_out_of_order_final_chunk_in_put_is_416(client: Client) -> None:
+    location = await _start(client, "ooo2")
+    await client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
+    response = await client.put(
+        f"{location}?digest={digest_of(b'abcdef')}", data=b"def", headers={"Content-Range": "4-6"}
+    )
+    assert response.status == 416
+    response = await client.put(
+        f"{location}?digest={digest_of(b'abcdef')}", data=b"def", headers={"Content-Range": "3-5"}
+    )
+    assert response.status == 201
+
+
+async def test_upload_status_of_fresh_session(client: Client) -> None:
+    location = await _start(client, "status")
+    response = await client.get(location)
+    assert response.status == 204
+    assert response.headers["Range"] == "0-0"
+    assert response.headers["Docker-Upload-UUID"] == location.rsplit("/", 1)[1]
+
+
+async def test_cancel_upload(client: Client) -> None:
+    location = await _start(client, "cancel")
+    await client.patch(location, data=b"partial")
+    response = await client.delete(location)
+    assert response.status == 204
+    gone = await client.get(location)
+    assert gone.status == 404
+    assert await error_code(gone) == "BLOB_UPLOAD_UNKNOWN"
+    assert (await client.patch(location, data=b"more")).status == 404
+
+
+async def test_unknown_upload_is_blob_upload_unknown(client: Client) -> None:
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        response = await client.request(
+            method, f"/v2/x/blobs/uploads/{'0' * 32}?digest={digest_of(b'')}"
+        )
+        assert response.status == 404, method
+        assert await error_code(response) == "BLOB_UPLOAD_UNKNOWN"
+    weird = await client.get("/v2/x/blobs/uploads/..%2F..%2Fetc")
+    assert weird.status == 404
+
+
+async def test_upload_of_another_repository_is_unknown(client: Client) -> None:
+    location = await _start(client, "owner")
+    other = location.replace("/v2/owner/", "/v2/thief/")
+    response = await client.patch(other, data=b"x")
+    assert response.status == 404
+    assert await error_code(response) == "BLOB_UPLOAD_UNKNOWN"
+
+
+async def test_digest_mismatch_publishes_nothing(client: Client) -> None:
+    location = await _start(client, "mismatch")
+    wrong = digest_of(b"something else")
+    response = await client.put(f"{location}?digest={wrong}", data=b"actual bytes")
+    assert response.status == 400
+    assert await error_code(response) == "DIGEST_INVALID"
+    assert (await client.get(f"/v2/mismatch/blobs/{wrong}")).status == 404
+    assert (await client.get(f"/v2/mismatch/blobs/{digest_of(b'actual bytes')}")).status == 404
+    assert (await client.get(location)).status == 404
+    mono = await client.post(f"/v2/mismatch/blobs/uploads/?digest={wrong}", data=b"other bytes")
+    assert mono.status == 400
+    assert await error_code(mono) == "DIGEST_INVALID"
+
+
+async def test_put_without_digest_is_digest_invalid(client: Client) -> None:
+    location = await _start(client, "nodigest")
+    response = await client.put(location, data=b"x")
+    assert response.status == 400
+    assert await error_code(response) == "DIGEST_INVALID"
+    assert (await client.get(location)).status == 204  # the session survives a bad request
+
+
+async def test_content_range_not_matching_length_is_size_invalid(client: Client) -> None:
+    location = await _start(client, "size")
+    response = await client.patch(location, data=b"abcd", headers={"Content-Range": "0-9"})
+    assert response.status == 400
+    assert await error_code(response) == "SIZE_INVALID"
+
+
+async def test_malformed_content_range(client: Client) -> None:
+    location = await _start(client, "badrange")
+    response = await client.patch(location, data=b"abcd", headers={"Content-Range": "zero-three"})
+    assert response.status == 400
+    assert await error_code(response) == "BLOB_UPLOAD_INVALID"
+
+
+async def test_zero_byte_blob(client: Client) -> None:
+    response = await client.post(f"/v2/empty/blobs/uploads/?digest={EMPTY_DIGEST}", data=b"")
+    assert response.status == 201
+    got = await client.get(f"/v2/empty/blobs/{EMPTY_DIGEST}")
+    assert got.status == 200
+    assert await got.read() == b""
+    location = await _start(client, "empty2")
+    done = await client.put(f"{location}?digest={EMPTY_DIGEST}")
+    assert done.status == 201
+    head = await client.head(f"/v2/empty2/blobs/{EMPTY_DIGEST}")
+    assert head.headers["Content-Length"] == "0"
+
+
+async def test_sha512_upload(client: Client) -> None:
+    import hashlib
+
+    data = b"sha512 content"
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
+    location = await _start(client, "sha512")
+    response = await client.put(f"{location}?digest={digest}", data=data)
+    assert response.status == 201
+    assert await (await client.get(f"/v2/sha512/blobs/{digest}")).read() == data
+
+
+async def test_mount_from_another_repository(client: Client) -> None:
+    digest = await push_blob(client, "source/repo", b"shared layer")
+    response = await client.post(f"/v2/target/blobs/uploads/?mount={digest}&from=source/repo")
+    assert response.status == 201
+    assert response.headers["Location"] == f"/v2/target/blobs/{digest}"
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert await (await client.get(f"/v2/target/blobs/{digest}")).read() == b"shared layer"
+
+
+async def test_mount_without_from(client: Client) -> None:
+    digest = await push_blob(client, "somewhere", b"findable")
+    response = await client.post(f"/v2/elsewhere/blobs/uploads/?mount={digest}")
+    assert response.status == 201
+    assert (await client.get(f"/v2/elsewhere/blobs/{digest}")).status == 200
+
+
+async def test_mount_of_unknown_blob_starts_an_upload(client: Client) -> None:
+    digest = await push_blob(client, "has", b"here")
+    response = await client.post(
+        f"/v2/target/blobs/uploads/?mount={digest_of(b'nowhere')}&from=has"
+    )
+    assert response.status == 202
+    assert response.headers["Location"].startswith("/v2/target/blobs/uploads/")
+    wrong_source = await client.post(f"/v2/target/blobs/uploads/?mount={digest}&from=other")
+    assert wrong_source.status == 202
+
+
+async def test_concurrent_pushes_of_the_same_blob(client: Client) -> None:
+    data = b"popular layer" * 1000
+    results = await asyncio.gather(*(push_blob(client, "busy", data) for _ in range(20)))
+    assert set(results) == {digest_of(data)}
+    more = await asyncio.gather(*(push_blob(client, f"busy{i}", data) for i in range(10)))
+    assert set(more) == {digest_of(data)}
