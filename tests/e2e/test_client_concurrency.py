@@ -30,8 +30,10 @@ CLIENTS = 8
 
 @pytest.fixture
 def fresh_registry(tmp_path: Path) -> Iterator[RunningServer]:
-    """A registry of this test's own, so its blob count is exactly what the test pushed."""
-    with registry_server(tmp_path / "server") as server:
+    """A registry of this test's own, so its blob count is exactly what the test pushed.
+    Berth runs two worker processes (its default here: one per CPU), so concurrent uploads of
+    one blob land in different processes."""
+    with registry_server(tmp_path / "server", workers=2) as server:
         yield server
 
 
