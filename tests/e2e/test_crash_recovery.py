@@ -254,11 +254,14 @@ class Ledger:
     manifests: dict[str, bytes] = field(default_factory=dict)
     acked_manifests: set[str] = field(default_factory=set)
     tag_values: dict[str, list[bytes]] = field(default_factory=dict)
+    deleting: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def load(reg: Registry, ledger: Ledger, worker: int, stop: threading.Event) -> None:
-    """Push blobs (monolithic and chunked) and manifests until the server dies."""
+    """Push blobs (monolithic and chunked) and manifests, delete some manifests, until the
+    server dies."""
     rng = random.Random(worker)
     name = f"crash/load{worker % 2}"
     n = 0
@@ -305,6 +308,13 @@ def load(reg: Registry, ledger: Ledger, worker: int, stop: threading.Event) -> N
             assert r.status_code == 201, r.text
             with ledger.lock:
                 ledger.acked_manifests.add(digest_of(body))
+            if n % 3 == 0:  # delete this manifest again (its tag then answers 404)
+                with ledger.lock:
+                    ledger.deleting.add(digest_of(body))
+                r = reg.request("DELETE", f"/v2/{name}/manifests/{digest_of(body)}")
+                assert r.status_code == 202, r.text
+                with ledger.lock:
+                    ledger.deleted.add(digest_of(body))
     except (requests.ConnectionError, requests.Timeout):
         return
 
@@ -328,6 +338,7 @@ def test_random_kills_under_load_serve_nothing_partial(server: Server) -> None:
         check(server.registry, ledger)
     assert len(ledger.acked) >= 10, "the load never got going"
     assert len(ledger.acked_manifests) >= 3
+    assert ledger.deleted, "no manifest delete completed"
 
 
 def check(reg: Registry, ledger: Ledger) -> None:
@@ -338,8 +349,10 @@ def check(reg: Registry, ledger: Ledger) -> None:
             assert any(present), f"acknowledged blob {digest} lost in the crash"
     for digest, body in ledger.manifests.items():
         present = [assert_absent_or_exact(reg, n, digest, body, "manifests") for n in names]
-        if digest in ledger.acked_manifests:
+        if digest in ledger.acked_manifests and digest not in ledger.deleting:
             assert any(present), f"acknowledged manifest {digest} lost in the crash"
+        if digest in ledger.deleted:
+            assert not any(present), f"deleted manifest {digest} came back after the crash"
     for ref, bodies in ledger.tag_values.items():
         name, tag = ref.split(":")
         got = reg.request("GET", f"/v2/{name}/manifests/{tag}")
@@ -347,3 +360,4 @@ def check(reg: Registry, ledger: Ledger) -> None:
         if got.status_code == 200:
             assert got.content in bodies
             assert got.headers["Docker-Content-Digest"] == digest_of(got.content)
+            assert digest_of(got.content) not in ledger.deleted, f"{ref} serves a deleted manifest"
