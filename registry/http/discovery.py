@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from registry.auth import allowed
@@ -42,10 +44,8 @@ async def referrers(request: web.Request) -> web.Response:
     name, digest = repo_name(request), parse_digest(request.match_info["digest"])
     artifact_type = request.query.get("artifactType") or None
     descriptors = await request.app[REFERRERS].list(name, digest, artifact_type)
-    response = web.json_response(
-        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors},
-        content_type=OCI_INDEX,
-    )
+    body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
+    response = web.Response(body=json.dumps(body).encode(), headers={"Content-Type": OCI_INDEX})
     if artifact_type is not None:
         response.headers["OCI-Filters-Applied"] = "artifactType"
     return response

@@ -47,7 +47,7 @@ async def test_tls_client_hello_on_plain_port_is_refused_at_once(client: Client)
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), timeout=2)
     writer.close()
-    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400")
+    assert answer.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))
 
 
 async def test_raw_dot_dot_in_a_name_is_name_invalid(client: Client) -> None:

@@ -43,13 +43,11 @@ async def test_exact_bytes_are_kept(client: Client) -> None:
     config, layer = b"{}", b"l"
     await push_blob(client, "exact", config)
     await push_blob(client, "exact", layer)
+    config_json = json.dumps(descriptor(OCI_CONFIG, config))
+    layer_json = json.dumps(descriptor(OCI_LAYER, layer))
     payload = (
-        '{\n   "schemaVersion" : 2,  "mediaType": "%s",\n "config": %s, "layers": [%s] }\n\n'
-        % (
-            OCI_MANIFEST,
-            json.dumps(descriptor(OCI_CONFIG, config)),
-            json.dumps(descriptor(OCI_LAYER, layer)),
-        )
+        f'{{\n   "schemaVersion" : 2,  "mediaType": "{OCI_MANIFEST}",\n'
+        f' "config": {config_json}, "layers": [{layer_json}] }}\n\n'
     ).encode()
     response = await client.put(
         "/v2/exact/manifests/v1", data=payload, headers={"Content-Type": OCI_MANIFEST}
@@ -63,7 +61,7 @@ async def test_exact_bytes_are_kept(client: Client) -> None:
     ("index_type", "child_type"), [(OCI_INDEX, OCI_MANIFEST), (DOCKER_LIST, DOCKER_MANIFEST)]
 )
 async def test_index_round_trip(client: Client, index_type: str, child_type: str) -> None:
-    child, child_payload = await push_image(client, "multi", media_type=child_type, reference=None)
+    _child, child_payload = await push_image(client, "multi", media_type=child_type, reference=None)
     index = {
         "schemaVersion": 2,
         "mediaType": index_type,
@@ -192,8 +190,8 @@ async def test_helm_manifest_without_media_type_field(client: Client) -> None:
             OCI_INDEX,
         ),
         (
-            b'{"schemaVersion": 2, "manifests": [{"mediaType": "x", "digest": "sha256:%s", "size": -1}]}'
-            % (b"a" * 64),
+            b'{"schemaVersion": 2, "manifests": '
+            b'[{"mediaType": "x", "digest": "sha256:%s", "size": -1}]}' % (b"a" * 64),
             OCI_INDEX,
         ),
     ],
