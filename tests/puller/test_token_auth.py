@@ -41,39 +41,58 @@ def _b64(data: bytes) -> str:
 @dataclass
 class TokenIssuer:
     key: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
     requests: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth token issuer")])
         now = datetime.datetime.now(datetime.UTC)
         self.cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(hours=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256()))
+            .sign(self.key, hashes.SHA256())
+        )
 
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def token(self, access: list[dict[str, Any]]) -> str:
-        header = {"typ": "JWT", "alg": "ES256",
-                  "x5c": [base64.b64encode(self.cert.public_bytes(
-                      serialization.Encoding.DER)).decode()]}
+        header = {
+            "typ": "JWT",
+            "alg": "ES256",
+            "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()],
+        }
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": USER, "aud": SERVICE, "iat": now, "nbf": now - 10,
-                  "exp": now + 300, "jti": uuid.uuid4().hex, "access": access}
+        claims = {
+            "iss": ISSUER,
+            "sub": USER,
+            "aud": SERVICE,
+            "iat": now,
+            "nbf": now - 10,
+            "exp": now + 300,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
     async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append({"scope": request.query.get("scope", ""),
-                              "service": request.query.get("service", ""),
-                              "authorization": request.headers.get("Authorization", "")})
+        self.requests.append(
+            {
+                "scope": request.query.get("scope", ""),
+                "service": request.query.get("service", ""),
+                "authorization": request.headers.get("Authorization", ""),
+            }
+        )
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return web.json_response({"details": "bad credentials"}, status=401)
@@ -94,9 +113,13 @@ def token_registry(tmp_path: Path, issuer: TokenIssuer) -> Iterator[tuple[Runnin
     bundle = tmp_path / "root.pem"
     bundle.write_bytes(issuer.cert_pem())
     token_port = free_port()
-    server = start_distribution(tmp_path / "registry", extra_config=(
-        f"auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n"
-        f"    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {bundle}\n"))
+    server = start_distribution(
+        tmp_path / "registry",
+        extra_config=(
+            f"auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n"
+            f"    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {bundle}\n"
+        ),
+    )
     try:
         yield server, token_port
     finally:
@@ -105,14 +128,20 @@ def token_registry(tmp_path: Path, issuer: TokenIssuer) -> Iterator[tuple[Runnin
 
 async def _berth(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        berth_executable(), *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
+        berth_executable(),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_pull_through_bearer_token_auth(
-    token_registry: tuple[RunningServer, int], issuer: TokenIssuer, tmp_path: Path,
+    token_registry: tuple[RunningServer, int],
+    issuer: TokenIssuer,
+    tmp_path: Path,
     aiohttp_server: Any,
 ) -> None:
     registry, token_port = token_registry
@@ -121,37 +150,59 @@ async def test_pull_through_bearer_token_auth(
     await aiohttp_server(app, port=token_port)
     layers = [img.build_layer([img.file(f"layer{i}", bytes([i]) * 1000)]) for i in range(3)]
     image = img.build_image(layers)
-    push_token = issuer.token([{"type": "repository", "name": "puller/auth",
-                                "actions": ["pull", "push"]}])
-    await asyncio.to_thread(img.push_image, registry.url, "puller/auth", "v1", image,
-                            headers={"Authorization": f"Bearer {push_token}"})
+    push_token = issuer.token(
+        [{"type": "repository", "name": "puller/auth", "actions": ["pull", "push"]}]
+    )
+    await asyncio.to_thread(
+        img.push_image,
+        registry.url,
+        "puller/auth",
+        "v1",
+        image,
+        headers={"Authorization": f"Bearer {push_token}"},
+    )
     reference = f"{registry.host}/puller/auth:v1"
     root = str(tmp_path / "state")
     empty_config = tmp_path / "no-docker-config"
     empty_config.mkdir()
 
-    code, _, err = await _berth("pull", "--root", root, reference,
-                                env={"DOCKER_CONFIG": str(empty_config)})
+    code, _, err = await _berth(
+        "pull", "--root", root, reference, env={"DOCKER_CONFIG": str(empty_config)}
+    )
     assert code == 1
     assert err.startswith("berth pull: token service http://127.0.0.1:")
     assert "refused scope 'repository:puller/auth:pull': 401" in err
 
     issuer.requests.clear()
-    code, out, err = await _berth("pull", "--root", root, "--user", f"{USER}:{PASSWORD}",
-                                  reference, env={"DOCKER_CONFIG": str(empty_config)})
+    code, out, err = await _berth(
+        "pull",
+        "--root",
+        root,
+        "--user",
+        f"{USER}:{PASSWORD}",
+        reference,
+        env={"DOCKER_CONFIG": str(empty_config)},
+    )
     assert code == 0, err
     assert f"Digest: {image.digest}" in out
     # one token for the pull scope, reused for the manifest, the config and all layers
-    assert issuer.requests == [{"scope": "repository:puller/auth:pull", "service": SERVICE,
-                                "authorization": issuer.requests[0]["authorization"]}]
+    assert issuer.requests == [
+        {
+            "scope": "repository:puller/auth:pull",
+            "service": SERVICE,
+            "authorization": issuer.requests[0]["authorization"],
+        }
+    ]
 
     docker_config = tmp_path / "docker-config"
     docker_config.mkdir()
     auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     (docker_config / "config.json").write_text(
-        json.dumps({"auths": {f"http://{registry.host}": {"auth": auth}}}))
+        json.dumps({"auths": {f"http://{registry.host}": {"auth": auth}}})
+    )
     other_root = str(tmp_path / "state2")
-    code, out, err = await _berth("pull", "--root", other_root, reference,
-                                  env={"DOCKER_CONFIG": str(docker_config)})
+    code, out, err = await _berth(
+        "pull", "--root", other_root, reference, env={"DOCKER_CONFIG": str(docker_config)}
+    )
     assert code == 0, err
     assert out.count("downloaded") == 3
