@@ -22,6 +22,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
+from registry.service.upload_locks import UploadLocks
 
 MAX_PAGE: Final = 1000
 # Chunks and monolithic uploads stream; only manifests are read whole, and they stop at 4 MiB.
@@ -46,7 +47,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(engine, store, delete_enabled=delete_enabled)
-    app[UPLOADS] = UploadService(engine, store)
+    app[UPLOADS] = UploadService(engine, store, UploadLocks(config.data_dir / "upload-locks"))
     app[MANIFESTS] = ManifestService(engine, delete_enabled=delete_enabled)
     app[TAGS] = TagService(engine, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(engine, max_page=MAX_PAGE)

@@ -21,10 +21,26 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         "Accept-Ranges": "bytes",
     }
     path = blobs.local_path(digest)
-    if path is not None:
-        response = web.FileResponse(path, headers=headers)
-        return response
-    return await _stream(request, info.size, headers)
+    if path is None:
+        return await _stream(request, info.size, headers)
+    response = web.FileResponse(path, headers=headers)
+    if _range_ignored(request, info.size):
+        # RFC 9110 14.2: an unknown unit, or a range we do not serve (several, malformed), is
+        # ignored; FileResponse would answer 416, so it gets to see the request without it.
+        without = request.headers.copy()
+        del without["Range"]
+        await response.prepare(request.clone(headers=without))
+    return response
+
+
+def _range_ignored(request: web.Request, size: int) -> bool:
+    value = request.headers.get("Range")
+    if value is None:
+        return False
+    try:
+        return parse_range(value, size) is None
+    except ValueError:
+        return False  # well formed but unsatisfiable: FileResponse answers 416
 
 
 async def _stream(request: web.Request, size: int, headers: dict[str, str]) -> web.StreamResponse:

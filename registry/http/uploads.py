@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from blobstore import BlobInfo
+from blobstore import SUPPORTED_ALGORITHMS, BlobInfo
 from registry.auth import allowed
+from registry.errcode import DIGEST_INVALID, RegistryError
 from registry.http.keys import BLOBS, UPLOADS
 from registry.http.params import body_chunks, parse_content_range, repo_name
 from registry.names import check_name, parse_digest
@@ -51,6 +52,12 @@ async def start_upload(request: web.Request) -> web.Response:
         digest = parse_digest(query["digest"])
         info = await request.app[UPLOADS].upload_whole(name, digest, body_chunks(request))
         return _created(name, info)
+    algorithm = query.get("digest-algorithm")
+    if algorithm is not None and algorithm not in SUPPORTED_ALGORITHMS:
+        raise RegistryError(
+            DIGEST_INVALID,
+            detail={"digest-algorithm": algorithm, "supported": SUPPORTED_ALGORITHMS},
+        )
     state = await request.app[UPLOADS].begin(name)
     return _upload_response(name, state, 202)
 

@@ -7,7 +7,8 @@ whose length is the offset. A failed or mismatching upload publishes nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -24,6 +25,7 @@ from registry.errcode import (
 )
 from registry.service.blobs import link_blob
 from registry.service.repos import ensure_repository
+from registry.service.upload_locks import UploadBusy, UploadLocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +47,10 @@ class UploadState:
 
 
 class UploadService:
-    def __init__(self, engine: AsyncEngine, store: BlobStore) -> None:
+    def __init__(self, engine: AsyncEngine, store: BlobStore, locks: UploadLocks) -> None:
         self._engine = engine
         self._store = store
+        self._locks = locks
 
     async def begin(self, repo: str) -> UploadState:
         upload = await self._store.begin()
@@ -77,12 +80,14 @@ class UploadService:
         chunk_range: ChunkRange | None,
         length: int | None,
     ) -> UploadState:
-        """Append one chunk. Out of order: RANGE_INVALID (416) and the session is untouched."""
-        upload = await self._open(repo, upload_id)
-        try:
-            await _write_chunk(upload, body, chunk_range, length)
-        finally:
-            await upload.close()
+        """Append one chunk. Out of order, or while another request writes to the same upload:
+        RANGE_INVALID (416), and the session is untouched."""
+        async with self._hold(repo, upload_id):
+            upload = await self._open(repo, upload_id)
+            try:
+                await _write_chunk(upload, body, chunk_range, length)
+            finally:
+                await upload.close()
         await transact(self._engine, lambda conn: _touch(conn, upload_id))
         return UploadState(upload_id, upload.size)
 
@@ -97,26 +102,25 @@ class UploadService:
     ) -> BlobInfo:
         """Write the optional final chunk, verify the whole blob against `digest`, publish it
         and link it into `repo`. On a digest mismatch the session is gone and nothing is stored."""
-        upload = await self._open(repo, upload_id)
-        try:
-            await _write_chunk(upload, body, chunk_range, length)
-        except RegistryError:
-            await upload.close()
-            raise
-        except BaseException:
-            await upload.close()
-            raise
-        try:
-            info = await upload.commit(digest)
-        except BaseException:
-            await transact(self._engine, lambda conn: _forget(conn, upload_id))
-            raise
+        async with self._hold(repo, upload_id):
+            upload = await self._open(repo, upload_id)
+            try:
+                await _write_chunk(upload, body, chunk_range, length)
+            except BaseException:
+                await upload.close()
+                raise
+            try:
+                info = await upload.commit(digest)
+            except BaseException:
+                await transact(self._engine, lambda conn: _forget(conn, upload_id))
+                raise
 
-        async def work(conn: AsyncConnection) -> None:
-            await link_blob(conn, await ensure_repository(conn, repo), info)
-            await _forget(conn, upload_id)
+            async def work(conn: AsyncConnection) -> None:
+                await link_blob(conn, await ensure_repository(conn, repo), info)
+                await _forget(conn, upload_id)
 
-        await transact(self._engine, work)
+            await transact(self._engine, work)
+        await self._locks.forget(upload_id)
         return info
 
     async def upload_whole(self, repo: str, digest: Digest, body: AsyncIterable[bytes]) -> BlobInfo:
@@ -139,8 +143,31 @@ class UploadService:
         upload = await self._open(repo, upload_id)
         await upload.abort()
         await transact(self._engine, lambda conn: _forget(conn, upload_id))
+        await self._locks.forget(upload_id)
+
+    @contextlib.asynccontextmanager
+    async def _hold(self, repo: str, upload_id: str) -> AsyncIterator[None]:
+        await self._check_session(repo, upload_id)  # no lock files for ids that never existed
+        try:
+            async with self._locks.hold(upload_id):
+                yield
+        except UploadBusy:
+            upload = await self._open(repo, upload_id)
+            await upload.close()
+            raise RegistryError(
+                RANGE_INVALID,
+                detail={"upload": upload_id, "reason": "another request is writing to it"},
+                headers={"Range": range_header(upload.size)},
+            ) from None
 
     async def _open(self, repo: str, upload_id: str) -> Upload:
+        await self._check_session(repo, upload_id)
+        try:
+            return await self._store.resume(upload_id)
+        except UploadNotFound:
+            raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
+
+    async def _check_session(self, repo: str, upload_id: str) -> None:
         async with self._engine.connect() as conn:
             query = (
                 select(upload_sessions.c.id)
@@ -150,10 +177,6 @@ class UploadService:
             found = (await conn.execute(query)).scalar_one_or_none()
         if found is None:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-        try:
-            return await self._store.resume(upload_id)
-        except UploadNotFound:
-            raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
 
 
 def range_header(size: int) -> str:

@@ -100,3 +100,12 @@ async def test_invalid_names_are_name_invalid(client: Client, name: str) -> None
     response = await client.get(f"/v2/{name}/blobs/{digest_of(b'x')}")
     assert response.status == 400
     assert await error_code(response) == "NAME_INVALID"
+
+
+@pytest.mark.parametrize("header", ["items=0-10", "bytes=0-1,5-6", "bytes=9-2", "bytes=x-"])
+async def test_range_we_do_not_serve_is_ignored(client: Client, header: str) -> None:
+    digest = await push_blob(client, "ign", DATA)
+    response = await client.get(f"/v2/ign/blobs/{digest}", headers={"Range": header})
+    assert response.status == 200
+    assert await response.read() == DATA
+    assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"

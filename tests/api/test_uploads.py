@@ -236,3 +236,37 @@ async def test_concurrent_pushes_of_the_same_blob(client: Client) -> None:
     assert set(results) == {digest_of(data)}
     more = await asyncio.gather(*(push_blob(client, f"busy{i}", data) for i in range(10)))
     assert set(more) == {digest_of(data)}
+
+
+async def test_unsupported_digest_algorithm_is_400(client: Client) -> None:
+    response = await client.post("/v2/alg/blobs/uploads/?digest-algorithm=md5")
+    assert response.status == 400
+    assert await error_code(response) == "DIGEST_INVALID"
+    ok = await client.post("/v2/alg/blobs/uploads/?digest-algorithm=sha512")
+    assert ok.status == 202
+
+
+async def test_concurrent_patches_at_one_offset_accept_exactly_one(client: Client) -> None:
+    location = await _start(client, "twice")
+    first_started = asyncio.Event()
+
+    async def slow_body():  # type: ignore[no-untyped-def]
+        yield b"A" * 1024
+        first_started.set()
+        await asyncio.sleep(0.3)
+        yield b"A" * 1024
+
+    async def first():  # type: ignore[no-untyped-def]
+        return await client.patch(location, data=slow_body(), headers={"Content-Range": "0-2047"})
+
+    async def second():  # type: ignore[no-untyped-def]
+        await first_started.wait()
+        await asyncio.sleep(0.05)
+        return await client.patch(location, data=b"B" * 2048, headers={"Content-Range": "0-2047"})
+
+    one, two = await asyncio.gather(first(), second())
+    assert sorted([one.status, two.status]) == [202, 416]
+    status = await client.get(location)
+    assert status.headers["Range"] == "0-2047"
+    done = await client.put(f"{location}?digest={digest_of(b'A' * 2048)}")
+    assert done.status == 201
