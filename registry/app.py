@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -22,6 +24,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
+from registry.service.purge import purge_forever
 from registry.service.upload_locks import UploadLocks
 
 MAX_PAGE: Final = 1000
@@ -47,10 +50,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(engine, store, delete_enabled=delete_enabled)
-    app[UPLOADS] = UploadService(engine, store, UploadLocks(config.data_dir / "upload-locks"))
+    locks = UploadLocks(config.data_dir / "upload-locks")
+    app[UPLOADS] = UploadService(engine, store, locks)
     app[MANIFESTS] = ManifestService(engine, delete_enabled=delete_enabled)
     app[TAGS] = TagService(engine, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(engine, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(engine)
+    purging = config.storage.maintenance.uploadpurging
+    purger = (
+        asyncio.create_task(purge_forever(engine, store, locks, purging))
+        if purging.enabled
+        else None
+    )
     yield
+    if purger is not None:
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
     await engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from registry import Config
 from tests.api.oci import Client, digest_of, error_code, push_blob
 
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -270,3 +271,33 @@ async def test_concurrent_patches_at_one_offset_accept_exactly_one(client: Clien
     assert status.headers["Range"] == "0-2047"
     done = await client.put(f"{location}?digest={digest_of(b'A' * 2048)}")
     assert done.status == 201
+
+
+async def test_purge_removes_abandoned_sessions_only(client: Client, config: Config) -> None:
+    from datetime import timedelta
+
+    from blobstore import FilesystemBlobStore
+    from registry.db import make_engine
+    from registry.service.purge import purge_uploads
+    from registry.service.upload_locks import UploadLocks
+
+    old = await _start(client, "purge")
+    await client.patch(old, data=b"abandoned")
+    await asyncio.sleep(0.05)
+    engine = make_engine(config.database_url)
+    store = FilesystemBlobStore(config.blob_root)
+    locks = UploadLocks(config.data_dir / "upload-locks")
+    try:
+        dry = await purge_uploads(
+            engine, store, locks, older_than=timedelta(seconds=0), dry_run=True
+        )
+        assert dry == [old.rsplit("/", 1)[1]]
+        assert (await client.get(old)).status == 204
+        fresh = await _start(client, "purge")
+        purged = await purge_uploads(engine, store, locks, older_than=timedelta(seconds=0.04))
+    finally:
+        await engine.dispose()
+    assert purged == [old.rsplit("/", 1)[1]]
+    assert (await client.get(old)).status == 404
+    assert (await client.get(fresh)).status == 204
+    assert not (config.blob_root / "ingest" / old.rsplit("/", 1)[1]).exists()

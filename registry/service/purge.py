@@ -1,0 +1,78 @@
+"""Upload purging (Distribution's storage.maintenance.uploadpurging): drop abandoned sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from blobstore import BlobStore, UploadNotFound
+from registry.config import UploadPurgingConfig
+from registry.db import transact
+from registry.db.models import upload_sessions, utcnow
+from registry.service.upload_locks import UploadBusy, UploadLocks
+
+log = logging.getLogger(__name__)
+
+
+async def purge_uploads(
+    engine: AsyncEngine,
+    store: BlobStore,
+    locks: UploadLocks,
+    *,
+    older_than: timedelta,
+    dry_run: bool = False,
+) -> list[str]:
+    """Remove upload sessions untouched for longer than `older_than`, with their ingests.
+    Sessions being written right now are skipped. Returns the ids purged (or, dry, found)."""
+    cutoff = utcnow() - older_than
+    async with engine.connect() as conn:
+        query = select(upload_sessions.c.id).where(upload_sessions.c.updated_at < cutoff)
+        stale = list((await conn.execute(query)).scalars())
+    if dry_run:
+        return stale
+    purged: list[str] = []
+    for upload_id in stale:
+        try:
+            async with locks.hold(upload_id):
+                with contextlib.suppress(UploadNotFound):
+                    await (await store.resume(upload_id)).abort()
+                await transact(
+                    engine,
+                    lambda conn, uid=upload_id: conn.execute(  # type: ignore[misc]  # bound per iteration
+                        delete(upload_sessions).where(upload_sessions.c.id == uid)
+                    ),
+                )
+        except UploadBusy:
+            continue
+        await locks.forget(upload_id)
+        purged.append(upload_id)
+    return purged
+
+
+async def purge_forever(
+    engine: AsyncEngine, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
+) -> None:
+    """Purge every `config.interval` seconds, starting at a random point of the first minute
+    so that worker processes do not all run at once."""
+    await asyncio.sleep(random.uniform(1, min(60.0, max(config.interval, 1.0))))
+    while True:
+        try:
+            found = await purge_uploads(
+                engine,
+                store,
+                locks,
+                older_than=timedelta(seconds=config.age),
+                dry_run=config.dryrun,
+            )
+            if found:
+                verb = "would purge" if config.dryrun else "purged"
+                log.info("%s %d abandoned upload(s)", verb, len(found))
+        except Exception:
+            log.exception("upload purging failed")
+        await asyncio.sleep(max(config.interval, 1.0))
