@@ -74,7 +74,10 @@ def _pull(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     display.finish()
     print(f"Digest: {record.manifest_digest}")
-    print(f"Status: Downloaded image for {record.reference}")
+    if display.changed:
+        print(f"Status: Downloaded newer image for {record.reference}")
+    else:
+        print(f"Status: Image is up to date for {record.reference}")
     print(record.reference)
     return 0
 
@@ -91,9 +94,12 @@ class ProgressDisplay:
         self._started: dict[str, float] = {}
         self._last_plain: dict[str, float] = {}
         self._drawn = 0
+        self.changed = False  # anything downloaded or unpacked
 
     def __call__(self, event: ProgressEvent) -> None:
         short = event.digest.hex[:12]
+        if event.phase is Phase.DOWNLOADED or (event.phase is Phase.UNPACKED and not event.detail):
+            self.changed = True
         if event.phase is Phase.RESOLVED:
             self._emit(short, f"resolved {event.digest} ({event.total} layers)", force=True)
             return

@@ -3,8 +3,11 @@ with what the layers mean (tests.puller.trees.expected_tree)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import pytest
 from tests.puller.conftest import Berth, state_leftovers
 from tests.puller.trees import comparable, differences, expected_tree, link_groups, scan_tree
 from tests.support import images as img
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, berth_executable
 
 pytestmark = pytest.mark.e2e
 
@@ -156,6 +159,8 @@ def test_second_pull_downloads_nothing_and_shared_layers_are_stored_once(
 
     assert "downloading" in out_first or "downloaded" in out_first
     assert "downloaded" not in again
+    assert "Status: Image is up to date for" in again
+    assert "Status: Downloaded newer image for" in out_first
     assert again.count("already exists") == 2
     assert again.count("snapshot exists") == 2
     assert f"{shared.digest.split(':')[1][:12]}: already exists" in out_second
@@ -238,3 +243,37 @@ def test_records_survive_and_config_is_readable(registry: RunningServer, berth: 
     config_digest = records["images"][0]["config_digest"].split(":")[1]
     config_path = berth.root / "content/blobs/sha256" / config_digest[:2] / config_digest
     assert json.loads(config_path.read_bytes())["config"] == {"Env": ["A=1"], "Cmd": ["/f"]}
+
+
+def test_progress_on_a_terminal_redraws_lines(registry: RunningServer, berth: Berth) -> None:
+    layers = [img.build_layer([img.file(f"f{i}", os.urandom(300_000))]) for i in range(2)]
+    image = img.build_image(layers)
+    img.push_image(registry.url, "puller/tty", "v1", image)
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [
+                berth_executable(),
+                "pull",
+                "--root",
+                str(berth.root),
+                f"{registry.host}/puller/tty:v1",
+            ],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+        os.close(terminal)
+        output = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(controller, 65536):
+                output += chunk
+    finally:
+        os.close(controller)
+    assert proc.returncode == 0, proc.stderr
+    text = output.decode()
+    assert "\x1b[2K" in text  # lines are cleared and redrawn in place
+    for layer in layers:
+        assert f"{layer.digest[7:19]}: unpacked" in text
+    assert f"Digest: {image.digest}" in text
