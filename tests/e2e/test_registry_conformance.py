@@ -563,6 +563,22 @@ def test_range_in_an_unknown_unit_is_ignored(reg: Registry, name: str, header: s
     assert got.content == RANGE_DATA
 
 
+@pytest.mark.parametrize("ignored", ["items=0-1", "bytes=0-1,5-6", "bytes=9-0"])
+def test_ignored_range_then_range_on_one_connection(reg: Registry, name: str, ignored: str) -> None:
+    """A Range the server ignores (200) leaves the keep-alive connection fit for the next
+    ranged request (one requests.Session: one connection)."""
+    digest = reg.push_blob(name, RANGE_DATA)
+    url = f"/v2/{name}/blobs/{digest}"
+    first = reg.request("GET", url, headers={"Range": ignored})
+    assert first.status_code in (200, 206, 416)
+    if first.status_code == 200:
+        assert first.content == RANGE_DATA
+    second = reg.request("GET", url, headers={"Range": "bytes=0-1"})
+    assert (second.status_code, second.content) == (206, RANGE_DATA[:2])
+    third = reg.request("GET", url)
+    assert (third.status_code, third.content) == (200, RANGE_DATA)
+
+
 def test_several_satisfiable_ranges_are_not_416(reg: Registry, name: str) -> None:
     """RFC 9110 §14.2 lets a server ignore a multi-range request (200, whole blob) or answer
     206 multipart/byteranges; 416 is only for ranges that do not overlap the blob at all."""
