@@ -15,7 +15,17 @@ from registry.config import Config
 from registry.db import make_engine
 from registry.http import ROUTES, error_middleware
 from registry.http.errors import on_response_prepare
-from registry.http.keys import BLOBS, CATALOG, CONFIG, MANIFESTS, REFERRERS, TAGS, UPLOADS
+from registry.http.inflight import InFlight
+from registry.http.keys import (
+    BLOBS,
+    CATALOG,
+    CONFIG,
+    INFLIGHT,
+    MANIFESTS,
+    REFERRERS,
+    TAGS,
+    UPLOADS,
+)
 from registry.service import (
     BlobService,
     CatalogService,
@@ -35,8 +45,12 @@ CLIENT_MAX_SIZE: Final = 4 * 1024 * 1024 + 1
 def create_app(config: Config) -> web.Application:
     """The registry application for `config`. The database must already be migrated
     (`registry.db.upgrade(config.database_url)`; `berth serve` does it before starting)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
+    inflight = InFlight()
+    app = web.Application(
+        middlewares=[inflight.middleware(), error_middleware], client_max_size=CLIENT_MAX_SIZE
+    )
     app[CONFIG] = config
+    app[INFLIGHT] = inflight
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_resources)
     registry.auth.install(app, config.auth, config.data_dir)

@@ -7,6 +7,7 @@ A worker that dies unexpectedly is replaced. With one worker, the parent serves 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -23,6 +24,7 @@ from aiohttp import web
 from registry.app import create_app
 from registry.config import Config, ConfigError
 from registry.db import upgrade
+from registry.http.keys import INFLIGHT
 
 log = logging.getLogger("berth.serve")
 
@@ -70,6 +72,7 @@ def serve(config: Config) -> int:
         level=config.log.level.upper(),
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
+    parse_addr(config.http.addr)
     context = ssl_context(config)
     os.makedirs(config.data_dir, exist_ok=True)
     upgrade(config.database_url)
@@ -84,16 +87,38 @@ def serve(config: Config) -> int:
 
 
 def _run_worker(config: Config, sock: socket.socket, context: ssl.SSLContext | None) -> None:
-    loop = uvloop.new_event_loop()
-    web.run_app(
-        create_app(config),
-        sock=sock,
-        ssl_context=context,
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(config, sock, context))
+
+
+async def _serve(config: Config, sock: socket.socket, context: ssl.SSLContext | None) -> None:
+    """Serve until SIGTERM/SIGINT; then stop accepting, let in-flight requests finish (bodies
+    still arriving included) for up to http.draintimeout, and shut down."""
+    app = create_app(config)
+    access_log = logging.getLogger("aiohttp.access") if config.log.accesslog else None
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=access_log,
         shutdown_timeout=config.http.draintimeout,
-        access_log=logging.getLogger("aiohttp.access") if config.log.accesslog else None,
-        print=None,
-        loop=loop,
     )
+    await runner.setup()
+    site = web.SockSite(runner, sock, ssl_context=context)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        await site.stop()
+        inflight = app[INFLIGHT]
+        if inflight.count:
+            log.info("draining %d in-flight request(s)", inflight.count)
+        if not await inflight.wait_idle(config.http.draintimeout):
+            log.warning("drain timeout: %d request(s) cut off", inflight.count)
+    finally:
+        await runner.cleanup()
 
 
 def _supervise(

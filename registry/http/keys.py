@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.config import Config
+from registry.http.inflight import InFlight
 from registry.service import (
     BlobService,
     CatalogService,
@@ -21,4 +22,5 @@ MANIFESTS = web.AppKey("berth.manifests", ManifestService)
 TAGS = web.AppKey("berth.tags", TagService)
 CATALOG = web.AppKey("berth.catalog", CatalogService)
 REFERRERS = web.AppKey("berth.referrers", ReferrerService)
+INFLIGHT = web.AppKey("berth.inflight", InFlight)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)

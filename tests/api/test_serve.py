@@ -1,0 +1,265 @@
+"""`berth serve` and `berth migrate` as processes: workers, TLS, shutdown, config errors."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import berth_executable, free_port, start_berth
+
+
+def _berth(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [berth_executable(), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_migrate_creates_the_schema(tmp_path: Path) -> None:
+    result = _berth("migrate", "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(tmp_path / "registry.db")
+    tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
+    version = db.execute("select version_num from alembic_version").fetchone()
+    db.close()
+    assert {
+        "repositories",
+        "blobs",
+        "repository_blobs",
+        "manifests",
+        "manifest_references",
+        "tags",
+        "upload_sessions",
+    } <= tables
+    assert version == ("0001",)
+    again = _berth("migrate", "--data-dir", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+
+
+def test_migrate_honours_database_url_from_env(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "meta.db"
+    result = _berth(
+        "migrate",
+        "--data-dir",
+        str(tmp_path / "data"),
+        env={"BERTH_DATABASE_URL": f"sqlite+aiosqlite:///{target}"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert target.exists()
+    assert not (tmp_path / "data" / "registry.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BERTH_STORAGE_DELETE_ENABLED": "maybe"}, "storage.delete.enabled: 'maybe'"),
+        ({"BERTH_HTTP_WORKERS": "many"}, "http.workers: 'many'"),
+        ({"BERTH_HTTP_ADDR": "nowhere"}, "http.addr: 'nowhere'"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    result = _berth("serve", "--data-dir", str(tmp_path), env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("berth serve: ")
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_key_in_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("http:\n  adress: 127.0.0.1:1\n")
+    result = _berth("serve", "--config", str(config), "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "http.adress: unknown configuration key" in result.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _berth("serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_two_workers_share_the_socket(tmp_path: Path) -> None:
+    server = start_berth(tmp_path / "data", workers=2)
+    try:
+        children = subprocess.run(
+            ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 2
+        for _ in range(20):
+            with urllib.request.urlopen(f"{server.url}/v2/", timeout=5) as response:
+                assert response.status == 200
+        # a blob pushed through one worker is served by any
+        data = b"shared" * 1000
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        request = urllib.request.Request(
+            f"{server.url}/v2/w/blobs/uploads/?digest={digest}", data=data, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 201
+        for _ in range(10):
+            with urllib.request.urlopen(f"{server.url}/v2/w/blobs/{digest}", timeout=5) as r:
+                assert r.read() == data
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+
+
+def test_graceful_shutdown_finishes_in_flight_upload(tmp_path: Path) -> None:
+    server = start_berth(tmp_path / "data", workers=1)
+    data = b"z" * (4 << 20)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    host, port = server.host.split(":")
+    sock = socket.create_connection((host, int(port)))
+    head = (
+        f"POST /v2/graceful/blobs/uploads/?digest={digest} HTTP/1.1\r\n"
+        f"Host: {server.host}\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode()
+    sock.sendall(head + data[: 1 << 20])
+    time.sleep(0.3)
+    os.kill(server.process.pid, signal.SIGTERM)
+    time.sleep(0.3)
+    sock.sendall(data[1 << 20 :])
+    sock.settimeout(10)
+    answer = sock.recv(4096)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 201"), answer
+    server.process.wait(timeout=30)
+    assert server.process.returncode == 0
+    blob = tmp_path / "data" / "blobs" / "sha256" / digest[7:9] / digest[7:]
+    assert blob.read_bytes() == data
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_from_config(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    config = tmp_path / "config.yml"
+    config.write_text(f"http:\n  tls:\n    certificate: {cert}\n    key: {key}\n")
+    process = subprocess.Popen(
+        [
+            berth_executable(),
+            "serve",
+            "--config",
+            str(config),
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/v2/", context=context, timeout=2
+                ) as response:
+                    assert response.status == 200
+                    assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_tls_with_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = _berth(
+        "serve",
+        "--data-dir",
+        str(tmp_path),
+        env={"BERTH_HTTP_TLS_CERTIFICATE": "/nonexistent.pem", "BERTH_HTTP_TLS_KEY": "/nope.pem"},
+    )
+    assert result.returncode == 1
+    assert "http.tls" in result.stderr
+
+
+def test_serve_applies_migrations_and_serves_from_env_addr(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"BERTH_HTTP_ADDR": f"127.0.0.1:{port}", "BERTH_HTTP_WORKERS": "1"}
+    process = subprocess.Popen(
+        [berth_executable(), "serve", "--data-dir", str(tmp_path / "data")],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert (tmp_path / "data" / "registry.db").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
