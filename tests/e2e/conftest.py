@@ -75,9 +75,34 @@ class DockerImages:
         run(["docker", "rmi", "-f", *names], check=False)
 
     def cleanup(self) -> None:
+        """Remove every image of the repositories used, including ones left with only a digest
+        reference (an image whose tag moved keeps `repo@sha256:...`)."""
+        repositories = {_repository_of(name) for name in self.names}
         if self.names:
             self.remove(*self.names)
+        leftovers = []
+        for repository in repositories:
+            out = run(
+                [
+                    "docker",
+                    "images",
+                    "--digests",
+                    "--format",
+                    "{{.Repository}}@{{.Digest}}",
+                    repository,
+                ],
+                check=False,
+            ).stdout
+            leftovers += [ref for ref in out.split() if not ref.endswith("@<none>")]
+        if leftovers:
+            self.remove(*leftovers)
         self.names.clear()
+
+
+def _repository_of(ref: str) -> str:
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
 
 
 @pytest.fixture
