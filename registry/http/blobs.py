@@ -20,51 +20,39 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         "ETag": f'"{info.digest}"',
         "Accept-Ranges": "bytes",
     }
+    span = _requested_span(request, info.size, headers)
     path = blobs.local_path(digest)
-    if path is None:
-        return await _stream(request, info.size, headers)
-    response = web.FileResponse(path, headers=headers)
-    if _range_ignored(request, info.size):
-        # RFC 9110 14.2: an unknown unit, or a range we do not serve (several, malformed), is
-        # ignored; FileResponse would answer 416, so it gets to see the request without it.
-        without = request.headers.copy()
-        del without["Range"]
-        await response.prepare(request.clone(headers=without))
-    return response
-
-
-def _range_ignored(request: web.Request, size: int) -> bool:
-    value = request.headers.get("Range")
-    if value is None:
-        return False
-    try:
-        return parse_range(value, size) is None
-    except ValueError:
-        return False  # well formed but unsatisfiable: FileResponse answers 416
-
-
-async def _stream(request: web.Request, size: int, headers: dict[str, str]) -> web.StreamResponse:
-    """For stores without local files: stream through the event loop, honouring Range."""
-    digest = parse_digest(request.match_info["digest"])
-    start, end, status = 0, size, 200
-    if "Range" in request.headers:
-        try:
-            picked = parse_range(request.headers["Range"], size)
-        except ValueError:
-            raise web.HTTPRequestRangeNotSatisfiable(
-                headers={**headers, "Content-Range": f"bytes */{size}"}
-            ) from None
-        if picked is not None:
-            (start, end), status = picked, 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    if path is not None and (span is not None or "Range" not in request.headers):
+        return web.FileResponse(path, headers=headers)  # sendfile; FileResponse applies the Range
+    # No local file, or a Range header that RFC 9110 says to ignore (unknown unit, several
+    # ranges, malformed): FileResponse would still act on it, so stream it ourselves.
+    start, stop, status = (0, info.size, 200) if span is None else (*span, 206)
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
     response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = end - start
+    response.content_length = stop - start
     await response.prepare(request)
     if request.method != "HEAD":
-        async for chunk in request.app[BLOBS].read(digest, start, end):
+        async for chunk in blobs.read(digest, start, stop):
             await response.write(chunk)
     await response.write_eof()
     return response
+
+
+def _requested_span(
+    request: web.Request, size: int, headers: dict[str, str]
+) -> tuple[int, int] | None:
+    """The [start, stop) a satisfiable Range asks for; None when there is none to honour.
+    An unsatisfiable one is answered 416 here."""
+    value = request.headers.get("Range")
+    if value is None:
+        return None
+    try:
+        return parse_range(value, size)
+    except ValueError:
+        raise web.HTTPRequestRangeNotSatisfiable(
+            headers={**headers, "Content-Range": f"bytes */{size}"}
+        ) from None
 
 
 async def delete_blob(request: web.Request) -> web.Response:

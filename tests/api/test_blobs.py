@@ -109,3 +109,21 @@ async def test_range_we_do_not_serve_is_ignored(client: Client, header: str) -> 
     assert response.status == 200
     assert await response.read() == DATA
     assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+
+
+async def test_ignored_range_then_range_on_one_connection(client: Client) -> None:
+    digest = await push_blob(client, "keepalive", DATA)
+    for header in ("items=0-1", "bytes=0-1,5-6", "bytes=9-0"):
+        ignored = await client.get(f"/v2/keepalive/blobs/{digest}", headers={"Range": header})
+        assert ignored.status == 200
+        assert await ignored.read() == DATA
+        ranged = await client.get(f"/v2/keepalive/blobs/{digest}", headers={"Range": "bytes=0-1"})
+        assert ranged.status == 206
+        assert await ranged.read() == DATA[:2]
+
+
+async def test_zero_suffix_range_is_416(client: Client) -> None:
+    digest = await push_blob(client, "suffix", DATA)
+    response = await client.get(f"/v2/suffix/blobs/{digest}", headers={"Range": "bytes=-0"})
+    assert response.status == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(DATA)}"
