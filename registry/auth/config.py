@@ -161,8 +161,8 @@ def parse_auth_config(section: Mapping[str, Any]) -> AuthConfig | None:
     _unknown(section, _SECTION_KEYS, "auth")
     htpasswd = _mapping(section.get("htpasswd"), "auth.htpasswd")
     _unknown(htpasswd, {"realm", "path"}, "auth.htpasswd")
-    htpasswd_path = _path(htpasswd.get("path"), "auth.htpasswd.path") if htpasswd else None
-    if htpasswd and htpasswd_path is None:
+    htpasswd_path = _path(htpasswd.get("path"), "auth.htpasswd.path")
+    if "htpasswd" in section and htpasswd_path is None:
         raise ValueError("auth.htpasswd.path: required")
     scheme = section.get("scheme", "token")
     if scheme not in ("token", "basic"):

@@ -54,7 +54,12 @@ def permits(state: AuthState, identity: Identity, access: Access) -> bool:
     """Whether the caller holds `access`: its token's claim, else the policy."""
     if identity.claims is not None:
         return identity.claims.covers(access)
-    return bool(state.config.policy.grant(identity.user, [access]))
+    return _policy_allows(state, identity.user, access)
+
+
+def _policy_allows(state: AuthState, user: str | None, access: Access) -> bool:
+    """All of `access`'s actions, not just some."""
+    return state.config.policy.grant(user, [access]) == [access]
 
 
 async def _authenticate(
@@ -100,9 +105,7 @@ def _authorize(
     if (
         identity.user is not None
         and policy_decides
-        and not all(
-            state.config.policy.grant(identity.user, [access]) == [access] for access in required
-        )
+        and not all(_policy_allows(state, identity.user, access) for access in required)
     ):
         log.info("denied %s %s to user %r", request.method, request.path, identity.user)
         raise RegistryError(DENIED, detail=_detail(required))
