@@ -99,7 +99,10 @@ class RegistryClient:
         resp = await self._send(method, path, scope, headers)
         try:
             if resp.status >= 300:
-                await _raise_for(resp, f"{method} {path}")
+                hint = (
+                    "" if self._credentials else "; no credentials given (--user or docker login)"
+                )
+                await _raise_for(resp, f"{method} {self._base}{path}", hint)
             yield resp
         finally:
             resp.release()
@@ -201,7 +204,7 @@ def _basic(credentials: tuple[str, str] | None) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
-async def _raise_for(resp: aiohttp.ClientResponse, what: str) -> None:
+async def _raise_for(resp: aiohttp.ClientResponse, what: str, auth_hint: str) -> None:
     detail = ""
     with contextlib.suppress(aiohttp.ClientError, ValueError, AttributeError):
         text = (await resp.content.read(65536)).decode()
@@ -213,7 +216,7 @@ async def _raise_for(resp: aiohttp.ClientResponse, what: str) -> None:
     if detail:
         message += f" ({detail})"
     if resp.status in (401, 403):
-        raise AuthenticationFailed(message)
+        raise AuthenticationFailed(message + auth_hint)
     if resp.status == 404:
         raise NotFound(message)
     raise RegistryError(message)
