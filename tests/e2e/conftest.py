@@ -30,7 +30,9 @@ from tests.support.server import RunningServer, registry_server
 
 @pytest.fixture(scope="module")
 def client_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with registry_server(tmp_path_factory.mktemp("registry")) as server:
+    # Two workers, as `berth serve` runs by default on this 2-core machine: clients' requests
+    # land on both, so a tag moved by one worker must be seen by the other.
+    with registry_server(tmp_path_factory.mktemp("registry"), workers=2) as server:
         yield server
 
 
