@@ -34,6 +34,7 @@ def _one_run(kind: str, sizes: Sizes, with_docker: bool) -> dict[str, float]:
             if with_docker:
                 metrics.update(push_pull(server.host))
         metrics["peak_rss_mib"] = rss.peak / (1 << 20)
+        metrics["peak_pss_mib"] = rss.peak_pss / (1 << 20)
         return metrics
     finally:
         server.stop()

@@ -146,11 +146,24 @@ def tree_rss(root: int) -> int:
     return total
 
 
+def tree_pss(root: int) -> int:
+    """Proportional set size of the tree: pages shared by forked workers counted once."""
+    total = 0
+    for pid in _tree(root):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+    return total
+
+
 class PeakRss:
-    """Samples a process tree's total RSS every 50 ms in a thread; `peak` is the maximum seen."""
+    """Samples a process tree's total RSS (and PSS) every 50 ms in a thread; `peak` and
+    `peak_pss` are the maxima seen."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak = pid, 0
+        self.pid, self.peak, self.peak_pss = pid, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -165,4 +178,5 @@ class PeakRss:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, tree_rss(self.pid))
+            self.peak_pss = max(self.peak_pss, tree_pss(self.pid))
             self._stop.wait(0.05)
