@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import io
 import tarfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import zstandard
 
-from blobstore import Digest
+from blobstore import BlobInfo, Digest, FilesystemBlobStore
 from puller import LayerRejected, LayerTooLarge, PullerError
 from puller.chain import chain_ids
 from puller.decompress import LimitedHashingReader, Readable, decompressed
 from puller.overlay import readonly_overlay_options
 from puller.tarplan import Entry, Opaque, Whiteout, clean_path, plan_member, xattrs_of
+from puller.unpack import BlobFile
 
 
 def test_chain_ids_follow_the_image_spec() -> None:
@@ -119,3 +122,30 @@ def test_overlay_options() -> None:
         readonly_overlay_options(
             [base / ("x" * 60) / str(i) for i in range(100)], base / ".empty", base
         )
+
+
+class _RemoteLikeReader:
+    """A BlobReader without local paths (as an S3 store would be), over a real store."""
+
+    def __init__(self, store: FilesystemBlobStore) -> None:
+        self._store = store
+
+    async def stat(self, digest: Digest) -> BlobInfo:
+        return await self._store.stat(digest)
+
+    def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return self._store.read(digest, start, end)
+
+
+async def test_blob_file_bridges_an_async_reader_to_a_worker_thread(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    data = bytes(range(256)) * 20000
+    upload = await store.begin()
+    await upload.write(data)
+    digest = Digest.of(data)
+    await upload.commit(digest)
+    reader = BlobFile(_RemoteLikeReader(store), digest, asyncio.get_running_loop())
+    try:
+        assert await asyncio.to_thread(_read_all, reader) == data
+    finally:
+        reader.close()

@@ -72,6 +72,9 @@ MIDDLE = [
     img.file("was-dir", b"now a file"),
     img.directory("chowned", mode=0o700, uid=33, gid=33),
     img.whiteout("run-fifo"),
+    img.whiteout("home/user/.profile"),  # below a lower dir this layer has no entry for
+    img.whiteout("loop-b"),
+    img.whiteout("never-existed"),
     img.symlink("run-fifo", "replaced/by/symlink"),
 ]
 TOP = [
@@ -277,3 +280,34 @@ def test_progress_on_a_terminal_redraws_lines(registry: RunningServer, berth: Be
     for layer in layers:
         assert f"{layer.digest[7:19]}: unpacked" in text
     assert f"Digest: {image.digest}" in text
+
+
+def test_concurrent_pulls_into_one_root(registry: RunningServer, berth: Berth) -> None:
+    """Two `berth pull` processes racing on one state dir both succeed, and share snapshots."""
+    base = img.build_layer([img.file("base", os.urandom(200_000))])
+    images = [
+        img.build_image([base, img.build_layer([img.file("own", bytes([i]) * 10)])])
+        for i in range(2)
+    ]
+    for i, image in enumerate(images):
+        img.push_image(registry.url, f"puller/race{i}", "v1", image)
+    argv = [
+        [
+            berth_executable(),
+            "pull",
+            "--root",
+            str(berth.root),
+            f"{registry.host}/puller/race{i}:v1",
+        ]
+        for i in range(2)
+    ]
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argv]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
+
+    assert [code for _, _, code in results] == [0, 0], results
+    snapshots = [p for p in (berth.root / "snapshots").iterdir() if not p.name.startswith(".")]
+    assert len(snapshots) == 3
+    assert state_leftovers(berth.root) == []
+    listed = berth("images").stdout
+    assert "puller/race0:v1" in listed
+    assert "puller/race1:v1" in listed
