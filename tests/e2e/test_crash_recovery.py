@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -259,10 +260,10 @@ class Ledger:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def load(reg: Registry, ledger: Ledger, worker: int, stop: threading.Event) -> None:
+def load(reg: Registry, ledger: Ledger, worker: int, round_: int, stop: threading.Event) -> None:
     """Push blobs (monolithic and chunked) and manifests, delete some manifests, until the
     server dies."""
-    rng = random.Random(worker)
+    rng = random.Random(f"{round_}-{worker}")  # every manifest is unique across rounds
     name = f"crash/load{worker % 2}"
     n = 0
     try:
@@ -297,7 +298,7 @@ def load(reg: Registry, ledger: Ledger, worker: int, stop: threading.Event) -> N
                     "mediaType": OCI_MANIFEST,
                     "config": descriptor("application/vnd.oci.image.config.v1+json", blobs[0]),
                     "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", blobs[1])],
-                    "annotations": {"n": f"{worker}-{n}"},
+                    "annotations": {"n": f"{round_}-{worker}-{n}"},
                 }
             )
             tag = f"t{worker}-{n % 3}"
@@ -323,16 +324,17 @@ def test_random_kills_under_load_serve_nothing_partial(server: Server) -> None:
     ledger = Ledger()
     rng = random.Random(2)
     deleted_before = 0
-    for _round in range(3):
+    for round_ in range(3):
         stop = threading.Event()
         threads = [
-            threading.Thread(target=load, args=(server.registry, ledger, w, stop)) for w in range(4)
+            threading.Thread(target=load, args=(server.registry, ledger, w, round_, stop))
+            for w in range(4)
         ]
         for thread in threads:
             thread.start()
         # Let every round get going (a slow, shared CI machine included), then kill at a
         # random moment in the middle of the traffic.
-        wait_until(lambda before=deleted_before: len(ledger.deleted) > before, timeout=20)
+        wait_until(partial(lambda before: len(ledger.deleted) > before, deleted_before), 20)
         deleted_before = len(ledger.deleted)
         time.sleep(rng.uniform(0.0, 0.8))
         server.crash()
