@@ -285,3 +285,15 @@ def test_pull_of_deleted_tag_fails(
     proc = run(["docker", "pull", ref], check=False)
     assert proc.returncode != 0
     assert "manifest unknown" in proc.stderr or "not found" in proc.stderr, proc.stderr
+
+
+def test_login_and_logout_without_auth(
+    client_registry: RunningServer, docker_config: dict[str, str]
+) -> None:
+    out = run(
+        ["docker", "login", "-u", "someone", "--password-stdin", client_registry.host],
+        env=docker_config,
+        input_text="secret\n",
+    ).stdout
+    assert "Login Succeeded" in out
+    run(["docker", "logout", client_registry.host], env=docker_config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,25 @@ def test_artifact_with_subject_found_through_referrers(
     assert none.status_code == 200
     assert none.json()["manifests"] == []
     assert subject_manifest["artifactType"] == ARTIFACT_TYPE
+
+
+def test_chunked_push_and_pull(
+    client_registry: RunningServer, repo: str, oras_client: oras.client.OrasClient, tmp_path: Path
+) -> None:
+    """oras-py's chunked upload: POST, PATCH per 1 MiB, PUT ?digest=."""
+    data = tmp_path / "in" / "blob.bin"
+    data.parent.mkdir()
+    data.write_bytes(os.urandom(3 * 2**20 + 12345))
+    ref = f"{client_registry.host}/{repo}:chunked"
+    resp = oras_client.push(
+        target=ref,
+        files=[f"{data}:application/octet-stream"],
+        do_chunked=True,
+        chunk_size=2**20,
+        disable_path_validation=True,
+    )
+    assert resp.status_code == 201
+    _, manifest = get_manifest(client_registry.url, repo, "chunked")
+    assert manifest["layers"][0]["size"] == data.stat().st_size
+    files = oras_client.pull(target=ref, outdir=str(tmp_path / "out"))
+    assert Path(files[0]).read_bytes() == data.read_bytes()

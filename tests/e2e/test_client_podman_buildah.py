@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ContainersEnv
-from tests.support.clients import OCI_MANIFEST, get_manifest, run
+from tests.support.clients import OCI_INDEX, OCI_MANIFEST, get_manifest, manifest_digest, run
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -105,3 +105,48 @@ def test_buildah_commit_push_pull_oci(
     assert inspected["OCIv1"]["config"]["Labels"]["berth.test"] == "buildah"
     out = containers_env.podman("run", "--rm", target, "/bin/busybox", "cat", "/payload.txt")
     assert out.stdout == payload.read_text()
+
+
+def test_podman_manifest_push_oci_index(
+    client_registry: RunningServer,
+    repo: str,
+    seeded: str,
+    containers_env: ContainersEnv,
+    tmp_path: Path,
+) -> None:
+    podman, buildah = containers_env.podman, containers_env.buildah
+    container = buildah("from", NO_TLS, seeded).stdout.strip()
+    (tmp_path / "arm.txt").write_text("pretend arm64\n")
+    buildah("copy", container, str(tmp_path / "arm.txt"), "/arm.txt")
+    other = f"{client_registry.host}/{repo}:other"
+    buildah("commit", "-q", container, other)
+    buildah("rm", container)
+    buildah("push", NO_TLS, other)
+
+    listed = f"{client_registry.host}/{repo}:list"
+    podman("manifest", "create", listed)
+    podman("manifest", "add", NO_TLS, listed, f"docker://{seeded}")
+    podman("manifest", "add", NO_TLS, "--arch", "arm64", listed, f"docker://{other}")
+    podman("manifest", "push", NO_TLS, "--all", listed, f"docker://{listed}")
+
+    resp, index = get_manifest(client_registry.url, repo, "list")
+    assert resp.headers["Content-Type"] == OCI_INDEX
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    # skopeo copy --all of the index into another repository keeps every digest.
+    run(
+        [
+            "skopeo",
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{listed}",
+            f"docker://{client_registry.host}/{repo}-copy:list",
+        ]
+    )
+    copy_resp, copied = get_manifest(client_registry.url, f"{repo}-copy", "list")
+    assert copy_resp.headers["Docker-Content-Digest"] == resp.headers["Docker-Content-Digest"]
+    for entry in copied["manifests"]:
+        assert (
+            manifest_digest(client_registry.url, f"{repo}-copy", entry["digest"]) == entry["digest"]
+        )
