@@ -169,6 +169,9 @@ def test_artifact_with_subject_found_through_referrers(
     assert filtered.headers.get("OCI-Filters-Applied") == "artifactType"
     assert [m["digest"] for m in filtered.json()["manifests"]] == [sbom_digest]
 
+    pulled = oras_client.pull(target=f"{base}:sig", outdir=str(tmp_path / "pulled"))
+    assert [Path(f).read_text() for f in pulled] == [(tmp_path / "sig" / "sig.txt").read_text()]
+
     none = requests.get(f"{client_registry.url}/v2/{repo}/referrers/{sig_digest}", timeout=30)
     assert none.status_code == 200
     assert none.json()["manifests"] == []
