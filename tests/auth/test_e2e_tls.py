@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
