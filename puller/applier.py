@@ -21,7 +21,14 @@ from typing import Final
 
 from puller.errors import LayerRejected
 from puller.lowerview import OPAQUE_XATTR, LowerView, is_whiteout
-from puller.tarplan import Action, Entry, Opaque, Whiteout, xattrs_of
+from puller.tarplan import (
+    FORBIDDEN_XATTR_PREFIXES,
+    Action,
+    Entry,
+    Opaque,
+    Whiteout,
+    xattrs_of,
+)
 
 _COPY_CHUNK: Final = 1 << 20
 
@@ -160,6 +167,7 @@ class LayerApplier:
             lower_st = found[1]
             os.chown(path, lower_st.st_uid, lower_st.st_gid)
             os.chmod(path, stat.S_IMODE(lower_st.st_mode))
+            _copy_xattrs(found[0], path)
             self._dir_times[relative] = lower_st.st_mtime_ns
 
     def _copy_up(self, relative: str, member: tarfile.TarInfo) -> os.stat_result:
@@ -196,13 +204,18 @@ def _copy_node(source: Path, target: Path, st: os.stat_result) -> None:
     else:
         raise LayerRejected(f"cannot copy up {source.name!r}: not a file")
     os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
-    for name in os.listxattr(source, follow_symlinks=False):
-        os.setxattr(
-            target, name, os.getxattr(source, name, follow_symlinks=False), follow_symlinks=False
-        )
+    _copy_xattrs(source, target)
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(target, stat.S_IMODE(st.st_mode))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _copy_xattrs(source: Path, target: Path) -> None:
+    """Copy a lower node's xattrs, except overlayfs' own (a whiteout's or opaque marker)."""
+    for name in os.listxattr(source, follow_symlinks=False):
+        if not name.startswith(FORBIDDEN_XATTR_PREFIXES):
+            value = os.getxattr(source, name, follow_symlinks=False)
+            os.setxattr(target, name, value, follow_symlinks=False)
 
 
 def _set_metadata(path: Path, member: tarfile.TarInfo) -> None:

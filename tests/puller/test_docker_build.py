@@ -117,6 +117,13 @@ def _export_tree(container: str) -> dict[str, Node]:
                 rdev=(member.devmajor, member.devminor) if kind in ("char", "block") else (0, 0),
                 mtime=0 if member.isdir() else int(member.mtime),
                 inode=inode,
+                xattrs=tuple(
+                    sorted(
+                        (k[len("SCHILY.xattr.") :], v.encode("utf-8", "surrogateescape"))
+                        for k, v in member.pax_headers.items()
+                        if k.startswith("SCHILY.xattr.")
+                    )
+                ),
             )
     return {p: n for p, n in tree.items() if p and p not in DOCKER_RUNTIME_FILES}
 

@@ -55,6 +55,8 @@ BASE = [
     img.file("turns-into-dir", b"file first"),
     img.file("was-dir/inner", b"dir first"),
     img.directory("chowned", mode=0o755),
+    img.directory("xattr-dir", mode=0o750, xattrs={"user.dir": "kept on copy-up"}),
+    img.file("xattr-dir/old", b"old", xattrs={"user.file": "1", "user.other": "2"}),
     img.file("big", zeros=3 * 1024 * 1024 + 17),
 ]
 MIDDLE = [
@@ -71,6 +73,8 @@ MIDDLE = [
     img.file("turns-into-dir/child", b"child"),
     img.file("was-dir", b"now a file"),
     img.directory("chowned", mode=0o700, uid=33, gid=33),
+    img.file("xattr-dir/new", b"new"),  # xattr-dir is copied up, with its xattr
+    img.hardlink("xattr-dir/old-link", "xattr-dir/old"),  # copied up with its xattrs
     img.whiteout("run-fifo"),
     img.whiteout("home/user/.profile"),  # below a lower dir this layer has no entry for
     img.whiteout("loop-b"),

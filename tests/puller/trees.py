@@ -30,6 +30,7 @@ class Node:
     rdev: tuple[int, int] = (0, 0)  # devices
     mtime: int = 0  # non-directories
     inode: int = 0  # model: identity for hardlinks; scan: st_ino
+    xattrs: tuple[tuple[str, bytes], ...] = ()  # sorted (name, value)
 
 
 def _without_inode(node: Node) -> Node:
@@ -89,6 +90,13 @@ def expected_tree(layers: Sequence[Sequence[Entry]]) -> dict[str, Node]:
                 rdev=(entry.major, entry.minor) if kind in ("char", "block") else (0, 0),
                 mtime=0 if kind == "dir" else entry.mtime,
                 inode=next(counter),
+                xattrs=tuple(
+                    sorted(
+                        (k, v.encode())
+                        for k, v in entry.xattrs.items()
+                        if not k.startswith(("trusted.overlay.", "user.overlay."))
+                    )
+                ),
             )
     return tree
 
@@ -128,6 +136,18 @@ def scan_tree(root: Path) -> dict[str, Node]:
 
 
 def scan_node(path: str) -> Node:
+    return replace(
+        _scan_node(path),
+        xattrs=tuple(
+            sorted(
+                (name, os.getxattr(path, name, follow_symlinks=False))
+                for name in os.listxattr(path, follow_symlinks=False)
+            )
+        ),
+    )
+
+
+def _scan_node(path: str) -> Node:
     st = os.lstat(path)
     mode = st.st_mode
     if stat.S_ISREG(mode):
