@@ -20,7 +20,7 @@ from tests.auth.e2e_support import (
     start_auth_server,
 )
 from tests.support.clients import run
-from tests.support.server import RunningServer, berth_executable
+from tests.support.server import RunningServer, berth_executable, start_distribution
 
 pytestmark = pytest.mark.e2e
 
@@ -194,3 +194,36 @@ def test_server_log_holds_no_secrets(server: RunningServer, docker: Docker, imag
     assert "GET /auth/token" in log  # requests are logged...
     for secret in (*USERS.values(), "a-wrong-password-xyz", "Bearer ey", "Basic "):
         assert secret not in log  # ...secrets are not
+
+
+def test_distribution_trusts_berth_tokens(
+    server: RunningServer, image: str, docker: Docker, tmp_path: Path
+) -> None:
+    """CNCF Distribution, configured as for docker_auth with Berth's token service as the
+    realm and its certificate as rootcertbundle, accepts Berth's tokens: kid and ES256
+    signature are what Distribution-style verifiers expect."""
+    cert = server.data_dir / "auth" / "token-signing-cert.pem"
+    distribution = start_distribution(
+        tmp_path / "distribution-data",
+        extra_config=(
+            "auth:\n  token:\n"
+            f"    realm: {server.url}/auth/token\n"
+            "    service: berth-registry\n    issuer: berth-token-service\n"
+            f"    rootcertbundle: {cert}\n"
+        ),
+    )
+    try:
+        docker.login(distribution.host, "alice", USERS["alice"])
+        ref = docker.tag(image, f"{distribution.host}/authe2e/viadistribution/app:1")
+        assert "digest: sha256:" in docker("push", ref).stdout
+        docker.tags.remove(ref)
+        docker("rmi", ref)
+        docker.login(distribution.host, "puller", USERS["puller"])
+        docker("pull", ref)
+        docker.tags.append(ref)
+        refused = docker(
+            "push", docker.tag(image, f"{distribution.host}/authe2e/x/y:1"), check=False
+        )
+        assert refused.returncode != 0
+    finally:
+        distribution.stop()
