@@ -116,3 +116,70 @@ async def test_resume_and_retry(
         scan_tree(p / "fs") for p in (root / "snapshots").iterdir() if not p.name.startswith(".")
     ]
     assert sorted(t["random.bin"].size for t in unpacked if "random.bin" in t) == [len(payload)]
+
+
+class CountingProxy:
+    """Forwards to `upstream`, holding each blob GET a moment, and counts how many are in
+    flight at once."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.in_flight = 0
+        self.most = 0
+        self.blob_gets = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        is_blob = "/blobs/" in request.path
+        if is_blob:
+            self.blob_gets += 1
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            if is_blob:
+                await asyncio.sleep(0.3)
+            headers = {k: v for k, v in request.headers.items() if k in ("Accept", "Range")}
+            async with (
+                aiohttp.ClientSession() as session,
+                session.request(
+                    request.method, self.upstream + request.path_qs, headers=headers
+                ) as upstream,
+            ):
+                return web.Response(
+                    status=upstream.status,
+                    body=await upstream.read(),
+                    headers={
+                        k: v
+                        for k, v in upstream.headers.items()
+                        if k in _FORWARDED and k != "Content-Length"
+                    },
+                )
+        finally:
+            if is_blob:
+                self.in_flight -= 1
+
+
+async def test_layer_downloads_run_concurrently_and_bounded(
+    registry: RunningServer, tmp_path: Path, aiohttp_server: Any
+) -> None:
+    layers = [img.build_layer([img.file(f"f{i}", os.urandom(1000))]) for i in range(7)]
+    image = img.build_image(layers)
+    await asyncio.to_thread(img.push_image, registry.url, "puller/wide", "v1", image)
+    proxy = CountingProxy(registry.url)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    server = await aiohttp_server(app)
+
+    process = await asyncio.create_subprocess_exec(
+        berth_executable(),
+        "pull",
+        "--root",
+        str(tmp_path / "state"),
+        f"127.0.0.1:{server.port}/puller/wide:v1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate()
+
+    assert process.returncode == 0, err.decode()
+    assert proxy.blob_gets == 8  # the config, then 7 layers
+    assert proxy.most == 3  # three at a time: concurrent, and bounded
