@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Final
 from urllib.parse import quote, urlencode
 
@@ -17,6 +19,7 @@ _CONTENT_RANGE: Final = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]
 _RANGE: Final = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 _NUMBER: Final = re.compile(r"[0-9]{1,9}")
 BODY_CHUNK: Final = 1 << 20
+READ_AHEAD: Final = 4
 
 
 def repo_name(request: web.Request) -> str:
@@ -65,10 +68,37 @@ def content_length(request: web.Request) -> int | None:
     return request.content_length
 
 
-async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives; never held whole."""
-    async for chunk in request.content.iter_chunked(BODY_CHUNK):
-        yield chunk
+async def body_chunks(request: web.Request) -> AsyncGenerator[bytes, None]:
+    """The request body in chunks of about BODY_CHUNK bytes; never held whole.
+
+    A reader task keeps receiving while the consumer writes (to disk, in a thread), with at
+    most READ_AHEAD chunks in between, so the socket and the disk work at the same time."""
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=READ_AHEAD)
+
+    async def pump() -> None:
+        try:
+            buffer = bytearray()
+            while chunk := await request.content.readany():
+                buffer += chunk
+                if len(buffer) >= BODY_CHUNK:
+                    await queue.put(bytes(buffer))
+                    buffer.clear()
+            if buffer:
+                await queue.put(bytes(buffer))
+            await queue.put(None)
+        except Exception as exc:  # noqa: BLE001  (handed to the consumer, which re-raises it)
+            await queue.put(exc)
+
+    reader = asyncio.create_task(pump())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
 
 def pagination(query: Mapping[str, str]) -> tuple[int | None, str | None]:

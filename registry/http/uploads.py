@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import web
 
 from blobstore import SUPPORTED_ALGORITHMS, BlobInfo
@@ -50,7 +52,8 @@ async def start_upload(request: web.Request) -> web.Response:
             return _created(name, info)
     elif "digest" in query:
         digest = parse_digest(query["digest"])
-        info = await request.app[UPLOADS].upload_whole(name, digest, body_chunks(request))
+        async with contextlib.aclosing(body_chunks(request)) as body:
+            info = await request.app[UPLOADS].upload_whole(name, digest, body)
         return _created(name, info)
     algorithm = query.get("digest-algorithm")
     if algorithm is not None and algorithm not in SUPPORTED_ALGORITHMS:
@@ -73,13 +76,10 @@ async def patch_upload(request: web.Request) -> web.Response:
     """PATCH /v2/{name}/blobs/uploads/{uuid}: append a chunk (Content-Range optional)."""
     name = repo_name(request)
     chunk_range = parse_content_range(request.headers.get("Content-Range"))
-    state = await request.app[UPLOADS].append(
-        name,
-        request.match_info["uuid"],
-        body_chunks(request),
-        chunk_range,
-        request.content_length,
-    )
+    async with contextlib.aclosing(body_chunks(request)) as body:
+        state = await request.app[UPLOADS].append(
+            name, request.match_info["uuid"], body, chunk_range, request.content_length
+        )
     return _upload_response(name, state, 202)
 
 
@@ -88,14 +88,10 @@ async def finish_upload(request: web.Request) -> web.Response:
     name = repo_name(request)
     digest = parse_digest(request.query.get("digest", ""))
     chunk_range = parse_content_range(request.headers.get("Content-Range"))
-    info = await request.app[UPLOADS].complete(
-        name,
-        request.match_info["uuid"],
-        digest,
-        body_chunks(request),
-        chunk_range,
-        request.content_length,
-    )
+    async with contextlib.aclosing(body_chunks(request)) as body:
+        info = await request.app[UPLOADS].complete(
+            name, request.match_info["uuid"], digest, body, chunk_range, request.content_length
+        )
     return _created(name, info)
 
 
