@@ -103,11 +103,12 @@ class SnapshotStore:
                 found.append(Digest("sha256", entry.name))
         return found
 
-    def sweep_temporaries(self) -> int:
-        """Delete temporary dirs left by interrupted pulls; returns how many."""
+    def sweep_temporaries(self, older_than: float) -> int:
+        """Delete temporary dirs (left by interrupted pulls) last modified before the
+        timestamp `older_than`; returns how many."""
         count = 0
         for entry in os.scandir(self.root):
-            if entry.name.startswith(_TMP_PREFIX):
+            if entry.name.startswith(_TMP_PREFIX) and entry.stat().st_mtime < older_than:
                 shutil.rmtree(entry.path, ignore_errors=True)
                 count += 1
         return count

@@ -23,11 +23,12 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blobstore import Digest, FilesystemBlobStore
+from blobstore import Digest, FilesystemBlobStore, UploadNotFound
 from puller.errors import ImageNotFound
 from puller.platforms import parse_platform
 from puller.progress import ProgressSink
@@ -127,8 +128,9 @@ class ImageStore:
             raise ImageNotFound(str(ref))
         return removed
 
-    async def prune(self) -> PruneReport:
-        """Delete blobs and snapshots that no image record uses, and abandoned temporaries."""
+    async def prune(self, *, grace: float = 3600.0) -> PruneReport:
+        """Delete blobs and snapshots that no image record uses, and downloads or unpacks
+        untouched for `grace` seconds (younger ones may belong to a pull still running)."""
         records = self.records.all()
         keep_blobs: set[Digest] = set()
         keep_snapshots: set[Digest] = set()
@@ -143,14 +145,17 @@ class ImageStore:
                 await self.content.delete(info.digest)
                 blobs += 1
                 freed += info.size
+        cutoff = time.time() - grace
         for upload_id in await self.content.ingest_ids():
-            with contextlib.suppress(FileNotFoundError):
-                upload = await self.content.resume(upload_id)
-                await upload.abort()
+            with contextlib.suppress(FileNotFoundError, UploadNotFound):
+                ingest = self.content.root / "ingest" / upload_id
+                if (await asyncio.to_thread(os.stat, ingest)).st_mtime < cutoff:
+                    upload = await self.content.resume(upload_id)
+                    await upload.abort()
         snapshots = 0
         for chain_id in await asyncio.to_thread(self.snapshots.walk):
             if chain_id not in keep_snapshots:
                 await asyncio.to_thread(self.snapshots.remove, chain_id)
                 snapshots += 1
-        await asyncio.to_thread(self.snapshots.sweep_temporaries)
+        await asyncio.to_thread(self.snapshots.sweep_temporaries, cutoff)
         return PruneReport(blobs, freed, snapshots)

@@ -3,15 +3,18 @@ with what the layers mean (tests.puller.trees.expected_tree)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import pty
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from puller import ImageStore
 from tests.puller.conftest import Berth, state_leftovers
 from tests.puller.trees import comparable, differences, expected_tree, link_groups, scan_tree
 from tests.support import images as img
@@ -315,3 +318,31 @@ def test_concurrent_pulls_into_one_root(registry: RunningServer, berth: Berth) -
     listed = berth("images").stdout
     assert "puller/race0:v1" in listed
     assert "puller/race1:v1" in listed
+
+
+async def test_prune_sweeps_only_stale_leftovers(berth: Berth) -> None:
+    """Abandoned downloads and unpacks go after an hour; a pull running now keeps its own."""
+    store = ImageStore(berth.root)
+    uploads = []
+    for _ in range(2):
+        upload = await store.content.begin()
+        await upload.write(b"partial download")
+        await upload.close()
+        uploads.append(upload.id)
+    stale_tmp = berth.root / "snapshots" / ".tmp-stale"
+    fresh_tmp = berth.root / "snapshots" / ".tmp-fresh"
+    for tmp in (stale_tmp, fresh_tmp):
+        (tmp / "fs").mkdir(parents=True)
+    two_hours_ago = time.time() - 7200
+    os.utime(berth.root / "content" / "ingest" / uploads[0], (two_hours_ago, two_hours_ago))
+    os.utime(stale_tmp, (two_hours_ago, two_hours_ago))
+
+    proc = await asyncio.create_subprocess_exec(
+        berth_executable(), "prune", "--root", str(berth.root), stdout=asyncio.subprocess.PIPE
+    )
+    await proc.communicate()
+
+    assert proc.returncode == 0
+    assert sorted(await store.content.ingest_ids()) == [uploads[1]]
+    assert not stale_tmp.exists()
+    assert fresh_tmp.exists()
