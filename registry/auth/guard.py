@@ -123,6 +123,10 @@ def auth_middleware(state: AuthState) -> Middleware:
         required = required_access(request.method, request.path)
         if required is None:
             return await handler(request)
+        name = request.match_info.get("name")
+        if name is not None and required and required[0].name != name:
+            # Authorize exactly the repository the handler will act on.
+            required = (Access("repository", name, required[0].actions),)
         identity = await _authenticate(state, request, required)
         _authorize(state, request, identity, required)
         request[IDENTITY] = identity

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from yarl import URL
 
 from registry.auth import TOKEN_PATH, jws
 from registry.auth.keys import key_id, write_certificate
@@ -132,3 +133,27 @@ async def test_signing_key_generated_under_data_dir(
 async def test_bad_config_fails_app_creation(make_client: AppFactory) -> None:
     with pytest.raises(ValueError, match=r"auth\.scheme"):
         await make_client({"scheme": "magic"})
+
+
+async def test_encoded_path_tricks_do_not_escape_the_policy(
+    make_client: AppFactory, htpasswd: Path
+) -> None:
+    client = await make_client(
+        {
+            "scheme": "basic",
+            "htpasswd": {"path": str(htpasswd)},
+            "access": [
+                {"users": ["anonymous"], "repositories": ["public/**"], "actions": ["pull"]},
+                {"users": ["alice"], "repositories": ["**"], "actions": ["*"]},
+            ],
+        }
+    )
+    await push_image(client, "secret/app", "1", basic("alice", USERS["alice"]))
+    for path in (
+        "/v2/public/x%2F..%2F..%2Fsecret/app/manifests/1",
+        "/v2/public/../secret/app/manifests/1",
+        "/v2/public/%2e%2e/secret/app/manifests/1",
+    ):
+        resp = await client.get(URL(path, encoded=True))
+        assert resp.status in (400, 401, 404), path
+        assert "errors" in await resp.json()
