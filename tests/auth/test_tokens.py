@@ -367,3 +367,21 @@ def test_key_id_matches_the_spec_example(tmp_path: Path) -> None:
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
     trusted = load_jwks(tmp_path / "jwks.json")
     assert list(trusted.by_kid) == ["PYYO:TEWU:V7JH:26JV:AQTZ:LJC3:SXVJ:XGHA:34F2:2LAQ:ZRMK:Z7Q6"]
+
+
+def test_jwk_header_must_name_a_trusted_key(
+    key: ec.EllipticCurvePrivateKey, verifier: TokenVerifier
+) -> None:
+    def jwk_of(k: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+        numbers = k.public_key().public_numbers()
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": jws.b64url_encode(numbers.x.to_bytes(32, "big")),
+            "y": jws.b64url_encode(numbers.y.to_bytes(32, "big")),
+        }
+
+    claims = {"iss": "berth-issuer", "aud": "berth-service", "sub": "u", "exp": 4_000_000_000}
+    assert verifier.verify(jws.sign({"jwk": jwk_of(key)}, claims, key)).subject == "u"
+    rogue = ec.generate_private_key(ec.SECP256R1())
+    refused(verifier, jws.sign({"jwk": jwk_of(rogue)}, claims, rogue), "not trusted")
