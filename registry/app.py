@@ -12,7 +12,7 @@ from aiohttp import web
 import registry.auth
 from blobstore import FilesystemBlobStore
 from registry.config import Config
-from registry.db import make_engine
+from registry.db import Database
 from registry.http import ROUTES, error_middleware
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -60,16 +60,17 @@ def create_app(config: Config) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    engine = make_engine(config.database_url)
+    db = Database(config.database_url)
+    engine = db.engine
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
-    app[BLOBS] = BlobService(engine, store, delete_enabled=delete_enabled)
+    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
     locks = UploadLocks(config.data_dir / "upload-locks")
-    app[UPLOADS] = UploadService(engine, store, locks)
-    app[MANIFESTS] = ManifestService(engine, delete_enabled=delete_enabled)
-    app[TAGS] = TagService(engine, max_page=MAX_PAGE)
-    app[CATALOG] = CatalogService(engine, max_page=MAX_PAGE)
-    app[REFERRERS] = ReferrerService(engine)
+    app[UPLOADS] = UploadService(db, store, locks)
+    app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
+    app[TAGS] = TagService(db, max_page=MAX_PAGE)
+    app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
+    app[REFERRERS] = ReferrerService(db)
     purging = config.storage.maintenance.uploadpurging
     purger = (
         asyncio.create_task(purge_forever(engine, store, locks, purging))
@@ -81,4 +82,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
-    await engine.dispose()
+    await db.dispose()

@@ -1,6 +1,16 @@
-"""SQL metadata: tables, the engine, write transactions and migrations."""
+"""SQL metadata: tables, the engine, write transactions, the read path and migrations."""
 
+from registry.db.database import Database, ReadConnection
 from registry.db.engine import insert_ignore, make_engine, transact, upsert
 from registry.db.migrate import alembic_config, upgrade
 
-__all__ = ["alembic_config", "insert_ignore", "make_engine", "transact", "upgrade", "upsert"]
+__all__ = [
+    "Database",
+    "ReadConnection",
+    "alembic_config",
+    "insert_ignore",
+    "make_engine",
+    "transact",
+    "upgrade",
+    "upsert",
+]

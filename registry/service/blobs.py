@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore import BlobInfo, BlobNotFound, BlobStore, Digest, LocalBlobPaths
-from registry.db import insert_ignore, transact
+from registry.db import Database, ReadConnection, insert_ignore, transact
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
 from registry.service.repos import ensure_repository, repository_id
@@ -27,28 +27,34 @@ async def link_blob(conn: AsyncConnection, repo_id: int, info: BlobInfo) -> None
     )
 
 
-async def linked_size(conn: AsyncConnection, repo: str, digest: Digest) -> int | None:
-    query = (
-        select(blobs.c.size)
-        .select_from(
-            repository_blobs.join(
-                repositories, repositories.c.id == repository_blobs.c.repository_id
-            ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
-        )
-        .where(repositories.c.name == repo, repository_blobs.c.digest == str(digest))
+_LINKED_SIZE = (
+    select(blobs.c.size)
+    .select_from(
+        repository_blobs.join(
+            repositories, repositories.c.id == repository_blobs.c.repository_id
+        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
     )
-    return (await conn.execute(query)).scalar_one_or_none()
+    .where(
+        repositories.c.name == bindparam("repo"), repository_blobs.c.digest == bindparam("digest")
+    )
+)
+
+
+async def linked_size(conn: ReadConnection, repo: str, digest: Digest) -> int | None:
+    result = await conn.execute(_LINKED_SIZE, {"repo": repo, "digest": str(digest)})
+    return result.scalar_one_or_none()
 
 
 class BlobService:
-    def __init__(self, engine: AsyncEngine, store: BlobStore, *, delete_enabled: bool) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, store: BlobStore, *, delete_enabled: bool) -> None:
+        self._db = db
+        self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
-        async with self._engine.connect() as conn:
+        async with self._db.read() as conn:
             size = await linked_size(conn, repo, digest)
         if size is None:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
@@ -91,7 +97,7 @@ class BlobService:
     ) -> BlobInfo | None:
         """Link a blob another repository has into `repo`. With `source` None, any repository
         the caller may read will do. None when nothing can be mounted."""
-        async with self._engine.connect() as conn:
+        async with self._db.read() as conn:
             query = (
                 select(repositories.c.name, blobs.c.size)
                 .select_from(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from registry.db import Database
 from registry.db.models import repositories
 from registry.service.tags import Page
 
@@ -14,8 +14,9 @@ _BATCH = 500
 
 
 class CatalogService:
-    def __init__(self, engine: AsyncEngine, *, max_page: int) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, *, max_page: int) -> None:
+        self._db = db
+        self._engine = db.engine
         self._max_page = max_page
 
     async def list(self, n: int | None, last: str | None, may_pull: Callable[[str], bool]) -> Page:
@@ -24,7 +25,7 @@ class CatalogService:
             return Page((), False)
         found: list[str] = []
         cursor = last
-        async with self._engine.connect() as conn:
+        async with self._db.read() as conn:
             while True:
                 query = select(repositories.c.name).order_by(repositories.c.name).limit(_BATCH)
                 if cursor is not None:

@@ -6,11 +6,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore import Digest
-from registry.db import insert_ignore, transact, upsert
+from registry.db import Database, insert_ignore, transact, upsert
 from registry.db.models import (
     manifest_references,
     manifests,
@@ -45,32 +45,37 @@ class PutResult:
     tags: tuple[str, ...]
 
 
+_COLUMNS = (manifests.c.digest, manifests.c.media_type, manifests.c.payload)
+# Built once: constructing a select() costs more than running it on SQLite.
+_BY_DIGEST = (
+    select(*_COLUMNS)
+    .join(repositories, repositories.c.id == manifests.c.repository_id)
+    .where(repositories.c.name == bindparam("repo"), manifests.c.digest == bindparam("ref"))
+)
+_BY_TAG = (
+    select(*_COLUMNS)
+    .select_from(
+        tags.join(manifests, manifests.c.id == tags.c.manifest_id).join(
+            repositories, repositories.c.id == tags.c.repository_id
+        )
+    )
+    .where(repositories.c.name == bindparam("repo"), tags.c.name == bindparam("ref"))
+)
+
+
 class ManifestService:
-    def __init__(self, engine: AsyncEngine, *, delete_enabled: bool) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, *, delete_enabled: bool) -> None:
+        self._db = db
+        self._engine = db.engine
         self._delete_enabled = delete_enabled
 
     async def get(self, repo: str, reference: Digest | str) -> StoredManifest:
         """By tag or digest; NAME_UNKNOWN for an unknown repository, else MANIFEST_UNKNOWN."""
-        cols = (manifests.c.digest, manifests.c.media_type, manifests.c.payload)
-        if isinstance(reference, Digest):
-            query = (
-                select(*cols)
-                .join(repositories, repositories.c.id == manifests.c.repository_id)
-                .where(repositories.c.name == repo, manifests.c.digest == str(reference))
-            )
-        else:
-            query = (
-                select(*cols)
-                .select_from(
-                    tags.join(manifests, manifests.c.id == tags.c.manifest_id).join(
-                        repositories, repositories.c.id == tags.c.repository_id
-                    )
-                )
-                .where(repositories.c.name == repo, tags.c.name == reference)
-            )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        by_digest = isinstance(reference, Digest)
+        query = _BY_DIGEST if by_digest else _BY_TAG
+        params = {"repo": repo, "ref": str(reference)}
+        async with self._db.read() as conn:
+            row = (await conn.execute(query, params)).first()
             if row is None and await repository_id(conn, repo) is None:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
         if row is None:

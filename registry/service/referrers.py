@@ -6,15 +6,16 @@ import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from blobstore import Digest
+from registry.db import Database
 from registry.db.models import manifests, repositories
 
 
 class ReferrerService:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._engine = db.engine
 
     async def list(
         self, repo: str, subject: Digest, artifact_type: str | None
@@ -34,7 +35,7 @@ class ReferrerService:
         )
         if artifact_type is not None:
             query = query.where(manifests.c.artifact_type == artifact_type)
-        async with self._engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
         descriptors: list[dict[str, Any]] = []
         for row in rows:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.db import insert_ignore
+from registry.db import ReadConnection, insert_ignore
 from registry.db.models import repositories
 
+_ID_BY_NAME = select(repositories.c.id).where(repositories.c.name == bindparam("name"))
 
-async def repository_id(conn: AsyncConnection, name: str) -> int | None:
-    result = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
+
+async def repository_id(conn: ReadConnection, name: str) -> int | None:
+    result = await conn.execute(_ID_BY_NAME, {"name": name})
     return result.scalar_one_or_none()
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from registry.db import Database
 from registry.db.models import tags
 from registry.errcode import NAME_UNKNOWN, RegistryError
 from registry.service.repos import repository_id
@@ -21,18 +21,19 @@ class Page:
 
 
 class TagService:
-    def __init__(self, engine: AsyncEngine, *, max_page: int) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, *, max_page: int) -> None:
+        self._db = db
+        self._engine = db.engine
         self._max_page = max_page
 
     async def list(self, repo: str, n: int | None, last: str | None) -> Page:
         limit = self._max_page if n is None else min(n, self._max_page)
         if limit == 0:
-            async with self._engine.connect() as conn:
+            async with self._db.read() as conn:
                 if await repository_id(conn, repo) is None:
                     raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
             return Page((), False)
-        async with self._engine.connect() as conn:
+        async with self._db.read() as conn:
             repo_id = await repository_id(conn, repo)
             if repo_id is None:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound
-from registry.db import transact
+from registry.db import Database, transact
 from registry.db.models import repositories, upload_sessions, utcnow
 from registry.errcode import (
     BLOB_UPLOAD_UNKNOWN,
@@ -47,8 +47,9 @@ class UploadState:
 
 
 class UploadService:
-    def __init__(self, engine: AsyncEngine, store: BlobStore, locks: UploadLocks) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, store: BlobStore, locks: UploadLocks) -> None:
+        self._db = db
+        self._engine = db.engine
         self._store = store
         self._locks = locks
 
@@ -168,7 +169,7 @@ class UploadService:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
 
     async def _check_session(self, repo: str, upload_id: str) -> None:
-        async with self._engine.connect() as conn:
+        async with self._db.read() as conn:
             query = (
                 select(upload_sessions.c.id)
                 .join(repositories, repositories.c.id == upload_sessions.c.repository_id)
