@@ -33,7 +33,9 @@ OCTET = {"Content-Type": "application/octet-stream"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with registry_server(tmp_path_factory.mktemp("conformance")) as running:
+    # Two workers share the socket, as `berth serve` runs by default on this 2-core machine:
+    # consecutive requests of one upload may land on different processes.
+    with registry_server(tmp_path_factory.mktemp("conformance"), workers=2) as running:
         yield running
 
 
