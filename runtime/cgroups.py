@@ -42,7 +42,7 @@ def parse_layout(mountinfo: str) -> Layout:
         elif fstype == "cgroup":
             for option in tail[2].split(","):
                 if option in V1_CONTROLLERS:
-                    v1[option] = mountpoint
+                    v1.setdefault(option, mountpoint)  # the first: later ones are bind copies
     unified = v2[0] if v2 and not v1 else None
     return Layout(unified, v1)
 

@@ -19,7 +19,7 @@ from runtime.containers import Container, ContainerStore
 from runtime.etcfiles import write_etc_files
 from runtime.layers import read_image_file
 from runtime.options import RunOptions
-from runtime.overlay import overlay_mount
+from runtime.overlay import layer_links, overlay_mount
 from runtime.spec import build_spec, command_line
 from runtime.users import resolve_user
 
@@ -91,9 +91,14 @@ def create(
 def start(container: Container, *, keep_stdin: bool = False) -> int:
     """Run to completion; returns the exit status. Raises executor.StartError."""
     state = container.state()
-    mount = overlay_mount(
-        [Path(p) for p in state.layers], container.upper, container.work, container.rootfs
-    )
+    layers = [Path(p) for p in state.layers]
+    links = container.path / "l"
+    mount = overlay_mount(layers, container.upper, container.work, container.rootfs, links=links)
+    if mount.cwd == str(container.path):
+        links.mkdir(exist_ok=True)
+        for link, layer in layer_links(layers, links):
+            if not link.is_symlink():
+                link.symlink_to(layer)
 
     def started(pid: int) -> None:
         container.update(status="running", pid=pid)
@@ -157,5 +162,12 @@ def write_bundle(
         host_env=host_env,
     )
     (directory / "config.json").write_text(json.dumps(spec, indent=2))
-    _linux.apply(overlay_mount(layers, upper, work, rootfs))
+    links = directory / "l"
+    mount = overlay_mount(layers, upper, work, rootfs, links=links)
+    if mount.cwd == str(directory):
+        links.mkdir(exist_ok=True)
+        for link, layer in layer_links(layers, links):
+            if not link.is_symlink():
+                link.symlink_to(layer)
+    _linux.apply(mount)
     return rootfs

@@ -11,6 +11,7 @@ sees a pure v1 layout and manages the v1 controllers, as runc does anyway.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,9 @@ from collections.abc import Callable
 
 from runtime import _linux
 from runtime.executor import SETUP_FAILED, StartError
+from runtime.lookup import check_executable
 from runtime.mounts import MS_PRIVATE, MS_REC, Mount
+from runtime.process import ExecError
 from runtime.supervise import supervise
 
 RUNTIMES = ("runc", "crun")
@@ -45,6 +48,9 @@ def _child(
         _linux.umount2(UNIFIED, _linux.MNT_DETACH)
     if overlay is not None:
         _linux.apply(overlay, os.path.join(bundle, "rootfs"))
+    with open(os.path.join(bundle, "config.json")) as f:
+        spec = json.load(f)
+    check_executable(os.path.join(bundle, spec["root"]["path"]), spec)
     if not keep_stdin:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
@@ -75,13 +81,18 @@ def run(
     pid = os.fork()
     if pid == 0:  # pragma: no cover - seen through its effects
         os.close(read_end)
+        code, message = SETUP_FAILED, "unknown error"
         try:
             _child(binary, name, bundle, cid, overlay, keep_stdin)
+        except ExecError as exc:
+            code, message = exc.code, str(exc)
         except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
-            os.write(write_end, f"{type(exc).__name__}: {exc}".encode())
-        os._exit(SETUP_FAILED)
+            message = f"{type(exc).__name__}: {exc}"
+        os.write(write_end, f"{code}\n{message}".encode())
+        os._exit(code)
     os.close(write_end)
     failure, code = supervise(pid, read_end, on_start)
     if failure:
-        raise StartError(SETUP_FAILED, failure.decode(errors="replace"))
+        status, _, message = failure.decode(errors="replace").partition("\n")
+        raise StartError(int(status), message)
     return code

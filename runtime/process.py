@@ -68,6 +68,10 @@ def execute(process: Mapping[str, Any], *, keep_stdin: bool) -> NoReturn:
     try:
         os.execvpe(args[0], args, _environ(list(process.get("env") or [])))
     except FileNotFoundError:
+        if "/" in args[0]:
+            raise ExecError(
+                127, f'exec: "{args[0]}": stat {args[0]}: no such file or directory'
+            ) from None
         raise ExecError(127, f'exec: "{args[0]}": executable file not found in $PATH') from None
     except PermissionError:
         raise ExecError(126, f'exec: "{args[0]}": permission denied') from None

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runtime import _linux
-from runtime.cgroups import current_layout
+from runtime.cgroups import Layout, current_layout
 from runtime.mounts import (
     MS_BIND,
     MS_NODEV,
@@ -69,9 +69,8 @@ def _own_cgroup_paths() -> dict[str, str]:
     return paths
 
 
-def _mount_cgroups(target: str, m: Mount) -> None:
+def _mount_cgroups(target: str, m: Mount, layout: Layout) -> None:
     """The container's own cgroups, read-only: tmpfs plus one bind per v1 hierarchy."""
-    layout = current_layout()
     own = _own_cgroup_paths()
     os.makedirs(target, exist_ok=True)
     if layout.unified:
@@ -94,10 +93,10 @@ def _mount_cgroups(target: str, m: Mount) -> None:
         _remount_ro(target)
 
 
-def _mount_one(rootfs: str, m: Mount, new_net: bool) -> None:
+def _mount_one(rootfs: str, m: Mount, new_net: bool, layout: Layout) -> None:
     target = secure_join(rootfs, m.target)
     if m.type == "cgroup":
-        _mount_cgroups(target, m)
+        _mount_cgroups(target, m, layout)
     elif m.type == "sysfs" and not new_net:  # sysfs of another netns cannot be mounted
         _bind("/sys", target, recursive=True, readonly=m.readonly)
     elif m.is_bind:
@@ -159,13 +158,14 @@ def _protect(path: str) -> None:
 def prepare(spec: Mapping[str, Any], bundle: str, overlay: Mount | None, new_net: bool) -> None:
     """Build the container's filesystem view and pivot into it (caller already unshared NEWNS)."""
     _linux.mount("", "/", "", MS_REC | MS_PRIVATE)
+    layout = current_layout()  # before any mount below shows up in mountinfo
     rootfs = os.path.join(bundle, spec["root"]["path"])
     if overlay is not None:
         _linux.apply(overlay, rootfs)
     else:
         _linux.mount(rootfs, rootfs, "", MS_BIND | MS_REC)
     for entry in spec.get("mounts") or []:
-        _mount_one(rootfs, from_spec(entry), new_net)
+        _mount_one(rootfs, from_spec(entry), new_net, layout)
     _make_devices(rootfs)
     os.makedirs(secure_join(rootfs, spec["process"].get("cwd") or "/"), exist_ok=True)
     _pivot(rootfs)
