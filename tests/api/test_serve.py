@@ -263,3 +263,69 @@ def test_serve_applies_migrations_and_serves_from_env_addr(tmp_path: Path) -> No
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+async def test_concurrent_pushes_across_two_workers(tmp_path: Path) -> None:
+    """Many clients push the same blob and the same tag at once, spread over two processes."""
+    import asyncio
+    import json
+
+    import aiohttp
+
+    server = start_berth(tmp_path / "data", workers=2)
+    try:
+        layer, config = b"L" * 100_000, b"{}"
+        digests = {d: "sha256:" + hashlib.sha256(d).hexdigest() for d in (layer, config)}
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": digests[config],
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": digests[layer],
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+
+        async def push(session: aiohttp.ClientSession, i: int) -> int:
+            for data in (config, layer):
+                async with session.post("/v2/race/img/blobs/uploads/") as r:
+                    location = r.headers["Location"]
+                async with session.patch(location, data=data) as r:
+                    location = r.headers["Location"]
+                async with session.put(f"{location}?digest={digests[data]}") as r:
+                    assert r.status == 201, await r.text()
+            async with session.put(
+                "/v2/race/img/manifests/latest",
+                data=manifest,
+                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            ) as r:
+                return r.status
+
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)  # spread over both workers
+        async with aiohttp.ClientSession(server.url, connector=connector) as session:
+            statuses = await asyncio.gather(*(push(session, i) for i in range(24)))
+            assert statuses == [201] * 24
+            async with session.get("/v2/race/img/tags/list") as r:
+                assert (await r.json())["tags"] == ["latest"]
+            async with session.get("/v2/race/img/manifests/latest") as r:
+                assert await r.read() == manifest
+    finally:
+        server.stop()
+    db = sqlite3.connect(tmp_path / "data" / "registry.db")
+    counts = [
+        db.execute(f"select count(*) from {table}").fetchone()[0]
+        for table in ("repositories", "blobs", "repository_blobs", "manifests", "tags")
+    ]
+    leftover_sessions = db.execute("select count(*) from upload_sessions").fetchone()[0]
+    db.close()
+    assert counts == [1, 2, 2, 1, 1]
+    assert leftover_sessions == 0
