@@ -40,7 +40,6 @@ class LayerApplier:
         self.upper = upper
         self.lower = LowerView(lowers)
         self.size = 0
-        self._written: set[str] = set()  # paths this layer wrote (entries, copy-ups)
         self._whited: set[str] = set()  # paths this layer whited out
         self._dir_times: dict[str, int] = {}
 
@@ -76,6 +75,8 @@ class LayerApplier:
 
     def _entry(self, entry: Entry, tar: tarfile.TarFile) -> None:
         member, relative = entry.member, entry.path
+        if entry.link_target == relative:
+            return  # a hardlink to itself changes nothing
         self._ensure_dir(relative.rpartition("/")[0])
         path = self._abs(relative)
         existing = _lstat(path)
@@ -85,7 +86,6 @@ class LayerApplier:
             existing = None
         if entry.link_target is not None:
             self._hardlink(entry.link_target, path, member)
-            self._written.add(relative)
             return
         if member.isdir():
             if existing is None:
@@ -102,7 +102,6 @@ class LayerApplier:
         else:
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
             os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
-        self._written.add(relative)
         _set_metadata(path, member)
 
     def _write_file(self, path: Path, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
@@ -128,8 +127,6 @@ class LayerApplier:
             st = self._copy_up(target, member)
         if stat.S_ISDIR(st.st_mode):
             raise LayerRejected(f"tar entry {member.name!r} is a hardlink to a directory")
-        if source == path:
-            return
         os.link(source, path, follow_symlinks=False)
 
     # -- copy-up and parents --------------------------------------------------
@@ -181,7 +178,6 @@ class LayerApplier:
         source, st = found
         target = self._abs(relative)
         _copy_node(source, target, st)
-        self._written.add(relative)
         return os.lstat(target)
 
     def _deletes(self, relative: str) -> bool:

@@ -53,6 +53,7 @@ def _snapshots(berth: Berth) -> int:
         ([img.hardlink("hl", "/etc/shadow")], "hardlink target '/etc/shadow' is absolute"),
         ([img.hardlink("hl", "no/such/file")], "which does not exist"),
         ([img.file("dir/.wh..", b"")], "whiteout of nothing"),
+        ([img.directory("d"), img.hardlink("hl", "d")], "is a hardlink to a directory"),
     ],
     ids=[
         "dotdot",
@@ -64,6 +65,7 @@ def _snapshots(berth: Berth) -> int:
         "hardlink-absolute",
         "hardlink-missing",
         "whiteout-dotdot",
+        "hardlink-dir",
     ],
 )
 def test_escaping_layer_is_refused(

@@ -72,6 +72,7 @@ MIDDLE = [
     img.file("recreated/new", b"new"),
     img.hardlink("links/tool-across-layers", "usr/bin/tool"),
     img.file("etc/passwd", b"root:x:0:0:root:/root:/bin/ash\n"),
+    img.hardlink("etc/passwd", "etc/passwd"),  # a link to itself: nothing changes
     img.directory("turns-into-dir", mode=0o711),
     img.file("turns-into-dir/child", b"child"),
     img.file("was-dir", b"now a file"),
