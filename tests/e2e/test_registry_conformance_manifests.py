@@ -190,23 +190,42 @@ def test_media_type_must_match_content_type(reg: Registry, name: str) -> None:
     assert_error(put, 400, "MANIFEST_INVALID")
 
 
-def test_manifest_over_4_mib_is_413(reg: Registry, name: str) -> None:
-    """ "A registry SHOULD enforce some limit … respond … with 413 Payload Too Large"."""
+def manifest_of_size(config: bytes, size: int) -> bytes:
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, config),
+        "layers": [],
+        "annotations": {"padding": ""},
+    }
+    document["annotations"] = {"padding": "x" * (size - len(json.dumps(document)))}
+    body = json.dumps(document).encode()
+    assert len(body) == size
+    return body
+
+
+def test_manifest_of_4_mib_is_accepted(reg: Registry, name: str) -> None:
+    """ "registry implementations SHOULD expect to be able to support manifest pushes of at
+    least 4 megabytes" (here: exactly 4 MiB)."""
     config = b'{"architecture":"amd64","os":"linux"}'
     reg.push_blob(name, config)
-    padding = "x" * (4 * 1024 * 1024)
-    body = dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor(OCI_CONFIG, config),
-            "layers": [],
-            "annotations": {"padding": padding},
-        }
-    )
+    body = manifest_of_size(config, 4 * 1024 * 1024)
+    put = reg.put_manifest(name, "big", body, OCI_MANIFEST)
+    assert put.status_code == 201, put.text[:300]
+    got = reg.request("GET", f"/v2/{name}/manifests/big")
+    assert (got.status_code, got.content) == (200, body)
+
+
+def test_manifest_over_4_mib_is_413(reg: Registry, name: str) -> None:
+    """ "A registry SHOULD enforce some limit … respond … with 413 Payload Too Large"
+    (Berth's limit: 4 MiB, so one byte more is refused and nothing is stored)."""
+    config = b'{"architecture":"amd64","os":"linux"}'
+    reg.push_blob(name, config)
+    body = manifest_of_size(config, 4 * 1024 * 1024 + 1)
     put = reg.put_manifest(name, "huge", body, OCI_MANIFEST)
     assert put.status_code == 413, put.text[:300]
     assert reg.request("HEAD", f"/v2/{name}/manifests/huge").status_code == 404
+    assert reg.request("HEAD", f"/v2/{name}/manifests/{digest_of(body)}").status_code == 404
 
 
 def test_missing_manifest_is_404(reg: Registry, name: str) -> None:
