@@ -247,10 +247,15 @@ def test_records_survive_and_config_is_readable(registry: RunningServer, berth: 
         [img.build_layer([img.file("f", b"x")])], config={"Env": ["A=1"], "Cmd": ["/f"]}
     )
     img.push_image(registry.url, "puller/config", "v1", image)
-    berth("pull", f"{registry.host}/puller/config:v1")
+    port = registry.host.split(":")[1]
+    berth("pull", f"localhost:{port}/puller/config:v1")  # plain HTTP: a loopback name
+    berth("pull", "--plain-http", f"{registry.host}/puller/config:v1")
 
     records = json.loads((berth.root / "images.json").read_text())
-    assert [r["reference"] for r in records["images"]] == [f"{registry.host}/puller/config:v1"]
+    assert [r["reference"] for r in records["images"]] == [
+        f"{registry.host}/puller/config:v1",
+        f"localhost:{port}/puller/config:v1",
+    ]
     config_digest = records["images"][0]["config_digest"].split(":")[1]
     config_path = berth.root / "content/blobs/sha256" / config_digest[:2] / config_digest
     assert json.loads(config_path.read_bytes())["config"] == {"Env": ["A=1"], "Cmd": ["/f"]}
