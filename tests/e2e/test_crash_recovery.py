@@ -366,6 +366,19 @@ def check(reg: Registry, ledger: Ledger) -> None:
             assert any(present), f"acknowledged manifest {digest} lost in the crash"
         if digest in ledger.deleted:
             assert not any(present), f"deleted manifest {digest} came back after the crash"
+    for name in names:  # no dangling tags: every listed tag resolves to an intact manifest
+        listed = reg.request("GET", f"/v2/{name}/tags/list")
+        if listed.status_code == 404:
+            continue
+        assert listed.status_code == 200, listed.text
+        tags = listed.json()["tags"] or []
+        assert tags == sorted(tags)
+        for tag in tags:
+            got = reg.request("GET", f"/v2/{name}/manifests/{tag}")
+            assert got.status_code == 200, (name, tag, got.status_code)
+            assert got.headers["Docker-Content-Digest"] == digest_of(got.content)
+    catalog = reg.request("GET", "/v2/_catalog")
+    assert catalog.status_code == 200
     for ref, bodies in ledger.tag_values.items():
         name, tag = ref.split(":")
         got = reg.request("GET", f"/v2/{name}/manifests/{tag}")
