@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,7 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
         yield running
     finally:
         running.stop()
+        shutil.rmtree(tmp_path / "data", ignore_errors=True)  # 4 GiB of blobs: not kept
 
 
 def test_2gib_pushes_keep_server_rss_under_150_mib(server: RunningServer) -> None:
