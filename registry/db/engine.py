@@ -10,7 +10,7 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SyncConnection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
@@ -66,14 +66,21 @@ async def transact(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaita
                 conn = await conn.execution_options(**{_WRITE: True})
                 async with conn.begin():
                     return await work(conn)
-        except OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+        except DBAPIError as exc:
+            if not _retryable(exc) or attempt == _BUSY_RETRIES - 1:
                 raise
-            if attempt == _BUSY_RETRIES - 1:
-                raise
-            log.warning("database busy, retrying (attempt %d)", attempt + 1)
+            log.warning("database busy or deadlocked, retrying (attempt %d)", attempt + 1)
             await asyncio.sleep(0.05 * (2**attempt))
     raise AssertionError("unreachable")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """SQLite busy/locked past busy_timeout; PostgreSQL deadlock or serialization failure."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in {"40P01", "40001"}:
+        return True
+    text = str(exc.orig)
+    return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
 
 
 def insert_ignore(conn: AsyncConnection, table: Table, keys: list[str]) -> Insert:

@@ -64,10 +64,6 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     return start, end + 1
 
 
-def content_length(request: web.Request) -> int | None:
-    return request.content_length
-
-
 async def body_chunks(request: web.Request) -> AsyncGenerator[bytes, None]:
     """The request body in chunks of about BODY_CHUNK bytes; never held whole.
 
