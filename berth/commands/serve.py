@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from berth.cli import CommandError
-from registry.config import Config, ConfigError
-from registry.config_load import load_config
+
+if TYPE_CHECKING:  # the registry (aiohttp, SQLAlchemy) loads only when a command needs it
+    from registry.config import Config
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +40,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """Config file, then BERTH_* variables, then command-line flags."""
+    from registry.config import ConfigError
+    from registry.config_load import load_config
+
     overrides: dict[str, object] = {}
     if args.data_dir is not None:
         overrides["datadir"] = args.data_dir
@@ -54,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
+    from registry.config import ConfigError
     from registry.server import serve
 
     config = config_from_args(args)
