@@ -37,6 +37,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     # consecutive requests of one upload may land on different processes.
     with registry_server(tmp_path_factory.mktemp("conformance"), workers=2) as running:
         yield running
+    # Every request of these modules is one a registry must handle: none may end in a
+    # traceback (a 500, or a reset connection, that a status assertion could miss).
+    log = running.log()
+    if running.kind == "berth" and ("Traceback" in log or " ERROR " in log):
+        pytest.fail(
+            f"berth logged an error while serving the conformance workflows:\n{log[-4000:]}"
+        )
 
 
 @pytest.fixture
