@@ -9,7 +9,7 @@ from runtime.containers import (
     is_running,
 )
 from runtime.executor import StartError
-from runtime.launch import RUNTIMES, create, make_spec, remove, start, write_bundle
+from runtime.launch import RUNTIMES, create, kill, make_spec, remove, start, write_bundle
 from runtime.mounts import Mount, parse_options
 from runtime.options import (
     OptionError,
@@ -29,6 +29,7 @@ __all__ = [
     "create",
     "start",
     "remove",
+    "kill",
     "make_spec",
     "write_bundle",
     "StartError",

@@ -171,3 +171,14 @@ def write_bundle(
                 link.symlink_to(layer)
     _linux.apply(mount)
     return rootfs
+
+
+def kill(container: Container, signum: int = 9) -> None:
+    """Send `signum` to a running container (through runc/crun `kill` for those)."""
+    state = container.state()
+    if state.pid is None:
+        return
+    if state.runtime == "berth":
+        os.kill(state.pid, signum)
+    else:
+        oci.kill(state.runtime, container.id, signum)

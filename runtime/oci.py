@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -96,3 +97,14 @@ def run(
         status, _, message = failure.decode(errors="replace").partition("\n")
         raise StartError(int(status), message)
     return code
+
+
+def kill(name: str, cid: str, signum: int) -> None:
+    """`<runtime> kill ID SIGNAL`, for a container this module started."""
+    binary = shutil.which(name) or name
+    subprocess.run(
+        [binary, "--root", os.path.join(STATE_ROOT, name), "kill", cid, str(signum)],
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )

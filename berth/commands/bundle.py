@@ -38,5 +38,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_run_options(parser)
     parser.add_argument("image", metavar="REF")
     parser.add_argument("directory", type=Path, metavar="DIR")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD")
     parser.set_defaults(handler=_bundle)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 from berth.cli import CommandError
-from runtime import ContainerNotFound, ContainerState, ContainerStore, is_running, remove
+from runtime import ContainerNotFound, ContainerState, ContainerStore, is_running, kill, remove
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -71,8 +70,7 @@ def _rm(args: argparse.Namespace) -> int:
             if is_running(state):
                 if not args.force:
                     raise CommandError(f"container {name} is running: stop it or use -f")
-                assert state.pid is not None
-                os.kill(state.pid, signal.SIGKILL)
+                kill(container, signal.SIGKILL)
                 for _ in range(200):
                     if not is_running(container.state()):
                         break

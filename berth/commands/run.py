@@ -58,7 +58,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         if workdir is not None and not workdir.startswith("/"):
             raise OptionError(f"the working directory {workdir!r} must be an absolute path")
         return RunOptions(
-            command=tuple(args.command),
+            command=tuple(args.cmd),
             entrypoint=args.entrypoint,
             env=tuple(parse_env(e) for e in args.env),
             workdir=workdir,
@@ -132,5 +132,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--verbose", action="store_true", help="print the container id")
     add_run_options(parser)
     parser.add_argument("image", metavar="REF")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD")
     parser.set_defaults(handler=_run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -65,8 +66,11 @@ class Berth:
         return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
 
 
-def docker_run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return sh("docker", "run", "--rm", "--network", "none", *args, check=False, timeout=timeout)
+@functools.cache
+def docker_run(*args: str) -> subprocess.CompletedProcess:
+    """`docker run --rm --network none ARGS`; cached, as the runtime-parametrized tests ask the
+    same question of docker once per runtime."""
+    return sh("docker", "run", "--rm", "--network", "none", *args, check=False, timeout=120)
 
 
 def _docker_build(context: Path, tag: str) -> None:
