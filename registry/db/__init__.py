@@ -1,12 +1,13 @@
 """SQL metadata: tables, the engine, write transactions, the read path and migrations."""
 
-from registry.db.database import Database, ReadConnection
+from registry.db.database import Database, ReadConnection, WriteConnection
 from registry.db.engine import insert_ignore, make_engine, transact, upsert
 from registry.db.migrate import alembic_config, upgrade
 
 __all__ = [
     "Database",
     "ReadConnection",
+    "WriteConnection",
     "alembic_config",
     "insert_ignore",
     "make_engine",

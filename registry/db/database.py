@@ -8,43 +8,62 @@ own snapshot, and takes microseconds. Other databases read through the async eng
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, Protocol
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine, Result
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
 
-from registry.db.engine import make_engine
+from registry.db.engine import make_engine, transact
+
+T = TypeVar("T")
+_LOCK_WAIT: Final = 30.0  # seconds a writer waits for another process's write lock
 
 
 class ReadConnection(Protocol):
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> Result[Any]: ...
+    ) -> CursorResult[Any]: ...
+
+
+class WriteConnection(ReadConnection, Protocol):
+    @property
+    def dialect(self) -> Dialect: ...
 
 
 class _SyncReader:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> Result[Any]:
+    ) -> CursorResult[Any]:
         return self._conn.execute(statement, parameters)
+
+
+_SyncWriter = _SyncReader  # the same wrapper, on the writer connection
 
 
 class Database:
     def __init__(self, url: str) -> None:
         self.engine: AsyncEngine = make_engine(url)
         self._sync: Engine | None = None
+        self._writer: Engine | None = None
         if url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url:
-            self._sync = _sync_reader_engine(
-                url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
-            )
+            sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
+            self._sync = _sync_engine(sync_url, query_only=True)
+            self._writer = _sync_engine(sync_url, query_only=False)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[ReadConnection]:
@@ -62,14 +81,48 @@ class Database:
         with self._sync.connect() as conn:
             yield conn
 
+    async def transact(self, work: Callable[[WriteConnection], Awaitable[T]]) -> T:
+        """Run `work` in one write transaction. `work` must be safe to rerun (busy retries).
+
+        On SQLite it runs on a synchronous connection in the event loop thread, so the whole
+        transaction is a few hundred microseconds without a thread hop; `work` must therefore
+        await nothing but the connection's `execute`. The write lock is taken up front with
+        BEGIN IMMEDIATE and, when another process holds it, waited for asynchronously."""
+        if self._writer is None:
+            return await transact(self.engine, work)
+        delay = 0.001
+        deadline = time.monotonic() + _LOCK_WAIT
+        while True:
+            with self._writer.connect() as conn:
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise
+                else:
+                    try:
+                        result = await work(_SyncWriter(conn))
+                    except BaseException:
+                        conn.exec_driver_sql("ROLLBACK")
+                        raise
+                    conn.exec_driver_sql("COMMIT")
+                    return result
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._sync is not None:
             self._sync.dispose()
+        if self._writer is not None:
+            self._writer.dispose()
 
 
-def _sync_reader_engine(url: str) -> Engine:
-    # One connection for the event loop thread: reads never await, so they never interleave.
+def _sync_engine(url: str, *, query_only: bool) -> Engine:
+    # One connection for the event loop thread: its users never suspend mid-use, so they
+    # never interleave.
     engine = create_engine(
         url,
         poolclass=StaticPool,
@@ -81,8 +134,12 @@ def _sync_reader_engine(url: str) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # autocommit: each SELECT is its own snapshot
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA query_only=ON")
+        # Never block the event loop on another process's lock: writers wait in transact().
+        cursor.execute("PRAGMA busy_timeout=0" if not query_only else "PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if query_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     return engine

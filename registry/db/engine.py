@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-async def transact(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+async def transact(engine: AsyncEngine, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work` in one write transaction, retrying it when SQLite reports the database busy
     (another process held the write lock past busy_timeout). `work` must be safe to rerun."""
     for attempt in range(_BUSY_RETRIES):
@@ -74,6 +75,11 @@ async def transact(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaita
     raise AssertionError("unreachable")
 
 
+class _HasDialect(Protocol):
+    @property
+    def dialect(self) -> Dialect: ...
+
+
 def _retryable(exc: DBAPIError) -> bool:
     """SQLite busy/locked past busy_timeout; PostgreSQL deadlock or serialization failure."""
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
@@ -83,13 +89,13 @@ def _retryable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
 
 
-def insert_ignore(conn: AsyncConnection, table: Table, keys: list[str]) -> Insert:
+def insert_ignore(conn: _HasDialect, table: Table, keys: list[str]) -> Insert:
     """INSERT .. ON CONFLICT (keys) DO NOTHING, for the connection's dialect."""
     return _insert(conn, table).on_conflict_do_nothing(index_elements=keys)  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
 def upsert(
-    conn: AsyncConnection, table: Table, keys: list[str], values: Mapping[str, object]
+    conn: _HasDialect, table: Table, keys: list[str], values: Mapping[str, object]
 ) -> Insert:
     """INSERT .. ON CONFLICT (keys) DO UPDATE SET the other columns of `values`."""
     stmt = _insert(conn, table).values(**values)
@@ -97,7 +103,7 @@ def upsert(
     return stmt.on_conflict_do_update(index_elements=keys, set_=update)  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
+def _insert(conn: _HasDialect, table: Table) -> Any:
     name = conn.dialect.name
     if name == "sqlite":
         return sqlite.insert(table)

@@ -6,16 +6,15 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore import BlobInfo, BlobNotFound, BlobStore, Digest, LocalBlobPaths
-from registry.db import Database, ReadConnection, insert_ignore, transact
+from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
 from registry.service.repos import ensure_repository, repository_id
 
 
-async def link_blob(conn: AsyncConnection, repo_id: int, info: BlobInfo) -> None:
+async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
     """Record `info` as known and linked into the repository; idempotent under concurrency."""
     await conn.execute(
         insert_ignore(conn, blobs, ["digest"]).values(digest=str(info.digest), size=info.size)
@@ -77,7 +76,7 @@ class BlobService:
         if not self._delete_enabled:
             raise RegistryError(UNSUPPORTED, detail="deletion is disabled (storage.delete.enabled)")
 
-        async def work(conn: AsyncConnection) -> int:
+        async def work(conn: WriteConnection) -> int:
             repo_id = await repository_id(conn, repo)
             if repo_id is None:
                 return 0
@@ -89,7 +88,7 @@ class BlobService:
             )
             return result.rowcount
 
-        if await transact(self._engine, work) == 0:
+        if await self._db.transact(work) == 0:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
 
     async def mount(
@@ -118,8 +117,8 @@ class BlobService:
         except BlobNotFound:
             return None
 
-        async def work(conn: AsyncConnection) -> None:
+        async def work(conn: WriteConnection) -> None:
             await link_blob(conn, await ensure_repository(conn, repo), info)
 
-        await transact(self._engine, work)
+        await self._db.transact(work)
         return info

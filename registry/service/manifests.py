@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore import Digest
-from registry.db import Database, insert_ignore, transact, upsert
+from registry.db import Database, WriteConnection, insert_ignore, upsert
 from registry.db.models import (
     manifest_references,
     manifests,
@@ -98,7 +97,7 @@ class ManifestService:
             )
         tag_names = ([reference] if isinstance(reference, str) else []) + list(extra_tags)
 
-        async def work(conn: AsyncConnection) -> None:
+        async def work(conn: WriteConnection) -> None:
             repo_id = await ensure_repository(conn, repo)
             await _check_references(conn, repo_id, parsed)
             manifest_id = await _store(conn, repo_id, parsed, payload)
@@ -117,7 +116,7 @@ class ManifestService:
                     )
                 )
 
-        await transact(self._engine, work)
+        await self._db.transact(work)
         subject = parsed.subject.digest if parsed.subject else None
         return PutResult(parsed.digest, subject, tuple(dict.fromkeys(extra_tags)))
 
@@ -126,7 +125,7 @@ class ManifestService:
         if not self._delete_enabled:
             raise RegistryError(UNSUPPORTED, detail="deletion is disabled (storage.delete.enabled)")
 
-        async def work(conn: AsyncConnection) -> int:
+        async def work(conn: WriteConnection) -> int:
             repo_id = await repository_id(conn, repo)
             if repo_id is None:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
@@ -151,11 +150,11 @@ class ManifestService:
             await conn.execute(delete(manifests).where(manifests.c.id == found))
             return 1
 
-        if await transact(self._engine, work) == 0:
+        if await self._db.transact(work) == 0:
             raise RegistryError(MANIFEST_UNKNOWN, detail={"reference": str(reference)})
 
 
-async def _check_references(conn: AsyncConnection, repo_id: int, parsed: ParsedManifest) -> None:
+async def _check_references(conn: WriteConnection, repo_id: int, parsed: ParsedManifest) -> None:
     blob_digests = [d.digest for d in (parsed.config, *parsed.layers) if d and d.distributable]
     if blob_digests:
         wanted = {str(d) for d in blob_digests}
@@ -189,7 +188,7 @@ async def _check_references(conn: AsyncConnection, repo_id: int, parsed: ParsedM
 
 
 async def _store(
-    conn: AsyncConnection, repo_id: int, parsed: ParsedManifest, payload: bytes
+    conn: WriteConnection, repo_id: int, parsed: ParsedManifest, payload: bytes
 ) -> int:
     await conn.execute(
         insert_ignore(conn, manifests, ["repository_id", "digest"]).values(

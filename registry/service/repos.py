@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry.db import ReadConnection, insert_ignore
+from registry.db import ReadConnection, WriteConnection, insert_ignore
 from registry.db.models import repositories
 
 _ID_BY_NAME = select(repositories.c.id).where(repositories.c.name == bindparam("name"))
@@ -16,7 +15,7 @@ async def repository_id(conn: ReadConnection, name: str) -> int | None:
     return result.scalar_one_or_none()
 
 
-async def ensure_repository(conn: AsyncConnection, name: str) -> int:
+async def ensure_repository(conn: WriteConnection, name: str) -> int:
     """The id of repository `name`, creating it if needed (safe against concurrent creators)."""
     found = await repository_id(conn, name)
     if found is not None:

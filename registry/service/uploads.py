@@ -12,10 +12,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound
-from registry.db import Database, transact
+from registry.db import Database, WriteConnection
 from registry.db.models import repositories, upload_sessions, utcnow
 from registry.errcode import (
     BLOB_UPLOAD_UNKNOWN,
@@ -57,12 +56,12 @@ class UploadService:
         upload = await self._store.begin()
         await upload.close()
 
-        async def work(conn: AsyncConnection) -> None:
+        async def work(conn: WriteConnection) -> None:
             repo_id = await ensure_repository(conn, repo)
             await conn.execute(upload_sessions.insert().values(id=upload.id, repository_id=repo_id))
 
         try:
-            await transact(self._engine, work)
+            await self._db.transact(work)
         except BaseException:
             await (await self._store.resume(upload.id)).abort()
             raise
@@ -89,7 +88,7 @@ class UploadService:
                 await _write_chunk(upload, body, chunk_range, length)
             finally:
                 await upload.close()
-        await transact(self._engine, lambda conn: _touch(conn, upload_id))
+        await self._db.transact(lambda conn: _touch(conn, upload_id))
         return UploadState(upload_id, upload.size)
 
     async def complete(
@@ -113,14 +112,14 @@ class UploadService:
             try:
                 info = await upload.commit(digest)
             except BaseException:
-                await transact(self._engine, lambda conn: _forget(conn, upload_id))
+                await self._db.transact(lambda conn: _forget(conn, upload_id))
                 raise
 
-            async def work(conn: AsyncConnection) -> None:
+            async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, repo), info)
                 await _forget(conn, upload_id)
 
-            await transact(self._engine, work)
+            await self._db.transact(work)
         await self._locks.forget(upload_id)
         return info
 
@@ -134,16 +133,16 @@ class UploadService:
         finally:
             await upload.abort()  # a no-op after commit
 
-        async def work(conn: AsyncConnection) -> None:
+        async def work(conn: WriteConnection) -> None:
             await link_blob(conn, await ensure_repository(conn, repo), info)
 
-        await transact(self._engine, work)
+        await self._db.transact(work)
         return info
 
     async def cancel(self, repo: str, upload_id: str) -> None:
         upload = await self._open(repo, upload_id)
         await upload.abort()
-        await transact(self._engine, lambda conn: _forget(conn, upload_id))
+        await self._db.transact(lambda conn: _forget(conn, upload_id))
         await self._locks.forget(upload_id)
 
     @contextlib.asynccontextmanager
@@ -210,11 +209,11 @@ async def _write_chunk(
         )
 
 
-async def _touch(conn: AsyncConnection, upload_id: str) -> None:
+async def _touch(conn: WriteConnection, upload_id: str) -> None:
     await conn.execute(
         update(upload_sessions).where(upload_sessions.c.id == upload_id).values(updated_at=utcnow())
     )
 
 
-async def _forget(conn: AsyncConnection, upload_id: str) -> None:
+async def _forget(conn: WriteConnection, upload_id: str) -> None:
     await conn.execute(delete(upload_sessions).where(upload_sessions.c.id == upload_id))
