@@ -113,6 +113,7 @@ class UploadService:
                 info = await upload.commit(digest)
             except BaseException:
                 await self._db.transact(lambda conn: _forget(conn, upload_id))
+                await self._locks.forget(upload_id)
                 raise
 
             async def work(conn: WriteConnection) -> None:

@@ -144,7 +144,7 @@ async def test_upload_of_another_repository_is_unknown(client: Client) -> None:
     assert await error_code(response) == "BLOB_UPLOAD_UNKNOWN"
 
 
-async def test_digest_mismatch_publishes_nothing(client: Client) -> None:
+async def test_digest_mismatch_publishes_nothing(client: Client, config: Config) -> None:
     location = await _start(client, "mismatch")
     wrong = digest_of(b"something else")
     response = await client.put(f"{location}?digest={wrong}", data=b"actual bytes")
@@ -153,6 +153,7 @@ async def test_digest_mismatch_publishes_nothing(client: Client) -> None:
     assert (await client.get(f"/v2/mismatch/blobs/{wrong}")).status == 404
     assert (await client.get(f"/v2/mismatch/blobs/{digest_of(b'actual bytes')}")).status == 404
     assert (await client.get(location)).status == 404
+    assert list((config.data_dir / "upload-locks").iterdir()) == []
     mono = await client.post(f"/v2/mismatch/blobs/uploads/?digest={wrong}", data=b"other bytes")
     assert mono.status == 400
     assert await error_code(mono) == "DIGEST_INVALID"
