@@ -41,6 +41,7 @@ async def ensure_blob(
         report(ProgressEvent(Phase.EXISTS, digest, size, size))
         return False
     upload = await store.begin()
+    report(ProgressEvent(Phase.DOWNLOADING, digest, 0, size))
     try:
         source = _resumable(client, repository, digest, size, lambda: upload.size, report)
         async for chunk in VerifyingReader(source, digest, size):

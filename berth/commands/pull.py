@@ -105,7 +105,7 @@ class ProgressDisplay:
             return
         if event.phase is Phase.DOWNLOADING:
             started = self._started.setdefault(short, time.monotonic())
-            elapsed = max(time.monotonic() - started, 1e-3)
+            elapsed = max(time.monotonic() - started, 0.1)
             text = (
                 f"downloading {_size(event.done)}/{_size(event.total)} "
                 f"{_size(int(event.done / elapsed))}/s"
@@ -114,7 +114,8 @@ class ProgressDisplay:
             return
         text = event.phase.value
         if event.phase is Phase.DOWNLOADED:
-            text = f"downloaded {_size(event.total)}"
+            elapsed = time.monotonic() - self._started.get(short, time.monotonic())
+            text = f"downloaded {_size(event.total)} in {elapsed:.1f}s"
         elif event.phase is Phase.RETRYING:
             text = f"retrying at {_size(event.done)}: {event.detail}"
         elif event.phase is Phase.UNPACKED and event.detail:
