@@ -213,6 +213,34 @@ def test_kill_during_the_closing_put(server: Server) -> None:
         assert assert_absent_or_exact(reg, name, digest, data)
 
 
+def test_upload_survives_a_graceful_restart(server: Server) -> None:
+    """The gentle case: SIGTERM, start again; the session continues where it was."""
+    reg = server.registry
+    data = os.urandom(3 << 20)
+    location = reg.start_upload("crash/restart")
+    first = reg.request(
+        "PATCH",
+        location,
+        data=data[: 1 << 20],
+        headers={**OCTET, "Content-Range": f"0-{(1 << 20) - 1}"},
+    )
+    assert first.status_code == 202, first.text
+    assert server.running is not None
+    server.running.stop()
+    server.start()
+    reg = server.registry
+    status = reg.request("GET", reg.url(first.headers["Location"]))
+    assert (status.status_code, status.headers["Range"]) == (204, f"0-{(1 << 20) - 1}")
+    rest = reg.request(
+        "PUT",
+        with_query(reg.url(status.headers["Location"]), digest=digest_of(data)),
+        data=data[1 << 20 :],
+        headers={**OCTET, "Content-Range": f"{1 << 20}-{len(data) - 1}"},
+    )
+    assert rest.status_code == 201, rest.text
+    assert assert_absent_or_exact(reg, "crash/restart", digest_of(data), data)
+
+
 def test_kill_during_manifest_put(server: Server) -> None:
     reg = server.registry
     config, layer = b'{"architecture":"amd64","os":"linux"}', os.urandom(1000)
