@@ -61,6 +61,8 @@ BASE = [
     img.directory("xattr-dir", mode=0o750, xattrs={"user.dir": "kept on copy-up"}),
     img.file("xattr-dir/old", b"old", xattrs={"user.file": "1", "user.other": "2"}),
     img.file("big", zeros=3 * 1024 * 1024 + 17),
+    img.file("late/old", b"old"),
+    img.file("kept-despite-whiteout", b"base"),
 ]
 MIDDLE = [
     img.whiteout("gone-file"),
@@ -90,6 +92,13 @@ TOP = [
     img.file("gone-dir/reborn", b"reborn"),
     img.file("opaque-dir/sub/top", b"top"),
     img.file(f"{DEEP}/bottom.txt", b"deeper still"),
+    # whiteouts after this layer's own entries still only hide the lower layers
+    img.directory("late", mode=0o700),
+    img.file("late/new", b"new"),
+    img.whiteout("late"),
+    img.file("kept-despite-whiteout", b"top"),
+    img.whiteout("kept-despite-whiteout"),
+    img.opaque("opaque-dir/sub"),  # after TOP wrote opaque-dir/sub/top
 ]
 
 
