@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import DockerImages
+from tests.e2e.conftest import DockerImages, assert_no_traceback
 from tests.support.clients import (
     IMAGE_PREFIX,
     blob_digests_of,
@@ -35,6 +35,7 @@ def fresh_registry(tmp_path: Path) -> Iterator[RunningServer]:
     one blob land in different processes."""
     with registry_server(tmp_path / "server", workers=2) as server:
         yield server
+    assert_no_traceback(server)
 
 
 def run_all(commands: list[list[str]]) -> None:
