@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from registry.http.keys import (
     INFLIGHT,
     MANIFESTS,
     REFERRERS,
+    SENDFILE_POOL,
     TAGS,
     UPLOADS,
 )
@@ -38,6 +40,7 @@ from registry.service.purge import purge_forever
 from registry.service.upload_locks import UploadLocks
 
 MAX_PAGE: Final = 1000
+SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
 # Chunks and monolithic uploads stream; only manifests are read whole, and they stop at 4 MiB.
 CLIENT_MAX_SIZE: Final = 4 * 1024 * 1024 + 1
 
@@ -71,6 +74,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
+    sendfile_pool = ThreadPoolExecutor(SENDFILE_THREADS, thread_name_prefix="berth-sendfile")
+    app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
         asyncio.create_task(purge_forever(engine, store, locks, purging))
@@ -82,4 +87,5 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+    sendfile_pool.shutdown(wait=False, cancel_futures=True)
     await db.dispose()

@@ -1,11 +1,12 @@
-"""Blob handlers: GET/HEAD (sendfile, Range) and DELETE."""
+"""Blob handlers: GET/HEAD (zero-copy sendfile, Range) and DELETE."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from registry.http.keys import BLOBS
+from registry.http.keys import BLOBS, SENDFILE_POOL
 from registry.http.params import parse_range, repo_name
+from registry.http.sendfile import send_file, sendfile_socket
 from registry.names import parse_digest
 
 
@@ -22,15 +23,15 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     }
     span = _requested_span(request, info.size, headers)
     path = blobs.local_path(digest)
-    if path is not None and (span is not None or "Range" not in request.headers):
-        return web.FileResponse(path, headers=headers)  # sendfile; FileResponse applies the Range
-    # No local file, or a Range header that RFC 9110 says to ignore (unknown unit, several
-    # ranges, malformed): FileResponse would still act on it, so stream it ourselves.
     start, stop, status = (0, info.size, 200) if span is None else (*span, 206)
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = stop - start
+    if path is not None and sendfile_socket(request) is not None:
+        await send_file(request, response, path, start, stop - start, request.app[SENDFILE_POOL])
+        return response
+    # No local file, or TLS: stream through the event loop.
     await response.prepare(request)
     if request.method != "HEAD":
         async for chunk in blobs.read(digest, start, stop):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from aiohttp import web
 
 from registry.config import Config
@@ -22,5 +24,6 @@ MANIFESTS = web.AppKey("berth.manifests", ManifestService)
 TAGS = web.AppKey("berth.tags", TagService)
 CATALOG = web.AppKey("berth.catalog", CatalogService)
 REFERRERS = web.AppKey("berth.referrers", ReferrerService)
+SENDFILE_POOL = web.AppKey("berth.sendfile_pool", ThreadPoolExecutor)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
