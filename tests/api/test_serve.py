@@ -222,6 +222,16 @@ def test_tls_from_config(tmp_path: Path) -> None:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(0.1)
+        data = os.urandom(300_000)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        base = f"https://127.0.0.1:{port}/v2/tls"
+        push = urllib.request.Request(
+            f"{base}/blobs/uploads/?digest={digest}", data=data, method="POST"
+        )
+        with urllib.request.urlopen(push, context=context, timeout=10) as response:
+            assert response.status == 201
+        with urllib.request.urlopen(f"{base}/blobs/{digest}", context=context, timeout=10) as r:
+            assert r.read() == data
     finally:
         process.terminate()
         process.wait(timeout=30)
