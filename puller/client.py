@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
+import yarl
 
 from blobstore import Digest
 from puller import mediatypes
@@ -52,10 +53,17 @@ class RegistryClient:
         *,
         plain_http: bool = False,
         credentials: tuple[str, str] | None = None,
+        insecure: bool = False,
         retry: RetryPolicy | None = None,
     ) -> None:
+        """`plain_http`: HTTP only. `insecure`: what Docker does for an insecure registry
+        (localhost, 127.0.0.0/8): HTTPS without certificate checks, and HTTP if the HTTPS
+        connection fails. Otherwise HTTPS with verified certificates."""
         self._session = session
+        self._host = host
         self._base = f"{'http' if plain_http else 'https'}://{host}"
+        self._insecure = insecure and not plain_http
+        self._may_fall_back = self._insecure
         self._credentials = credentials
         self._retry = retry or RetryPolicy()
         self._challenge: Challenge | None = None
@@ -116,8 +124,14 @@ class RegistryClient:
             auth = await self._authorization(scope) if self._challenge else None
             sent = {**headers, **({"Authorization": auth} if auth else {})}
             try:
-                resp = await self._session.request(method, self._base + path, headers=sent)
+                resp = await self._session.request(
+                    method, self._base + path, headers=sent, ssl=not self._insecure
+                )
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+                if self._may_fall_back:
+                    self._may_fall_back = False
+                    self._base = f"http://{self._host}"
+                    continue
                 attempt += 1
                 if attempt >= self._retry.attempts:
                     raise RegistryError(
@@ -125,6 +139,7 @@ class RegistryClient:
                     ) from exc
                 await asyncio.sleep(self._retry.delay(attempt))
                 continue
+            self._may_fall_back = False  # this scheme answered: keep it
             if resp.status == 401 and not authenticated_once:
                 header = resp.headers.get("WWW-Authenticate", "")
                 resp.release()
@@ -171,8 +186,11 @@ class RegistryClient:
         if "service" in challenge.params:
             query["service"] = challenge.params["service"]
         headers = {"Authorization": _basic(self._credentials)} if self._credentials else {}
+        same_host = yarl.URL(realm).host == yarl.URL(self._base).host
         try:
-            async with self._session.get(realm, params=query, headers=headers) as resp:
+            async with self._session.get(
+                realm, params=query, headers=headers, ssl=not (self._insecure and same_host)
+            ) as resp:
                 text = await resp.text()
                 if resp.status != 200:
                     raise AuthenticationFailed(

@@ -50,12 +50,16 @@ async def pull_image(
     progress: ProgressSink | None = None,
 ) -> ImageRecord:
     report = progress or (lambda event: None)
-    plain_http = options.plain_http or default_plain_http(ref.registry)
+    insecure = default_plain_http(ref.registry)
     credentials = options.credentials or load_credentials(ref.registry)
     timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = RegistryClient(
-            session, ref.api_host, plain_http=plain_http, credentials=credentials
+            session,
+            ref.api_host,
+            plain_http=options.plain_http,
+            insecure=insecure,
+            credentials=credentials,
         )
         index_digest, manifest_digest, manifest = await _resolve(
             client, content, ref, options.platform or host_platform()

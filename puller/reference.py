@@ -129,8 +129,8 @@ def _check_repository(repository: str, value: str) -> None:
 
 
 def default_plain_http(registry: str) -> bool:
-    """Whether Docker talks plain HTTP to `registry` without being told: localhost and
-    127.0.0.0/8 (and ::1)."""
+    """Whether Docker treats `registry` as insecure without being told (localhost,
+    127.0.0.0/8, ::1): HTTPS without certificate checks, falling back to plain HTTP."""
     host = registry
     if host.startswith("["):
         host = host[1 : host.find("]")]

@@ -32,7 +32,6 @@ from blobstore import Digest, FilesystemBlobStore, UploadNotFound
 from puller.errors import ImageNotFound
 from puller.platforms import parse_platform
 from puller.progress import ProgressSink
-from puller.pulling import PullOptions, pull_image
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
@@ -95,7 +94,11 @@ class ImageStore:
         credentials: tuple[str, str] | None = None,
         progress: ProgressSink | None = None,
     ) -> ImageRecord:
-        """Pull `reference` into this store and record it; returns the record."""
+        """Pull `reference` into this store and record it; returns the record.
+        `plain_http` forces HTTP; without it, loopback registries get HTTPS first (no
+        certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS."""
+        from puller.pulling import PullOptions, pull_image  # aiohttp only when pulling
+
         ref = parse_reference(reference)
         options = PullOptions(
             platform=parse_platform(platform) if platform else None,
