@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -75,7 +76,7 @@ def serve(config: Config) -> int:
     parse_addr(config.http.addr)
     context = ssl_context(config)
     os.makedirs(config.data_dir, exist_ok=True)
-    upgrade(config.database_url)
+    _migrate_in_child(config.database_url)
     sock = bind(config.http.addr)
     workers = config.http.workers or os.cpu_count() or 1
     scheme = "https" if context else "http"
@@ -84,6 +85,25 @@ def serve(config: Config) -> int:
         _run_worker(config, sock, context)
         return 0
     return _supervise(config, sock, context, workers)
+
+
+def _migrate_in_child(url: str) -> None:
+    """Apply migrations in a short-lived child, so Alembic's imports and memory never reach
+    the parent, whose pages every worker shares."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            upgrade(url)
+        except BaseException:
+            log.exception("database migration failed")
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise ConfigError(f"database: cannot migrate {url} (see the log above)")
 
 
 def _run_worker(config: Config, sock: socket.socket, context: ssl.SSLContext | None) -> None:
@@ -152,6 +172,7 @@ def _supervise(
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    gc.freeze()  # what the parent allocated stays shared: the workers' GC will not touch it
     for slot in range(count):
         spawn(slot)
     # The parent keeps the socket open (it never accepts) so a replacement worker can inherit it.
