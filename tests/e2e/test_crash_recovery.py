@@ -213,6 +213,41 @@ def test_kill_during_the_closing_put(server: Server) -> None:
         assert assert_absent_or_exact(reg, name, digest, data)
 
 
+def test_client_disconnect_mid_patch_then_resume(server: Server) -> None:
+    """spec.md "Resumable Push": the client loses its connection in the middle of a chunk;
+    the registry tells it how much it has (GET: `Range`), and it sends only the rest."""
+    reg = server.registry
+    data = os.urandom(8 << 20)
+    location = reg.start_upload("crash/disconnect")
+    for cut in (3 << 20, 5 << 20):
+        status = reg.request("GET", location)
+        assert status.status_code == 204, status.text
+        offset = int(status.headers["Range"].split("-")[1]) + 1 if cut > 3 << 20 else 0
+        location = reg.url(status.headers["Location"])
+        sock = send_partial(
+            location,
+            "PATCH",
+            {**OCTET, "Content-Range": f"{offset}-{len(data) - 1}"},
+            data[offset:],
+            cut - offset,
+        )
+        time.sleep(0.3)
+        sock.close()
+        time.sleep(0.3)
+    status = reg.request("GET", location)
+    assert status.status_code == 204, status.text
+    offset = int(status.headers["Range"].split("-")[1]) + 1
+    assert 0 <= offset <= 5 << 20, f"server claims {offset} bytes, at most {5 << 20} were sent"
+    rest = reg.request(
+        "PUT",
+        with_query(reg.url(status.headers["Location"]), digest=digest_of(data)),
+        data=data[offset:],
+        headers={**OCTET, "Content-Range": f"{offset}-{len(data) - 1}"},
+    )
+    assert rest.status_code == 201, rest.text
+    assert assert_absent_or_exact(reg, "crash/disconnect", digest_of(data), data)
+
+
 def test_upload_survives_a_graceful_restart(server: Server) -> None:
     """The gentle case: SIGTERM, start again; the session continues where it was."""
     reg = server.registry
