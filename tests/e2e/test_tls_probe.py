@@ -24,7 +24,7 @@ PROMPT = 1.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with registry_server(tmp_path_factory.mktemp("tls-probe")) as running:
+    with registry_server(tmp_path_factory.mktemp("tls-probe"), workers=2) as running:
         yield running
 
 
