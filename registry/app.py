@@ -64,7 +64,6 @@ def create_app(config: Config) -> web.Application:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = Database(config.database_url)
-    engine = db.engine
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
@@ -78,9 +77,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
-        asyncio.create_task(purge_forever(engine, store, locks, purging))
-        if purging.enabled
-        else None
+        asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
     )
     yield
     if purger is not None:

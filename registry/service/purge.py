@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
-from registry.db import transact
+from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 async def purge_uploads(
-    engine: AsyncEngine,
+    db: Database,
     store: BlobStore,
     locks: UploadLocks,
     *,
@@ -31,7 +31,7 @@ async def purge_uploads(
     """Remove upload sessions untouched for longer than `older_than`, with their ingests.
     Sessions being written right now are skipped. Returns the ids purged (or, dry, found)."""
     cutoff = utcnow() - older_than
-    async with engine.connect() as conn:
+    async with db.read() as conn:
         query = select(upload_sessions.c.id).where(upload_sessions.c.updated_at < cutoff)
         stale = list((await conn.execute(query)).scalars())
     if dry_run:
@@ -42,12 +42,7 @@ async def purge_uploads(
             async with locks.hold(upload_id):
                 with contextlib.suppress(UploadNotFound):
                     await (await store.resume(upload_id)).abort()
-                await transact(
-                    engine,
-                    lambda conn, uid=upload_id: conn.execute(  # type: ignore[misc]  # bound per iteration
-                        delete(upload_sessions).where(upload_sessions.c.id == uid)
-                    ),
-                )
+                await db.transact(_forget_session(upload_id))
         except UploadBusy:
             continue
         await locks.forget(upload_id)
@@ -55,8 +50,15 @@ async def purge_uploads(
     return purged
 
 
+def _forget_session(upload_id: str) -> Callable[[WriteConnection], Awaitable[object]]:
+    async def work(conn: WriteConnection) -> object:
+        return await conn.execute(delete(upload_sessions).where(upload_sessions.c.id == upload_id))
+
+    return work
+
+
 async def purge_forever(
-    engine: AsyncEngine, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
+    db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
 ) -> None:
     """Purge every `config.interval` seconds, starting at a random point of the first minute
     so that worker processes do not all run at once."""
@@ -64,7 +66,7 @@ async def purge_forever(
     while True:
         try:
             found = await purge_uploads(
-                engine,
+                db,
                 store,
                 locks,
                 older_than=timedelta(seconds=config.age),

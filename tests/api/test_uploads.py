@@ -278,26 +278,24 @@ async def test_purge_removes_abandoned_sessions_only(client: Client, config: Con
     from datetime import timedelta
 
     from blobstore import FilesystemBlobStore
-    from registry.db import make_engine
+    from registry.db import Database
     from registry.service.purge import purge_uploads
     from registry.service.upload_locks import UploadLocks
 
     old = await _start(client, "purge")
     await client.patch(old, data=b"abandoned")
     await asyncio.sleep(0.05)
-    engine = make_engine(config.database_url)
+    db = Database(config.database_url)
     store = FilesystemBlobStore(config.blob_root)
     locks = UploadLocks(config.data_dir / "upload-locks")
     try:
-        dry = await purge_uploads(
-            engine, store, locks, older_than=timedelta(seconds=0), dry_run=True
-        )
+        dry = await purge_uploads(db, store, locks, older_than=timedelta(seconds=0), dry_run=True)
         assert dry == [old.rsplit("/", 1)[1]]
         assert (await client.get(old)).status == 204
         fresh = await _start(client, "purge")
-        purged = await purge_uploads(engine, store, locks, older_than=timedelta(seconds=0.04))
+        purged = await purge_uploads(db, store, locks, older_than=timedelta(seconds=0.04))
     finally:
-        await engine.dispose()
+        await db.dispose()
     assert purged == [old.rsplit("/", 1)[1]]
     assert (await client.get(old)).status == 404
     assert (await client.get(fresh)).status == 204
