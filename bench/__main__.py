@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, servers
+from bench.calibrate import load_ceiling
 from bench.docker_image import push_pull
 from bench.workload import Sizes, run_http
 
@@ -83,13 +84,20 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
+    ceiling = load_ceiling(sizes.storm_seconds / 2, sizes.storm_connections)
     rows = report.summarize(results)
     print()
     print(report.table(rows))
+    print(f"\nload generator ceiling (same storm, trivial aiohttp server): {ceiling:,.0f} req/s")
     for kind, errors in failures.items():
         for error in errors:
             print(f"{kind} FAILED {error}")
-    path = report.write_json(RESULTS_DIR, {**_meta(args), "failures": failures}, results, rows)
+    path = report.write_json(
+        RESULTS_DIR,
+        {**_meta(args), "failures": failures, "load_ceiling_rps": ceiling},
+        results,
+        rows,
+    )
     print(f"\nresults: {path}")
     return 1 if any(failures.values()) else 0
 
