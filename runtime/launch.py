@@ -7,6 +7,7 @@ crun, records the outcome, and with `remove` deletes everything it made.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -123,7 +124,8 @@ def start(container: Container, *, keep_stdin: bool = False) -> int:
                 on_start=started,
             )
     finally:
-        container.update(status="exited", exit_code=code, finished=time.time(), pid=None)
+        with contextlib.suppress(FileNotFoundError):  # `berth rm -f` may have removed it
+            container.update(status="exited", exit_code=code, finished=time.time(), pid=None)
     return code
 
 
