@@ -385,3 +385,31 @@ def test_large_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         assert peak_mib() - before < 64
     finally:
         server.stop()
+
+
+def test_a_dead_worker_is_replaced(tmp_path: Path) -> None:
+    server = start_berth(tmp_path / "data", workers=2)
+
+    def workers() -> list[int]:
+        out = subprocess.run(
+            ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+        ).stdout
+        return sorted(int(pid) for pid in out.split())
+
+    try:
+        first = workers()
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while True:
+            now = workers()
+            if len(now) == 2 and first[0] not in now:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.1)
+        for _ in range(10):
+            with urllib.request.urlopen(f"{server.url}/v2/", timeout=5) as response:
+                assert response.status == 200
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
