@@ -390,3 +390,20 @@ async def test_concurrent_pushes_of_the_same_tag(client: Client) -> None:
     assert len({digest for digest, _ in results}) == 1
     tags = await (await client.get("/v2/race/tags/list")).json()
     assert tags["tags"] == ["same"]
+
+
+async def test_oversized_manifest_without_content_length_is_413(client: Client) -> None:
+    async def body():  # type: ignore[no-untyped-def]
+        yield b'{"schemaVersion": 2, "mediaType": "%s", "manifests": [], "annotations": {"p": "' % (
+            OCI_INDEX.encode()
+        )
+        for _ in range(5):
+            yield b"x" * (1024 * 1024)
+        yield b'"}}'
+
+    response = await client.put(
+        "/v2/chunked/manifests/v1", data=body(), headers={"Content-Type": OCI_INDEX}
+    )
+    assert response.status == 413
+    assert await error_code(response) == "SIZE_INVALID"
+    assert (await client.get("/v2/chunked/manifests/v1")).status == 404
