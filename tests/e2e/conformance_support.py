@@ -102,11 +102,19 @@ def build_manifest(reg: Registry, name: str, media_type: str) -> bytes:
     return index([(child_type, body) for body in children], media_type=media_type)
 
 
-def raw_request(server: RunningServer, method: str, path: str) -> tuple[int, bytes]:
+def raw_request(
+    server: RunningServer,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
     """Send the path byte for byte (requests would normalise `..` away)."""
     connection = http.client.HTTPConnection(server.host, timeout=10)
     try:
-        connection.request(method, path, headers={"Content-Length": "0"})
+        connection.request(
+            method, path, body=body, headers={**(headers or {}), "Content-Length": str(len(body))}
+        )
         response = connection.getresponse()
         return response.status, response.read()
     finally:

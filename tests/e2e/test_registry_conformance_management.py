@@ -4,7 +4,9 @@ names; invalid names and traversal attempts. See test_registry_conformance.py.""
 from __future__ import annotations
 
 import json
+import random
 import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +19,7 @@ from tests.e2e.conformance_support import (
     raw_request,
 )
 from tests.e2e.oci_http import (
+    OCI_INDEX,
     OCI_MANIFEST,
     Registry,
     digest_of,
@@ -153,3 +156,56 @@ def test_name_property(server: RunningServer, candidate: str) -> None:
         assert (status, code) == (404, ["NAME_UNKNOWN"]), candidate
     else:
         assert (status, code) == (400, ["NAME_INVALID"]), candidate
+
+
+def test_malformed_requests_never_get_a_5xx(server: RunningServer) -> None:
+    """600 seeded-random requests mixing bad names, references, session ids, query parameters,
+    Content-Range, Range, Content-Type and bodies: each is a client error at worst (< 500),
+    and the server logs no traceback (checked when the module's server stops)."""
+    reg = Registry(server.url)
+    body, digest = reg.push_image("conformance/fuzz", "v1")
+    upload = reg.start_upload("conformance/fuzz").rsplit("/", 1)[1]
+    rng = random.Random(20261128)
+    names = ["conformance/fuzz", "conformance/other", "A", "..", "", "a/b/c", "%00", "x" * 300]
+    refs = [
+        "v1",
+        digest,
+        "sha256:",
+        "sha256:zz",
+        "md5:ab",
+        "",
+        "..",
+        "v1%00",
+        "a" * 200,
+        digest_of(b"x", "sha512"),
+    ]
+    sessions = [upload, "zz", upload.upper(), "", "..", upload + "0"]
+    values = [digest, "sha256:zz", "-1", "0", "9" * 25, "", "conformance/fuzz", "..", "%ff"]
+    paths: list[Callable[[str], str]] = [
+        lambda n: f"/v2/{n}/blobs/{rng.choice(refs)}",
+        lambda n: f"/v2/{n}/manifests/{rng.choice(refs)}",
+        lambda n: f"/v2/{n}/blobs/uploads/",
+        lambda n: f"/v2/{n}/blobs/uploads/{rng.choice(sessions)}",
+        lambda n: f"/v2/{n}/tags/list",
+        lambda n: f"/v2/{n}/referrers/{rng.choice(refs)}",
+        lambda n: "/v2/_catalog",
+    ]
+    params = ["digest", "n", "last", "mount", "from", "tag", "artifactType", "digest-algorithm"]
+    failures = []
+    for _ in range(600):
+        path = rng.choice(paths)(rng.choice(names))
+        query = "&".join(f"{k}={rng.choice(values)}" for k in rng.sample(params, rng.randint(0, 3)))
+        path += f"?{query}" if query else ""
+        method = rng.choice(["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"])
+        headers = {}
+        if rng.random() < 0.5:
+            headers["Content-Range"] = rng.choice(["0-0", "5-1", "a-b", "0-" + "9" * 25, "-1-2"])
+        if rng.random() < 0.3:
+            headers["Range"] = rng.choice(["bytes=0-0", "bytes=x", "bytes=" + "9" * 25 + "-"])
+        if rng.random() < 0.5:
+            headers["Content-Type"] = rng.choice([OCI_MANIFEST, OCI_INDEX, "text/plain", "x/y;;"])
+        data = rng.choice([b"", b"{}", body, b"\x00\xff" * 50, b'{"schemaVersion":2}', b"null"])
+        status, _ = raw_request(server, method, path, data, headers)
+        if status >= 500:
+            failures.append((method, path, headers, data[:20], status))
+    assert failures == []
