@@ -99,6 +99,11 @@ def test_docker_build_push_rmi_pull_run(
         assert len(response.content) == blob["size"]
     assert reg.request("GET", f"/v2/{repo}/tags/list").json() == {"name": repo, "tags": ["1"]}
 
+    # A second push finds every layer in place (HEAD) and yields the same digest.
+    again = docker("push", ref, env=docker_env)
+    assert again.stdout.count("Layer already exists") == 2, again.stdout
+    assert f"digest: {digest} size: {size}" in again.stdout
+
     docker("rmi", ref, env=docker_env)
     assert docker("image", "inspect", ref, env=docker_env, check=False).returncode != 0
 
