@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 
 from registry.db import Database
-from registry.db.models import repositories
+from registry.db.models import manifests, repositories, repository_blobs
 from registry.service.tags import Page
 
 _BATCH = 500
+# As in Distribution, a repository is listed once it holds something: a blob or a manifest
+# (not merely an upload that was started).
+_LISTED = select(repositories.c.name).where(
+    or_(
+        exists().where(repository_blobs.c.repository_id == repositories.c.id),
+        exists().where(manifests.c.repository_id == repositories.c.id),
+    )
+)
 
 
 class CatalogService:
@@ -27,7 +35,7 @@ class CatalogService:
         cursor = last
         async with self._db.read() as conn:
             while True:
-                query = select(repositories.c.name).order_by(repositories.c.name).limit(_BATCH)
+                query = _LISTED.order_by(repositories.c.name).limit(_BATCH)
                 if cursor is not None:
                     query = query.where(repositories.c.name > cursor)
                 batch = list((await conn.execute(query)).scalars())

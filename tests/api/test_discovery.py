@@ -214,3 +214,11 @@ async def test_deleted_referrer_disappears(client: Client) -> None:
     assert (await client.delete(f"/v2/gone/manifests/{ref}")).status == 202
     body = await (await client.get(f"/v2/gone/referrers/{subject}")).json()
     assert body["manifests"] == []
+
+
+async def test_catalog_skips_repositories_with_only_an_upload_started(client: Client) -> None:
+    await push_blob(client, "has/blob", b"x")
+    response = await client.post("/v2/only/upload/blobs/uploads/")
+    assert response.status == 202
+    catalog = await (await client.get("/v2/_catalog")).json()
+    assert catalog["repositories"] == ["has/blob"]
