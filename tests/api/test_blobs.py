@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from tests.api.oci import Client, digest_of, error_code, push_blob
@@ -127,3 +129,25 @@ async def test_zero_suffix_range_is_416(client: Client) -> None:
     response = await client.get(f"/v2/suffix/blobs/{digest}", headers={"Range": "bytes=-0"})
     assert response.status == 416
     assert response.headers["Content-Range"] == f"bytes */{len(DATA)}"
+
+
+async def test_clients_leaving_mid_download_do_not_disturb_others(client: Client) -> None:
+    """The body goes out by sendfile from a thread; a client that leaves must cost nothing
+    but its own connection."""
+    import asyncio
+    import hashlib
+
+    big = bytes(range(256)) * (64 * 1024 * 4)  # 64 MiB
+    response = await client.post(
+        f"/v2/dl/blobs/uploads/?digest={digest_of(big)}", data=io.BytesIO(big)
+    )
+    assert response.status == 201
+    assert client.server.port is not None
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+        writer.write(f"GET /v2/dl/blobs/{digest_of(big)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await reader.read(1 << 16)
+        writer.transport.abort()
+    got = await client.get(f"/v2/dl/blobs/{digest_of(big)}")
+    assert got.status == 200
+    assert hashlib.sha256(await got.read()).hexdigest() == digest_of(big)[7:]
