@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import statistics
 import subprocess
@@ -58,6 +59,42 @@ def _runc(bundle: Path, n: int) -> list[float]:
     return samples
 
 
+_IN_PROCESS = """
+import json, sys, time
+from pathlib import Path
+from runtime import ContainerStore, RunOptions, create, remove, start
+root, image, config, layers = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4:]
+t = time.perf_counter()
+store = ContainerStore(Path(root))
+c = create(store, image, config, [Path(p) for p in layers], RunOptions(command=("true",)))
+code = start(c)
+remove(store, c)
+print(time.perf_counter() - t, code)
+"""
+
+
+def _in_process(root: Path, image: str, n: int) -> list[float]:
+    """create + start + remove timed inside a fresh interpreter: the executor without the CLI."""
+    store = ImageStore(root)
+    record = store.find(image)
+    assert record is not None
+    config = json.dumps(store.image_config(record))
+    layers = [str(p) for p in store.layer_dirs(record)]
+    samples = []
+    for i in range(n + 1):
+        out = subprocess.run(
+            [sys.executable, "-c", _IN_PROCESS, str(root), image, config, *layers],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if out[1] != "0":
+            raise RuntimeError(f"container exited {out[1]}")
+        if i:
+            samples.append(float(out[0]))
+    return samples
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=15, help="runs per command (default 15)")
@@ -90,6 +127,7 @@ def main() -> int:
              _time([berth, "run", "--rm", "--runtime", "crun", "--root", str(root), image,
                     "true"], args.n)),
             ("berth ps (CLI start-up only)", _time([berth, "ps", "--root", str(root)], args.n)),
+            ("berth executor in-process (create+start+remove)", _in_process(root, image, args.n)),
         ]  # fmt: skip
     finally:
         if (bundle / "rootfs").is_mount():
