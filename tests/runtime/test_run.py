@@ -292,3 +292,12 @@ def test_ps_shows_a_running_container_and_rm_f_kills_it(berth, registry_images, 
                 proc.kill()
     assert cid not in berth.containers()
     assert _cgroup_dirs(cid) == []
+
+
+def test_stdin_only_with_interactive(berth, registry_images, runtime):
+    piped = berth.run(
+        runtime, "--rm", "-i", registry_images.base, "cat", input="to the container\n"
+    )
+    closed = berth.run(runtime, "--rm", registry_images.base, "cat", input="lost\n")
+    assert piped.stdout == "to the container\n"
+    assert (closed.returncode, closed.stdout) == (0, "")
