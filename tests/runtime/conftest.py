@@ -36,6 +36,7 @@ class Images:
     base: str  # busybox + /etc, CMD sh
     app: str  # + a layer; ENV, WORKDIR, USER, ENTRYPOINT and CMD in its config
     built: str  # `docker build` FROM scratch with /bin/busybox, pushed by docker
+    layered: str  # 60+ layers with a whiteout and an opaque directory
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,16 @@ def registry_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images
         base = f"{server.host}/{prefix}/base:1"
         app = f"{server.host}/{prefix}/app:1"
         built = f"{server.host}/{prefix}/built:1"
+        layered = f"{server.host}/{prefix}/layered:1"
         push_image(server.url, f"{prefix}/base", "1", images.base_image())
         push_image(server.url, f"{prefix}/app", "1", images.app_image())
-        tags = [base, app, built]
+        push_image(server.url, f"{prefix}/layered", "1", images.many_layers_image())
+        tags = [base, app, built, layered]
         try:
             _docker_build(tmp_path_factory.mktemp("rt-build"), built)
-            for tag in (base, app):
+            for tag in (base, app, layered):
                 sh("docker", "pull", "-q", tag, timeout=300)
-            yield Images(base, app, built)
+            yield Images(base, app, built, layered)
         finally:
             for tag in tags:
                 sh("docker", "rmi", "-f", tag, check=False)
@@ -117,7 +120,12 @@ def berth(registry_images: Images, tmp_path_factory: pytest.TempPathFactory) -> 
     store = ImageStore(root)
 
     async def pull_all() -> None:
-        for ref in (registry_images.base, registry_images.app, registry_images.built):
+        for ref in (
+            registry_images.base,
+            registry_images.app,
+            registry_images.built,
+            registry_images.layered,
+        ):
             await store.pull(ref, plain_http=True)
 
     asyncio.run(pull_all())

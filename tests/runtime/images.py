@@ -66,3 +66,28 @@ def base_image() -> img.Image:
 
 def app_image() -> img.Image:
     return img.build_image([busybox_layer(), etc_layer(), app_layer()], config=APP_CONFIG)
+
+
+def many_layers_image(count: int = 60) -> img.Image:
+    """busybox, /etc, then `count` one-file layers; the last deletes /layers/5 (a whiteout) and
+    replaces /opaque's lower contents (an opaque dir). Too many for absolute lowerdirs."""
+    layers = [
+        busybox_layer(),
+        etc_layer(),
+        img.build_layer([img.directory("opaque"), img.file("opaque/old", b"old\n")]),
+    ]
+    layers += [
+        img.build_layer([img.directory("layers"), img.file(f"layers/{i}", f"{i}\n".encode())])
+        for i in range(count)
+    ]
+    layers.append(
+        img.build_layer(
+            [
+                img.whiteout("layers/5"),
+                img.directory("opaque"),
+                img.opaque("opaque"),
+                img.file("opaque/new", b"new\n"),
+            ]
+        )
+    )
+    return img.build_image(layers, config=BASE_CONFIG)

@@ -301,3 +301,17 @@ def test_stdin_only_with_interactive(berth, registry_images, runtime):
     closed = berth.run(runtime, "--rm", registry_images.base, "cat", input="lost\n")
     assert piped.stdout == "to the container\n"
     assert (closed.returncode, closed.stdout) == (0, "")
+
+
+def test_many_layers_whiteouts_and_opaque_dirs_as_docker_shows_them(
+    berth, registry_images, runtime
+):
+    script = "ls /layers | wc -l; test -e /layers/5 || echo no-5; cat /layers/59; ls /opaque"
+    ours = berth.run(runtime, "--verbose", registry_images.layered, "sh", "-c", script)
+    theirs = docker_run(registry_images.layered, "sh", "-c", script)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout == "59\nno-5\n59\nnew\n"
+    cid = ours.stderr.strip()
+    links = berth.root / "containers" / cid / "l"  # 64 lowerdirs did not fit in one page
+    assert len(list(links.iterdir())) == 64
+    assert berth.cli("rm", cid).returncode == 0
