@@ -315,3 +315,28 @@ def test_many_layers_whiteouts_and_opaque_dirs_as_docker_shows_them(
     links = berth.root / "containers" / cid / "l"  # 64 lowerdirs did not fit in one page
     assert len(list(links.iterdir())) == 64
     assert berth.cli("rm", cid).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "script"),
+    [
+        (["-u", "root"], "grep Cap /proc/self/status"),
+        (["-u", "app"], "grep Cap /proc/self/status"),
+        (["-u", "root"], "mknod /tmp/disk b 8 0 && head -c1 /tmp/disk; echo rc=$?"),
+        # crun (not Berth) adds a /dev/core link that docker's runc does not
+        (
+            ["-u", "root"],
+            "stat -c '%A %t,%T %N' /dev/* | grep -v /dev/core; cat /proc/keys; "
+            "ls /sys/firmware | wc -l",
+        ),
+        (["-u", "root"], "echo 1 > /proc/sys/kernel/ns_last_pid; echo rc=$?"),
+    ],
+    ids=["caps-root", "caps-user", "device-cgroup", "dev-and-masks", "proc-sys-readonly"],
+)
+def test_privileges_match_docker(berth, registry_images, runtime, options, script):
+    ours = berth.run(
+        runtime, "--rm", *options, "--entrypoint", "/bin/sh", registry_images.app, "-c", script
+    )
+    theirs = docker_run(*options, "--entrypoint", "/bin/sh", registry_images.app, "-c", script)
+    assert ours.stdout == theirs.stdout
+    assert ours.stdout
