@@ -30,7 +30,7 @@ def _status(state: ContainerState, now: float) -> str:
         return f"Up {_ago(now - state.created).removesuffix(' ago')}"
     if state.exit_code is not None:
         return f"Exited ({state.exit_code}) {_ago(now - (state.finished or now))}"
-    return "Created"
+    return "Dead" if state.status == "running" else "Created"  # its `berth run` was killed
 
 
 def _ps(args: argparse.Namespace) -> int:
