@@ -7,7 +7,6 @@ each hierarchy's root.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import time
@@ -74,16 +73,6 @@ class Cgroup:
         """Move `pid` (0: the caller) into every hierarchy."""
         for d in self.dirs.values():
             _write(d / "cgroup.procs", str(pid))
-
-    def oom_killed(self) -> bool:
-        memory = self.dirs.get("memory") or self.dirs.get("")
-        if memory is None:
-            return False
-        with contextlib.suppress(OSError):
-            if self.version == 1:
-                return "oom_kill 0" not in (memory / "memory.oom_control").read_text()
-            return "oom_kill 0" not in (memory / "memory.events").read_text()
-        return False
 
     def remove(self) -> None:
         """rmdir every directory; waits briefly for exiting tasks. Idempotent."""
