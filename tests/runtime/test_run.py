@@ -224,8 +224,9 @@ def test_rm_leaves_nothing_behind(berth, registry_images, runtime):
         assert str(berth.root) not in f.read()
 
 
-def test_signals_reach_the_container(berth, registry_images, runtime):
-    script = 'trap "echo got-term; exit 42" TERM; echo ready; while true; do sleep 0.1; done'
+@pytest.mark.parametrize("name", ["TERM", "INT"])
+def test_signals_reach_the_container(berth, registry_images, runtime, name):
+    script = f'trap "echo got-{name}; exit 42" {name}; echo ready; while true; do sleep 0.1; done'
     proc = subprocess.Popen(
         [
             berth_executable(),
@@ -247,13 +248,13 @@ def test_signals_reach_the_container(berth, registry_images, runtime):
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "ready\n"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(getattr(signal, f"SIG{name}"))
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 42, err
-    assert out == "got-term\n"
+    assert out == f"got-{name}\n"
 
 
 def test_command_not_found_is_127_like_docker(berth, registry_images, runtime):
