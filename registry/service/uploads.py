@@ -104,16 +104,22 @@ class UploadService:
         and link it into `repo`. On a digest mismatch the session is gone and nothing is stored."""
         async with self._hold(repo, upload_id):
             upload = await self._open(repo, upload_id)
+            # The whole blob in this one request: write it to a fresh ingest begun here, which
+            # hashes as it writes (the session's ingest may have been begun by another worker,
+            # and then the commit would have to read the file back to hash it).
+            whole = upload.size == 0 and (chunk_range is None or chunk_range.start == 0)
+            if whole:
+                await upload.close()
+                upload = await self._store.begin()
             try:
                 await _write_chunk(upload, body, chunk_range, length)
             except BaseException:
-                await upload.close()
+                await (upload.abort() if whole else upload.close())
                 raise
             try:
                 info = await upload.commit(digest)
             except BaseException:
-                await self._db.transact(lambda conn: _forget(conn, upload_id))
-                await self._locks.forget(upload_id)
+                await self._discard(upload_id)
                 raise
 
             async def work(conn: WriteConnection) -> None:
@@ -121,8 +127,20 @@ class UploadService:
                 await _forget(conn, upload_id)
 
             await self._db.transact(work)
+            if whole:
+                await self._abort_ingest(upload_id)
         await self._locks.forget(upload_id)
         return info
+
+    async def _discard(self, upload_id: str) -> None:
+        """Drop a session that failed for good: its ingest, its row, its lock file."""
+        await self._abort_ingest(upload_id)
+        await self._db.transact(lambda conn: _forget(conn, upload_id))
+        await self._locks.forget(upload_id)
+
+    async def _abort_ingest(self, upload_id: str) -> None:
+        with contextlib.suppress(UploadNotFound):
+            await (await self._store.resume(upload_id)).abort()
 
     async def upload_whole(self, repo: str, digest: Digest, body: AsyncIterable[bytes]) -> BlobInfo:
         """A monolithic upload (POST ?digest=): no session row at all."""

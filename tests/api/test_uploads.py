@@ -29,13 +29,15 @@ async def test_monolithic_post(client: Client) -> None:
     assert await (await client.get(response.headers["Location"])).read() == data
 
 
-async def test_post_then_put(client: Client) -> None:
+async def test_post_then_put(client: Client, config: Config) -> None:
     data = b"post then put"
     location = await _start(client, "pp")
     response = await client.put(f"{location}?digest={digest_of(data)}", data=data)
     assert response.status == 201
     assert response.headers["Docker-Content-Digest"] == digest_of(data)
     assert await (await client.get(f"/v2/pp/blobs/{digest_of(data)}")).read() == data
+    assert list((config.blob_root / "ingest").iterdir()) == []
+    assert (await client.get(location)).status == 404
 
 
 async def test_chunked_upload_with_final_chunk_in_put(client: Client) -> None:
@@ -154,6 +156,7 @@ async def test_digest_mismatch_publishes_nothing(client: Client, config: Config)
     assert (await client.get(f"/v2/mismatch/blobs/{digest_of(b'actual bytes')}")).status == 404
     assert (await client.get(location)).status == 404
     assert list((config.data_dir / "upload-locks").iterdir()) == []
+    assert list((config.blob_root / "ingest").iterdir()) == []
     mono = await client.post(f"/v2/mismatch/blobs/uploads/?digest={wrong}", data=b"other bytes")
     assert mono.status == 400
     assert await error_code(mono) == "DIGEST_INVALID"
