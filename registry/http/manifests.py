@@ -23,6 +23,9 @@ async def get_manifest(request: web.Request) -> web.Response:
         "ETag": f'"{stored.digest}"',
         "Content-Type": stored.media_type,
     }
+    if headers["ETag"] in request.headers.get("If-None-Match", ""):
+        del headers["Content-Type"]
+        return web.Response(status=304, headers=headers)
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(stored.payload))
         return web.Response(headers=headers)

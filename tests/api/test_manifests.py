@@ -407,3 +407,15 @@ async def test_oversized_manifest_without_content_length_is_413(client: Client) 
     assert response.status == 413
     assert await error_code(response) == "SIZE_INVALID"
     assert (await client.get("/v2/chunked/manifests/v1")).status == 404
+
+
+async def test_if_none_match_gives_304(client: Client) -> None:
+    digest, _ = await push_image(client, "etag", reference="v1")
+    first = await client.get("/v2/etag/manifests/v1")
+    assert first.headers["ETag"] == f'"{digest}"'
+    again = await client.get("/v2/etag/manifests/v1", headers={"If-None-Match": f'"{digest}"'})
+    assert again.status == 304
+    assert again.headers["Docker-Content-Digest"] == digest
+    assert await again.read() == b""
+    other = await client.get("/v2/etag/manifests/v1", headers={"If-None-Match": '"sha256:0"'})
+    assert other.status == 200
