@@ -74,7 +74,9 @@ def _wait_ready(server: RunningServer, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"{server.kind} exited with {server.process.returncode}:\n{server.log()}")
+            raise RuntimeError(
+                f"{server.kind} exited with {server.process.returncode}:\n{server.log()}"
+            )
         try:
             with urllib.request.urlopen(f"{server.url}/v2/", timeout=2):
                 return
@@ -88,11 +90,20 @@ def _wait_ready(server: RunningServer, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{server.kind} did not answer /v2/ within {timeout}s:\n{server.log()}")
 
 
-def _spawn(kind: str, argv: list[str], host: str, data_dir: Path, log_path: Path,
-           env: dict[str, str] | None) -> RunningServer:
+def _spawn(
+    kind: str,
+    argv: list[str],
+    host: str,
+    data_dir: Path,
+    log_path: Path,
+    env: dict[str, str] | None,
+) -> RunningServer:
     log = open(log_path, "wb")  # noqa: SIM115  (the child owns it; closed with the process)
     process = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={**os.environ, **(env or {})},
     )
     log.close()
@@ -101,19 +112,41 @@ def _spawn(kind: str, argv: list[str], host: str, data_dir: Path, log_path: Path
     return server
 
 
-def start_berth(data_dir: Path, *, port: int | None = None, workers: int = 1,
-                extra_args: Sequence[str] = (), env: dict[str, str] | None = None,
-                log_path: Path | None = None) -> RunningServer:
+def start_berth(
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    workers: int = 1,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> RunningServer:
     host = f"127.0.0.1:{port or free_port()}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [berth_executable(), "serve", "--addr", host, "--data-dir", str(data_dir),
-            "--workers", str(workers), *extra_args]
-    return _spawn("berth", argv, host, data_dir,
-                  log_path or data_dir.parent / f"berth-{host.split(':')[1]}.log", env)
+    argv = [
+        berth_executable(),
+        "serve",
+        "--addr",
+        host,
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+        *extra_args,
+    ]
+    return _spawn(
+        "berth",
+        argv,
+        host,
+        data_dir,
+        log_path or data_dir.parent / f"berth-{host.split(':')[1]}.log",
+        env,
+    )
 
 
-def start_distribution(data_dir: Path, *, port: int | None = None,
-                       extra_config: str = "") -> RunningServer:
+def start_distribution(
+    data_dir: Path, *, port: int | None = None, extra_config: str = ""
+) -> RunningServer:
     binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     host = f"127.0.0.1:{port or free_port()}"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -122,11 +155,16 @@ def start_distribution(data_dir: Path, *, port: int | None = None,
         "version: 0.1\n"
         "log: {level: warn}\n"
         f"storage:\n  filesystem: {{rootdirectory: {data_dir}}}\n  delete: {{enabled: true}}\n"
-        f"http:\n  addr: {host}\n"
-        + extra_config
+        f"http:\n  addr: {host}\n" + extra_config
     )
-    return _spawn("distribution", [binary, "serve", str(config)], host, data_dir,
-                  data_dir.parent / f"distribution-{host.split(':')[1]}.log", None)
+    return _spawn(
+        "distribution",
+        [binary, "serve", str(config)],
+        host,
+        data_dir,
+        data_dir.parent / f"distribution-{host.split(':')[1]}.log",
+        None,
+    )
 
 
 @contextlib.contextmanager
