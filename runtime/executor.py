@@ -37,6 +37,32 @@ class StartError(Exception):
         self.code = code
 
 
+def fork_and_supervise(setup: Callable[[], None], on_start: Callable[[int], None] | None) -> int:
+    """Fork; the child runs `setup`, which must exec. A setup failure travels back through a
+    close-on-exec pipe and is raised here as StartError; otherwise return the exit code."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the container side, seen through its effects
+        os.close(read_end)
+        code, message = SETUP_FAILED, "unknown error"
+        try:
+            setup()
+        except ExecError as exc:
+            code, message = exc.code, str(exc)
+        except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
+            message = f"{type(exc).__name__}: {exc}"
+        os.write(write_end, f"{code}\n{message}".encode())
+        os._exit(code)
+    os.close(write_end)
+    failure, code = supervise(pid, read_end, on_start)
+    if failure:
+        status, _, message = failure.decode(errors="replace").partition("\n")
+        raise StartError(int(status), message)
+    return code
+
+
 def _namespace_flags(spec: Mapping[str, Any]) -> tuple[int, bool]:
     types = {
         ns["type"] for ns in spec.get("linux", {}).get("namespaces") or [] if not ns.get("path")
@@ -90,27 +116,9 @@ def run(
         _, new_pid = _namespace_flags(spec)
         if new_pid:
             _linux.unshare(_linux.CLONE_NEWPID)
-        read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the container side, seen through its effects
-            os.close(read_end)
-            code, message = SETUP_FAILED, "unknown error"
-            try:
-                _child(spec, bundle, overlay, cgroup, keep_stdin)
-            except ExecError as exc:
-                code, message = exc.code, str(exc)
-            except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
-                message = f"{type(exc).__name__}: {exc}"
-            os.write(write_end, f"{code}\n{message}".encode())
-            os._exit(code)
-        os.close(write_end)
-        failure, code = supervise(pid, read_end, on_start)
-        if failure:
-            status, _, message = failure.decode(errors="replace").partition("\n")
-            raise StartError(int(status), message)
-        return code
+        return fork_and_supervise(
+            lambda: _child(spec, bundle, overlay, cgroup, keep_stdin), on_start
+        )
     finally:
         if cgroup is not None:
             cgroup.remove()

@@ -16,15 +16,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 
 from runtime import _linux
-from runtime.executor import SETUP_FAILED, StartError
+from runtime.executor import SETUP_FAILED, StartError, fork_and_supervise
 from runtime.lookup import check_executable
 from runtime.mounts import MS_PRIVATE, MS_REC, Mount
-from runtime.process import ExecError
-from runtime.supervise import supervise
 
 RUNTIMES = ("runc", "crun")
 STATE_ROOT = "/run/berth"
@@ -76,27 +73,9 @@ def run(
     binary = shutil.which(name)
     if binary is None:
         raise StartError(SETUP_FAILED, f"{name} is not installed")
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - seen through its effects
-        os.close(read_end)
-        code, message = SETUP_FAILED, "unknown error"
-        try:
-            _child(binary, name, bundle, cid, overlay, keep_stdin)
-        except ExecError as exc:
-            code, message = exc.code, str(exc)
-        except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
-            message = f"{type(exc).__name__}: {exc}"
-        os.write(write_end, f"{code}\n{message}".encode())
-        os._exit(code)
-    os.close(write_end)
-    failure, code = supervise(pid, read_end, on_start)
-    if failure:
-        status, _, message = failure.decode(errors="replace").partition("\n")
-        raise StartError(int(status), message)
-    return code
+    return fork_and_supervise(
+        lambda: _child(binary, name, bundle, cid, overlay, keep_stdin), on_start
+    )
 
 
 def kill(name: str, cid: str, signum: int) -> None:
