@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest test-env bench clean
+.PHONY: run test test-fast lint typecheck pytest test-env bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 test: test-env lint typecheck pytest
+
+# The inner loop: no e2e, engines (PostgreSQL, SeaweedFS, nginx) or browser.
+test-fast: lint typecheck
+	$(BIN)/pytest -m "not e2e and not postgres and not s3 and not cluster and not browser"
 
 bench: $(STAMP) test-env
 	$(BIN)/python -m bench

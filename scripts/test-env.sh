@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   docker.io containerd runc crun skopeo umoci podman buildah uidmap fuse-overlayfs
   busybox-static docker-registry iproute2 ca-certificates apache2-utils procps
-  postgresql
+  postgresql nginx-light chromium chromium-driver
 )
 
 missing=()

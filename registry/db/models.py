@@ -7,6 +7,7 @@
     manifest_references   manifest -> blob (config, layer) and manifest -> manifest (index child)
     tags                  (repository, name) -> manifest
     upload_sessions       uploads in progress: id is the blobstore ingest id
+    leases                named exclusive holds with an expiry (registry.leases)
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -128,4 +129,13 @@ upload_sessions = Table(
     Column("started_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Column("updated_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Index("ix_upload_sessions_updated_at", "updated_at"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("generation", BigInteger, nullable=False),
 )
