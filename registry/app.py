@@ -14,6 +14,7 @@ import registry.auth
 from blobstore import FilesystemBlobStore
 from registry.config import Config
 from registry.db import Database
+from registry.gc.schedule import collect_forever
 from registry.http import ROUTES, error_middleware
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -26,6 +27,7 @@ from registry.http.keys import (
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
+    TOUCHES,
     UPLOADS,
 )
 from registry.service import (
@@ -37,6 +39,7 @@ from registry.service import (
     UploadService,
 )
 from registry.service.purge import purge_forever
+from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 
 MAX_PAGE: Final = 1000
@@ -79,10 +82,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     purger = (
         asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
     )
+    touches = app[TOUCHES] = TouchRecorder(db)
+    background = [asyncio.create_task(touches.run())]
+    if config.gc.interval > 0:
+        background.append(asyncio.create_task(collect_forever(db, store, locks, config)))
     yield
     if purger is not None:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(Exception):
+        await touches.flush()
     sendfile_pool.shutdown(wait=False, cancel_futures=True)
     await db.dispose()

@@ -8,6 +8,11 @@
     tags                  (repository, name) -> manifest
     upload_sessions       uploads in progress: id is the blobstore ingest id
     leases                named exclusive holds with an expiry (registry.leases)
+    blob_pins             uploads between their pin and their link: GC keeps these blobs
+
+A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
+its bytes; nothing may reference it any more), and `touched_at` is its last upload, mount
+or HEAD, recorded at most once a minute (docs/gc.md).
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -63,6 +68,8 @@ blobs = Table(
     Column("digest", String(150), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("state", String(16), nullable=False, default="live", server_default="live"),
+    Column("touched_at", DateTime(timezone=True), nullable=True),
 )
 
 repository_blobs = Table(
@@ -138,4 +145,13 @@ leases = Table(
     Column("holder", String(255), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("generation", BigInteger, nullable=False),
+)
+
+blob_pins = Table(
+    "blob_pins",
+    metadata,
+    Column("digest", String(150), nullable=False),
+    Column("holder", String(64), nullable=False),  # the upload id
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("digest", "holder"),
 )

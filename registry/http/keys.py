@@ -16,6 +16,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
+from registry.service.touches import TouchRecorder
 
 CONFIG = web.AppKey("berth.config", Config)
 BLOBS = web.AppKey("berth.blobs", BlobService)
@@ -26,4 +27,5 @@ CATALOG = web.AppKey("berth.catalog", CatalogService)
 REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", ThreadPoolExecutor)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
+TOUCHES = web.AppKey("berth.touches", TouchRecorder)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
