@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from blobstore import Digest, FilesystemBlobStore
 from registry import Config
-from registry.db import Database
+from registry.config import DatabaseConfig
+from registry.db import Database, WriteConnection, upgrade
+from registry.db.models import blobs, manifests, repository_blobs, utcnow
 from registry.gc import GCOptions, GCReport, Removal, collect_garbage
 from registry.http.keys import TOUCHES
 from registry.service.upload_locks import UploadLocks
+from tests.api.conftest import PostgresServer, _pg_bin
 from tests.api.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -31,6 +37,25 @@ from tests.support.server import berth_executable
 
 NOW = timedelta(0)
 HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def config(request: pytest.FixtureRequest, config: Config) -> Config:
+    """Every rule on SQLite and, under -m postgres, on PostgreSQL (whose row locks differ)."""
+    if request.param == "sqlite":
+        return config
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    database = "gc_" + uuid.uuid4().hex[:12]
+    subprocess.run(
+        [
+            *("runuser", "-u", "postgres", "--", str(_pg_bin() / "createdb")),
+            *("-h", "127.0.0.1", "-p", str(server.port), database),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    upgrade(server.url(database))
+    return dataclasses.replace(config, database=DatabaseConfig(url=server.url(database)))
 
 
 @pytest.fixture
@@ -53,21 +78,15 @@ async def gc(
 
 async def age(db: Database, hours: float = 2) -> None:
     """Make everything stored so far look `hours` old."""
-    modifier = f"-{int(hours * 3600)} seconds"
+    then = utcnow() - timedelta(hours=hours)
 
-    async def work(conn: object) -> None:
-        for table, column in [
-            ("blobs", "created_at"),
-            ("blobs", "touched_at"),
-            ("repository_blobs", "created_at"),
-            ("manifests", "created_at"),
-        ]:
-            await conn.execute(  # type: ignore[attr-defined]  # a WriteConnection
-                text(
-                    f"UPDATE {table} SET {column} = strftime('%Y-%m-%d %H:%M:%f', 'now', "
-                    f"'{modifier}') WHERE {column} IS NOT NULL"
-                )
-            )
+    async def work(conn: WriteConnection) -> None:
+        await conn.execute(update(blobs).values(created_at=then))
+        await conn.execute(
+            update(blobs).where(blobs.c.touched_at.is_not(None)).values(touched_at=then)
+        )
+        await conn.execute(update(repository_blobs).values(created_at=then))
+        await conn.execute(update(manifests).values(created_at=then))
 
     await db.transact(work)
 
@@ -309,21 +328,24 @@ async def test_expired_upload_sessions_are_purged(
     assert (await client.get(f"/v2/s/blobs/uploads/{upload_id}")).status == 404
 
 
-def berth(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([berth_executable(), *args], capture_output=True, text=True, check=False)
+def berth(*args: str, database: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BERTH_DATABASE_URL": database}
+    return subprocess.run(
+        [berth_executable(), *args], capture_output=True, text=True, check=False, env=env
+    )
 
 
 async def test_cli_text_json_and_dry_run(client: Client, config: Config) -> None:
     digest = await push_blob(client, "cli", b"loose blob for the cli")
-    data_dir = str(config.data_dir)
+    data_dir, url = str(config.data_dir), config.database.url
 
-    dry = berth("gc", "--data-dir", data_dir, "--grace", "0s", "--dry-run")
+    dry = berth("gc", "--data-dir", data_dir, "--grace", "0s", "--dry-run", database=url)
     assert dry.returncode == 0, dry.stderr
     assert f"would remove link cli {digest}" in dry.stdout
     assert f"would remove blob {digest} (22B)" in dry.stdout
     assert "Would remove 0 manifest(s), 1 link(s), 1 blob(s) (22B)" in dry.stdout
 
-    real = berth("gc", "--data-dir", data_dir, "--grace", "0s", "--json")
+    real = berth("gc", "--data-dir", data_dir, "--grace", "0s", "--json", database=url)
     assert real.returncode == 0, real.stderr
     report = json.loads(real.stdout)
     assert report["dry_run"] is False
