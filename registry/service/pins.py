@@ -42,8 +42,8 @@ async def pin_blob(db: Database, digest: Digest, size: int, holder: str) -> None
                 .where(blobs.c.digest == str(digest))
                 .with_for_update(read=True)
             )
-        ).scalar_one()
-        if state != LIVE:
+        ).scalar_one_or_none()
+        if state != LIVE:  # None: a collection deleted the row after our insert found it
             return False
         values = {"digest": str(digest), "holder": holder, "expires_at": utcnow() + PIN_TTL}
         await conn.execute(upsert(conn, blob_pins, ["digest", "holder"], values))
