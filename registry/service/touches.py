@@ -2,8 +2,8 @@
 
 A client that HEADs a layer, finds it and skips the upload will reference it in its next
 manifest PUT; the collector keeps blobs touched within its grace period. Touches are written
-off the response path, at most once a minute per blob: the handler only notes the digest,
-and a background task writes the noted digests in one statement every second.
+off the response path, at most once a minute per blob: the handler only notes the digest and
+wakes a background task, which writes whatever was noted meanwhile in one statement.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from registry.db.models import blobs, utcnow
 log = logging.getLogger(__name__)
 
 EVERY: Final = 60.0  # seconds between two recorded touches of one blob
-_FLUSH_INTERVAL: Final = 1.0
 _REMEMBERED: Final = 65536  # digests whose last touch this process remembers
 _BATCH: Final = 500
 
@@ -32,6 +31,7 @@ class TouchRecorder:
         self._db = db
         self._recent: dict[str, float] = {}
         self._pending: set[str] = set()
+        self._wake = asyncio.Event()
 
     def touch(self, digest: str) -> None:
         """Note that `digest` was found; cheap, never waits."""
@@ -43,6 +43,7 @@ class TouchRecorder:
             self._recent.clear()
         self._recent[digest] = now
         self._pending.add(digest)
+        self._wake.set()
 
     async def flush(self) -> None:
         """Write the noted touches (skipping blobs another process touched this minute)."""
@@ -51,9 +52,10 @@ class TouchRecorder:
             await self._db.transact(lambda conn, batch=batch: _record(conn, batch))  # type: ignore[misc]  # default binds the loop variable
 
     async def run(self) -> None:
-        """Flush every second until cancelled."""
+        """Flush whenever something was noted, until cancelled."""
         while True:
-            await asyncio.sleep(_FLUSH_INTERVAL)
+            await self._wake.wait()
+            self._wake.clear()
             try:
                 await self.flush()
             except Exception:
