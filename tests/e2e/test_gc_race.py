@@ -49,7 +49,7 @@ from tests.support.server import RunningServer, berth_executable, start_berth
 pytestmark = pytest.mark.e2e
 
 CLIENTS = 8
-ROUNDS = 14  # images each client pushes
+ROUNDS = 12  # images each client pushes
 SHARED_LAYERS = 10
 ATTEMPTS = 8  # pushes of one image before a client gives up on it
 CLI_PASSES = 400  # bounds for the two collector loops
@@ -277,7 +277,7 @@ def inprocess_loop(server: RunningServer, url: str, stop: threading.Event, out: 
                     continue
                 out.passes += 1
                 out.blobs_removed += report.blobs
-                await asyncio.sleep(random.uniform(0, 0.3))  # leave the CLI loop a chance
+                await asyncio.sleep(random.uniform(0.05, 0.4))  # leave the CLI loop a chance
         finally:
             await db.dispose()
 
