@@ -32,6 +32,7 @@ class TouchRecorder:
         self._recent: dict[str, float] = {}
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
 
     def touch(self, digest: str) -> None:
         """Note that `digest` was found; cheap, never waits."""
@@ -46,10 +47,12 @@ class TouchRecorder:
         self._wake.set()
 
     async def flush(self) -> None:
-        """Write the noted touches (skipping blobs another process touched this minute)."""
-        while self._pending:
-            batch = [self._pending.pop() for _ in range(min(_BATCH, len(self._pending)))]
-            await self._db.transact(lambda conn, batch=batch: _record(conn, batch))  # type: ignore[misc]  # default binds the loop variable
+        """Write the noted touches (skipping blobs another process touched this minute);
+        returns once everything noted before the call is written."""
+        async with self._flushing:
+            while self._pending:
+                batch = [self._pending.pop() for _ in range(min(_BATCH, len(self._pending)))]
+                await self._db.transact(lambda conn, batch=batch: _record(conn, batch))  # type: ignore[misc]  # default binds the loop variable
 
     async def run(self) -> None:
         """Flush whenever something was noted, until cancelled."""

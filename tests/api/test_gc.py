@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from blobstore import Digest, FilesystemBlobStore
 from registry import Config
@@ -360,3 +360,38 @@ def test_cli_rejects_a_bad_grace(tmp_path: Path) -> None:
     assert (
         result.stderr.strip() == "berth gc: --grace: 'soon' is not a duration such as 30s or 168h"
     )
+
+
+async def test_head_touches_at_most_once_a_minute(
+    client: Client, config: Config, db: Database
+) -> None:
+    digest = await push_blob(client, "t", b"headed twice")
+    await age(db)
+
+    async def touched_at() -> object:
+        async with db.read() as conn:
+            query = select(blobs.c.touched_at).where(blobs.c.digest == digest)
+            return (await conn.execute(query)).scalar_one()
+
+    old = await touched_at()
+    assert (await client.head(f"/v2/t/blobs/{digest}")).status == 200
+    await client.app[TOUCHES].flush()
+    first = await touched_at()
+    assert first != old
+    assert (await client.head(f"/v2/t/blobs/{digest}")).status == 200
+    await client.app[TOUCHES].flush()
+    assert await touched_at() == first
+
+
+def test_exports() -> None:
+    import registry.gc
+
+    assert registry.gc.__all__ == sorted(registry.gc.__all__)
+    assert set(registry.gc.__all__) == {
+        "DEFAULT_GRACE",
+        "GCOptions",
+        "GCReport",
+        "GC_LEASE",
+        "Removal",
+        "collect_garbage",
+    }
