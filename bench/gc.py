@@ -69,7 +69,7 @@ def generate(manifests: int) -> Store:
             "config": _descriptor("application/vnd.oci.image.config.v1+json", blobs[0]),
             "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar", b) for b in blobs[1:]],
         }
-        tagged = n % 10 != 0
+        tagged = (n // len(repositories)) % 10 != 0  # every repository keeps some tags
         images.append((n % len(repositories), json.dumps(body).encode(), tagged, blobs))
     loose = [(n % len(repositories), f"loose {n}".encode()) for n in range(manifests)]
     unlinked = [f"unlinked {n}".encode() for n in range(manifests // 2)]
@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                 "garbage": store.garbage_blobs,
             }
             row["berth"] = berth_pass(store, workdir)
+            print(json.dumps(row["berth"], indent=2), flush=True)
             if not args.no_distribution:
                 row["distribution"] = distribution_pass(store, workdir)
             results.append(row)
