@@ -1,8 +1,10 @@
 """Pulls images from OCI and Docker registries into a local store, unpacked as overlay
 snapshots. `ImageStore` is the API; the state dir layout is drawn in `puller.store`."""
 
+from puller.decompress import UnpackLimits
 from puller.errors import (
     AuthenticationFailed,
+    DecompressionBomb,
     DiffIDMismatch,
     ImageNotFound,
     InvalidPlatform,
@@ -22,6 +24,7 @@ from puller.store import ImageStore, PruneReport, default_root
 
 __all__ = [
     "ImageStore",
+    "UnpackLimits",
     "ImageRecord",
     "PruneReport",
     "default_root",
@@ -44,5 +47,6 @@ __all__ = [
     "ImageNotFound",
     "LayerRejected",
     "LayerTooLarge",
+    "DecompressionBomb",
     "DiffIDMismatch",
 ]

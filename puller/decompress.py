@@ -1,4 +1,4 @@
-"""Streaming decompression of layer blobs, with the diff_id hash and a size cap.
+"""Streaming decompression of layer blobs, with the diff_id hash and the unpack limits.
 
 Everything here is a small file-like object with `read(n)`, so `tarfile.open(mode="r|")`
 can consume a layer of any size with flat memory.
@@ -8,17 +8,45 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import zstandard
 
-from puller.errors import LayerRejected, LayerTooLarge
+from puller.errors import DecompressionBomb, LayerRejected, LayerTooLarge
 
 _CHUNK: Final = 1 << 20
 
 
+@dataclass(frozen=True, slots=True)
+class UnpackLimits:
+    """What one layer may unpack to, checked as it streams so that a bomb stops early.
+
+    `max_size` caps a layer's uncompressed bytes. Once past `expansion_floor` uncompressed
+    bytes, a layer may not exceed `max_expansion` times the compressed bytes read so far
+    (0 turns this off): gzip of zeros inflates about 1000x, real layers rarely 10x.
+    """
+
+    max_size: int = 64 * 1024**3
+    max_expansion: float = 100.0
+    expansion_floor: int = 1024**3
+
+
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class CountingReader:
+    """Counts the bytes read through it (the compressed side of a layer)."""
+
+    def __init__(self, inner: Readable) -> None:
+        self._inner = inner
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self.count += len(data)
+        return data
 
 
 class GzipReader:
@@ -67,20 +95,38 @@ class GzipReader:
 
 
 class LimitedHashingReader:
-    """Hashes what passes (the diff_id) and refuses to produce more than `limit` bytes."""
+    """Hashes what passes (the diff_id) and refuses to produce more than `limits` allow,
+    measuring expansion against the compressed bytes `compressed` has read."""
 
-    def __init__(self, inner: Readable, limit: int, layer: object) -> None:
+    def __init__(
+        self,
+        inner: Readable,
+        limits: UnpackLimits,
+        layer: object,
+        compressed: CountingReader | None = None,
+    ) -> None:
         self._inner = inner
-        self._limit = limit
+        self._limits = limits
         self._layer = layer
+        self._compressed = compressed
         self.hasher = hashlib.sha256()
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(_CHUNK if size < 0 else size)
         self.size += len(data)
-        if self.size > self._limit:
-            raise LayerTooLarge(self._layer, self._limit)
+        limits = self._limits
+        if self.size > limits.max_size:
+            raise LayerTooLarge(self._layer, limits.max_size)
+        if (
+            self._compressed is not None
+            and limits.max_expansion > 0
+            and self.size > limits.expansion_floor
+            and self.size > limits.max_expansion * self._compressed.count
+        ):
+            raise DecompressionBomb(
+                self._layer, limits.max_expansion, self.size, self._compressed.count
+            )
         self.hasher.update(data)
         return data
 

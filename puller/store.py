@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from blobstore import Digest, FilesystemBlobStore, UploadNotFound
+from puller.decompress import UnpackLimits
 from puller.errors import ImageNotFound
 from puller.platforms import parse_platform
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
-from puller.unpack import DEFAULT_MAX_LAYER_SIZE
 
 
 def default_root() -> Path:
@@ -54,16 +54,17 @@ class PruneReport:
 
 
 class ImageStore:
-    """Opens (creating if needed) the state dir at `root`."""
+    """Opens (creating if needed) the state dir at `root`. `limits` bound what each layer
+    may unpack to (a refused layer's blob and unpack dir are deleted)."""
 
     def __init__(
-        self, root: Path, *, max_layer_size: int = DEFAULT_MAX_LAYER_SIZE, concurrency: int = 3
+        self, root: Path, *, limits: UnpackLimits | None = None, concurrency: int = 3
     ) -> None:
         self.root = Path(root)
         self.content = FilesystemBlobStore(self.root / "content")
         self.snapshots = SnapshotStore(self.root / "snapshots")
         self.records = RecordStore(self.root)
-        self.max_layer_size = max_layer_size
+        self.limits = limits or UnpackLimits()
         self.concurrency = concurrency
 
     def find(self, reference: str) -> ImageRecord | None:
@@ -105,7 +106,7 @@ class ImageStore:
             plain_http=plain_http,
             credentials=credentials,
             concurrency=self.concurrency,
-            max_layer_size=self.max_layer_size,
+            limits=self.limits,
         )
         record = await pull_image(ref, self.content, self.snapshots, options, progress)
         await asyncio.to_thread(self.records.put, record)

@@ -23,6 +23,7 @@ from runtime.options import (
 from runtime.overlay import overlay_mount
 from runtime.spec import build_spec, command_line, environment
 from runtime.users import ExecUser, UserError, resolve_user
+from runtime.views import mount_image, unmount
 
 __all__ = [
     "RUNTIMES",
@@ -54,4 +55,6 @@ __all__ = [
     "Mount",
     "parse_options",
     "overlay_mount",
+    "mount_image",
+    "unmount",
 ]

@@ -23,7 +23,6 @@ def test_all_lists_the_public_api() -> None:
             "lowerview",
             "manifests",
             "mediatypes",
-            "overlay",
             "platforms",
             "progress",
             "pulling",

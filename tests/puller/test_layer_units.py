@@ -14,10 +14,9 @@ import pytest
 import zstandard
 
 from blobstore import BlobInfo, Digest, FilesystemBlobStore
-from puller import LayerRejected, LayerTooLarge, PullerError
+from puller import LayerRejected, LayerTooLarge
 from puller.chain import chain_ids
 from puller.decompress import LimitedHashingReader, Readable, decompressed
-from puller.overlay import readonly_overlay_options
 from puller.tarplan import Entry, Opaque, Whiteout, clean_path, plan_member, xattrs_of
 from puller.unpack import BlobFile
 
@@ -111,17 +110,6 @@ def test_size_cap_and_hash() -> None:
     capped = LimitedHashingReader(io.BytesIO(b"x" * 101), 100, "sha256:L")
     with pytest.raises(LayerTooLarge, match="layer sha256:L unpacks to more than 100 bytes"):
         capped.drain()
-
-
-def test_overlay_options() -> None:
-    base = Path("/s")
-    layers = [base / "a" / "fs", base / "b" / "fs"]
-    assert readonly_overlay_options(layers, base / ".empty", base) == "ro,lowerdir=b/fs:a/fs"
-    assert readonly_overlay_options(layers[:1], base / ".empty", base) == "ro,lowerdir=a/fs:.empty"
-    with pytest.raises(PullerError, match="do not fit"):
-        readonly_overlay_options(
-            [base / ("x" * 60) / str(i) for i in range(100)], base / ".empty", base
-        )
 
 
 class _RemoteLikeReader:
