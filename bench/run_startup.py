@@ -1,12 +1,13 @@
 """Container start-up to exit: `berth run --rm IMAGE true` (image already pulled) beside
-`docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`.
+`docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`;
+and the CLI's own start-up: `berth --help`, `berth ps`, `berth images` beside docker's.
 
     python -m bench.run_startup [-n 15]        (root, dockerd running)
 
 Builds a small busybox image in Python, pushes it to a throw-away `berth serve`, pulls it
 into a temporary Berth root and into dockerd, then times each command N times (after one
-warm-up) and prints medians with ratios to docker. `berth ps` is timed too: it is the CLI's
-own start-up cost (Python plus imports), which every `berth run` pays before any container work.
+warm-up) and prints medians with the ratio to the docker command beside it. The targets
+(issue 9): `berth run` at most 0.5x docker; `--help`, `ps` and `images` within 150 ms.
 """
 
 from __future__ import annotations
@@ -114,20 +115,27 @@ def main() -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        docker_run = ["docker", "run", "--rm", "--network", "none", image, "true"]
+        state = ["--root", str(root)]
         rows = [
-            ("docker run --rm --network none IMAGE true",
-             _time(["docker", "run", "--rm", "--network", "none", image, "true"], args.n)),
-            ("runc run (bundle from berth bundle)", _runc(bundle, args.n)),
-            ("berth run --rm IMAGE true", _time([berth, "run", "--rm", "--root", str(root), image,
-                                                 "true"], args.n)),
+            ("docker run --rm --network none IMAGE true", _time(docker_run, args.n), None),
+            ("runc run (bundle from berth bundle)", _runc(bundle, args.n), 0),
+            ("berth run --rm IMAGE true", _time([berth, "run", "--rm", *state, image, "true"],
+                                                args.n), 0),
             ("berth run --rm --runtime runc IMAGE true",
-             _time([berth, "run", "--rm", "--runtime", "runc", "--root", str(root), image,
-                    "true"], args.n)),
+             _time([berth, "run", "--rm", "--runtime", "runc", *state, image, "true"], args.n),
+             0),
             ("berth run --rm --runtime crun IMAGE true",
-             _time([berth, "run", "--rm", "--runtime", "crun", "--root", str(root), image,
-                    "true"], args.n)),
-            ("berth ps (CLI start-up only)", _time([berth, "ps", "--root", str(root)], args.n)),
-            ("berth executor in-process (create+start+remove)", _in_process(root, image, args.n)),
+             _time([berth, "run", "--rm", "--runtime", "crun", *state, image, "true"], args.n),
+             0),
+            ("berth executor in-process (create+start+remove)",
+             _in_process(root, image, args.n), 0),
+            ("docker --help", _time(["docker", "--help"], args.n), None),
+            ("berth --help", _time([berth, "--help"], args.n), 6),
+            ("docker ps", _time(["docker", "ps"], args.n), None),
+            ("berth ps", _time([berth, "ps", *state], args.n), 8),
+            ("docker images", _time(["docker", "images"], args.n), None),
+            ("berth images", _time([berth, "images", *state], args.n), 10),
         ]  # fmt: skip
     finally:
         if (bundle / "rootfs").is_mount():
@@ -135,12 +143,12 @@ def main() -> int:
         subprocess.run(["docker", "rmi", "-f", image], check=False, stdout=subprocess.DEVNULL)
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    docker = statistics.median(rows[0][1])
-    width = max(len(name) for name, _ in rows)
+    width = max(len(name) for name, _, _ in rows)
     print(f"{'command':<{width}}  {'median s':>9}  {'min s':>7}  {'vs docker':>9}   (n={args.n})")
-    for name, samples in rows:
+    for name, samples, baseline in rows:
         median = statistics.median(samples)
-        print(f"{name:<{width}}  {median:9.3f}  {min(samples):7.3f}  {median / docker:8.2f}x")
+        ratio = "" if baseline is None else f"{median / statistics.median(rows[baseline][1]):8.2f}x"
+        print(f"{name:<{width}}  {median:9.3f}  {min(samples):7.3f}  {ratio:>9}")
     return 0
 
 

@@ -8,28 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import zstandard
 
 from puller.errors import DecompressionBomb, LayerRejected, LayerTooLarge
+from puller.limits import UnpackLimits
 
 _CHUNK: Final = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class UnpackLimits:
-    """What one layer may unpack to, checked as it streams so that a bomb stops early.
-
-    `max_size` caps a layer's uncompressed bytes. Once past `expansion_floor` uncompressed
-    bytes, a layer may not exceed `max_expansion` times the compressed bytes read so far
-    (0 turns this off): gzip of zeros inflates about 1000x, real layers rarely 10x.
-    """
-
-    max_size: int = 64 * 1024**3
-    max_expansion: float = 100.0
-    expansion_floor: int = 1024**3
 
 
 class Readable(Protocol):

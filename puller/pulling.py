@@ -15,8 +15,8 @@ from puller import mediatypes
 from puller.chain import chain_ids
 from puller.client import RegistryClient
 from puller.credentials import load_credentials
-from puller.decompress import UnpackLimits
 from puller.errors import DiffIDMismatch, LayerRejected, RegistryError, UnsupportedManifest
+from puller.limits import UnpackLimits
 from puller.manifests import (
     Descriptor,
     ImageManifest,

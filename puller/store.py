@@ -19,23 +19,26 @@ Images sharing layers share their blobs (content is keyed by digest) and their s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blobstore import Digest, FilesystemBlobStore, UploadNotFound
-from puller.decompress import UnpackLimits
+from blobstore import Digest, UploadNotFound
 from puller.errors import ImageNotFound
+from puller.limits import UnpackLimits
 from puller.platforms import parse_platform
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
+
+if TYPE_CHECKING:
+    from blobstore.filesystem import FilesystemBlobStore
 
 
 def default_root() -> Path:
@@ -61,11 +64,17 @@ class ImageStore:
         self, root: Path, *, limits: UnpackLimits | None = None, concurrency: int = 3
     ) -> None:
         self.root = Path(root)
-        self.content = FilesystemBlobStore(self.root / "content")
         self.snapshots = SnapshotStore(self.root / "snapshots")
         self.records = RecordStore(self.root)
         self.limits = limits or UnpackLimits()
         self.concurrency = concurrency
+
+    @functools.cached_property
+    def content(self) -> FilesystemBlobStore:
+        """The content store (opened on first use: listing images needs only the records)."""
+        from blobstore.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(self.root / "content")
 
     def find(self, reference: str) -> ImageRecord | None:
         """The local image for `reference`, normalized as Docker does (`busybox` is
@@ -98,6 +107,8 @@ class ImageStore:
         """Pull `reference` into this store and record it; returns the record.
         `plain_http` forces HTTP; without it, loopback registries get HTTPS first (no
         certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS."""
+        import asyncio
+
         from puller.pulling import PullOptions, pull_image  # aiohttp only when pulling
 
         ref = parse_reference(reference)
@@ -135,6 +146,8 @@ class ImageStore:
     async def prune(self, *, grace: float = 3600.0) -> PruneReport:
         """Delete blobs and snapshots that no image record uses, and downloads or unpacks
         untouched for `grace` seconds (younger ones may belong to a pull still running)."""
+        import asyncio  # loaded by the commands that pull or prune, not by those that list
+
         records = self.records.all()
         keep_blobs: set[Digest] = set()
         keep_snapshots: set[Digest] = set()

@@ -14,10 +14,10 @@ from puller.decompress import (
     CountingReader,
     LimitedHashingReader,
     Readable,
-    UnpackLimits,
     decompressed,
 )
 from puller.errors import DiffIDMismatch, LayerRejected
+from puller.limits import UnpackLimits
 from puller.tarplan import plan_member
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from berth.cli import CommandError
@@ -61,6 +60,8 @@ def _rmi(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    import asyncio
+
     try:
         report = asyncio.run(open_store(args).prune())
     except (PullerError, BlobStoreError, OSError) as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
 import time
@@ -109,6 +108,8 @@ def _pull(args: argparse.Namespace) -> int:
         credentials = parse_user(args.user) if args.user else None
     except ValueError as exc:
         raise CommandError(f"--user: {exc}", status=USAGE_STATUS) from None
+    import asyncio
+
     store = open_store(args)
     display = ProgressDisplay(sys.stdout)
     try:

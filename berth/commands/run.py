@@ -4,7 +4,6 @@ when it is not in the local store. The run options are shared with `berth bundle
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -89,6 +88,8 @@ def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list
         record = store.find(args.image)
         if record is None:
             print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
+            import asyncio
+
             record = asyncio.run(store.pull(args.image, plain_http=args.plain_http))
         return store.root, record.reference, store.image_config(record), store.layer_dirs(record)
     except PullerError as exc:

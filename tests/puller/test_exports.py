@@ -19,6 +19,7 @@ def test_all_lists_the_public_api() -> None:
             "client",
             "credentials",
             "decompress",
+            "limits",
             "errors",
             "lowerview",
             "manifests",
