@@ -6,7 +6,6 @@ image imports only what it touches.
 """
 
 import importlib
-import types
 import typing
 
 __all__ = [
@@ -97,12 +96,3 @@ def __getattr__(name: str) -> object:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
-
-
-def __dir__() -> list[str]:
-    loaded = [
-        k
-        for k, v in globals().items()
-        if isinstance(v, types.ModuleType) and v.__name__.startswith(__name__ + ".")
-    ]
-    return sorted({*__all__, *loaded})
