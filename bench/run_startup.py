@@ -100,6 +100,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=15, help="runs per command (default 15)")
     args = parser.parse_args()
+    # An installed berth has its bytecode compiled; an editable one under
+    # PYTHONDONTWRITEBYTECODE would compile every module on every run.
+    packages = [str(REPO / p) for p in ("berth", "blobstore", "puller", "runtime", "registry")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
     work = Path(tempfile.mkdtemp(prefix="berth-bench-run-"))
     server = start_berth(work / "registry")
     image = f"{server.host}/bench/run-startup:1"

@@ -45,6 +45,7 @@ from blobstore.errors import (
     SizeMismatch,
     UploadNotFound,
 )
+from blobstore.paths import blob_path
 from blobstore.protocol import BlobInfo
 
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
@@ -73,7 +74,7 @@ class FilesystemBlobStore:
     # -- paths ---------------------------------------------------------------
 
     def blob_path(self, digest: Digest) -> Path:
-        return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
+        return blob_path(self.root, digest)
 
     def _ingest_path(self, upload_id: str) -> Path:
         if not _UPLOAD_ID.fullmatch(upload_id):

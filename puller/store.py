@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobstore import Digest, UploadNotFound
+from blobstore.paths import blob_path
 from puller.errors import ImageNotFound
 from puller.limits import UnpackLimits
 from puller.platforms import parse_platform
@@ -125,7 +126,8 @@ class ImageStore:
 
     def image_config(self, record: ImageRecord) -> dict[str, Any]:
         """The parsed image config JSON."""
-        document = json.loads(self.content.blob_path(record.config_digest).read_bytes())
+        config = blob_path(self.root / "content", record.config_digest)  # no driver needed
+        document = json.loads(config.read_bytes())
         if not isinstance(document, dict):
             raise ValueError(f"image config {record.config_digest} is not a JSON object")
         return document
