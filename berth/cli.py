@@ -67,10 +67,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    chosen = _chosen(argv) if argv is not None else None
     if argv is None:
         modules = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
     else:
+        chosen = _chosen(argv)
         modules = [COMMANDS[chosen][0]] if chosen in COMMANDS else []
     for name, (module, help_text) in COMMANDS.items():
         if module not in modules:
@@ -86,10 +86,15 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_OWN_PACKAGES = frozenset({"berth", "blobstore", "puller", "registry", "runtime"})
+
+
 def _one_line(exc: BaseException) -> str:
+    """Berth's own errors (and OSError) say what happened; others get their type's name."""
     text = " ".join(str(exc).split())
-    if isinstance(exc, CommandError | OSError):
-        return text or type(exc).__name__
+    own = type(exc).__module__.partition(".")[0] in _OWN_PACKAGES
+    if text and (own or isinstance(exc, OSError)):
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
