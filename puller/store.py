@@ -32,7 +32,6 @@ from blobstore import Digest, UploadNotFound
 from blobstore.paths import blob_path
 from puller.errors import ImageNotFound
 from puller.limits import UnpackLimits
-from puller.platforms import parse_platform
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
@@ -110,6 +109,7 @@ class ImageStore:
         certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS."""
         import asyncio
 
+        from puller.platforms import parse_platform
         from puller.pulling import PullOptions, pull_image  # aiohttp only when pulling
 
         ref = parse_reference(reference)
