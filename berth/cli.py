@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "images": ("berth.commands.images", "list local images"),
     "rmi": ("berth.commands.images", "remove local images (data stays until prune)"),
     "prune": ("berth.commands.images", "delete content and snapshots no image uses"),
-    "mount": ("berth.commands.mount", "mount an image's root filesystem read-only"),
+    "mount": ("berth.commands.mount", "mount an image's root filesystem read-only (nodev, nosuid)"),
     "umount": ("berth.commands.mount", "unmount what `berth mount` mounted"),
     "run": ("berth.commands.run", "run a command in a new container"),
     "bundle": ("berth.commands.bundle", "write an OCI runtime bundle for an image"),
