@@ -12,7 +12,10 @@ import pytest
 
 from berth.cli import COMMANDS, build_parser
 
-HEAVY = ("asyncio", "aiohttp", "sqlalchemy", "ctypes", "registry", "zstandard", "runtime.launch")
+HEAVY = (
+    *("asyncio", "aiohttp", "sqlalchemy", "ctypes", "registry", "zstandard", "runtime.launch"),
+    *("aiobotocore", "botocore", "prometheus_client", "jinja2", "rich", "yaml"),
+)
 
 _PROBE = """
 import sys
