@@ -60,8 +60,8 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser, with the full sub-parser of the command in `argv` only (every command's
-    when `argv` is None); the others are one-line stubs for `--help`."""
+    """The parser, with only the sub-parser of the command in `argv` (every command's when
+    `argv` is None). Without a known command, one-line stubs list them all for `--help`."""
     parser = argparse.ArgumentParser(
         prog="berth", description="A container image registry, puller and runner."
     )
@@ -72,8 +72,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     else:
         chosen = _chosen(argv)
         modules = [COMMANDS[chosen][0]] if chosen in COMMANDS else []
-    for name, (module, help_text) in COMMANDS.items():
-        if module not in modules:
+    if not modules:
+        for name, (_, help_text) in COMMANDS.items():
             subparsers.add_parser(name, help=help_text)
     for module in modules:
         import_module(module).register(subparsers)

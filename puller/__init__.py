@@ -63,7 +63,7 @@ _EXPORTS: dict[str, str] = {
     "parse_reference": "puller.reference",
     "ImageStore": "puller.store",
     "PruneReport": "puller.store",
-    "default_root": "puller.store",
+    "default_root": "puller.stateroot",
 }
 
 if typing.TYPE_CHECKING:
@@ -86,7 +86,8 @@ if typing.TYPE_CHECKING:
     from puller.progress import Phase, ProgressEvent, ProgressSink
     from puller.records import ImageRecord
     from puller.reference import Reference, default_plain_http, parse_reference
-    from puller.store import ImageStore, PruneReport, default_root
+    from puller.stateroot import default_root
+    from puller.store import ImageStore, PruneReport
 
 
 def __getattr__(name: str) -> object:

@@ -41,14 +41,6 @@ if TYPE_CHECKING:
     from blobstore.filesystem import FilesystemBlobStore
 
 
-def default_root() -> Path:
-    """/var/lib/berth for root, else $XDG_DATA_HOME/berth (~/.local/share/berth)."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/berth")
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "berth"
-
-
 @dataclass(frozen=True, slots=True)
 class PruneReport:
     blobs_deleted: int
