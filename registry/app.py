@@ -21,6 +21,7 @@ from registry.http.keys import (
     BLOBS,
     CATALOG,
     CONFIG,
+    DATABASE,
     INFLIGHT,
     MANIFESTS,
     REFERRERS,
@@ -28,6 +29,7 @@ from registry.http.keys import (
     TAGS,
     UPLOADS,
 )
+from registry.leases import Leases
 from registry.service import (
     BlobService,
     CatalogService,
@@ -36,7 +38,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
-from registry.service.purge import purge_forever
+from registry.service.purge import purge_on_leader
 from registry.service.upload_locks import UploadLocks
 
 MAX_PAGE: Final = 1000
@@ -54,20 +56,25 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[INFLIGHT] = inflight
+    db = Database(config.database_url, config.database.pool)  # connects on first use
+    app[DATABASE] = db
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_resources)
-    registry.auth.install(app, config.auth, config.data_dir)
+    registry.auth.install(
+        app, config.auth, config.data_dir, db, trusted_proxies=config.http.trustedproxies
+    )
     app.add_routes(ROUTES)
     return app
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    db = Database(config.database_url)
+    db = app[DATABASE]
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
-    locks = UploadLocks(config.data_dir / "upload-locks")
+    leases = Leases(db)
+    locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks)
     app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
@@ -77,7 +84,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
-        asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
+        asyncio.create_task(purge_on_leader(leases, db, store, locks, purging))
+        if purging.enabled
+        else None
     )
     yield
     if purger is not None:
