@@ -1,9 +1,4 @@
-"""Shared pytest setup. Package-specific fixtures live in each tests/<area>/conftest.py."""
+"""Shared pytest setup. Package-specific fixtures live in each tests/<area>/conftest.py;
+the engines' session fixtures (tests/support) are plugins, seen by every directory."""
 
-from tests.support.postgres import (  # noqa: F401  (fixtures for every test directory)
-    _sqlite_template,
-    database_url,
-    db,
-    postgres_server,
-    postgres_url,
-)
+pytest_plugins = ["tests.support.postgres", "tests.support.cluster"]
