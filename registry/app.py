@@ -22,6 +22,7 @@ from registry.http.keys import (
     CATALOG,
     CONFIG,
     DATABASE,
+    HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
     REFERRERS,
@@ -40,6 +41,7 @@ from registry.service import (
 )
 from registry.service.purge import purge_on_leader
 from registry.service.upload_locks import UploadLocks
+from registry.shared_secret import http_secret
 
 MAX_PAGE: Final = 1000
 SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
@@ -70,6 +72,7 @@ def create_app(config: Config) -> web.Application:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = app[DATABASE]
+    app[HTTP_SECRET] = await http_secret(db, config.http.secret)
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)

@@ -29,3 +29,4 @@ SENDFILE_POOL = web.AppKey("berth.sendfile_pool", ThreadPoolExecutor)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
 DATABASE = web.AppKey("berth.database", Database)
+HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive
