@@ -22,6 +22,7 @@ from tests.e2e.conftest import DockerImages, write_busybox_context
 from tests.e2e.oci_http import digest_of
 from tests.support.clients import run
 from tests.support.cluster import Cluster
+from tests.support.postgres import PostgresServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -67,13 +68,11 @@ def _chunks(data: bytes, sizes: list[int]) -> list[bytes]:
     return out
 
 
-def _status(url: str, location: str) -> int:
-    """The upload's offset, from GET on `url`."""
+def _offset(url: str, location: str) -> int:
+    """The offset of a non-empty upload, from GET on `url` (`Range: 0-<last byte>`)."""
     response = requests.get(url + location, timeout=30)
     assert response.status_code == 204, response.text
-    return int(response.headers["Range"].split("-")[1]) + (
-        1 if response.headers["Range"] != "0-0" else 0
-    )
+    return int(response.headers["Range"].split("-")[1]) + 1
 
 
 def test_chunked_upload_with_every_request_on_another_replica(cluster: Cluster) -> None:
@@ -139,7 +138,7 @@ def test_replica_killed_mid_upload_is_finished_through_another(cluster: Cluster)
     time.sleep(1.0)  # the replica is writing the chunk (and holds the upload's lease)
     cluster.kill(0)
     try:
-        offset = _status(survivor.url, location)
+        offset = _offset(survivor.url, location)
         # What the dead replica wrote before dying is kept or dropped, never garbled.
         assert len(first) <= offset <= len(first) + (2 << 20)
         deadline = time.monotonic() + 60  # the dead replica's lease expires within its ttl
@@ -163,3 +162,30 @@ def test_replica_killed_mid_upload_is_finished_through_another(cluster: Cluster)
         in_flight.close()  # type: ignore[attr-defined]  # an HTTPConnection
         cluster.restart(0)
     assert requests.get(f"{cluster.replicas[0].url}/v2/", timeout=30).status_code == 200
+
+
+def test_upload_purging_runs_on_one_replica_and_moves_when_it_dies(
+    cluster: Cluster, postgres_server: PostgresServer
+) -> None:
+    database = cluster.database_url.rsplit("/", 1)[1]
+
+    def leader_pid() -> int | None:
+        holder = postgres_server.sql(
+            "SELECT holder FROM leases WHERE name = 'upload-purging' AND expires_at > now()",
+            database,
+        ).strip()
+        return int(holder.split(":")[1]) if holder else None  # host:pid:random
+
+    pids = [replica.process.pid for replica in cluster.replicas]
+    leader = leader_pid()
+    assert leader in pids
+    index = pids.index(leader)
+    cluster.kill(index)
+    try:
+        deadline = time.monotonic() + 60  # the lease's ttl (30 s) plus a retry period
+        while (successor := leader_pid()) in (None, leader) and time.monotonic() < deadline:
+            time.sleep(1.0)
+        assert successor in pids
+        assert successor != leader
+    finally:
+        cluster.restart(index)

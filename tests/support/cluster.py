@@ -73,6 +73,7 @@ class ClusterEndpoint(RunningServer):
 class Cluster:
     directory: Path
     config_path: Path
+    database_url: str
     balancer: Nginx
     replicas: list[RunningServer] = field(default_factory=list)
 
@@ -144,7 +145,7 @@ def running_cluster(
         with running_nginx(
             [f"127.0.0.1:{p}" for p in ports], directory / "nginx", port=port
         ) as balancer:
-            cluster = Cluster(directory, config_path, balancer, started)
+            cluster = Cluster(directory, config_path, database_url, balancer, started)
             try:
                 yield cluster
             finally:
