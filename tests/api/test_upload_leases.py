@@ -5,10 +5,12 @@ lease expires (the holder died without releasing it)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from registry import Config
 from registry.db import Database
 from registry.leases import Leases
+from registry.service.upload_locks import _machine
 from tests.api.oci import Client, digest_of
 
 
@@ -36,3 +38,32 @@ async def test_an_upload_held_elsewhere_is_busy_until_its_lease_expires(
         assert await crashed.holder_of(f"upload:{upload_id}") is None  # released after use
     finally:
         await db.dispose()
+
+
+async def test_a_dead_process_of_this_machine_is_taken_over_at_once(
+    client: Client, config: Config
+) -> None:
+    """A crashed server restarted on the same machine resumes its uploads without waiting
+    for the ttl: a holder whose PID (same boot, same PID namespace) has exited is dead."""
+    response = await client.post("/v2/restarted/blobs/uploads/")
+    location = response.headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    dead_pid = await _pid_of_finished_process()
+    db = Database(config.database_url)
+    try:
+        dead = Leases(db, f"{socket.gethostname()}:{dead_pid}:{_machine()}:1234abcd")
+        assert await dead.acquire(f"upload:{upload_id}", ttl=600) is not None
+        taken = await client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
+        assert taken.status == 202, await taken.text()
+        alive = Leases(db, f"{socket.gethostname()}:1:{_machine()}:1234abcd")  # init runs
+        assert await alive.acquire(f"upload:{upload_id}", ttl=600) is not None
+        busy = await client.patch(location, data=b"def", headers={"Content-Range": "3-5"})
+        assert busy.status == 416
+    finally:
+        await db.dispose()
+
+
+async def _pid_of_finished_process() -> int:
+    process = await asyncio.create_subprocess_exec("true")
+    await process.wait()
+    return process.pid
