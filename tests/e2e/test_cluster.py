@@ -177,7 +177,9 @@ def test_upload_purging_runs_on_one_replica_and_moves_when_it_dies(
         return int(holder.split(":")[1]) if holder else None  # host:pid:random
 
     pids = [replica.process.pid for replica in cluster.replicas]
-    leader = leader_pid()
+    deadline = time.monotonic() + 60  # a replica killed by an earlier test may still hold it
+    while (leader := leader_pid()) not in pids and time.monotonic() < deadline:
+        time.sleep(1.0)
     assert leader in pids
     index = pids.index(leader)
     cluster.kill(index)
