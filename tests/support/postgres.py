@@ -2,7 +2,7 @@
 
 The cluster (Debian's PostgreSQL, `initdb` as the postgres user, trust auth, no fsync) listens
 on 127.0.0.1 on a free port and lives in a temp dir. Migrations run once, into a template
-database; each test gets `CREATE DATABASE .. TEMPLATE`, a file copy that takes milliseconds.
+database; each test gets `CREATE DATABASE .. TEMPLATE`, a file copy: ~0.13 s with the drop.
 
 Fixtures (exported to every test directory by tests/conftest.py):
     postgres_server   the session's cluster (started on first use)
@@ -75,7 +75,10 @@ class PostgresServer:
 
     def create_database(self, template: str | None = None) -> str:
         name = "t_" + uuid.uuid4().hex[:12]
-        self.sql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+        # FILE_COPY: ~75 ms to create and ~50 ms to drop here; the default WAL_LOG copy
+        # makes the DROP take half a second.
+        copy = f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""
+        self.sql(f"CREATE DATABASE {name}{copy}")
         return name
 
     def drop_database(self, name: str) -> None:
