@@ -21,6 +21,8 @@ from registry.http.keys import (
     BLOBS,
     CATALOG,
     CONFIG,
+    DATABASE,
+    HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
     REFERRERS,
@@ -28,6 +30,7 @@ from registry.http.keys import (
     TAGS,
     UPLOADS,
 )
+from registry.leases import Leases
 from registry.service import (
     BlobService,
     CatalogService,
@@ -36,8 +39,9 @@ from registry.service import (
     TagService,
     UploadService,
 )
-from registry.service.purge import purge_forever
+from registry.service.purge import purge_on_leader
 from registry.service.upload_locks import UploadLocks
+from registry.shared_secret import http_secret
 
 MAX_PAGE: Final = 1000
 SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
@@ -54,20 +58,26 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[INFLIGHT] = inflight
+    db = Database(config.database_url, config.database.pool)  # connects on first use
+    app[DATABASE] = db
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_resources)
-    registry.auth.install(app, config.auth, config.data_dir)
+    registry.auth.install(
+        app, config.auth, config.data_dir, db, trusted_proxies=config.http.trustedproxies
+    )
     app.add_routes(ROUTES)
     return app
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    db = Database(config.database_url)
+    db = app[DATABASE]
+    app[HTTP_SECRET] = await http_secret(db, config.http.secret)
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
-    locks = UploadLocks(config.data_dir / "upload-locks")
+    leases = Leases(db)
+    locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks)
     app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
@@ -77,7 +87,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
-        asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
+        asyncio.create_task(purge_on_leader(leases, db, store, locks, purging))
+        if purging.enabled
+        else None
     )
     yield
     if purger is not None:

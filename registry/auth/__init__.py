@@ -2,9 +2,10 @@
 
 The registry core calls exactly two things from here:
 
-- `install(app, config, data_dir)` from `create_app`, once, before the app starts. It adds
-  whatever the `auth` config section asks for (middleware, the token endpoint). With an empty
-  section the registry is open, as CNCF Distribution is without `auth`.
+- `install(app, config, data_dir, db)` from `create_app`, once, before the app starts. It
+  adds whatever the `auth` config section asks for (middleware, the token endpoint). With an
+  empty section the registry is open, as CNCF Distribution is without `auth`. The database
+  holds what every replica shares: the token signing key and the failed-login counters.
 - `allowed(request, repository, action)` where a handler must decide per repository rather
   than per request: filtering `_catalog`, and whether a cross-repository mount may read the
   source repository (otherwise the mount falls back to an ordinary upload).
@@ -27,16 +28,24 @@ from registry.auth.guard import auth_middleware
 from registry.auth.scope import Access
 from registry.auth.state import AUTH, IDENTITY, Identity, build_state
 from registry.auth.token_service import TOKEN_PATH, add_token_routes
+from registry.db import Database
 
 __all__ = ["AUTH", "TOKEN_PATH", "AuthConfig", "allowed", "install", "parse_auth_config"]
 
 
-def install(app: web.Application, config: Mapping[str, Any], data_dir: Path) -> None:
+def install(
+    app: web.Application,
+    config: Mapping[str, Any],
+    data_dir: Path,
+    db: Database,
+    *,
+    trusted_proxies: tuple[str, ...] = (),
+) -> None:
     """Add authentication to `app` as the `auth` config section asks."""
     parsed = parse_auth_config(config or {})
     if parsed is None:
         return
-    state = build_state(parsed, data_dir)
+    state = build_state(parsed, data_dir, db, trusted_proxies)
     app[AUTH] = state
     app.middlewares.append(auth_middleware(state))
     if state.issuer is not None:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from registry.config import Config
+from registry.db import Database
 from registry.http.inflight import InFlight
 from registry.service import (
     BlobService,
@@ -27,3 +28,5 @@ REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", ThreadPoolExecutor)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
+DATABASE = web.AppKey("berth.database", Database)
+HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive

@@ -15,6 +15,7 @@ from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
+from registry.leases import Leases, run_as_leader
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ async def purge_uploads(
                 await db.transact(_forget_session(upload_id))
         except UploadBusy:
             continue
-        await locks.forget(upload_id)
         purged.append(upload_id)
     return purged
 
@@ -61,7 +61,7 @@ async def purge_forever(
     db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
 ) -> None:
     """Purge every `config.interval` seconds, starting at a random point of the first minute
-    so that worker processes do not all run at once."""
+    (a newly elected leader does not purge the moment it takes over)."""
     await asyncio.sleep(random.uniform(1, min(60.0, max(config.interval, 1.0))))
     while True:
         try:
@@ -78,3 +78,11 @@ async def purge_forever(
         except Exception:
             log.exception("upload purging failed")
         await asyncio.sleep(max(config.interval, 1.0))
+
+
+async def purge_on_leader(
+    leases: Leases, db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
+) -> None:
+    """Purge on one elected process among all workers and replicas; another takes over
+    within the lease's ttl when it dies. Run as a task; cancel it to stop."""
+    await run_as_leader(leases, "upload-purging", lambda: purge_forever(db, store, locks, config))

@@ -129,14 +129,12 @@ class UploadService:
             await self._db.transact(work)
             if whole:
                 await self._abort_ingest(upload_id)
-        await self._locks.forget(upload_id)
         return info
 
     async def _discard(self, upload_id: str) -> None:
-        """Drop a session that failed for good: its ingest, its row, its lock file."""
+        """Drop a session that failed for good: its ingest and its row."""
         await self._abort_ingest(upload_id)
         await self._db.transact(lambda conn: _forget(conn, upload_id))
-        await self._locks.forget(upload_id)
 
     async def _abort_ingest(self, upload_id: str) -> None:
         with contextlib.suppress(UploadNotFound):
@@ -162,11 +160,10 @@ class UploadService:
         upload = await self._open(repo, upload_id)
         await upload.abort()
         await self._db.transact(lambda conn: _forget(conn, upload_id))
-        await self._locks.forget(upload_id)
 
     @contextlib.asynccontextmanager
     async def _hold(self, repo: str, upload_id: str) -> AsyncIterator[None]:
-        await self._check_session(repo, upload_id)  # no lock files for ids that never existed
+        await self._check_session(repo, upload_id)  # no leases for ids that never existed
         try:
             async with self._locks.hold(upload_id):
                 yield

@@ -159,3 +159,20 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
     file = tmp_path / "empty.yml"
     file.write_text("")
     assert load_config(file, environ={}) == Config()
+
+
+def test_trusted_proxies_and_pool(tmp_path: Path) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(
+        "http: {trustedproxies: [10.0.0.0/8, '::1'], secret: s3cr3t}\n"
+        "database: {pool: {size: 4, maxoverflow: 0, timeout: 2s}}\n"
+    )
+    config = load_config(file, environ={})
+    assert config.http.trustedproxies == ("10.0.0.0/8", "::1")
+    assert config.http.secret == "s3cr3t"
+    assert (config.database.pool.size, config.database.pool.maxoverflow) == (4, 0)
+    assert config.database.pool.timeout == 2.0
+    env = {"BERTH_HTTP_TRUSTEDPROXIES": "192.168.0.0/16, 127.0.0.1"}
+    assert load_config(environ=env).http.trustedproxies == ("192.168.0.0/16", "127.0.0.1")
+    with pytest.raises(ConfigError, match=r"http\.trustedproxies: 'nonsense'"):
+        load_config(environ={"BERTH_HTTP_TRUSTEDPROXIES": "nonsense"})
