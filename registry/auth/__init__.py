@@ -27,16 +27,24 @@ from registry.auth.guard import auth_middleware
 from registry.auth.scope import Access
 from registry.auth.state import AUTH, IDENTITY, Identity, build_state
 from registry.auth.token_service import TOKEN_PATH, add_token_routes
+from registry.config import ConfigError
 
 __all__ = ["AUTH", "TOKEN_PATH", "AuthConfig", "allowed", "install", "parse_auth_config"]
 
 
 def install(app: web.Application, config: Mapping[str, Any], data_dir: Path) -> None:
-    """Add authentication to `app` as the `auth` config section asks."""
-    parsed = parse_auth_config(config or {})
+    """Add authentication to `app` as the `auth` config section asks. ConfigError names the
+    key when the section, or a file it names, is unusable."""
+    try:
+        parsed = parse_auth_config(config or {})
+    except ValueError as exc:  # the message names the key
+        raise ConfigError(str(exc)) from None
     if parsed is None:
         return
-    state = build_state(parsed, data_dir)
+    try:
+        state = build_state(parsed, data_dir)
+    except (ValueError, OSError) as exc:  # a key, certificate or JWKS file that is unusable
+        raise ConfigError(f"auth: {exc}") from None
     app[AUTH] = state
     app.middlewares.append(auth_middleware(state))
     if state.issuer is not None:
