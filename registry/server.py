@@ -28,9 +28,11 @@ from typing import Final
 import uvloop
 from aiohttp import web
 
+from registry import log_redaction
 from registry.app import create_app
 from registry.config import Config, ConfigError
 from registry.db import upgrade
+from registry.http.errors import hide_server_software
 from registry.http.keys import INFLIGHT
 
 log = logging.getLogger("berth.serve")
@@ -89,10 +91,12 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
 
 def serve(config: Config) -> int:
     """Migrate, bind, and serve until SIGTERM/SIGINT. Returns the exit status."""
+    log_redaction.install()
     logging.basicConfig(
         level=config.log.level.upper(),
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
+    hide_server_software()
     parse_addr(config.http.addr)
     context = ssl_context(config)
     os.makedirs(config.data_dir, exist_ok=True)
@@ -123,7 +127,8 @@ def _migrate_in_child(url: str) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise ConfigError(f"database: cannot migrate {url} (see the log above)")
+        shown = log_redaction.redact(url)
+        raise ConfigError(f"database: cannot migrate {shown} (see the log above)")
 
 
 def _run_worker(

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from registry.config import ConfigError
     from registry.db import upgrade
+    from registry.log_redaction import redact
 
     try:
         config = config_from_args(args)
@@ -33,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         upgrade(config.database_url, args.revision)
     except (SQLAlchemyError, OSError) as exc:
-        raise CommandError(f"cannot migrate {config.database_url}: {exc}") from None
-    print(f"database {config.database_url} is at revision {args.revision}")
+        raise CommandError(f"cannot migrate {redact(config.database_url)}: {exc}") from None
+    print(f"database {redact(config.database_url)} is at revision {args.revision}")
     return 0

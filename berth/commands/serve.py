@@ -63,10 +63,15 @@ def config_failure(args: argparse.Namespace, exc: Exception) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from registry.config import ConfigError
+
+    try:
+        config = config_from_args(args)  # before the server's imports: a bad config fails fast
+    except ConfigError as exc:
+        return config_failure(args, exc)
     from registry.server import StartupError, serve
 
     try:
-        return serve(config_from_args(args))
+        return serve(config)
     except ConfigError as exc:
         return config_failure(args, exc)
     except StartupError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from registry.errcode import BLOB_RANGE_INVALID, RegistryError
 from registry.http.keys import BLOBS, SENDFILE_POOL
 from registry.http.params import parse_range, repo_name
 from registry.http.sendfile import send_file, sendfile_socket
@@ -51,8 +52,10 @@ def _requested_span(
     try:
         return parse_range(value, size)
     except ValueError:
-        raise web.HTTPRequestRangeNotSatisfiable(
-            headers={**headers, "Content-Range": f"bytes */{size}"}
+        raise RegistryError(
+            BLOB_RANGE_INVALID,
+            detail={"range": value, "size": size},
+            headers={"Accept-Ranges": "bytes", "Content-Range": f"bytes */{size}"},
         ) from None
 
 

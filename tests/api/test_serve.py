@@ -15,7 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from registry.db.migrate import alembic_config
 from tests.support.server import berth_executable, free_port, start_berth
 
 
@@ -45,7 +47,8 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
         "tags",
         "upload_sessions",
     } <= tables
-    assert version == ("0001",)
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert version == (head,)
     again = _berth("migrate", "--data-dir", str(tmp_path))
     assert again.returncode == 0, again.stderr
 
@@ -91,9 +94,7 @@ def test_bad_auth_section_with_two_workers_exits_2_at_once(tmp_path: Path) -> No
     config = tmp_path / "config.yml"
     config.write_text("auth:\n  htpasswd: {path: /etc/htpasswd}\n  scheme: magic\n")
     started = time.monotonic()
-    result = _berth(
-        "serve", "--config", str(config), "--data-dir", str(tmp_path), "--workers", "2"
-    )
+    result = _berth("serve", "--config", str(config), "--data-dir", str(tmp_path), "--workers", "2")
     assert time.monotonic() - started < 5
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -111,7 +112,7 @@ def test_unusable_auth_file_stops_the_workers_with_exit_2(tmp_path: Path) -> Non
     result = _berth(
         "serve", "--config", str(config), "--data-dir", str(tmp_path / "d"), "--workers", "2"
     )
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # the workers start, fail, and stop the server
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].startswith("berth serve: auth: ")
     assert "/missing.pem" in result.stderr.splitlines()[-1]
@@ -127,7 +128,7 @@ def test_worker_failing_at_start_up_stops_the_server(tmp_path: Path, workers: st
     result = _berth(
         "serve", "--data-dir", str(data), "--workers", workers, "--addr", f"127.0.0.1:{port}"
     )
-    assert time.monotonic() - started < 10  # not restarted forever
+    assert time.monotonic() - started < 15  # not restarted forever
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
     assert last.startswith("berth serve: ")

@@ -188,7 +188,7 @@ def test_sections_checked_beyond_their_types(tmp_path: Path, text: str, message:
 
 
 def test_bad_auth_from_the_environment_is_refused() -> None:
-    with pytest.raises(ConfigError, match="auth.scheme"):
+    with pytest.raises(ConfigError, match=r"auth\.scheme"):
         load_config(environ={"BERTH_AUTH_SCHEME": "magic", "BERTH_AUTH_HTPASSWD_PATH": "/h"})
 
 
