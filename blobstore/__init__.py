@@ -11,7 +11,14 @@ from blobstore.errors import (
     UploadNotFound,
 )
 from blobstore.filesystem import FilesystemBlobStore, FilesystemUpload
-from blobstore.protocol import BlobInfo, BlobReader, BlobStore, LocalBlobPaths, Upload
+from blobstore.protocol import (
+    BlobInfo,
+    BlobReader,
+    BlobStore,
+    LocalBlobPaths,
+    StaleIngests,
+    Upload,
+)
 from blobstore.verify import VerifyingReader
 
 __all__ = [
@@ -29,6 +36,7 @@ __all__ = [
     "InvalidRange",
     "LocalBlobPaths",
     "SizeMismatch",
+    "StaleIngests",
     "Upload",
     "UploadNotFound",
     "VerifyingReader",

@@ -30,6 +30,7 @@ import errno
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -160,6 +161,21 @@ class FilesystemBlobStore:
         """Ids of every upload in progress (for cleaning up abandoned ones)."""
         names = await asyncio.to_thread(os.listdir, self._ingest)
         return [name for name in names if _UPLOAD_ID.fullmatch(name)]
+
+    async def ingests_idle_for(self, seconds: float) -> list[str]:
+        """Ids of ingests whose file nobody has written to for more than `seconds`."""
+        return await asyncio.to_thread(self._idle_ingests, time.time() - seconds)
+
+    def _idle_ingests(self, cutoff: float) -> list[str]:
+        idle = []
+        with os.scandir(self._ingest) as entries:
+            for entry in entries:
+                if not _UPLOAD_ID.fullmatch(entry.name):
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # committed or aborted meanwhile
+                    if entry.stat().st_mtime < cutoff:
+                        idle.append(entry.name)
+        return idle
 
     # -- the per-process hasher cache ---------------------------------------
 
