@@ -73,14 +73,16 @@ async def body_chunks(request: web.Request) -> AsyncGenerator[bytes, None]:
 
     async def pump() -> None:
         try:
-            buffer = bytearray()
+            parts: list[bytes] = []
+            size = 0
             while chunk := await request.content.readany():
-                buffer += chunk
-                if len(buffer) >= BODY_CHUNK:
-                    await queue.put(bytes(buffer))
-                    buffer.clear()
-            if buffer:
-                await queue.put(bytes(buffer))
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= BODY_CHUNK:
+                    await queue.put(_joined(parts))  # one copy, where a buffer takes two
+                    parts, size = [], 0
+            if parts:
+                await queue.put(_joined(parts))
             await queue.put(None)
         except Exception as exc:  # noqa: BLE001  (handed to the consumer, which re-raises it)
             await queue.put(exc)
@@ -95,6 +97,10 @@ async def body_chunks(request: web.Request) -> AsyncGenerator[bytes, None]:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+def _joined(parts: list[bytes]) -> bytes:
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def pagination(query: Mapping[str, str]) -> tuple[int | None, str | None]:
