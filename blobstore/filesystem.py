@@ -52,6 +52,8 @@ _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _READ_CHUNK: Final = 1 << 20
 _WRITE_BUFFER: Final = 1 << 20
 _HASHERS_KEPT: Final = 1024
+# Below this, a write or an unlink is done inline: it costs less than the hop to a thread.
+_INLINE_BYTES: Final = 64 << 10
 
 
 @dataclass(slots=True)
@@ -141,16 +143,15 @@ class FilesystemBlobStore:
     async def begin(self) -> FilesystemUpload:
         upload_id = uuid.uuid4().hex
         path = self._ingest_path(upload_id)
-        fd = await asyncio.to_thread(
-            os.open, path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
-        )
+        # Creating or opening a small local file inline is cheaper than a thread hop.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._remember(upload_id, _HashState(hashlib.sha256(), 0))
         return FilesystemUpload(self, upload_id, path, fd, 0)
 
     async def resume(self, upload_id: str) -> FilesystemUpload:
         path = self._ingest_path(upload_id)
         try:
-            fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
         return FilesystemUpload(self, upload_id, path, fd, os.fstat(fd).st_size)
@@ -237,7 +238,11 @@ class FilesystemUpload:
         state = self._store._hash_state(self._id)
         if state is not None and state.offset != self._size:
             state = None  # another process appended: catch up from the file at commit
-        if not await asyncio.to_thread(_append_and_hash, fd, data, state):
+        if len(data) < _INLINE_BYTES:
+            appended = _append_and_hash(fd, data, state)
+        else:
+            appended = await asyncio.to_thread(_append_and_hash, fd, data, state)
+        if not appended:
             raise UploadNotFound(self._id)  # aborted through another handle
         self._size += len(data)
 
@@ -251,23 +256,30 @@ class FilesystemUpload:
         fd = self._require_fd()
         state = self._store._hash_state(self._id)
         try:
-            try:
-                actual_size, actual = await asyncio.to_thread(self._verify, fd, expected, state)
+            try:  # one thread hop for the lot
+                actual_size, actual = await asyncio.to_thread(
+                    self._verify_and_publish, fd, expected, size, state
+                )
             except FileNotFoundError:
                 raise UploadNotFound(self._id) from None  # aborted through another handle
             if size is not None and size != actual_size:
                 raise SizeMismatch(size, actual_size)
             if actual != expected:
                 raise DigestMismatch(expected, actual)
-            try:
-                await asyncio.to_thread(self._publish, expected)
-            except FileNotFoundError:
-                raise UploadNotFound(self._id) from None
         except BaseException:
             await self.abort()
             raise
         self._finish()
         return BlobInfo(expected, actual_size)
+
+    def _verify_and_publish(
+        self, fd: int, expected: Digest, size: int | None, state: _HashState | None
+    ) -> tuple[int, Digest]:
+        """Publish only if the size (when given) and the digest are right; returns both."""
+        actual_size, actual = self._verify(fd, expected, state)
+        if (size is None or size == actual_size) and actual == expected:
+            self._publish(expected)
+        return actual_size, actual
 
     def _verify(self, fd: int, expected: Digest, state: _HashState | None) -> tuple[int, Digest]:
         os.fsync(fd)
@@ -301,9 +313,13 @@ class FilesystemUpload:
     async def abort(self) -> None:
         if self._done:
             return
+        small = self.size < _INLINE_BYTES
         self._finish()
         with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(os.unlink, self._path)
+            if small:
+                os.unlink(self._path)
+            else:  # freeing a big file's blocks takes a while
+                await asyncio.to_thread(os.unlink, self._path)
 
     def _finish(self) -> None:
         self._done = True

@@ -68,7 +68,12 @@ async def body_chunks(request: web.Request) -> AsyncGenerator[bytes, None]:
     """The request body in chunks of about BODY_CHUNK bytes; never held whole.
 
     A reader task keeps receiving while the consumer writes (to disk, in a thread), with at
-    most READ_AHEAD chunks in between, so the socket and the disk work at the same time."""
+    most READ_AHEAD chunks in between, so the socket and the disk work at the same time. A
+    body of at most one chunk is simply read."""
+    if request.content_length is not None and request.content_length <= BODY_CHUNK:
+        if data := await request.content.read():
+            yield data
+        return
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=READ_AHEAD)
 
     async def pump() -> None:
