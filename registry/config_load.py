@@ -126,11 +126,21 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
         if path is not None:
             _set_path(data, list(path), _EnvValue(name, value))
             continue
+        raw = False
         for section in _RAW_SECTIONS:
             head = f"{ENV_PREFIX}{section.upper()}_"
             if name.startswith(head) and len(name) > len(head):
                 rest = name[len(head) :].lower().split("_")
                 _set_path(data, [section, *rest], _yaml_scalar(value))
+                raw = True
+        if not raw and name.split("_")[1].lower() in _sections():
+            # Within a section's namespace but no key of it: a typo, not someone else's variable.
+            raise ConfigError(f"{name}: no such configuration key (see config.example.yaml)")
+
+
+def _sections() -> set[str]:
+    hints = typing.get_type_hints(Config)
+    return {f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])}
 
 
 class _EnvValue(str):

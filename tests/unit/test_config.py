@@ -208,3 +208,11 @@ def test_access_log_in_either_spelling(
     file = tmp_path / "config.yml"
     file.write_text(text)
     assert load_config(file, environ=environ).log.accesslog is enabled
+
+
+@pytest.mark.parametrize(
+    "variable", ["BERTH_HTTP_ADRR", "BERTH_STORAGE_DELETE_ENABLE", "BERTH_LOG_"]
+)
+def test_unknown_variable_in_a_section_is_refused(variable: str) -> None:
+    with pytest.raises(ConfigError, match=f"{variable}: no such configuration key"):
+        load_config(environ={variable: "x"})
