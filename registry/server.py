@@ -236,13 +236,14 @@ def _supervise(
     pending = b""
     while children:
         select.select([reports], [], [], 0.5)
+        dead = list(_reaped())  # first: whatever they wrote before dying is in the pipe now
         pending, lines = _read_reports(reports, pending)
         for pid, kind, message in lines:
             if kind == _READY:
                 ready.add(pid)
             elif failure is None:
                 failure = ConfigError(message) if kind == _CONFIG else StartupError(message)
-        for pid, status in _reaped():
+        for pid, status in dead:
             if pid not in children:
                 continue
             slot = children.pop(pid)
