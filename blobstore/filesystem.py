@@ -30,6 +30,7 @@ import errno
 import hashlib
 import os
 import re
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -54,6 +55,10 @@ _WRITE_BUFFER: Final = 1 << 20
 _HASHERS_KEPT: Final = 1024
 # Below this, a write or an unlink is done inline: it costs less than the hop to a thread.
 _INLINE_BYTES: Final = 64 << 10
+# Every this many bytes appended, a thread starts writing them to disk (fdatasync on a
+# duplicate descriptor) while more arrive, so the fsync at commit finds little left to do.
+_WRITEBACK_EVERY: Final = 8 << 20
+_WRITEBACK_SLOTS: Final = threading.BoundedSemaphore(2)  # per process; past that, skip
 
 
 @dataclass(slots=True)
@@ -208,6 +213,7 @@ class FilesystemUpload:
         self._size = size
         self._buffer = bytearray()
         self._done = False
+        self._unsynced = 0
 
     @property
     def id(self) -> str:
@@ -245,6 +251,10 @@ class FilesystemUpload:
         if not appended:
             raise UploadNotFound(self._id)  # aborted through another handle
         self._size += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= _WRITEBACK_EVERY:
+            self._unsynced = 0
+            _start_writeback(fd)
 
     def _require_fd(self) -> int:
         if self._fd is None:
@@ -345,6 +355,25 @@ def _append_and_hash(fd: int, data: bytes, state: _HashState | None) -> bool:
         state.hasher.update(data)
         state.offset += len(data)
     return True
+
+
+def _start_writeback(fd: int) -> None:
+    """Have a thread flush `fd`'s file to disk now; not waited for (commit's fsync is what
+    makes the bytes durable), and skipped while enough threads already do it."""
+    if not _WRITEBACK_SLOTS.acquire(blocking=False):
+        return
+    own_fd = os.dup(fd)  # the thread's own: closing the upload cannot pull it away
+
+    def flush() -> None:
+        try:
+            os.fdatasync(own_fd)
+        except OSError:
+            pass  # commit's fsync will report it
+        finally:
+            os.close(own_fd)
+            _WRITEBACK_SLOTS.release()
+
+    threading.Thread(target=flush, name="berth-writeback", daemon=True).start()
 
 
 def _hash_file_range(path: Path, state: _HashState, size: int) -> None:
