@@ -52,6 +52,7 @@ from blobstore.protocol import BlobInfo
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _READ_CHUNK: Final = 1 << 20
 _WRITE_BUFFER: Final = 1 << 20
+_MAX_PARTS: Final = 256  # pieces kept for one writev, well below IOV_MAX
 _HASHERS_KEPT: Final = 1024
 # Below this, a write or an unlink is done inline: it costs less than the hop to a thread.
 _INLINE_BYTES: Final = 64 << 10
@@ -211,7 +212,8 @@ class FilesystemUpload:
         self._path = path
         self._fd: int | None = fd
         self._size = size
-        self._buffer = bytearray()
+        self._pending: list[bytes] = []  # written by the next flush, as they are (no copy)
+        self._pending_size = 0
         self._done = False
         self._unsynced = 0
 
@@ -221,37 +223,35 @@ class FilesystemUpload:
 
     @property
     def size(self) -> int:
-        return self._size + len(self._buffer)
+        return self._size + self._pending_size
 
     async def write(self, chunk: bytes) -> None:
         self._require_fd()
-        if not self._buffer and len(chunk) >= _WRITE_BUFFER:
-            await self._append(chunk)  # big enough already: no copy into the buffer
-            return
-        self._buffer += chunk
-        if len(self._buffer) >= _WRITE_BUFFER:
+        if chunk:
+            self._pending.append(chunk)
+            self._pending_size += len(chunk)
+            if len(self._pending) >= _MAX_PARTS:  # many tiny pieces: one copy bounds them
+                self._pending = [b"".join(self._pending)]
+        if self._pending_size >= _WRITE_BUFFER:
             await self._flush()
 
     async def _flush(self) -> None:
-        if not self._buffer:
+        if not self._pending:
             return
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        await self._append(data)
-
-    async def _append(self, data: bytes) -> None:
+        parts, size = self._pending, self._pending_size
+        self._pending, self._pending_size = [], 0
         fd = self._require_fd()
         state = self._store._hash_state(self._id)
         if state is not None and state.offset != self._size:
             state = None  # another process appended: catch up from the file at commit
-        if len(data) < _INLINE_BYTES:
-            appended = _append_and_hash(fd, data, state)
+        if size < _INLINE_BYTES:
+            appended = _append_and_hash(fd, parts, state)
         else:
-            appended = await asyncio.to_thread(_append_and_hash, fd, data, state)
+            appended = await asyncio.to_thread(_append_and_hash, fd, parts, state)
         if not appended:
             raise UploadNotFound(self._id)  # aborted through another handle
-        self._size += len(data)
-        self._unsynced += len(data)
+        self._size += size
+        self._unsynced += size
         if self._unsynced >= _WRITEBACK_EVERY:
             self._unsynced = 0
             _start_writeback(fd)
@@ -333,7 +333,7 @@ class FilesystemUpload:
 
     def _finish(self) -> None:
         self._done = True
-        self._buffer.clear()
+        self._pending, self._pending_size = [], 0
         self._store._forget(self._id)
         self._release()
 
@@ -343,17 +343,20 @@ class FilesystemUpload:
             self._fd = None
 
 
-def _append_and_hash(fd: int, data: bytes, state: _HashState | None) -> bool:
+def _append_and_hash(fd: int, parts: list[bytes], state: _HashState | None) -> bool:
     """Append and hash; False, writing nothing, when the ingest file has been unlinked."""
     if os.fstat(fd).st_nlink == 0:
         return False
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    written = os.writev(fd, parts)
+    total = sum(len(part) for part in parts)
+    if written < total:  # a short write: finish it piece by piece
+        view = memoryview(b"".join(parts))[written:]
+        while view:
+            view = view[os.write(fd, view) :]
     if state is not None:
-        state.hasher.update(data)
-        state.offset += len(data)
+        for part in parts:
+            state.hasher.update(part)
+        state.offset += total
     return True
 
 
