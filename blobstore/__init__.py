@@ -17,7 +17,14 @@ from blobstore.errors import (
     SizeMismatch,
     UploadNotFound,
 )
-from blobstore.protocol import BlobInfo, BlobReader, BlobStore, LocalBlobPaths, Upload
+from blobstore.protocol import (
+    BlobInfo,
+    BlobReader,
+    BlobStore,
+    LocalBlobPaths,
+    StaleIngests,
+    Upload,
+)
 from blobstore.verify import VerifyingReader
 
 if typing.TYPE_CHECKING:
@@ -52,6 +59,7 @@ __all__ = [
     "InvalidRange",
     "LocalBlobPaths",
     "SizeMismatch",
+    "StaleIngests",
     "Upload",
     "UploadNotFound",
     "VerifyingReader",

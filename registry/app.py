@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from aiohttp import web
@@ -30,6 +29,7 @@ from registry.http.keys import (
     TAGS,
     UPLOADS,
 )
+from registry.http.sendfile import SendfilePool
 from registry.leases import Leases
 from registry.service import (
     BlobService,
@@ -83,7 +83,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
-    sendfile_pool = ThreadPoolExecutor(SENDFILE_THREADS, thread_name_prefix="berth-sendfile")
+    sendfile_pool = SendfilePool(SENDFILE_THREADS)
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
@@ -96,5 +96,5 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
-    sendfile_pool.shutdown(wait=False, cancel_futures=True)
+    sendfile_pool.shutdown()
     await db.dispose()

@@ -89,10 +89,17 @@ class NotificationsConfig:
     endpoints: tuple[dict[str, Any], ...] = ()  # accepted, not yet acted on
 
 
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+
+
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
-    accesslog: bool = True  # Distribution spells this log.accesslog.disabled; Berth inverts it
+    accesslog: bool = True  # Distribution's log.accesslog.disabled is accepted too
+
+    def __post_init__(self) -> None:
+        if self.level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"level: {self.level!r} is not one of {', '.join(LOG_LEVELS)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ issuer and verifier, and the login limiter; and the caller's identity per reques
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +103,7 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 underneath
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep and user else None

@@ -1,4 +1,5 @@
-"""Upload purging (Distribution's storage.maintenance.uploadpurging): drop abandoned sessions."""
+"""Upload purging (Distribution's storage.maintenance.uploadpurging): drop abandoned sessions,
+and the ingests of one-request uploads whose process died before it could clean up."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from blobstore import BlobStore, UploadNotFound
+from blobstore import BlobStore, StaleIngests, UploadNotFound
 from registry.config import UploadPurgingConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
@@ -19,6 +20,8 @@ from registry.leases import Leases, run_as_leader
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
 log = logging.getLogger(__name__)
+
+_IDS_PER_QUERY = 500
 
 
 async def purge_uploads(
@@ -50,6 +53,32 @@ async def purge_uploads(
     return purged
 
 
+async def purge_orphaned_ingests(
+    db: Database, store: BlobStore, *, older_than: timedelta, dry_run: bool = False
+) -> list[str]:
+    """Remove ingests that no upload session owns and nobody has written to for longer than
+    `older_than`: those of one-request uploads (POST ?digest=, or a whole blob in one PUT)
+    whose process crashed before it could commit or abort. Garbage collection may call this
+    too. Returns the ids purged (or, dry, found); none for a store that cannot say how long
+    its ingests have been idle."""
+    if not isinstance(store, StaleIngests):
+        return []
+    idle = await store.ingests_idle_for(older_than.total_seconds())
+    owned: set[str] = set()
+    async with db.read() as conn:
+        for start in range(0, len(idle), _IDS_PER_QUERY):
+            batch = idle[start : start + _IDS_PER_QUERY]
+            query = select(upload_sessions.c.id).where(upload_sessions.c.id.in_(batch))
+            owned.update((await conn.execute(query)).scalars())
+    orphans = [upload_id for upload_id in idle if upload_id not in owned]
+    if dry_run:
+        return orphans
+    for upload_id in orphans:
+        with contextlib.suppress(UploadNotFound):
+            await (await store.resume(upload_id)).abort()
+    return orphans
+
+
 def _forget_session(upload_id: str) -> Callable[[WriteConnection], Awaitable[object]]:
     async def work(conn: WriteConnection) -> object:
         return await conn.execute(delete(upload_sessions).where(upload_sessions.c.id == upload_id))
@@ -72,9 +101,14 @@ async def purge_forever(
                 older_than=timedelta(seconds=config.age),
                 dry_run=config.dryrun,
             )
+            orphans = await purge_orphaned_ingests(
+                db, store, older_than=timedelta(seconds=config.age), dry_run=config.dryrun
+            )
+            verb = "would purge" if config.dryrun else "purged"
             if found:
-                verb = "would purge" if config.dryrun else "purged"
                 log.info("%s %d abandoned upload(s)", verb, len(found))
+            if orphans:
+                log.info("%s %d orphaned ingest(s) of one-request uploads", verb, len(orphans))
         except Exception:
             log.exception("upload purging failed")
         await asyncio.sleep(max(config.interval, 1.0))
