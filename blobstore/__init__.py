@@ -11,7 +11,14 @@ from blobstore.errors import (
     UploadNotFound,
 )
 from blobstore.filesystem import FilesystemBlobStore, FilesystemUpload
-from blobstore.protocol import BlobInfo, BlobReader, BlobStore, LocalBlobPaths, Upload
+from blobstore.protocol import (
+    BlobInfo,
+    BlobReader,
+    BlobStore,
+    BlobURLs,
+    LocalBlobPaths,
+    Upload,
+)
 from blobstore.verify import VerifyingReader
 
 __all__ = [
@@ -21,6 +28,7 @@ __all__ = [
     "BlobReader",
     "BlobStore",
     "BlobStoreError",
+    "BlobURLs",
     "Digest",
     "DigestMismatch",
     "FilesystemBlobStore",

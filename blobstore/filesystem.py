@@ -144,7 +144,7 @@ class FilesystemBlobStore:
         self._remember(upload_id, _HashState(hashlib.sha256(), 0))
         return FilesystemUpload(self, upload_id, path, fd, 0)
 
-    async def resume(self, upload_id: str) -> FilesystemUpload:
+    async def resume(self, upload_id: str, state: bytes | None = None) -> FilesystemUpload:
         path = self._ingest_path(upload_id)
         try:
             fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND)
@@ -197,6 +197,9 @@ class FilesystemUpload:
     @property
     def size(self) -> int:
         return self._size + len(self._buffer)
+
+    def state(self) -> bytes:
+        return b""  # the ingest file is the state; hashers are kept per process
 
     async def write(self, chunk: bytes) -> None:
         self._require_fd()

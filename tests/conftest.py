@@ -1,1 +1,3 @@
 """Shared pytest setup. Package-specific fixtures live in each tests/<area>/conftest.py."""
+
+pytest_plugins = ["tests.support.seaweedfs"]
