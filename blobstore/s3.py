@@ -77,6 +77,7 @@ class S3Options:
     secret_key: str = ""
     root: str = ""
     path_style: bool = False
+    use_ssl: bool = True
     verify_tls: bool = True
     v4_auth: bool = True
     chunk_size: int = 10 << 20
@@ -119,6 +120,7 @@ class S3BlobStore:
             creator = get_session().create_client(
                 "s3",
                 endpoint_url=o.endpoint_url,
+                use_ssl=o.use_ssl,
                 aws_access_key_id=o.access_key or None,
                 aws_secret_access_key=o.secret_key or None,
                 verify=o.verify_tls,

@@ -11,7 +11,7 @@ from typing import Final
 from aiohttp import web
 
 import registry.auth
-from blobstore import FilesystemBlobStore
+from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
 from registry.http import ROUTES, error_middleware
@@ -64,9 +64,12 @@ def create_app(config: Config) -> web.Application:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = Database(config.database_url)
-    store = FilesystemBlobStore(config.blob_root)
+    stores = contextlib.AsyncExitStack()
+    store = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
-    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
+    app[BLOBS] = BlobService(
+        db, store, delete_enabled=delete_enabled, redirect=not config.storage.redirect.disable
+    )
     locks = UploadLocks(config.data_dir / "upload-locks")
     app[UPLOADS] = UploadService(db, store, locks)
     app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
@@ -86,3 +89,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await purger
     sendfile_pool.shutdown(wait=False, cancel_futures=True)
     await db.dispose()
+    await stores.aclose()

@@ -58,7 +58,11 @@ class UploadService:
 
         async def work(conn: WriteConnection) -> None:
             repo_id = await ensure_repository(conn, repo)
-            await conn.execute(upload_sessions.insert().values(id=upload.id, repository_id=repo_id))
+            await conn.execute(
+                upload_sessions.insert().values(
+                    id=upload.id, repository_id=repo_id, state=upload.state()
+                )
+            )
 
         try:
             await self._db.transact(work)
@@ -88,7 +92,7 @@ class UploadService:
                 await _write_chunk(upload, body, chunk_range, length)
             finally:
                 await upload.close()
-        await self._db.transact(lambda conn: _touch(conn, upload_id))
+        await self._db.transact(lambda conn: _touch(conn, upload_id, upload.state()))
         return UploadState(upload_id, upload.size)
 
     async def complete(
@@ -180,22 +184,24 @@ class UploadService:
             ) from None
 
     async def _open(self, repo: str, upload_id: str) -> Upload:
-        await self._check_session(repo, upload_id)
+        state = await self._check_session(repo, upload_id)
         try:
-            return await self._store.resume(upload_id)
+            return await self._store.resume(upload_id, state)
         except UploadNotFound:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
 
-    async def _check_session(self, repo: str, upload_id: str) -> None:
+    async def _check_session(self, repo: str, upload_id: str) -> bytes | None:
+        """The session's saved blobstore state; BLOB_UPLOAD_UNKNOWN when there is no session."""
         async with self._db.read() as conn:
             query = (
-                select(upload_sessions.c.id)
+                select(upload_sessions.c.id, upload_sessions.c.state)
                 .join(repositories, repositories.c.id == upload_sessions.c.repository_id)
                 .where(upload_sessions.c.id == upload_id, repositories.c.name == repo)
             )
-            found = (await conn.execute(query)).scalar_one_or_none()
+            found = (await conn.execute(query)).one_or_none()
         if found is None:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+        return found.state or None
 
 
 def range_header(size: int) -> str:
@@ -228,9 +234,11 @@ async def _write_chunk(
         )
 
 
-async def _touch(conn: WriteConnection, upload_id: str) -> None:
+async def _touch(conn: WriteConnection, upload_id: str, state: bytes) -> None:
     await conn.execute(
-        update(upload_sessions).where(upload_sessions.c.id == upload_id).values(updated_at=utcnow())
+        update(upload_sessions)
+        .where(upload_sessions.c.id == upload_id)
+        .values(updated_at=utcnow(), state=state)
     )
 
 
