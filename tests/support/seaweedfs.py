@@ -22,7 +22,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
+import aiohttp
 import pytest
 
 from tests.support.server import free_port
@@ -54,6 +56,21 @@ class SeaweedFS:
             urllib.request.urlopen(request, timeout=30),
         ):
             pass
+
+
+async def bucket_contents(seaweedfs: SeaweedFS, bucket: str) -> list[str]:
+    """Every object key in `bucket`, then `multipart <key>` for every unfinished multipart
+    upload (SeaweedFS without `-s3.config` answers unsigned requests)."""
+    found: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        for query, tag, prefix in (("list-type=2", "Key", ""), ("uploads", "Key", "multipart ")):
+            async with session.get(f"{seaweedfs.endpoint}/{bucket}?{query}") as response:
+                assert response.status == 200, await response.text()
+                root = ElementTree.fromstring(await response.read())
+            found += [
+                prefix + (e.text or "") for e in root.iter() if e.tag.rsplit("}", 1)[-1] == tag
+            ]
+    return found
 
 
 def weed_executable() -> str:
