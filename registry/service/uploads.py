@@ -92,7 +92,8 @@ class UploadService:
                 await _write_chunk(upload, body, chunk_range, length)
             finally:
                 await upload.close()
-        await self._db.transact(lambda conn: _touch(conn, upload_id, upload.state()))
+                # Also when the client went away mid-chunk: what arrived is kept, as on disk.
+                await self._db.transact(lambda conn: _touch(conn, upload_id, upload.state()))
         return UploadState(upload_id, upload.size)
 
     async def complete(

@@ -58,6 +58,20 @@ class SeaweedFS:
             pass
 
 
+def berth_env(seaweedfs: SeaweedFS, bucket: str, *, redirect: bool = True) -> dict[str, str]:
+    """Environment for `berth serve` to keep its blobs in `bucket` (BERTH_STORAGE_S3_*)."""
+    return {
+        "BERTH_STORAGE_S3_ACCESSKEY": ACCESS_KEY,
+        "BERTH_STORAGE_S3_SECRETKEY": SECRET_KEY,
+        "BERTH_STORAGE_S3_REGION": REGION,
+        "BERTH_STORAGE_S3_REGIONENDPOINT": seaweedfs.endpoint,
+        "BERTH_STORAGE_S3_BUCKET": bucket,
+        "BERTH_STORAGE_S3_FORCEPATHSTYLE": "true",
+        "BERTH_STORAGE_S3_CHUNKSIZE": str(5 << 20),
+        "BERTH_STORAGE_REDIRECT_DISABLE": "false" if redirect else "true",
+    }
+
+
 async def bucket_contents(seaweedfs: SeaweedFS, bucket: str) -> list[str]:
     """Every object key in `bucket`, then `multipart <key>` for every unfinished multipart
     upload (SeaweedFS without `-s3.config` answers unsigned requests)."""
