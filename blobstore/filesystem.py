@@ -30,6 +30,7 @@ import errno
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -160,6 +161,17 @@ class FilesystemBlobStore:
         """Ids of every upload in progress (for cleaning up abandoned ones)."""
         names = await asyncio.to_thread(os.listdir, self._ingest)
         return [name for name in names if _UPLOAD_ID.fullmatch(name)]
+
+    async def idle_uploads(self, seconds: float) -> list[str]:
+        return await asyncio.to_thread(self._idle_uploads, time.time() - seconds)
+
+    def _idle_uploads(self, cutoff: float) -> list[str]:
+        idle = []
+        for entry in os.scandir(self._ingest):
+            with contextlib.suppress(FileNotFoundError):
+                if _UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
+                    idle.append(entry.name)
+        return idle
 
     # -- the per-process hasher cache ---------------------------------------
 

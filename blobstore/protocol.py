@@ -95,6 +95,11 @@ class BlobStore(BlobReader, Protocol):
         """Every committed blob, in no particular order."""
         ...
 
+    async def idle_uploads(self, seconds: float) -> list[str]:
+        """Ids of uploads not written to for `seconds` (S3: begun that long ago), for
+        sweeping abandoned ones when no session table keeps track of them."""
+        ...
+
 
 @runtime_checkable
 class LocalBlobPaths(Protocol):

@@ -36,6 +36,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from aiobotocore.config import AioConfig
@@ -330,6 +331,19 @@ class S3BlobStore:
         for first in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[first : first + 1000]]
             await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})  # type: ignore[typeddict-item]  # Key only
+
+    async def idle_uploads(self, seconds: float) -> list[str]:
+        s3 = await self.client()
+        cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+        paginator = s3.get_paginator("list_multipart_uploads")
+        prefix = f"{self._base}uploads/"
+        idle = []
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                upload_id = upload["Key"][len(prefix) :].split("/")[0]
+                if upload["Initiated"] < cutoff and _UPLOAD_ID.fullmatch(upload_id):
+                    idle.append(upload_id)
+        return idle
 
     async def multipart_uploads(self) -> list[str]:
         """Keys of every multipart upload in progress under the root (for leftover checks)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from blobstore import BlobStore, Digest, FilesystemBlobStore, InvalidDigest
+from blobstore import BlobStore, Digest, InvalidDigest
 from puller import mediatypes
 from puller.chain import chain_ids
 from puller.client import RegistryClient
@@ -44,7 +44,7 @@ class PullOptions:
 
 async def pull_image(
     ref: Reference,
-    content: FilesystemBlobStore,
+    content: BlobStore,
     snapshots: SnapshotStore,
     options: PullOptions,
     progress: ProgressSink | None = None,
@@ -166,7 +166,7 @@ async def _unpack_all(
     manifest: ImageManifest,
     diff_ids: list[Digest],
     downloads: list[asyncio.Task[None]],
-    content: FilesystemBlobStore,
+    content: BlobStore,
     snapshots: SnapshotStore,
     max_layer_size: int,
     report: ProgressSink,

@@ -1,7 +1,7 @@
 """The local image store: content, snapshots and image records under one state dir.
 
     <root>/                       default_root(): /var/lib/berth (root), $XDG_DATA_HOME/berth
-    ├── content/                  a blobstore.FilesystemBlobStore: manifests, configs, layers
+    ├── content/                  a blobstore.FilesystemBlobStore (the default `content`)
     │   ├── blobs/sha256/<ab>/<hex>
     │   └── ingest/<id>           downloads in progress
     ├── snapshots/                one unpacked layer per chain ID (see puller.snapshots)
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blobstore import Digest, FilesystemBlobStore, UploadNotFound
+from blobstore import BlobStore, Digest, FilesystemBlobStore, UploadNotFound
 from puller.errors import ImageNotFound
 from puller.platforms import parse_platform
 from puller.progress import ProgressSink
@@ -54,13 +54,20 @@ class PruneReport:
 
 
 class ImageStore:
-    """Opens (creating if needed) the state dir at `root`."""
+    """Opens (creating if needed) the state dir at `root`. Blobs go to `content`, any
+    BlobStore; by default a filesystem store under `root`."""
 
     def __init__(
-        self, root: Path, *, max_layer_size: int = DEFAULT_MAX_LAYER_SIZE, concurrency: int = 3
+        self,
+        root: Path,
+        content: BlobStore | None = None,
+        /,
+        *,
+        max_layer_size: int = DEFAULT_MAX_LAYER_SIZE,
+        concurrency: int = 3,
     ) -> None:
         self.root = Path(root)
-        self.content = FilesystemBlobStore(self.root / "content")
+        self.content: BlobStore = content or FilesystemBlobStore(self.root / "content")
         self.snapshots = SnapshotStore(self.root / "snapshots")
         self.records = RecordStore(self.root)
         self.max_layer_size = max_layer_size
@@ -111,9 +118,10 @@ class ImageStore:
         await asyncio.to_thread(self.records.put, record)
         return record
 
-    def image_config(self, record: ImageRecord) -> dict[str, Any]:
+    async def image_config(self, record: ImageRecord) -> dict[str, Any]:
         """The parsed image config JSON."""
-        document = json.loads(self.content.blob_path(record.config_digest).read_bytes())
+        chunks = [chunk async for chunk in self.content.read(record.config_digest)]
+        document = json.loads(b"".join(chunks))
         if not isinstance(document, dict):
             raise ValueError(f"image config {record.config_digest} is not a JSON object")
         return document
@@ -149,12 +157,9 @@ class ImageStore:
                 blobs += 1
                 freed += info.size
         cutoff = time.time() - grace
-        for upload_id in await self.content.ingest_ids():
-            with contextlib.suppress(FileNotFoundError, UploadNotFound):
-                ingest = self.content.root / "ingest" / upload_id
-                if (await asyncio.to_thread(os.stat, ingest)).st_mtime < cutoff:
-                    upload = await self.content.resume(upload_id)
-                    await upload.abort()
+        for upload_id in await self.content.idle_uploads(grace):
+            with contextlib.suppress(UploadNotFound):
+                await (await self.content.resume(upload_id)).abort()
         snapshots = 0
         for chain_id in await asyncio.to_thread(self.snapshots.walk):
             if chain_id not in keep_snapshots:

@@ -87,7 +87,8 @@ def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list
         if record is None:
             print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
             record = asyncio.run(store.pull(args.image, plain_http=args.plain_http))
-        return root, record.reference, store.image_config(record), store.layer_dirs(record)
+        config = asyncio.run(store.image_config(record))
+        return root, record.reference, config, store.layer_dirs(record)
     except PullerError as exc:
         raise CommandError(str(exc)) from exc
 

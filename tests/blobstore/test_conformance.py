@@ -297,3 +297,14 @@ async def test_missing_blob(store: BlobStore) -> None:
     with pytest.raises(BlobNotFound) as caught:
         await store.stat(missing)
     assert str(missing) in str(caught.value)
+
+
+async def test_idle_uploads_lists_only_uploads_idle_that_long(store: BlobStore) -> None:
+    upload = await store.begin()
+    await upload.write(b"abandoned")
+    await upload.close()
+    assert upload.id not in await store.idle_uploads(3600)
+    await asyncio.sleep(1.1)  # S3 keeps the time an upload began to the second
+    assert upload.id in await store.idle_uploads(0.5)
+    await (await store.resume(upload.id, upload.state())).abort()
+    assert upload.id not in await store.idle_uploads(0)
