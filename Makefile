@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint typecheck pytest test-env bench clean
+.PHONY: run test test-fast lint typecheck pytest test-env bench bench-s3 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test-fast: lint typecheck
 
 bench: $(STAMP) test-env
 	$(BIN)/python -m bench
+
+bench-s3: $(STAMP) test-env  # both registries on one SeaweedFS (Berth's S3 driver vs Distribution's)
+	$(BIN)/python -m bench --storage s3
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -223,18 +223,16 @@ class S3BlobStore:
     # -- writing ------------------------------------------------------------------------------
 
     async def begin(self) -> S3Upload:
-        upload_id = uuid.uuid4().hex
-        s3 = await self.client()
-        created = await s3.create_multipart_upload(
-            Bucket=self.bucket, Key=self._upload_prefix(upload_id) + "data", **self._put_args()
-        )
-        return S3Upload(self, upload_id, _Progress(created["UploadId"], [], 0), ResumableHash.new())
+        # Nothing is created in the bucket until a part is full or the upload is closed, so a
+        # small blob uploaded in one go costs a HEAD and a PUT.
+        progress = _Progress(None, [], 0)
+        return S3Upload(self, uuid.uuid4().hex, progress, ResumableHash.new(), local=True)
 
     async def resume(self, upload_id: str, state: bytes | None = None) -> S3Upload:
         prefix = self._upload_prefix(upload_id)
         s3 = await self.client()
         progress = _Progress.load(state) if state else None
-        if progress is None:
+        if progress is None or progress.multipart is None:
             return await self._rebuild(upload_id)
         try:  # the one round trip of a resume: is the upload still there?
             await s3.list_parts(
@@ -247,7 +245,7 @@ class S3BlobStore:
         hasher = None
         if progress.hash is not None:
             hasher = ResumableHash.resume("sha256", bytes.fromhex(progress.hash))
-        return S3Upload(self, upload_id, progress, hasher)
+        return S3Upload(self, upload_id, progress, hasher, checked=True)
 
     async def _rebuild(self, upload_id: str) -> S3Upload:
         """Resume without a saved state, from what the bucket holds (commit hashes again)."""
@@ -266,7 +264,7 @@ class S3BlobStore:
         with contextlib.suppress(ClientError):
             head = await s3.head_object(Bucket=self.bucket, Key=f"{key[:-4]}tail-{offset}")
             tail = int(head["ContentLength"])
-        return S3Upload(self, upload_id, _Progress(found[0], parts, tail), None)
+        return S3Upload(self, upload_id, _Progress(found[0], parts, tail), None, checked=True)
 
     async def delete(self, digest: Digest) -> None:
         s3 = await self.client()
@@ -318,8 +316,9 @@ class S3BlobStore:
                 await s3.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=multipart)
             raise
 
-    async def _discard(self, upload_id: str, multipart: str | None) -> None:
-        """Abort the multipart upload (if not completed) and delete the upload's prefix."""
+    async def _discard(self, upload_id: str, multipart: str | None, *, tails: bool = True) -> None:
+        """Abort the multipart upload (if not completed) and delete the upload's prefix
+        (`tails` False: nothing was ever stored there)."""
         s3 = await self.client()
         prefix = self._upload_prefix(upload_id)
         if multipart is not None:
@@ -327,7 +326,7 @@ class S3BlobStore:
                 await s3.abort_multipart_upload(
                     Bucket=self.bucket, Key=prefix + "data", UploadId=multipart
                 )
-        keys = [key async for key, _ in self._list(prefix)]
+        keys = [key async for key, _ in self._list(prefix)] if tails else []
         for first in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[first : first + 1000]]
             await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})  # type: ignore[typeddict-item]  # Key only
@@ -360,7 +359,7 @@ class _Progress:
     """What `Upload.state()` carries: S3's upload id, the parts so far, the tail's length
     and, when the hasher can be saved, the sha256 context over exactly those bytes."""
 
-    multipart: str
+    multipart: str | None  # None until created (a fresh upload that has stored nothing)
     parts: list[tuple[str, int]]  # (ETag, size), part numbers 1..n
     tail: int
     hash: str | None = None
@@ -379,7 +378,9 @@ class _Progress:
         try:
             raw = json.loads(state)
             parts = [(str(etag), int(size)) for etag, size in raw["parts"]]
-            return cls(str(raw["multipart"]), parts, int(raw["tail"]), raw.get("hash"))
+            if not isinstance(raw["multipart"], str):
+                return None
+            return cls(raw["multipart"], parts, int(raw["tail"]), raw.get("hash"))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -393,6 +394,9 @@ class S3Upload:
         upload_id: str,
         progress: _Progress,
         hasher: ResumableHash | None,
+        *,
+        local: bool = False,
+        checked: bool = False,
     ) -> None:
         self._store = store
         self._id = upload_id
@@ -402,6 +406,9 @@ class S3Upload:
         self._buffer: bytearray | None = None  # the tail, once read back or written to
         self._dirty = False  # the buffer holds bytes not yet stored as tail-<parts_size>
         self._done = False
+        # Begun here and never closed: no other handle knows it and no tail was stored.
+        self._local = local
+        self._checked = checked  # resume() has just seen the multipart upload exist
 
     @property
     def id(self) -> str:
@@ -413,8 +420,10 @@ class S3Upload:
         return self._progress.parts_size + tail
 
     def state(self) -> bytes:
-        """The progress as stored in the bucket by the last close() (or begin/resume)."""
+        """The progress as stored in the bucket by the last close() (or resume)."""
         progress = self._progress
+        if progress.multipart is None:
+            raise RuntimeError(f"upload {self._id}: state() before close()")
         if self._hasher is not None and not self._dirty:
             progress.hash = self._hasher.state().hex()
         else:
@@ -457,14 +466,24 @@ class S3Upload:
             await self._upload_part(bytes(buffer[:chunk_size]))
             del buffer[:chunk_size]
 
+    async def _ensure_multipart(self) -> str:
+        if self._progress.multipart is None:
+            s3 = await self._store.client()
+            created = await s3.create_multipart_upload(
+                Bucket=self._store.bucket, Key=self._key, **self._store._put_args()
+            )
+            self._progress.multipart = created["UploadId"]
+        return self._progress.multipart
+
     async def _upload_part(self, data: bytes) -> None:
+        multipart = await self._ensure_multipart()
         s3 = await self._store.client()
         number = len(self._progress.parts) + 1
         try:
             uploaded = await s3.upload_part(
                 Bucket=self._store.bucket,
                 Key=self._key,
-                UploadId=self._progress.multipart,
+                UploadId=multipart,
                 PartNumber=number,
                 Body=data,
             )
@@ -477,7 +496,11 @@ class S3Upload:
         self._progress.tail = 0
 
     async def close(self) -> None:
-        if self._done or self._buffer is None:
+        if self._done:
+            return
+        await self._ensure_multipart()  # the upload's mark in the bucket, for resume()
+        self._local = False
+        if self._buffer is None:
             return
         if self._dirty:
             if self._buffer:
@@ -509,7 +532,8 @@ class S3Upload:
                 raise DigestMismatch(expected, actual)
             target = store._blob_key(expected)
             if not self._progress.parts:
-                await self._require_multipart()
+                if not (self._local or self._checked):
+                    await self._require_multipart()
                 if not await store._exists(target):
                     await s3.put_object(
                         Bucket=store.bucket, Key=target, Body=bytes(buffer), **store._put_args()
@@ -533,6 +557,8 @@ class S3Upload:
 
     async def _require_multipart(self) -> None:
         s3 = await self._store.client()
+        if self._progress.multipart is None:
+            raise UploadNotFound(self._id)
         try:
             await s3.list_parts(
                 Bucket=self._store.bucket,
@@ -555,7 +581,7 @@ class S3Upload:
             await s3.complete_multipart_upload(
                 Bucket=self._store.bucket,
                 Key=self._key,
-                UploadId=self._progress.multipart,
+                UploadId=await self._ensure_multipart(),
                 MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]  # ETag, PartNumber
             )
         except ClientError as exc:
@@ -581,4 +607,4 @@ class S3Upload:
     async def _finish(self, multipart: str | None) -> None:
         self._done = True
         self._buffer = None
-        await self._store._discard(self._id, multipart)
+        await self._store._discard(self._id, multipart, tails=not self._local)

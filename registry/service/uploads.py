@@ -111,8 +111,13 @@ class UploadService:
             upload = await self._open(repo, upload_id)
             # The whole blob in this one request: write it to a fresh ingest begun here, which
             # hashes as it writes (the session's ingest may have been begun by another worker,
-            # and then the commit would have to read the file back to hash it).
-            whole = upload.size == 0 and (chunk_range is None or chunk_range.start == 0)
+            # and then the commit would have to read the file back to hash it). A store that
+            # saves its hash state with the session (state() not empty) needs no fresh ingest.
+            whole = (
+                upload.size == 0
+                and (chunk_range is None or chunk_range.start == 0)
+                and not upload.state()
+            )
             if whole:
                 await upload.close()
                 upload = await self._store.begin()
