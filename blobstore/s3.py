@@ -15,7 +15,8 @@ built by `_blob_key` or `_upload_prefix`):
 
 Writing follows Distribution's s3 writer: parts of `chunk_size` bytes (S3 wants at least
 5 MiB for every part but the last) go into the multipart upload as they fill; what is left
-when a request ends is stored as `tail-<P>`, in the bucket and never on one replica's disk,
+when a request ends becomes a part too if it has 5 MiB (a client's 8 MiB chunks are 8 MiB
+parts), or else is stored as `tail-<P>`, in the bucket and never on one replica's disk,
 and read back by whichever replica takes the next chunk. The progress (S3's upload id, the
 parts' ETags, the tail's length and the sha256 context) is `Upload.state()`, which the
 caller saves with the upload session; a tail is never overwritten with other bytes under the
@@ -463,8 +464,10 @@ class S3Upload:
         self._dirty = True
         chunk_size = self._store.options.chunk_size
         while len(buffer) >= chunk_size:
-            await self._upload_part(bytes(buffer[:chunk_size]))
-            del buffer[:chunk_size]
+            with memoryview(buffer) as view:
+                part = bytes(view[:chunk_size])  # one copy, not two
+            await self._upload_part(part)
+            del buffer[:chunk_size], part  # only once stored: the hasher has these bytes
 
     async def _ensure_multipart(self) -> str:
         if self._progress.multipart is None:
@@ -502,6 +505,9 @@ class S3Upload:
         self._local = False
         if self._buffer is None:
             return
+        if len(self._buffer) >= MIN_CHUNK_SIZE:  # big enough for a part of its own
+            await self._upload_part(bytes(self._buffer))
+            self._buffer.clear()
         if self._dirty:
             if self._buffer:
                 s3 = await self._store.client()
