@@ -317,9 +317,11 @@ class S3BlobStore:
                 await s3.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=multipart)
             raise
 
-    async def _discard(self, upload_id: str, multipart: str | None, *, tails: bool = True) -> None:
+    async def _discard(
+        self, upload_id: str, multipart: str | None, *, tails: bool = True, completed: bool = False
+    ) -> None:
         """Abort the multipart upload (if not completed) and delete the upload's prefix
-        (`tails` False: nothing was ever stored there)."""
+        (`tails` False: no tail was ever stored there; `completed`: the `data` object is)."""
         s3 = await self.client()
         prefix = self._upload_prefix(upload_id)
         if multipart is not None:
@@ -327,7 +329,10 @@ class S3BlobStore:
                 await s3.abort_multipart_upload(
                     Bucket=self.bucket, Key=prefix + "data", UploadId=multipart
                 )
-        keys = [key async for key, _ in self._list(prefix)] if tails else []
+        if tails:
+            keys = [key async for key, _ in self._list(prefix)]
+        else:
+            keys = [prefix + "data"] if completed else []
         for first in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[first : first + 1000]]
             await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})  # type: ignore[typeddict-item]  # Key only
@@ -556,9 +561,9 @@ class S3Upload:
                 if not await store._exists(target):
                     await store._copy(self._key, target, total)
         except BaseException:
-            await self._finish(None if completed else self._progress.multipart)
+            await self._finish(None if completed else self._progress.multipart, completed)
             raise
-        await self._finish(None if completed else self._progress.multipart)
+        await self._finish(None if completed else self._progress.multipart, completed)
         return BlobInfo(expected, total)
 
     async def _require_multipart(self) -> None:
@@ -610,7 +615,7 @@ class S3Upload:
             return
         await self._finish(self._progress.multipart)
 
-    async def _finish(self, multipart: str | None) -> None:
+    async def _finish(self, multipart: str | None, completed: bool = False) -> None:
         self._done = True
         self._buffer = None
-        await self._store._discard(self._id, multipart, tails=not self._local)
+        await self._store._discard(self._id, multipart, tails=not self._local, completed=completed)

@@ -308,3 +308,14 @@ async def test_idle_uploads_lists_only_uploads_idle_that_long(store: BlobStore) 
     assert upload.id in await store.idle_uploads(0.5)
     await (await store.resume(upload.id, upload.state())).abort()
     assert upload.id not in await store.idle_uploads(0)
+
+
+async def test_one_handle_writes_several_parts_and_commits(store: BlobStore) -> None:
+    """Begun, written past S3's part size and committed by one handle, never closed: what
+    the upload stored on the way is gone afterwards (the teardown checks for leftovers)."""
+    data = os.urandom((11 << 20) + 3)
+    upload = await store.begin()
+    for start in range(0, len(data), 1 << 20):
+        await upload.write(data[start : start + (1 << 20)])
+    info = await upload.commit(Digest.of(data), len(data))
+    assert await read_all(store, info.digest) == data
