@@ -28,6 +28,8 @@ from registry.http.keys import (
     TAGS,
     UPLOADS,
 )
+from registry.immutable_tags import ImmutableTags
+from registry.quota import Quotas
 from registry.service import (
     BlobService,
     CatalogService,
@@ -66,10 +68,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     db = Database(config.database_url)
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
-    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
+    quotas = Quotas(config.quotas)
+    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled, quotas=quotas)
     locks = UploadLocks(config.data_dir / "upload-locks")
-    app[UPLOADS] = UploadService(db, store, locks)
-    app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
+    app[UPLOADS] = UploadService(db, store, locks, quotas=quotas)
+    app[MANIFESTS] = ManifestService(
+        db,
+        delete_enabled=delete_enabled,
+        immutable=ImmutableTags(config.immutabletags),
+        quotas=quotas,
+    )
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)

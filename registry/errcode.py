@@ -48,6 +48,8 @@ PAGINATION_INVALID: Final = ErrorCode("UNSUPPORTED", "invalid pagination paramet
 NOT_FOUND: Final = ErrorCode("NOT_FOUND", "no such endpoint", 404)
 METHOD_NOT_ALLOWED: Final = ErrorCode("UNSUPPORTED", "method not allowed on this endpoint", 405)
 INTERNAL: Final = ErrorCode("UNKNOWN", "internal server error", 500)
+QUOTA_EXCEEDED: Final = ErrorCode("DENIED", "storage quota exceeded", 403)
+TAG_IMMUTABLE: Final = ErrorCode("DENIED", "the tag is immutable", 403)
 
 ALL_CODES: Final = (
     BLOB_UNKNOWN,

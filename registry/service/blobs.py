@@ -11,6 +11,7 @@ from blobstore import BlobInfo, BlobNotFound, BlobStore, Digest, LocalBlobPaths
 from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
+from registry.quota import Quotas
 from registry.service.repos import ensure_repository, repository_id
 
 
@@ -45,11 +46,19 @@ async def linked_size(conn: ReadConnection, repo: str, digest: Digest) -> int | 
 
 
 class BlobService:
-    def __init__(self, db: Database, store: BlobStore, *, delete_enabled: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        *,
+        delete_enabled: bool,
+        quotas: Quotas | None = None,
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._quotas = quotas or Quotas()
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
@@ -119,6 +128,7 @@ class BlobService:
 
         async def work(conn: WriteConnection) -> None:
             await link_blob(conn, await ensure_repository(conn, repo), info)
+            await self._quotas.enforce(conn, repo)
 
         await self._db.transact(work)
         return info

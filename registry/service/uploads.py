@@ -22,6 +22,7 @@ from registry.errcode import (
     SIZE_INVALID,
     RegistryError,
 )
+from registry.quota import Quotas
 from registry.service.blobs import link_blob
 from registry.service.repos import ensure_repository
 from registry.service.upload_locks import UploadBusy, UploadLocks
@@ -46,11 +47,14 @@ class UploadState:
 
 
 class UploadService:
-    def __init__(self, db: Database, store: BlobStore, locks: UploadLocks) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, locks: UploadLocks, *, quotas: Quotas | None = None
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._locks = locks
+        self._quotas = quotas or Quotas()
 
     async def begin(self, repo: str) -> UploadState:
         upload = await self._store.begin()
@@ -117,14 +121,17 @@ class UploadService:
                 await (upload.abort() if whole else upload.close())
                 raise
             try:
+                await self._quotas.admit(self._db, repo, digest, upload.size)
                 info = await upload.commit(digest)
             except BaseException:
+                await upload.abort()  # a no-op after a failed commit, which aborts itself
                 await self._discard(upload_id)
                 raise
 
             async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, repo), info)
                 await _forget(conn, upload_id)
+                await self._quotas.enforce(conn, repo)
 
             await self._db.transact(work)
             if whole:
@@ -148,12 +155,14 @@ class UploadService:
         try:
             async for chunk in body:
                 await upload.write(chunk)
+            await self._quotas.admit(self._db, repo, digest, upload.size)
             info = await upload.commit(digest)
         finally:
             await upload.abort()  # a no-op after commit
 
         async def work(conn: WriteConnection) -> None:
             await link_blob(conn, await ensure_repository(conn, repo), info)
+            await self._quotas.enforce(conn, repo)
 
         await self._db.transact(work)
         return info
