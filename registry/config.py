@@ -117,9 +117,9 @@ class Config:
 
 @dataclass(frozen=True, slots=True)
 class RetentionRule:
-    """In each repository matching `repositories`, retention deletes the tags that are outside
-    the `keeplast` most recently pushed (0: no count kept), match none of `keeptags`, and were
-    pushed more than `olderthan` seconds ago (0: at any age)."""
+    """In each repository matching `repositories`, retention deletes the tags that match none
+    of `keeptags`, are not among the `keeplast` most recently pushed of the others (0: none
+    kept by count), and were pushed more than `olderthan` seconds ago (0: at any age)."""
 
     repositories: tuple[str, ...] = ()
     keeplast: int = 0

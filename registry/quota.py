@@ -35,7 +35,7 @@ from registry.db.models import blobs, manifests, repositories, repository_blobs
 from registry.errcode import QUOTA_EXCEEDED, RegistryError
 from registry.globs import matches_any
 
-__all__ = ["Quotas", "Scope", "ScopeUsage", "format_bytes", "namespace_of"]
+__all__ = ["Quotas", "Scope", "ScopeUsage", "format_bytes", "format_size", "namespace_of", "usage"]
 
 _LOCK_PREFIX: Final = "berth-quota:"
 
@@ -60,8 +60,8 @@ def namespace_of(repository: str) -> str:
     return repository.split("/", 1)[0]
 
 
-def format_bytes(size: int) -> str:
-    """`1.5 MiB (1572864 bytes)`: readable, and exact for whoever compares with the limit."""
+def format_size(size: int) -> str:
+    """`1.5 MiB`, in binary units as limits are usually written."""
     value, unit = float(size), "bytes"
     for name in ("KiB", "MiB", "GiB", "TiB", "PiB"):
         if value < 1024:
@@ -69,7 +69,13 @@ def format_bytes(size: int) -> str:
         value, unit = value / 1024, name
     if unit == "bytes":
         return "1 byte" if size == 1 else f"{size} bytes"
-    return f"{value:.1f} {unit} ({size} bytes)"
+    return f"{value:.1f} {unit}"
+
+
+def format_bytes(size: int) -> str:
+    """`1.5 MiB (1572864 bytes)`: readable, and exact for whoever compares with the limit."""
+    short = format_size(size)
+    return short if short.endswith(("byte", "bytes")) else f"{short} ({size} bytes)"
 
 
 class Quotas:
