@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from registry.config import RetentionRule
+from registry.config import Config, RetentionRule
 from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import manifests, repositories, tags, utcnow
 from registry.globs import compile_pattern, matches_any
@@ -57,6 +57,13 @@ class RetentionReport:
     tags: tuple[ExpiredTag, ...]
     changed: int = 0
 
+    def lines(self) -> list[str]:
+        verb = "would delete" if self.dry_run else "deleted"
+        shown = [f"{verb} tag {t.repository}:{t.tag} ({t.digest})" for t in self.tags]
+        if self.changed:
+            shown.append(f"kept {self.changed} tag(s) pushed again while retention ran")
+        return shown
+
     def as_json(self) -> dict[str, object]:
         return {
             "dry_run": self.dry_run,
@@ -77,6 +84,10 @@ class Retention:
     def __init__(self, rules: Iterable[RetentionRule], immutable: ImmutableTags) -> None:
         self._rules = tuple(rules)
         self._immutable = immutable
+
+    @classmethod
+    def from_config(cls, config: Config) -> Retention:
+        return cls(config.retention, ImmutableTags(config.immutabletags))
 
     async def run(
         self, db: Database, *, dry_run: bool = False, now: datetime | None = None

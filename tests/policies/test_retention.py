@@ -53,7 +53,7 @@ async def test_keep_the_newest_n(policy_client: PolicyClient, config: Config) ->
     await push_image(client, "ci/app", layer=b"layer b1 0", reference="b1")  # pushed again
     report = await _run(config, (RetentionRule(("ci/**",), keeplast=2),))
     assert _gone(report) == [("ci/app", "b2"), ("ci/app", "b3"), ("ci/app", "b4")]
-    assert not report.dry_run
+    assert report.lines()[0] == f"deleted tag ci/app:b4 ({report.tags[0].digest})"
     assert await _tags(client, "ci/app") == ["b1", "b5"]
     assert await _tags(client, "other/app") == ["b1", "b2", "b3"]  # no rule: untouched
     for name in ("b2", "b3", "b4"):
@@ -97,6 +97,7 @@ async def test_dry_run_lists_and_deletes_nothing(
     report = await _run(config, (RetentionRule(("dry/**",), keeplast=1),), dry_run=True)
     assert report.dry_run
     assert [t.tag for t in report.tags] == ["b", "a"]  # newest first
+    assert report.lines() == [f"would delete tag dry/app:{t.tag} ({t.digest})" for t in report.tags]
     assert report.as_json()["tags"] == [
         {
             "repository": t.repository,
