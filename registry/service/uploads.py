@@ -133,7 +133,11 @@ class UploadService:
                 await _forget(conn, upload_id)
                 await self._quotas.enforce(conn, repo)
 
-            await self._db.transact(work)
+            try:
+                await self._db.transact(work)
+            except RegistryError:
+                await self._discard(upload_id)  # refused (a quota): the session goes too
+                raise
             if whole:
                 await self._abort_ingest(upload_id)
         await self._locks.forget(upload_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from registry import Config
@@ -143,3 +144,20 @@ async def test_smallest_matching_limit_applies(policy_client: PolicyClient) -> N
         f"/v2/strict/r/blobs/uploads/?digest={digest_of(b'z' * 60)}", data=b"z" * 60
     )
     assert "has a limit of 50 bytes" in await denied(response)
+
+
+async def test_racing_uploads_stay_within_the_limit(policy_client: PolicyClient) -> None:
+    client = await policy_client(quotas=(QuotaRule(("pair",), 150),))
+    first, second = b"1" * 100, b"2" * 100  # each fits alone, not both
+
+    async def upload(data: bytes) -> tuple[str, int]:
+        location = (await client.post("/v2/pair/blobs/uploads/")).headers["Location"]
+        response = await client.put(f"{location}?digest={digest_of(data)}", data=data)
+        return location, response.status
+
+    results = await asyncio.gather(upload(first), upload(second))
+    assert sorted(status for _, status in results) == [201, 403]
+    for (location, status), data in zip(results, (first, second), strict=True):
+        head = await client.head(f"/v2/pair/blobs/{digest_of(data)}")
+        assert head.status == (200 if status == 201 else 404)
+        assert (await client.get(location)).status == 404  # no session left either way
