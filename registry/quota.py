@@ -10,34 +10,31 @@ Two checks, each refusing with DENIED and a message that states the limit and th
 - `admit` runs before an upload publishes its bytes: a refused upload stores nothing.
 - `enforce` runs inside the write transaction that links a blob or stores a manifest, after
   the insert: if the usage with the new rows is over a limit, the transaction rolls back.
-  Two pushes racing past a limit serialize there. SQLite's write lock (BEGIN IMMEDIATE) does
-  it; on PostgreSQL a transaction-scoped advisory lock per scope, taken just before the usage
-  query, makes the second push wait for the first to commit, and under READ COMMITTED its
-  usage query (a fresh snapshot) then counts the first push's rows. Scopes are locked in one
-  order, so two pushes never wait on each other. A blob that `admit` let through but
-  `enforce` refused is published but linked nowhere; garbage collection reclaims it.
+
+Usage is a counter per scope that triggers keep in the same transaction as every link and
+manifest insert or delete (migration 0006), so a check is one primary-key read. Two pushes
+racing past a limit serialize on it: SQLite's write lock (BEGIN IMMEDIATE) orders whole
+transactions; on PostgreSQL the second push's trigger waits on the counter row the first one
+updated, adds to the committed value, and its check then reads its own updated row. A blob
+that `admit` let through but `enforce` refused is published but linked nowhere; garbage
+collection reclaims it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
-from sqlalchemy.sql import Select
+from sqlalchemy import select
 
 from blobstore import Digest
 from registry.config import QuotaRule
 from registry.db import Database, ReadConnection, WriteConnection
-from registry.db.models import blobs, manifests, repositories, repository_blobs
+from registry.db.models import quota_contents, quota_usage, repositories
 from registry.errcode import QUOTA_EXCEEDED, RegistryError
 from registry.globs import matches_any
 
 __all__ = ["Quotas", "Scope", "ScopeUsage", "format_bytes", "format_size", "namespace_of", "usage"]
-
-_LOCK_PREFIX: Final = "berth-quota:"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -47,6 +44,11 @@ class Scope:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
+
+    @property
+    def key(self) -> str:
+        """The scope's key in the quota_usage and quota_contents tables."""
+        return f"{self.kind}:{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,6 @@ class Quotas:
         """Inside the transaction that just linked a blob or stored a manifest in
         `repository`: roll it back (DENIED) if a scope is now over its limit."""
         for scope, limit in sorted(self.limits(repository).items()):
-            await _lock(conn, scope)
             used = await usage(conn, scope)
             if used > limit:
                 raise RegistryError(
@@ -142,49 +143,17 @@ class Quotas:
 
 
 async def usage(conn: ReadConnection, scope: Scope) -> int:
-    """Bytes in `scope`, each blob and each manifest counted once (SQL aggregates)."""
-    ids = _repository_ids(scope)
-    linked = select(repository_blobs.c.digest).where(repository_blobs.c.repository_id.in_(ids))
-    blob_bytes = (
-        select(func.coalesce(func.sum(blobs.c.size), 0))
-        .where(blobs.c.digest.in_(linked))
-        .scalar_subquery()
-    )
-    stored = (
-        select(manifests.c.digest, manifests.c.size)
-        .where(manifests.c.repository_id.in_(ids))
-        .distinct()
-        .subquery()
-    )
-    manifest_bytes = select(func.coalesce(func.sum(stored.c.size), 0)).scalar_subquery()
-    return int((await conn.execute(select(blob_bytes + manifest_bytes))).scalar_one())
-
-
-def _repository_ids(scope: Scope) -> Select[tuple[int]]:
-    name = repositories.c.name
-    where: ColumnElement[bool] = name == scope.name
-    if scope.kind == "namespace":
-        where = or_(where, name.startswith(scope.name + "/", autoescape=True))
-    return select(repositories.c.id).where(where)
+    """Bytes in `scope`, each blob and manifest counted once: the counter the database's
+    triggers keep (migration 0006), one primary-key read however large the scope."""
+    query = select(quota_usage.c.bytes).where(quota_usage.c.scope == scope.key)
+    return int((await conn.execute(query)).scalar_one_or_none() or 0)
 
 
 async def _holds(conn: ReadConnection, scope: Scope, digest: str) -> bool:
-    query = select(
-        exists().where(
-            repository_blobs.c.digest == digest,
-            repository_blobs.c.repository_id.in_(_repository_ids(scope)),
-        )
+    query = select(quota_contents.c.refs).where(
+        quota_contents.c.scope == scope.key, quota_contents.c.digest == digest
     )
-    return bool((await conn.execute(query)).scalar_one())
-
-
-async def _lock(conn: WriteConnection, scope: Scope) -> None:
-    """Serialize quota checks of one scope across PostgreSQL transactions (until commit)."""
-    if conn.dialect.name != "postgresql":
-        return  # SQLite: the transaction already holds the database's only write lock
-    name = f"{_LOCK_PREFIX}{scope.kind}:{scope.name}".encode()
-    key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-    await conn.execute(select(func.pg_advisory_xact_lock(key)))
+    return (await conn.execute(query)).first() is not None
 
 
 def _detail(scope: Scope, limit: int, used: int) -> Mapping[str, object]:

@@ -9,8 +9,10 @@ import pytest
 
 from registry import Config, create_app
 from registry.config import QuotaRule
+from registry.db import Database
 from tests.api.conftest import ClientFactory
-from tests.api.oci import digest_of
+from tests.api.oci import digest_of, push_image
+from tests.policies.recount import assert_counters_match
 
 pytestmark = pytest.mark.postgres
 
@@ -45,3 +47,23 @@ async def test_racing_pushes_stay_within_the_limit(
         head = await client.head(f"/v2/{repo}/blobs/{digest_of(data)}")
         linked += head.status == 200
     assert linked == LIMIT // BLOB
+
+
+async def test_counters_follow_pushes_and_deletes(
+    aiohttp_client: ClientFactory, postgres_config: Config
+) -> None:
+    client = await aiohttp_client(create_app(postgres_config))
+    shared = b"shared" * 50
+    first, _ = await push_image(client, "pgq/a", layer=shared)
+    await push_image(client, "pgq/b", layer=shared)
+    await push_image(client, "pgq/b", layer=b"own", reference="2")
+    mount = await client.post(f"/v2/pgq/c/blobs/uploads/?mount={digest_of(shared)}&from=pgq/a")
+    assert mount.status == 201
+    assert (await client.delete(f"/v2/pgq/a/manifests/{first}")).status == 202
+    assert (await client.delete(f"/v2/pgq/c/blobs/{digest_of(shared)}")).status == 202
+    db = Database(postgres_config.database_url)
+    try:
+        async with db.read() as conn:
+            await assert_counters_match(conn)
+    finally:
+        await db.dispose()
