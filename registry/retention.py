@@ -28,7 +28,7 @@ from registry.db.models import manifests, repositories, tags, utcnow
 from registry.globs import compile_pattern, matches_any
 from registry.immutable_tags import ImmutableTags
 
-__all__ = ["ExpiredTag", "Retention", "RetentionReport"]
+__all__ = ["ExpiredTag", "Retention", "RetentionReport", "retain_on_schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -181,3 +181,17 @@ async def _delete(
 def _aware(moment: datetime) -> datetime:
     """SQLite hands timestamps back without their zone; they were written in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def retain_on_schedule(db: Database, config: Config) -> None:
+    """The scheduled garbage collection's first step: apply `config.retention`, if any.
+    A failure is logged and leaves the collection to run."""
+    if not config.retention:
+        return
+    try:
+        report = await Retention.from_config(config).run(db)
+    except Exception:
+        log.exception("retention failed")
+        return
+    if report.tags:
+        log.info("retention deleted %d tag(s)", len(report.tags))
