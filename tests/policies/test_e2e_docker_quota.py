@@ -1,5 +1,5 @@
-"""`docker push` against `berth serve` with quotas: refused over the limit with a clear message,
-nothing stored, and `berth quota` reporting what was let in."""
+"""`docker push` against `berth serve` with storage policies: refused over a quota with a clear
+message, nothing stored, `berth quota` reporting what was let in; an immutable tag not moved."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ quotas:
     limit: 256KiB
   - repositories: ["roomy/**"]
     limit: 64MiB
+immutabletags:
+  - repositories: ["roomy/**"]
+    tags: ["v*"]
 """
 
 
@@ -98,3 +101,30 @@ def test_docker_push_over_quota_is_refused_with_the_limit(
     assert scopes["roomy/app"]["limit"] == 64 * 1024 * 1024
     # small/app only ever got the blobs that fit (the image config), never the big layer.
     assert scopes["small/app"]["usage"] <= 256 * 1024
+
+
+def test_docker_cannot_move_an_immutable_tag(server: RunningServer, tmp_path: Path) -> None:
+    (tmp_path / "docker-config").mkdir()
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    ref = f"{server.host}/roomy/release:v1"
+    first = write_busybox_context(tmp_path / "first")
+    second = write_busybox_context(tmp_path / "second", "ENV CHANGED=1\n")
+    try:
+        assert docker("build", "-q", "-t", ref, str(first), env=env).returncode == 0
+        pushed = docker("push", ref, env=env)
+        assert pushed.returncode == 0, pushed.stderr
+        digest = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed.stdout)
+        assert digest is not None, pushed.stdout
+        assert docker("push", ref, env=env).returncode == 0  # the same image again: fine
+
+        assert docker("build", "-q", "-t", ref, str(second), env=env).returncode == 0
+        moved = docker("push", ref, env=env)
+        assert moved.returncode != 0
+        assert (
+            f"denied: tag v1 of roomy/release is immutable: it points to {digest.group(1)} "
+            "and cannot be moved to another manifest"
+        ) in moved.stderr + moved.stdout
+    finally:
+        docker("rmi", "-f", ref, env=env)
+    served = Registry(server.url).request("HEAD", "/v2/roomy/release/manifests/v1")
+    assert served.headers["Docker-Content-Digest"] == digest.group(1)
