@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from berth.cli import CommandError
-from berth.commands.serve import add_config_arguments, config_from_args
+from berth.commands.serve import add_config_arguments, config_failure, config_from_args
 
 if TYPE_CHECKING:
     from registry.config import Config
@@ -28,7 +28,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    from registry.config import ConfigError
+
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        return config_failure(args, exc)
     if not config.quotas:
         print(json.dumps({"scopes": []}) if args.json else "no quotas configured (quotas:)")
         return 0
@@ -48,6 +53,7 @@ async def _report(config: Config) -> list[ScopeUsage]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from registry.db import Database
+    from registry.log_redaction import redact
     from registry.quota import Quotas
 
     db = Database(config.database_url)
@@ -57,7 +63,7 @@ async def _report(config: Config) -> list[ScopeUsage]:
     except SQLAlchemyError as exc:
         reason = getattr(exc, "orig", None) or exc
         raise CommandError(
-            f"cannot read {config.database_url}: {reason} (run berth migrate)"
+            f"cannot read {redact(config.database_url)}: {reason} (run berth migrate)"
         ) from None
     finally:
         await db.dispose()

@@ -1,7 +1,9 @@
-"""Storage policies (quotas, immutable tags, retention) over real HTTP on a migrated SQLite."""
+"""Storage policies (quotas, immutable tags, retention) over real HTTP, on SQLite and (under
+-m postgres) PostgreSQL, as every API test."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,10 @@ from aiohttp import ClientResponse
 
 from registry import Config, create_app
 from registry.config import ImmutableTagRule, QuotaRule, RetentionRule
-from tests.api.conftest import ClientFactory, config, migrated_db
+from tests.api.conftest import ClientFactory, config
 from tests.api.oci import Client
 
-__all__ = ["config", "migrated_db"]  # fixtures shared with tests/api
+__all__ = ["config"]  # the fixture of tests/api: SQLite, and PostgreSQL under -m postgres
 
 PolicyClient = Callable[..., Coroutine[Any, Any, Client]]
 
@@ -29,11 +31,8 @@ def policy_client(aiohttp_client: ClientFactory, config: Config) -> PolicyClient
         immutabletags: tuple[ImmutableTagRule, ...] = (),
         retention: tuple[RetentionRule, ...] = (),
     ) -> Client:
-        rules = Config(
-            datadir=config.datadir,
-            quotas=quotas,
-            immutabletags=immutabletags,
-            retention=retention,
+        rules = dataclasses.replace(
+            config, quotas=quotas, immutabletags=immutabletags, retention=retention
         )
         return await aiohttp_client(create_app(rules))
 

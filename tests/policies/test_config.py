@@ -59,11 +59,11 @@ def test_limits_take_units(tmp_path: Path, written: str, size: int) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("quotas: [{repositories: x}]", "quotas[0]: limit: give a size above 0, such as 10GiB"),
-        ("quotas: [{limit: 1}]", "quotas[0]: repositories: name at least one repository glob"),
+        ("quotas: [{repositories: x}]", "quotas[0].limit: give a size above 0, such as 10GiB"),
+        ("quotas: [{limit: 1}]", "quotas[0].repositories: name at least one repository glob"),
         (
             "quotas: [{repositories: x, limit: 5, scope: org}]",
-            "quotas[0]: scope: 'org' is not one of repository, namespace",
+            "quotas[0].scope: 'org' is not one of repository, namespace",
         ),
         (
             "quotas: [{repositories: x, limit: 5XB}]",
@@ -76,7 +76,7 @@ def test_limits_take_units(tmp_path: Path, written: str, size: int) -> None:
         ("quotas: {repositories: x}", "quotas: {'repositories': 'x'} is not a list"),
         (
             "immutabletags: [{repositories: [x]}]",
-            "immutabletags[0]: tags: name at least one tag pattern",
+            "immutabletags[0].tags: name at least one tag pattern",
         ),
         (
             "immutabletags: [{repositories: [x], tags: [1]}]",
@@ -84,7 +84,7 @@ def test_limits_take_units(tmp_path: Path, written: str, size: int) -> None:
         ),
         (
             "retention: [{repositories: [x], keeptags: [v*]}]",
-            "retention[0]: set keeplast or olderthan: with neither it deletes every tag",
+            "retention[0].keeplast: set it or olderthan; with neither, every tag would go",
         ),
         (
             "retention: [{repositories: [x], olderthan: soon}]",

@@ -46,7 +46,7 @@ async def test_berth_quota_shows_usage_against_limits(
     policy_client: PolicyClient, config: Config, tmp_path: Path
 ) -> None:
     config_file = tmp_path / "berth.yaml"
-    config_file.write_text(CONFIG_YAML)
+    config_file.write_text(CONFIG_YAML + f"database: {{url: '{config.database.url}'}}\n")
     client = await policy_client(quotas=RULES)
     shared = b"s" * 300
     _, manifest = await push_image(client, "team/app", layer=shared)
@@ -88,7 +88,7 @@ async def test_berth_quota_without_rules_or_database(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("quotas:\n  - repositories: [x]\n    limit: lots\n")
     status, _, err = await berth("quota", "--config", str(bad))
-    assert status == 1
+    assert status == 2  # a bad config
     assert err == (
         "berth quota: quotas[0].limit: 'lots' is not a size such as 10GiB, 500MB or 1048576\n"
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from registry import Config
 from registry.db import Database, upgrade
 from registry.quota import Scope, usage
 from tests.api.oci import digest_of, push_blob, push_image
@@ -13,17 +12,13 @@ from tests.policies.conftest import PolicyClient
 from tests.policies.recount import assert_counters_match
 
 
-async def _check(config: Config) -> None:
-    db = Database(config.database_url)
-    try:
-        async with db.read() as conn:
-            await assert_counters_match(conn)
-    finally:
-        await db.dispose()
+async def _check(db: Database) -> None:
+    async with db.read() as conn:
+        await assert_counters_match(conn)
 
 
 async def test_counters_follow_pushes_mounts_and_deletes(
-    policy_client: PolicyClient, config: Config
+    policy_client: PolicyClient, db: Database
 ) -> None:
     client = await policy_client()
     shared = b"shared layer" * 10
@@ -35,20 +30,16 @@ async def test_counters_follow_pushes_mounts_and_deletes(
     mount = await client.post(f"/v2/ns/c/blobs/uploads/?mount={digest_of(shared)}&from=ns/a")
     assert mount.status == 201
     await push_blob(client, "ns/a", shared)  # linked already: no change
-    await _check(config)
+    await _check(db)
 
     assert (await client.delete(f"/v2/ns/a/manifests/{a}")).status == 202
     assert (await client.delete(f"/v2/ns/c/blobs/{digest_of(shared)}")).status == 202
     assert (await client.delete("/v2/ns/b/manifests/2")).status == 202  # a tag: no change
-    await _check(config)
+    await _check(db)
 
-    db = Database(config.database_url)
-    try:
-        async with db.read() as conn:
-            # The shared layer is still linked in ns/a and ns/b: the namespace counts it once.
-            assert await usage(conn, Scope("namespace", "ns")) > len(shared)
-    finally:
-        await db.dispose()
+    async with db.read() as conn:
+        # The shared layer is still linked in ns/a and ns/b: the namespace counts it once.
+        assert await usage(conn, Scope("namespace", "ns")) > len(shared)
 
 
 def test_migration_counts_what_is_there(tmp_path: Path) -> None:
