@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _collect(config: Config, chosen: GCOptions, on_removal: OnRemoval | None) -> GCReport:
-    from blobstore import FilesystemBlobStore
+    from registry.blobstores import open_blobstore
     from registry.db import Database, upgrade
     from registry.gc import collect_garbage
     from registry.leases import LeaseBusy
@@ -83,9 +83,8 @@ async def _collect(config: Config, chosen: GCOptions, on_removal: OnRemoval | No
     await asyncio.to_thread(upgrade, config.database_url)
     db = Database(config.database_url)
     try:
-        store = FilesystemBlobStore(config.blob_root)
-        locks = UploadLocks(config.data_dir / "upload-locks")
-        return await collect_garbage(db, store, locks, chosen, on_removal)
+        async with open_blobstore(config) as store:
+            return await collect_garbage(db, store, UploadLocks(db), chosen, on_removal)
     except LeaseBusy as exc:
         raise CommandError(f"another garbage collection is running ({exc})") from None
     finally:

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, text, update
 
 from blobstore import Digest, FilesystemBlobStore
 from registry import Config
-from registry.config import DatabaseConfig
-from registry.db import Database, WriteConnection, upgrade
+from registry.db import Database, WriteConnection
 from registry.db.models import blobs, manifests, repository_blobs, utcnow
 from registry.gc import GCOptions, GCReport, Removal, collect_garbage
 from registry.http.keys import TOUCHES
 from registry.service.upload_locks import UploadLocks
-from tests.api.conftest import PostgresServer, _pg_bin
 from tests.api.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -39,38 +33,12 @@ NOW = timedelta(0)
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def config(request: pytest.FixtureRequest, config: Config) -> Config:
-    """Every rule on SQLite and, under -m postgres, on PostgreSQL (whose row locks differ)."""
-    if request.param == "sqlite":
-        return config
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    database = "gc_" + uuid.uuid4().hex[:12]
-    subprocess.run(
-        [
-            *("runuser", "-u", "postgres", "--", str(_pg_bin() / "createdb")),
-            *("-h", "127.0.0.1", "-p", str(server.port), database),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    upgrade(server.url(database))
-    return dataclasses.replace(config, database=DatabaseConfig(url=server.url(database)))
-
-
-@pytest.fixture
-async def db(config: Config) -> AsyncIterator[Database]:
-    database = Database(config.database_url)
-    yield database
-    await database.dispose()
-
-
 async def gc(
     config: Config, db: Database, grace: timedelta = NOW, **options: object
 ) -> tuple[GCReport, list[Removal]]:
     removed: list[Removal] = []
     store = FilesystemBlobStore(config.blob_root)
-    locks = UploadLocks(config.data_dir / "upload-locks")
+    locks = UploadLocks(db)
     chosen = GCOptions(grace=grace, **options)  # type: ignore[arg-type]  # keyword options
     report = await collect_garbage(db, store, locks, chosen, removed.append)
     return report, removed

@@ -264,7 +264,7 @@ def inprocess_loop(server: RunningServer, url: str, stop: threading.Event, out: 
     async def loop() -> None:
         db = Database(url)
         store = FilesystemBlobStore(server.data_dir)
-        locks = UploadLocks(server.data_dir / "upload-locks")
+        locks = UploadLocks(db)
         try:
             for _ in range(INPROCESS_PASSES):
                 if stop.is_set():
