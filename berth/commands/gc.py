@@ -105,7 +105,8 @@ def _print_removal(dry_run: bool) -> OnRemoval:
 def _summary(report: GCReport) -> str:
     counts = (
         f"{report.manifests} manifest(s), {report.links} link(s), {report.blobs} blob(s) "
-        f"({human_size(report.bytes_freed)}), {report.uploads} upload session(s)"
+        f"({human_size(report.bytes_freed)}), {report.uploads} upload session(s), "
+        f"{report.ingests} orphaned ingest(s)"
     )
     verb = "Would remove" if report.dry_run else "Removed"
     return f"{verb} {counts} in {report.seconds:.1f}s"

@@ -283,17 +283,23 @@ async def test_dry_run_lists_what_a_real_pass_removes(
     assert dry.bytes_freed == real.bytes_freed
 
 
-async def test_expired_upload_sessions_are_purged(
+async def test_expired_upload_sessions_and_orphaned_ingests_are_purged(
     client: Client, config: Config, db: Database
 ) -> None:
     response = await client.post("/v2/s/blobs/uploads/")
     assert response.status == 202
     upload_id = response.headers["Docker-Upload-UUID"]
+    store = FilesystemBlobStore(config.blob_root)
+    orphan = await store.begin()  # a one-request upload whose process died mid-way
+    await orphan.write(b"half a blob")
+    await orphan.close()
 
-    _, removed = await gc(config, db, upload_age=timedelta(0))
+    report, removed = await gc(config, db, upload_age=timedelta(0))
 
-    assert [(r.kind, r.digest) for r in removed] == [("upload", upload_id)]
+    assert [(r.kind, r.digest) for r in removed] == [("upload", upload_id), ("ingest", orphan.id)]
+    assert (report.uploads, report.ingests) == (1, 1)
     assert (await client.get(f"/v2/s/blobs/uploads/{upload_id}")).status == 404
+    assert await store.idle_uploads(0) == []
 
 
 def berth(*args: str, database: str = "") -> subprocess.CompletedProcess[str]:
@@ -317,7 +323,13 @@ async def test_cli_text_json_and_dry_run(client: Client, config: Config) -> None
     assert real.returncode == 0, real.stderr
     report = json.loads(real.stdout)
     assert report["dry_run"] is False
-    assert report["removed"] == {"manifests": 0, "links": 1, "blobs": 1, "uploads": 0}
+    assert report["removed"] == {
+        "manifests": 0,
+        "links": 1,
+        "blobs": 1,
+        "uploads": 0,
+        "ingests": 0,
+    }
     assert report["bytes_freed"] == 22
     assert digest not in stored(config)
 
