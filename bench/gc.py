@@ -184,19 +184,20 @@ class Pass:
 
 
 def run_measured(argv: list[str]) -> tuple[float, float, str]:
-    """Run `argv`; its wall time, its peak RSS in MiB and its stdout."""
+    """Run `argv`; its wall time, its peak RSS in MiB (sampled from /proc: the kernel's
+    ru_maxrss would count this big parent's pages, copied at fork) and its stdout."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        with servers.PeakRss(proc.pid) as rss:
+            proc.wait()
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[:2]} exited {proc.returncode}: {stderr[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return seconds, rss.peak / (1 << 20), stdout
 
 
 def push_once(session: requests.Session, base: str, n: int) -> float:
