@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from berth.cli import CommandError
 from berth.commands.images import human_size
-from berth.commands.serve import add_config_arguments, config_from_args
+from berth.commands.serve import EXIT_CONFIG, add_config_arguments, config_failure, config_from_args
 
 if TYPE_CHECKING:
     from registry.config import Config
@@ -57,12 +57,16 @@ def run(args: argparse.Namespace) -> int:
     from registry.config import ConfigError, GCConfig
     from registry.config_load import build
 
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        return config_failure(args, exc)
     if args.grace is not None:
         try:
             grace = build(GCConfig, {"grace": args.grace}, "--grace").grace
         except ConfigError as exc:
-            raise CommandError(str(exc).replace("--grace.grace", "--grace")) from None
+            message = str(exc).replace("--grace.grace", "--grace")
+            raise CommandError(message, status=EXIT_CONFIG) from None
         config = dataclasses.replace(config, gc=dataclasses.replace(config.gc, grace=grace))
     on_removal = None if args.json else _print_removal(args.dry_run)
     report = asyncio.run(_collect(config, options(args, config), on_removal))

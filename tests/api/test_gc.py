@@ -334,12 +334,16 @@ async def test_cli_text_json_and_dry_run(client: Client, config: Config) -> None
     assert digest not in stored(config)
 
 
-def test_cli_rejects_a_bad_grace(tmp_path: Path) -> None:
+def test_cli_rejects_a_bad_grace_and_a_bad_config(tmp_path: Path) -> None:
     result = berth("gc", "--data-dir", str(tmp_path), "--grace", "soon")
-    assert result.returncode == 1
-    assert (
-        result.stderr.strip() == "berth gc: --grace: 'soon' is not a duration such as 30s or 168h"
-    )
+    assert result.returncode == 2
+    expected = "berth gc: --grace: 'soon' is not a duration such as 30s or 168h"
+    assert result.stderr.strip() == expected
+    config = tmp_path / "config.yml"
+    config.write_text("gc:\n  intervall: 1h\n")
+    result = berth("gc", "--config", str(config), "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "berth gc: gc.intervall: unknown configuration key"
 
 
 async def test_head_touches_at_most_once_a_minute(
