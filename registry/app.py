@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
@@ -14,13 +16,16 @@ import registry.auth
 from blobstore import FilesystemBlobStore
 from registry.config import Config
 from registry.db import Database
-from registry.http import ROUTES, error_middleware
+from registry.http import ROUTES, error_middleware, observe
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
 from registry.http.keys import (
     BLOBS,
+    BLOBSTORE,
     CATALOG,
     CONFIG,
+    DATABASE,
+    EVENTS,
     INFLIGHT,
     MANIFESTS,
     REFERRERS,
@@ -28,6 +33,7 @@ from registry.http.keys import (
     TAGS,
     UPLOADS,
 )
+from registry.metrics import instrument_pool
 from registry.service import (
     BlobService,
     CatalogService,
@@ -38,6 +44,7 @@ from registry.service import (
 )
 from registry.service.purge import purge_forever
 from registry.service.upload_locks import UploadLocks
+from registry.webhooks import Outbox, start_dispatcher
 
 MAX_PAGE: Final = 1000
 SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
@@ -58,18 +65,29 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_resources)
     registry.auth.install(app, config.auth, config.data_dir)
     app.add_routes(ROUTES)
+    observe.install(app, access_log_enabled=config.log.accesslog)
+    app[EVENTS] = Outbox(config.notifications.endpoints, source=_source(config))
     return app
+
+
+def _source(config: Config) -> dict[str, str]:
+    """Where events come from, as Distribution's `source` record: host:port and this process."""
+    port = config.http.addr.rpartition(":")[2]
+    return {"addr": f"{socket.gethostname()}:{port}", "instanceID": str(uuid.uuid4())}
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = Database(config.database_url)
     store = FilesystemBlobStore(config.blob_root)
+    app[DATABASE], app[BLOBSTORE] = db, store
+    instrument_pool(db.engine)
     delete_enabled = config.storage.delete.enabled
-    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
+    events = app[EVENTS]
+    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled, events=events)
     locks = UploadLocks(config.data_dir / "upload-locks")
-    app[UPLOADS] = UploadService(db, store, locks)
-    app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
+    app[UPLOADS] = UploadService(db, store, locks, events=events)
+    app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled, events=events)
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
@@ -79,7 +97,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     purger = (
         asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
     )
+    dispatcher = start_dispatcher(db, config.notifications.endpoints)
     yield
+    if dispatcher is not None:
+        dispatcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher
     if purger is not None:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -18,7 +18,7 @@ ENV_PREFIX: Final = "BERTH_"
 _RAW_SECTIONS: Final = ("auth",)
 _DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)?$")
 _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_KEYS: Final = {"draintimeout", "age", "interval"}
+_DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout", "backoff"}
 _TRUE: Final = {"true", "yes", "on", "1"}
 _FALSE: Final = {"false", "no", "off", "0"}
 
@@ -175,6 +175,16 @@ def _convert(hint: Any, value: object, key: str) -> object:
     if origin is tuple:
         if value is None:
             return ()
+        item_hint = typing.get_args(hint)[0]
+        if item_hint is str:
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ConfigError(f"{shown} is not a list of strings")
+            return tuple(items)
+        if dataclasses.is_dataclass(item_hint):
+            if not isinstance(value, list):
+                raise ConfigError(f"{shown} is not a list")
+            return tuple(build(item_hint, item, f"{key}[{i}]") for i, item in enumerate(value))  # type: ignore[arg-type]  # a dataclass type
         if not isinstance(value, list):
             raise ConfigError(f"{shown} is not a list")
         for item in value:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from berth.cli import CommandError
@@ -59,11 +65,32 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    from registry.config import ConfigError
-    from registry.server import serve
+    with _metrics_directory():
+        from registry.config import ConfigError
+        from registry.server import serve
 
-    config = config_from_args(args)
+        config = config_from_args(args)
+        try:
+            return serve(config)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """Where every worker's Prometheus values go (prometheus-client's multiprocess mode). Set
+    before anything imports prometheus-client, which reads it once. The user's own
+    PROMETHEUS_MULTIPROC_DIR is emptied of old values; otherwise a private one is made."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for old in Path(given).glob("*.db"):
+            old.unlink()
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="berth-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     try:
-        return serve(config)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from blobstore import BlobStore
 from registry.config import Config
+from registry.db import Database
 from registry.http.inflight import InFlight
 from registry.service import (
     BlobService,
@@ -16,6 +18,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
+from registry.webhooks import Outbox
 
 CONFIG = web.AppKey("berth.config", Config)
 BLOBS = web.AppKey("berth.blobs", BlobService)
@@ -27,3 +30,6 @@ REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", ThreadPoolExecutor)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
+DATABASE = web.AppKey("berth.database", Database)
+BLOBSTORE = web.AppKey("berth.blobstore", BlobStore)
+EVENTS = web.AppKey("berth.events", Outbox)

@@ -12,6 +12,7 @@ from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
 from registry.service.repos import ensure_repository, repository_id
+from registry.webhooks import Outbox
 
 
 async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
@@ -45,11 +46,14 @@ async def linked_size(conn: ReadConnection, repo: str, digest: Digest) -> int | 
 
 
 class BlobService:
-    def __init__(self, db: Database, store: BlobStore, *, delete_enabled: bool) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, *, delete_enabled: bool, events: Outbox | None = None
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._events = events or Outbox()
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
@@ -86,6 +90,8 @@ class BlobService:
                     repository_blobs.c.digest == str(digest),
                 )
             )
+            if result.rowcount:
+                await self._events.blob_deleted(conn, repo, str(digest))
             return result.rowcount
 
         if await self._db.transact(work) == 0:
@@ -119,6 +125,7 @@ class BlobService:
 
         async def work(conn: WriteConnection) -> None:
             await link_blob(conn, await ensure_repository(conn, repo), info)
+            await self._events.blob_mounted(conn, repo, str(digest), info.size, readable[0].name)
 
         await self._db.transact(work)
         return info

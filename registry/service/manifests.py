@@ -28,6 +28,7 @@ from registry.errcode import (
 )
 from registry.manifest import ParsedManifest, parse_manifest
 from registry.service.repos import ensure_repository, repository_id
+from registry.webhooks import Outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,11 @@ _BY_TAG = (
 
 
 class ManifestService:
-    def __init__(self, db: Database, *, delete_enabled: bool) -> None:
+    def __init__(self, db: Database, *, delete_enabled: bool, events: Outbox | None = None) -> None:
         self._db = db
         self._engine = db.engine
         self._delete_enabled = delete_enabled
+        self._events = events or Outbox()
 
     async def get(self, repo: str, reference: Digest | str) -> StoredManifest:
         """By tag or digest; NAME_UNKNOWN for an unknown repository, else MANIFEST_UNKNOWN."""
@@ -79,6 +81,10 @@ class ManifestService:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
         if row is None:
             raise RegistryError(MANIFEST_UNKNOWN, detail={"reference": str(reference)})
+        tag = "" if by_digest else str(reference)
+        await self._events.manifest_pulled(
+            self._db, repo, row.digest, row.media_type, len(row.payload), tag
+        )
         return StoredManifest(row.digest, row.media_type, row.payload)
 
     async def put(
@@ -95,13 +101,15 @@ class ManifestService:
             raise RegistryError(
                 DIGEST_INVALID, detail={"expected": str(reference), "actual": str(parsed.digest)}
             )
-        tag_names = ([reference] if isinstance(reference, str) else []) + list(extra_tags)
+        tag_names = list(
+            dict.fromkeys(([reference] if isinstance(reference, str) else []) + list(extra_tags))
+        )
 
         async def work(conn: WriteConnection) -> None:
             repo_id = await ensure_repository(conn, repo)
             await _check_references(conn, repo_id, parsed)
             manifest_id = await _store(conn, repo_id, parsed, payload)
-            for name in dict.fromkeys(tag_names):
+            for name in tag_names:
                 await conn.execute(
                     upsert(
                         conn,
@@ -115,6 +123,9 @@ class ManifestService:
                         },
                     )
                 )
+            await self._events.manifest_pushed(
+                conn, repo, str(parsed.digest), parsed.media_type, len(payload), tag_names
+            )
 
         await self._db.transact(work)
         subject = parsed.subject.digest if parsed.subject else None
@@ -133,6 +144,8 @@ class ManifestService:
                 result = await conn.execute(
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == reference)
                 )
+                if result.rowcount:
+                    await self._events.tag_deleted(conn, repo, reference)
                 return result.rowcount
             found = (
                 await conn.execute(
@@ -148,6 +161,7 @@ class ManifestService:
                 delete(manifest_references).where(manifest_references.c.manifest_id == found)
             )
             await conn.execute(delete(manifests).where(manifests.c.id == found))
+            await self._events.manifest_deleted(conn, repo, str(reference))
             return 1
 
         if await self._db.transact(work) == 0:

@@ -25,6 +25,7 @@ from registry.errcode import (
 from registry.service.blobs import link_blob
 from registry.service.repos import ensure_repository
 from registry.service.upload_locks import UploadBusy, UploadLocks
+from registry.webhooks import Outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +47,14 @@ class UploadState:
 
 
 class UploadService:
-    def __init__(self, db: Database, store: BlobStore, locks: UploadLocks) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, locks: UploadLocks, *, events: Outbox | None = None
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._locks = locks
+        self._events = events or Outbox()
 
     async def begin(self, repo: str) -> UploadState:
         upload = await self._store.begin()
@@ -125,6 +129,7 @@ class UploadService:
             async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, repo), info)
                 await _forget(conn, upload_id)
+                await self._events.blob_pushed(conn, repo, str(info.digest), info.size)
 
             await self._db.transact(work)
             if whole:
@@ -154,6 +159,7 @@ class UploadService:
 
         async def work(conn: WriteConnection) -> None:
             await link_blob(conn, await ensure_repository(conn, repo), info)
+            await self._events.blob_pushed(conn, repo, str(info.digest), info.size)
 
         await self._db.transact(work)
         return info
