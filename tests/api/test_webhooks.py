@@ -1,0 +1,156 @@
+"""Webhooks from the outbox, in process: what a receiver gets for pushes, mounts, deletes and
+pulls, with Distribution's envelope; what `ignore` leaves out; and that an event is only
+written when its change commits."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from registry import Config, create_app
+from registry.config import EndpointConfig, IgnoreConfig, NotificationsConfig
+from tests.api.conftest import ClientFactory
+from tests.api.oci import OCI_MANIFEST, digest_of, push_blob, push_image
+from tests.support.webhooks import Receiver
+
+Client = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+def with_endpoints(config: Config, *endpoints: EndpointConfig) -> Config:
+    return replace(config, notifications=NotificationsConfig(endpoints=endpoints))
+
+
+async def test_push_sends_distributions_envelope(
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+) -> None:
+    endpoint = EndpointConfig(name="ci", url=receiver.url, headers={"Authorization": ["Bearer x"]})
+    client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
+    digest, manifest = await push_image(
+        client, "hooks/app", reference="v1", extra=None, media_type=OCI_MANIFEST
+    )
+    events = await receiver.await_events(lambda evs: any(e["target"].get("tag") for e in evs))
+    manifest_events = [e for e in events if e["target"]["mediaType"] == OCI_MANIFEST]
+    assert len(manifest_events) == 1, events
+    event = manifest_events[0]
+    assert event["action"] == "push"
+    target = event["target"]
+    assert target["digest"] == digest
+    assert target["size"] == target["length"] == len(manifest)
+    assert target["repository"] == "hooks/app"
+    assert target["tag"] == "v1"
+    assert target["url"].endswith(f"/v2/hooks/app/manifests/{digest}")
+    assert event["request"]["method"] == "PUT"
+    assert event["request"]["id"]
+    assert event["source"]["instanceID"]
+    assert event["id"]
+    assert event["timestamp"].endswith("Z")
+    blob_pushes = [e for e in events if e["target"]["mediaType"] == "application/octet-stream"]
+    assert {e["action"] for e in blob_pushes} == {"push"}
+    assert len(blob_pushes) == 2  # the config and the layer
+    headers = receiver.requests[0]
+    assert headers["Content-Type"] == "application/vnd.docker.distribution.events.v1+json"
+    assert headers["Authorization"] == "Bearer x"
+
+
+async def test_request_id_travels_from_client_to_event(
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+) -> None:
+    ignore_blobs = EndpointConfig(
+        name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)
+    )
+    client = await aiohttp_client(create_app(with_endpoints(config, ignore_blobs)))
+    config_digest = await push_blob(client, "hooks/rid", b"{}")
+    manifest = (
+        b'{"schemaVersion":2,"mediaType":"' + OCI_MANIFEST.encode() + b'","config":'
+        b'{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"'
+        + config_digest.encode()
+        + b'","size":2},"layers":[]}'
+    )
+    response = await client.put(
+        "/v2/hooks/rid/manifests/t",
+        data=manifest,
+        headers={"Content-Type": OCI_MANIFEST, "X-Request-Id": "req-42"},
+    )
+    assert response.status == 201
+    assert response.headers["X-Request-Id"] == "req-42"
+    events = await receiver.await_events(lambda evs: len(evs) >= 1)
+    assert [e["request"]["id"] for e in events] == ["req-42"]  # no blob events: ignored
+    assert events[0]["target"]["digest"] == digest_of(manifest)
+
+
+async def test_delete_mount_and_pull_events(
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+) -> None:
+    endpoint = EndpointConfig(name="all", url=receiver.url)
+    client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
+    digest, _ = await push_image(client, "hooks/src", reference="v1")
+    layer = digest_of(b"layer bytes")
+    response = await client.post(f"/v2/hooks/dst/blobs/uploads/?mount={layer}&from=hooks/src")
+    assert response.status == 201
+    assert (await client.get("/v2/hooks/src/manifests/v1")).status == 200
+    assert (await client.delete("/v2/hooks/src/manifests/v1")).status == 202
+    assert (await client.delete(f"/v2/hooks/src/manifests/{digest}")).status == 202
+    events = await receiver.await_events(lambda evs: len(evs) >= 7)
+    actions = [(e["action"], e["target"].get("tag"), e["target"].get("digest")) for e in events]
+    assert actions[3:] == [
+        ("mount", None, layer),
+        ("pull", "v1", digest),
+        ("delete", "v1", None),
+        ("delete", None, digest),
+    ]
+    mount = events[3]["target"]
+    assert (mount["repository"], mount["fromRepository"]) == ("hooks/dst", "hooks/src")
+
+
+async def test_ignored_actions_write_nothing(
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+) -> None:
+    """With pulls ignored, a pull writes no row: pulls stay read-only."""
+    endpoint = EndpointConfig(
+        name="ci", url=receiver.url, ignore=IgnoreConfig(actions=("pull", "delete"))
+    )
+    client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
+    await push_image(client, "hooks/quiet", reference="v1")
+    await receiver.await_events(lambda evs: len(evs) >= 3)
+    before = outbox_rows(config)
+    for _ in range(3):
+        assert (await client.get("/v2/hooks/quiet/manifests/v1")).status == 200
+    assert (await client.delete("/v2/hooks/quiet/manifests/v1")).status == 202
+    assert outbox_rows(config) == before == 3
+    assert {e["action"] for e in receiver.events} == {"push"}
+
+
+async def test_refused_manifest_writes_no_event(
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+) -> None:
+    endpoint = EndpointConfig(name="ci", url=receiver.url)
+    client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
+    manifest = b'{"schemaVersion":2,"mediaType":"' + OCI_MANIFEST.encode() + b'","config":'
+    manifest += b'{"mediaType":"x/y","digest":"sha256:' + b"0" * 64 + b'","size":2},"layers":[]}'
+    response = await client.put(
+        "/v2/hooks/bad/manifests/t", data=manifest, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert response.status == 400  # MANIFEST_BLOB_UNKNOWN: the transaction rolled back
+    assert outbox_rows(config) == 0
+
+
+def outbox_rows(config: Config) -> int:
+    db = sqlite3.connect(Path(config.datadir) / "registry.db")
+    try:
+        return int(db.execute("select count(*) from webhook_outbox").fetchone()[0])
+    finally:
+        db.close()
