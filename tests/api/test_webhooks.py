@@ -4,7 +4,9 @@ written when its change commits."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +19,7 @@ from registry import Config, create_app
 from registry.config import EndpointConfig, IgnoreConfig, NotificationsConfig
 from tests.api.conftest import ClientFactory
 from tests.api.oci import OCI_MANIFEST, digest_of, push_blob, push_image
+from tests.support.server import berth_executable
 from tests.support.webhooks import Receiver
 
 Client = TestClient[web.Request, web.Application]
@@ -154,3 +157,42 @@ def outbox_rows(config: Config) -> int:
         return int(db.execute("select count(*) from webhook_outbox").fetchone()[0])
     finally:
         db.close()
+
+
+async def test_berth_events_lists_failing_deliveries(
+    aiohttp_client: ClientFactory, config: Config
+) -> None:
+    down = Receiver()  # never started: connection refused
+    endpoint = EndpointConfig(
+        name="down", url=down.url, ignoredmediatypes=("application/octet-stream",)
+    )
+    client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
+    await push_image(client, "hooks/cli", reference="v1")
+    for _ in range(200):  # the dispatcher records its first failure
+        if failed_rows(config):
+            break
+        await asyncio.sleep(0.05)
+    out = berth_events(config)
+    header, row = out.splitlines()
+    assert header.split()[:4] == ["ENDPOINT", "EVENT", "ACTION", "REPOSITORY/TARGET"]
+    assert row.split()[0] == "down"
+    assert row.split()[2:4] == ["push", "hooks/cli:v1"]
+    assert "ClientConnectorError" in row
+    failed = berth_events(config, "--failed").splitlines()
+    assert [line.split()[1] for line in failed[1:]] == [row.split()[1]]
+
+
+def failed_rows(config: Config) -> int:
+    db = sqlite3.connect(Path(config.datadir) / "registry.db")
+    try:
+        query = "select count(*) from webhook_outbox where last_error is not null"
+        return int(db.execute(query).fetchone()[0])
+    finally:
+        db.close()
+
+
+def berth_events(config: Config, *args: str) -> str:
+    argv = [berth_executable(), "events", "--data-dir", config.datadir, *args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
