@@ -22,6 +22,8 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         "Accept-Ranges": "bytes",
     }
     span = _requested_span(request, info.size, headers)
+    if request.method == "GET":
+        await blobs.pulled(name, info)
     path = blobs.local_path(digest)
     start, stop, status = (0, info.size, 200) if span is None else (*span, 206)
     if span is not None:

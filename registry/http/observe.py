@@ -7,6 +7,7 @@ template and the repository, never the query string (signed URLs, tokens) or any
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -15,6 +16,7 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import Counter, Histogram
 
 from registry import metrics
 from registry.auth.state import IDENTITY
@@ -22,6 +24,7 @@ from registry.request_context import CURRENT_REQUEST, REQUEST_ID
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SANE_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 access_log = logging.getLogger("berth.access")
 
@@ -71,12 +74,13 @@ def _record(
     method, route = request.method, route_of(request)
     received = request.content.total_bytes
     sent = _body_bytes(request, response)
-    metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    metrics.HTTP_DURATION.labels(method, route).observe(duration)
+    count, timing, bytes_in, bytes_out = _series(method, route, status)
+    count.inc()
+    timing.observe(duration)
     if received:
-        metrics.HTTP_RECEIVED.labels(method, route).inc(received)
+        bytes_in.inc(received)
     if sent:
-        metrics.HTTP_SENT.labels(method, route).inc(sent)
+        bytes_out.inc(sent)
     if not log_it:
         return
     identity = request.get(IDENTITY)
@@ -93,6 +97,19 @@ def _record(
         "remote": request.remote or "",
     }
     access_log.info("%s %s %d %.3fs", method, route, status, duration, extra={"fields": fields})
+
+
+@functools.lru_cache(maxsize=4096)
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram, Counter, Counter]:
+    """The labelled metrics of one kind of request (`labels()` costs more than the update)."""
+    if method not in _METHODS:  # any token is a method: keep the label bounded
+        method = "other"
+    return (
+        metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+        metrics.HTTP_DURATION.labels(method, route),
+        metrics.HTTP_RECEIVED.labels(method, route),
+        metrics.HTTP_SENT.labels(method, route),
+    )
 
 
 def _body_bytes(request: web.Request, response: web.StreamResponse | None) -> int:

@@ -66,6 +66,10 @@ class BlobService:
         except BlobNotFound:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
 
+    async def pulled(self, repo: str, info: BlobInfo) -> None:
+        """A GET of the blob's bytes began (a pull event, for endpoints that want them)."""
+        await self._events.blob_pulled(self._db, repo, str(info.digest), info.size)
+
     def local_path(self, digest: Digest) -> Path | None:
         """The blob's file when the store is local (so the server can use sendfile)."""
         if isinstance(self._store, LocalBlobPaths):

@@ -61,6 +61,14 @@ class Outbox:
         target = Target(repo, digest, media_type, size, tag, _url(repo, "manifests", digest))
         await db.transact(lambda conn: self.record(conn, "pull", target))
 
+    async def blob_pulled(self, db: Database, repo: str, digest: str, size: int) -> None:
+        """Written in a transaction of its own, and only when an endpoint wants pulls."""
+        if not self.wants("pull", BLOB_MEDIA_TYPE):
+            return
+        url = _url(repo, "blobs", digest)
+        target = Target(repo, digest, BLOB_MEDIA_TYPE, size, url=url)
+        await db.transact(lambda conn: self.record(conn, "pull", target))
+
     async def blob_pushed(self, conn: WriteConnection, repo: str, digest: str, size: int) -> None:
         url = _url(repo, "blobs", digest)
         await self.record(conn, "push", Target(repo, digest, BLOB_MEDIA_TYPE, size, url=url))

@@ -114,6 +114,9 @@ async def test_requests_are_counted_by_route_template(
         assert (await client.get("/v2/metrics/app/manifests/v1")).status == 200
     assert (await client.get("/v2/metrics/app/manifests/nope")).status == 404
     assert (await client.get("/not/a/route")).status == 404
+    before_odd = _count("other", "other", "405")
+    assert (await client.request("PROPFIND", "/v2/")).status == 405
+    assert _count("other", "other", "405") - before_odd == 1  # methods stay a bounded label
     assert _count("GET", route, "200") - before_ok == 3
     assert _count("GET", route, "404") - before_missing == 1
     assert _count("GET", "other", "404") - before_other == 1

@@ -130,8 +130,10 @@ async def test_ignored_actions_write_nothing(
     await push_image(client, "hooks/quiet", reference="v1")
     await receiver.await_events(lambda evs: len(evs) >= 3)
     before = outbox_rows(config)
+    layer = digest_of(b"layer bytes")
     for _ in range(3):
         assert (await client.get("/v2/hooks/quiet/manifests/v1")).status == 200
+        assert (await client.get(f"/v2/hooks/quiet/blobs/{layer}")).status == 200
     assert (await client.delete("/v2/hooks/quiet/manifests/v1")).status == 202
     assert outbox_rows(config) == before == 3
     assert {e["action"] for e in receiver.events} == {"push"}
