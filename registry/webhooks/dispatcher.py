@@ -20,6 +20,7 @@ from typing import Final
 
 import aiohttp
 from sqlalchemy import delete, select, update
+from yarl import URL
 
 from registry import metrics
 from registry.config import EndpointConfig
@@ -143,13 +144,20 @@ async def _post(
     headers = {"Content-Type": EVENTS_MEDIA_TYPE}
     for name, value in endpoint.headers.items():
         headers[name] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    shown = _without_secrets(endpoint.url)
     try:
         async with session.post(endpoint.url, data=envelope(payloads), headers=headers) as reply:
             await reply.read()
             if reply.status >= 400:
-                raise DeliveryFailed(f"{endpoint.url} answered {reply.status}")
+                raise DeliveryFailed(f"{shown} answered {reply.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DeliveryFailed(f"{endpoint.url}: {type(exc).__name__}: {exc}") from None
+        detail = str(exc).replace(endpoint.url, shown)
+        raise DeliveryFailed(f"{shown}: {type(exc).__name__}: {detail}") from None
+
+
+def _without_secrets(url: str) -> str:
+    """The URL as errors may show it: no user, password or query (webhook tokens live there)."""
+    return str(URL(url).with_user(None).with_query(None))
 
 
 LEADER_TTL: Final = 10.0  # seconds before another replica takes over from a dead dispatcher

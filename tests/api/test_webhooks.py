@@ -165,9 +165,8 @@ async def test_berth_events_lists_failing_deliveries(
     aiohttp_client: ClientFactory, config: Config
 ) -> None:
     down = Receiver()  # never started: connection refused
-    endpoint = EndpointConfig(
-        name="down", url=down.url, ignoredmediatypes=("application/octet-stream",)
-    )
+    url = down.url.replace("http://", "http://hook:pw-x@") + "?token=hook-secret"
+    endpoint = EndpointConfig(name="down", url=url, ignoredmediatypes=("application/octet-stream",))
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
     await push_image(client, "hooks/cli", reference="v1")
     for _ in range(200):  # the dispatcher records its first failure
@@ -180,6 +179,8 @@ async def test_berth_events_lists_failing_deliveries(
     assert row.split()[0] == "down"
     assert row.split()[2:4] == ["push", "hooks/cli:v1"]
     assert "ClientConnectorError" in row
+    assert "hook-secret" not in out
+    assert "pw-x" not in out
     failed = berth_events(config, "--failed").splitlines()
     assert [line.split()[1] for line in failed[1:]] == [row.split()[1]]
 
