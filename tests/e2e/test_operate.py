@@ -297,3 +297,40 @@ def _berth_events(config: Path, base: Path, *args: str) -> list[dict[str, Any]]:
     argv = [berth_executable(), "events", "--config", str(config), "--json", *args]
     out = run([*argv, "--data-dir", str(base / "data")]).stdout
     return [json.loads(line) for line in out.splitlines()]
+
+
+def test_one_dispatcher_among_replicas(tmp_path: Path, receiver: Receiver) -> None:
+    """Two `berth serve` (two workers each) on one database: four processes could deliver,
+    one is elected, and every event arrives once."""
+    receiver.start()
+    config = write_config(
+        tmp_path,
+        log={"formatter": "json"},
+        notifications={"endpoints": [endpoint(receiver)]},
+    )
+    first = start(tmp_path, config)
+    second = start_berth(
+        tmp_path / "data",
+        workers=2,
+        extra_args=["--config", str(config)],
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics-2")},
+        log_path=tmp_path / "second.log",
+    )
+    try:
+        digests = [
+            Registry(server.url).push_image("hooks/replicas", f"r{i}", seed=uuid.uuid4().hex)[1]
+            for i, server in enumerate([first, second] * 3)
+        ]
+        events = receiver.wait_for(lambda evs: len(evs) >= 6)
+        assert sorted(e["target"]["digest"] for e in events) == sorted(digests)
+        assert len({e["id"] for e in events}) == 6
+        leaders = [
+            line
+            for server in (first, second)
+            for line in log_lines(server)
+            if line["msg"].startswith("leader for webhooks")
+        ]
+        assert len(leaders) == 1, leaders
+    finally:
+        second.stop()
+        first.stop()
