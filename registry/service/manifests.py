@@ -101,15 +101,13 @@ class ManifestService:
             raise RegistryError(
                 DIGEST_INVALID, detail={"expected": str(reference), "actual": str(parsed.digest)}
             )
-        tag_names = list(
-            dict.fromkeys(([reference] if isinstance(reference, str) else []) + list(extra_tags))
-        )
+        tag_names = ([reference] if isinstance(reference, str) else []) + list(extra_tags)
 
         async def work(conn: WriteConnection) -> None:
             repo_id = await ensure_repository(conn, repo)
             await _check_references(conn, repo_id, parsed)
             manifest_id = await _store(conn, repo_id, parsed, payload)
-            for name in tag_names:
+            for name in dict.fromkeys(tag_names):
                 await conn.execute(
                     upsert(
                         conn,

@@ -43,7 +43,7 @@ class Outbox:
     ) -> None:
         """One push event per tag (Distribution's), or one without a tag for a push by digest."""
         target = Target(repo, digest, media_type, size, url=_url(repo, "manifests", digest))
-        for tag in tags or [""]:
+        for tag in dict.fromkeys(tags) or [""]:
             await self.record(conn, "push", replace(target, tag=tag))
 
     async def manifest_deleted(self, conn: WriteConnection, repo: str, digest: str) -> None:

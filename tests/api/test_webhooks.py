@@ -199,3 +199,25 @@ def berth_events(config: Config, *args: str) -> str:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+async def test_one_push_event_per_tag(
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+) -> None:
+    endpoint = EndpointConfig(
+        name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)
+    )
+    client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
+    digest, manifest = await push_image(client, "hooks/tags", reference=None)
+    response = await client.put(
+        f"/v2/hooks/tags/manifests/{digest}?tag=a&tag=b&tag=a",
+        data=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert response.status == 201
+    events = await receiver.await_events(lambda evs: len(evs) >= 3)
+    assert [(e["target"]["digest"], e["target"].get("tag")) for e in events] == [
+        (digest, None),  # the push by digest alone
+        (digest, "a"),
+        (digest, "b"),
+    ]
