@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from prometheus_client import REGISTRY
 
 from registry import Config, create_app
 from registry.config import EndpointConfig, NotificationsConfig
@@ -49,6 +50,12 @@ async def test_concurrent_pushes_each_give_one_event_per_endpoint(
         assert [e["target"]["digest"] for e in matching] == [digest, digest]
         assert len({e["id"] for e in matching}) == 1  # one event, sent to both endpoints
         assert matching[0]["target"]["mediaType"] == OCI_MANIFEST
+    # The pool of this app's engine holds connections (the dispatcher may be using one).
+    open_connections = REGISTRY.get_sample_value("berth_db_pool_connections") or 0
+    in_use = REGISTRY.get_sample_value("berth_db_pool_connections_in_use")
+    assert in_use is not None
+    assert 0 <= in_use <= open_connections
+    assert open_connections >= 1
 
 
 def _pg_ctl(server: PostgresServer, *args: str) -> None:
