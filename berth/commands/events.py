@@ -33,13 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     config = config_from_args(args)
+    configured = {e.name for e in config.notifications.endpoints}
     try:
         rows = asyncio.run(_undelivered(config.database_url, args.failed, args.limit))
     except (SQLAlchemyError, OSError) as exc:
         raise CommandError(f"cannot read {config.database_url}: {exc}") from None
     if args.json:
         for row in rows:
-            print(json.dumps(_as_json(row)))
+            print(json.dumps(_as_json(row, configured)))
         return 0
     if not rows:
         print("no failed deliveries" if args.failed else "no pending deliveries")
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if row.target:  # a digest after @, a tag after :
             where += ("@" if ":" in row.target else ":") + row.target
         columns = f"{row.endpoint:16} {row.event_id:36} {row.action:6} {where:50}"
-        print(f"{columns} {row.attempts:5}  {row.last_error or '-'}")
+        note = "" if row.endpoint in configured else "(endpoint no longer configured) "
+        print(f"{columns} {row.attempts:5}  {note}{row.last_error or '-'}")
     return 0
 
 
@@ -65,7 +67,7 @@ async def _undelivered(url: str, failed_only: bool, limit: int) -> list[Undelive
         await db.dispose()
 
 
-def _as_json(row: Undelivered) -> dict[str, object]:
+def _as_json(row: Undelivered, configured: set[str]) -> dict[str, object]:
     return {
         "endpoint": row.endpoint,
         "event_id": row.event_id,
@@ -76,4 +78,5 @@ def _as_json(row: Undelivered) -> dict[str, object]:
         "attempts": row.attempts,
         "last_error": row.last_error,
         "state": "failed" if row.failed else "pending",
+        "configured": row.endpoint in configured,
     }

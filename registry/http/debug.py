@@ -29,7 +29,8 @@ def create_debug_app(main: web.Application) -> web.Application:
         return web.json_response(failures, status=503 if failures else 200)
 
     async def scrape(_request: web.Request) -> web.Response:
-        body = metrics.render(await _database_gauges(main[DATABASE]))
+        endpoints = [e.name for e in main[CONFIG].notifications.endpoints if not e.disabled]
+        body = metrics.render(await _database_gauges(main[DATABASE], endpoints))
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     app = web.Application()
@@ -46,7 +47,7 @@ async def start_debug_server(main: web.Application, sock: socket.socket) -> web.
     return runner
 
 
-async def _database_gauges(db: Database) -> dict[str, tuple[str, float]]:
+async def _database_gauges(db: Database, endpoints: list[str]) -> dict[str, tuple[str, float]]:
     """What only the database knows, read for each scrape; nothing when it does not answer."""
     try:
         async with db.read() as conn:
@@ -57,7 +58,7 @@ async def _database_gauges(db: Database) -> dict[str, tuple[str, float]]:
             uploads = (
                 await conn.execute(select(func.count()).select_from(upload_sessions))
             ).scalar_one()
-            depth = await queue_depth(conn)
+            depth = await queue_depth(conn, endpoints)
     except Exception:  # the scrape still shows the process metrics
         log.warning("metrics: the database did not answer", exc_info=True)
         return {}

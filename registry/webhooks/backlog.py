@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,8 +29,14 @@ class Undelivered:
         return self.last_error is not None
 
 
-async def queue_depth(conn: ReadConnection) -> int:
-    query = select(func.count()).where(webhook_outbox.c.delivered_at.is_(None))
+async def queue_depth(conn: ReadConnection, endpoints: Sequence[str]) -> int:
+    """Events waiting for `endpoints` (rows left for an endpoint since removed from the
+    configuration are not waiting for anything)."""
+    if not endpoints:
+        return 0
+    query = select(func.count()).where(
+        webhook_outbox.c.delivered_at.is_(None), webhook_outbox.c.endpoint.in_(endpoints)
+    )
     return int((await conn.execute(query)).scalar_one())
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -173,7 +174,11 @@ async def test_berth_events_lists_failing_deliveries(
         if failed_rows(config):
             break
         await asyncio.sleep(0.05)
-    out = berth_events(config)
+    config_file = Path(config.datadir).parent / "config.yml"
+    config_file.write_text(
+        yaml.safe_dump({"notifications": {"endpoints": [{"name": "down", "url": url}]}})
+    )
+    out = berth_events(config, "--config", str(config_file))
     header, row = out.splitlines()
     assert header.split()[:4] == ["ENDPOINT", "EVENT", "ACTION", "REPOSITORY/TARGET"]
     assert row.split()[0] == "down"
@@ -181,8 +186,12 @@ async def test_berth_events_lists_failing_deliveries(
     assert "ClientConnectorError" in row
     assert "hook-secret" not in out
     assert "pw-x" not in out
-    failed = berth_events(config, "--failed").splitlines()
+    assert "no longer configured" not in row
+    failed = berth_events(config, "--config", str(config_file), "--failed").splitlines()
     assert [line.split()[1] for line in failed[1:]] == [row.split()[1]]
+    # With the endpoint gone from the configuration, its leftovers say so.
+    (orphan,) = berth_events(config).splitlines()[1:]
+    assert "(endpoint no longer configured)" in orphan
 
 
 def failed_rows(config: Config) -> int:
