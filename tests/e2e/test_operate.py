@@ -266,8 +266,14 @@ def test_sigkill_after_the_put_still_delivers(tmp_path: Path, receiver: Receiver
 def test_a_receiver_down_for_30s_gets_every_event_in_order(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = write_config(tmp_path, notifications={"endpoints": [endpoint(receiver)]})
+    debug = f"127.0.0.1:{free_port()}"
+    config = write_config(
+        tmp_path,
+        http={"debug": {"addr": debug, "prometheus": {"enabled": True}}},
+        notifications={"endpoints": [endpoint(receiver)]},
+    )
     server = start(tmp_path, config)
+    metrics_url = f"http://{debug}/metrics"
     try:
         registry = Registry(server.url)
         digests = [
@@ -282,6 +288,10 @@ def test_a_receiver_down_for_30s_gets_every_event_in_order(
         assert failed[0]["endpoint"] == "test"
         assert failed[0]["attempts"] > 3
         assert "ClientConnectorError" in failed[0]["last_error"]
+        down = scrape(metrics_url)
+        assert value(down, "berth_webhook_queue_depth") == 9
+        assert value(down, "berth_webhook_failures_total", endpoint="test") > 3
+        assert value(down, "berth_webhook_deliveries_total", endpoint="test") == 0
         receiver.start()
         events = receiver.wait_for(lambda evs: len(evs) >= 9, timeout=60)
         assert [e["target"].get("digest") for e in events[:8]] == digests
@@ -289,6 +299,9 @@ def test_a_receiver_down_for_30s_gets_every_event_in_order(
         assert (events[8]["action"], events[8]["target"]["tag"]) == ("delete", "t0")
         assert len(events) == 9
         assert _berth_events(config, tmp_path) == []
+        up = scrape(metrics_url)
+        assert value(up, "berth_webhook_queue_depth") == 0
+        assert value(up, "berth_webhook_deliveries_total", endpoint="test") == 9
     finally:
         server.stop()
 
