@@ -15,6 +15,7 @@
 A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
 its bytes; nothing may reference it any more), and `touched_at` is its last upload, mount
 or HEAD, recorded at most once a minute (docs/gc.md).
+    webhook_outbox        webhook events per endpoint, until delivered (registry.webhooks)
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -195,4 +196,23 @@ quota_usage = Table(
     metadata,
     Column("scope", String(300), primary_key=True),
     Column("bytes", BigInteger, nullable=False),
+)
+
+# Webhook events waiting for (or done with) delivery, one row per (event, endpoint), written
+# in the same transaction as the change they report (registry.webhooks).
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # delivery order
+    Column("endpoint", String(255), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("repository", String(255), nullable=False),
+    Column("payload", Text, nullable=False),  # the event, as JSON
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webhook_outbox_pending", "endpoint", "delivered_at", "id"),
 )

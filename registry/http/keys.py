@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from blobstore import BlobStore
 from registry.config import Config
 from registry.db import Database
 from registry.http.inflight import InFlight
@@ -17,6 +18,7 @@ from registry.service import (
     UploadService,
 )
 from registry.service.touches import TouchRecorder
+from registry.webhooks import Outbox
 
 CONFIG = web.AppKey("berth.config", Config)
 BLOBS = web.AppKey("berth.blobs", BlobService)
@@ -31,3 +33,5 @@ TOUCHES = web.AppKey("berth.touches", TouchRecorder)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
 DATABASE = web.AppKey("berth.database", Database)
 HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive
+BLOBSTORE = web.AppKey("berth.blobstore", BlobStore)
+EVENTS = web.AppKey("berth.events", Outbox)
