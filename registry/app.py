@@ -11,6 +11,7 @@ from typing import Final
 from aiohttp import web
 
 import registry.auth
+import registry.ui
 from blobstore import FilesystemBlobStore
 from registry.config import Config
 from registry.db import Database
@@ -21,8 +22,10 @@ from registry.http.keys import (
     BLOBS,
     CATALOG,
     CONFIG,
+    DATABASE,
     INFLIGHT,
     MANIFESTS,
+    PULLS,
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
@@ -32,6 +35,7 @@ from registry.service import (
     BlobService,
     CatalogService,
     ManifestService,
+    PullRecorder,
     ReferrerService,
     TagService,
     UploadService,
@@ -58,12 +62,15 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_resources)
     registry.auth.install(app, config.auth, config.data_dir)
     app.add_routes(ROUTES)
+    if config.ui.enabled:
+        registry.ui.install(app, config)
     return app
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = Database(config.database_url)
+    app[DATABASE] = db
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
@@ -79,7 +86,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     purger = (
         asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
     )
+    pulls = app[PULLS] = PullRecorder(db)
+    recorder = asyncio.create_task(pulls.run())
     yield
+    recorder.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await recorder
+    await pulls.flush()
     if purger is not None:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):

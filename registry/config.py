@@ -30,6 +30,7 @@ class HTTPConfig:
     workers: int = 0  # Berth-only; 0 means one per CPU
     draintimeout: float = 60.0  # seconds in-flight requests get on shutdown
     tls: TLSConfig = field(default_factory=TLSConfig)
+    secret: str = ""  # signs UI sessions; "" = a random one kept in <datadir>/http-secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,11 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UIConfig:
+    enabled: bool = True  # Berth-only: the web interface at /ui/
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     version: str = "0.1"
     datadir: str = "./data"  # Berth-only
@@ -96,6 +102,7 @@ class Config:
     auth: dict[str, Any] = field(default_factory=dict)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
 
     @property
     def data_dir(self) -> Path:

@@ -8,6 +8,7 @@
     tags                  (repository, name) -> manifest
     upload_sessions       uploads in progress: id is the blobstore ingest id
     leases                named exclusive holds with an expiry (registry.leases)
+    manifest_pulls        manifest -> when it was last pulled (for the web UI)
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -138,4 +139,17 @@ leases = Table(
     Column("holder", String(255), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("generation", BigInteger, nullable=False),
+)
+
+manifest_pulls = Table(
+    "manifest_pulls",
+    metadata,
+    # When a manifest was last pulled (GET), written at most once a minute per manifest.
+    Column(
+        "manifest_id",
+        Integer,
+        ForeignKey("manifests.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pulled_at", DateTime(timezone=True), nullable=False),
 )

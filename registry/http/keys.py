@@ -7,11 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from registry.config import Config
+from registry.db import Database
 from registry.http.inflight import InFlight
 from registry.service import (
     BlobService,
     CatalogService,
     ManifestService,
+    PullRecorder,
     ReferrerService,
     TagService,
     UploadService,
@@ -26,4 +28,6 @@ CATALOG = web.AppKey("berth.catalog", CatalogService)
 REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", ThreadPoolExecutor)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
+DATABASE = web.AppKey("berth.database", Database)
+PULLS = web.AppKey("berth.pulls", PullRecorder)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)

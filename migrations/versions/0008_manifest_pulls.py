@@ -1,0 +1,35 @@
+"""manifest pulls: when each manifest was last pulled
+
+Revision ID: 0008
+Revises: 0002
+Create Date: 2026-11-30 07:50:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "manifest_pulls",
+        sa.Column("manifest_id", sa.Integer(), nullable=False),
+        sa.Column("pulled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["manifest_id"],
+            ["manifests.id"],
+            name=op.f("fk_manifest_pulls_manifest_id_manifests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("manifest_id", name=op.f("pk_manifest_pulls")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("manifest_pulls")

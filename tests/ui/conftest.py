@@ -1,0 +1,68 @@
+"""UI tests over HTTP: `create_app` on a migrated SQLite database, pages read as HTML."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from registry import Config, create_app
+from tests.api.conftest import migrated_db
+from tests.auth.conftest import USERS, htpasswd
+
+__all__ = ["USERS", "htpasswd", "migrated_db"]  # fixtures shared with the API tests
+
+# admin may do everything; alice and puller may only pull; anonymous may pull public/**.
+ACCESS = [
+    {"users": ["alice", "puller"], "repositories": ["**"], "actions": ["pull"]},
+    {"users": ["anonymous"], "repositories": ["public/**"], "actions": ["pull"]},
+]
+
+Client = TestClient[Any, Any]
+AppFactory = Callable[..., Awaitable[Client]]
+
+
+def htpasswd_auth(path: Path) -> dict[str, Any]:
+    return {
+        "scheme": "basic",
+        "htpasswd": {"realm": "berth", "path": str(path)},
+        "admins": ["admin"],
+        "access": ACCESS,
+    }
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, migrated_db: Path, aiohttp_client: Any) -> AppFactory:
+    async def make(**config: Any) -> Client:
+        data = tmp_path / "data"
+        data.mkdir(exist_ok=True)
+        if not (data / "registry.db").exists():
+            shutil.copy(migrated_db, data / "registry.db")
+        return await aiohttp_client(create_app(Config(datadir=str(data), **config)))  # type: ignore[no-any-return]
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: AppFactory) -> Client:
+    return await make_client()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+async def log_in(client: Client, user: str, password: str) -> Any:
+    form = await client.get("/ui/login")
+    return await client.post(
+        "/ui/login",
+        data={"csrf": csrf_of(await form.text()), "username": user, "password": password},
+        allow_redirects=False,
+    )

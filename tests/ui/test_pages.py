@@ -1,0 +1,133 @@
+"""The pages over HTTP: what they list, how they page and search, and HTML errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from registry.config import UIConfig
+from tests.api.oci import DOCKER_MANIFEST, OCI_INDEX, descriptor, digest_of, push_image
+from tests.ui.conftest import AppFactory, Client
+
+
+async def test_repository_list_search_and_open(client: Client) -> None:
+    await push_image(client, "team/web", layer=b"web layer" * 100)
+    await push_image(client, "team/api", layer=b"api layer", reference="v1")
+    await push_image(client, "other/db")
+    page = await client.get("/ui/")
+    assert page.status == 200
+    assert page.content_type == "text/html"
+    html = await page.text()
+    assert "3 repositories" in html
+    for name in ("team/web", "team/api", "other/db"):
+        assert f'href="/ui/r/{name}"' in html
+    found = await (await client.get("/ui/?q=team")).text()
+    assert "2 repositories" in found
+    assert "other/db" not in found
+    repo = await (await client.get("/ui/r/team/api")).text()
+    assert "docker pull 127.0.0.1" in repo
+    assert "team/api:v1" in repo
+    assert "berth pull" in repo
+
+
+async def test_manifest_page_shows_config_layers_and_raw_json(client: Client) -> None:
+    config = json.dumps(
+        {
+            "architecture": "arm64",
+            "os": "linux",
+            "config": {
+                "Entrypoint": ["/bin/app"],
+                "Cmd": ["--serve"],
+                "Env": ["PATH=/usr/bin", "MODE=<prod>"],
+                "WorkingDir": "/srv",
+                "User": "1000:1000",
+                "Labels": {"org.opencontainers.image.source": "https://example.test/app"},
+                "ExposedPorts": {"8080/tcp": {}},
+            },
+            "history": [
+                {"created": "2026-11-01T00:00:00Z", "created_by": "COPY app /bin/app"},
+                {"created_by": "ENV MODE=prod", "empty_layer": True},
+            ],
+        }
+    ).encode()
+    digest, payload = await push_image(
+        client, "team/app", config=config, media_type=DOCKER_MANIFEST, layer=b"x" * 4321
+    )
+    page = await client.get(f"/ui/r/team/app/-/manifests/{digest}")
+    assert page.status == 200
+    html = await page.text()
+    assert DOCKER_MANIFEST in html
+    assert "application/vnd.docker.image.rootfs.diff.tar.gzip" in html
+    assert 'title="4,321 bytes"' in html
+    for text in ("/bin/app", "--serve", "/srv", "1000:1000", "8080/tcp", "linux/arm64"):
+        assert text in html
+    assert "MODE=&lt;prod&gt;" in html  # escaped, never raw markup
+    assert "org.opencontainers.image.source" in html
+    assert "COPY app /bin/app" in html
+    assert "ENV MODE=prod" in html
+    assert "Raw manifest JSON" in html
+    assert digest_of(config)[7:] in html
+    assert json.loads(payload)["schemaVersion"] == 2
+    assert "&#34;schemaVersion&#34;: 2," in html  # the raw JSON, pretty-printed and escaped
+
+
+async def test_index_lists_children_and_platforms(client: Client) -> None:
+    amd, amd_payload = await push_image(client, "multi/app", layer=b"amd", reference=None)
+    arm, arm_payload = await push_image(
+        client,
+        "multi/app",
+        layer=b"arm",
+        config=b'{"architecture":"arm64","os":"linux"}',
+        reference=None,
+    )
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                **descriptor("application/vnd.oci.image.manifest.v1+json", amd_payload),
+                "platform": {"os": "linux", "architecture": "amd64"},
+            },
+            {
+                **descriptor("application/vnd.oci.image.manifest.v1+json", arm_payload),
+                "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+            },
+        ],
+    }
+    body = json.dumps(index).encode()
+    resp = await client.put(
+        "/v2/multi/app/manifests/1.0", data=body, headers={"Content-Type": OCI_INDEX}
+    )
+    assert resp.status == 201
+    repo = await (await client.get("/ui/r/multi/app")).text()
+    assert "linux/amd64, linux/arm64/v8" in repo
+    page = await (await client.get(f"/ui/r/multi/app/-/manifests/{digest_of(body)}")).text()
+    assert f"/ui/r/multi/app/-/manifests/{amd}" in page
+    assert f"/ui/r/multi/app/-/manifests/{arm}" in page
+    assert "linux/arm64/v8" in page
+
+
+async def test_errors_under_ui_are_html(client: Client) -> None:
+    for path in (
+        "/ui/r/no/such/repo",
+        "/ui/r/UPPER",
+        "/ui/nothing-here",
+        "/ui/r/a/-/manifests/sha256:00",
+    ):
+        resp = await client.get(path)
+        assert resp.status == 404, path
+        assert resp.content_type == "text/html", path
+        assert "<h1>404" in await resp.text()
+    api = await client.get("/v2/no/such/manifests/latest")
+    assert api.content_type == "application/json"  # the API keeps OCI JSON
+
+
+async def test_ui_can_be_turned_off(make_client: AppFactory) -> None:
+    off = await make_client(ui=UIConfig(enabled=False))
+    assert (await off.get("/ui/")).status == 404
+
+
+async def test_pages_report_server_timing(client: Client) -> None:
+    resp = await client.get("/ui/storage")
+    assert resp.status == 200
+    assert re.fullmatch(r"app;dur=\d+\.\d", resp.headers["Server-Timing"])
