@@ -36,9 +36,10 @@ async def test_pulls_are_written_at_most_once_a_minute(client: Client, tmp_path:
     now = [datetime(2026, 11, 30, 8, 0, tzinfo=UTC)]
     recorder = PullRecorder(db, clock=lambda: now[0])
 
-    async def stored() -> object:
+    async def stored() -> datetime:
         async with db.read() as conn:
-            return (await conn.execute(select(manifest_pulls.c.pulled_at))).scalar_one()
+            found: datetime = (await conn.execute(select(manifest_pulls.c.pulled_at))).scalar_one()
+            return found
 
     try:
         recorder.saw("team/app", digest)
@@ -46,16 +47,16 @@ async def test_pulls_are_written_at_most_once_a_minute(client: Client, tmp_path:
         first = await stored()
         for _ in range(100):  # a burst of pulls within the minute: nothing more to write
             recorder.saw("team/app", digest)
-        assert not recorder.pending
+        assert recorder.pending == 0
         now[0] += timedelta(seconds=59)
         recorder.saw("team/app", digest)
-        assert not recorder.pending
+        assert recorder.pending == 0
         now[0] += timedelta(seconds=2)
         recorder.saw("team/app", digest)
         assert recorder.pending == 1
         await recorder.flush()
         second = await stored()
-        assert second > first  # type: ignore[operator]
+        assert second > first
         # Another worker or replica noting the same manifest within the minute writes nothing.
         other = PullRecorder(db, clock=lambda: now[0] + timedelta(seconds=30))
         other.saw("team/app", digest)
