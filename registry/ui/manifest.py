@@ -164,7 +164,8 @@ async def load_manifest(
         media_type=row.media_type,
         size=row.size,
         image_size=sizes.get(row.id, 0),
-        artifact_type=row.artifact_type or "",
+        # An image's artifact type is its config's media type: shown only for other artifacts.
+        artifact_type="" if row.artifact_type in CONFIG_TYPES else (row.artifact_type or ""),
         subject=str(subject.get("digest", "")) if isinstance(subject, dict) else "",
         annotations=_pairs(document.get("annotations")),
         pushed=as_utc(row.created_at),
