@@ -87,8 +87,14 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UIUsageConfig:
+    interval: float = 300.0  # seconds between recomputing the storage page's figures
+
+
+@dataclass(frozen=True, slots=True)
 class UIConfig:
     enabled: bool = True  # Berth-only: the web interface at /ui/
+    usage: UIUsageConfig = field(default_factory=UIUsageConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@
     upload_sessions       uploads in progress: id is the blobstore ingest id
     leases                named exclusive holds with an expiry (registry.leases)
     manifest_pulls        manifest -> when it was last pulled (for the web UI)
+    storage_usage         bytes stored per namespace (and "" for all), recomputed periodically
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -152,4 +153,17 @@ manifest_pulls = Table(
         primary_key=True,
     ),
     Column("pulled_at", DateTime(timezone=True), nullable=False),
+)
+
+storage_usage = Table(
+    "storage_usage",
+    metadata,
+    # A snapshot the UI's storage page reads; namespace "" is the whole registry.
+    Column("namespace", String(255), primary_key=True),
+    Column("repositories", Integer, nullable=False),
+    Column("blobs", Integer, nullable=False),
+    Column("blob_bytes", BigInteger, nullable=False),
+    Column("manifests", Integer, nullable=False),
+    Column("manifest_bytes", BigInteger, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
 )

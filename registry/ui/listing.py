@@ -1,23 +1,26 @@
-"""The repository list: names matching a search, a page of them, and their figures.
+"""The repository list: names matching a search, one page of them, and their figures.
 
-A page costs a fixed number of queries whatever its size: the names (with the count), then
-one aggregate per figure over the page's repository ids. When the viewer may not pull
-everything, the policy is applied to the names in Python (it is a set of globs) before
-slicing, as the catalog does.
+Pages are keyset pages in name order (`after` / `before` a name), so page 200 costs what
+page 1 does. Names come in batches, filtered through the viewer's policy (a set of globs,
+so applied here in Python, as the catalog does) until the page is full; the policy's
+literal prefixes narrow the scan in SQL first. The figures then cost one aggregate query
+each over the page's repository ids, whatever the page size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import exists, func, or_, select
 
 from registry.db import Database, ReadConnection
 from registry.db.models import blobs, manifests, repositories, repository_blobs, tags
-from registry.ui.pages import PageSpec
 from registry.ui.times import as_utc, latest
+
+_BATCH: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +34,9 @@ class RepositoryRow:
 @dataclass(frozen=True, slots=True)
 class RepositoryList:
     rows: tuple[RepositoryRow, ...]
-    total: int
-    pages: int
+    total: int | None  # None when counting would mean applying the policy to every name
+    previous: str | None  # `before` for the previous page
+    next: str | None  # `after` for the next page
 
 
 # As the catalog: a repository is listed once it holds a blob or a manifest.
@@ -42,26 +46,63 @@ _LISTED = or_(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """What the viewer may see: `may_pull` None for everything; `prefixes` (None: any)
+    that every visible name starts with."""
+
+    may_pull: Callable[[str], bool] | None = None
+    prefixes: Sequence[str] | None = None
+
+
 async def list_repositories(
-    db: Database, search: str, page: PageSpec, may_pull: Callable[[str], bool] | None
+    db: Database,
+    search: str,
+    size: int,
+    visibility: Visibility,
+    *,
+    after: str | None = None,
+    before: str | None = None,
 ) -> RepositoryList:
-    names = select(repositories.c.id, repositories.c.name).where(_LISTED)
+    name = repositories.c.name
+    conditions = []
+    if visibility.prefixes is not None:
+        if not visibility.prefixes:
+            return RepositoryList((), 0, None, None)
+        conditions.append(or_(*(name.startswith(p, autoescape=True) for p in visibility.prefixes)))
     if search:
-        names = names.where(repositories.c.name.contains(search, autoescape=True))
+        conditions.append(name.contains(search, autoescape=True))
+    base = select(repositories.c.id, name).where(*conditions, _LISTED)
+    backwards = before is not None
     async with db.read() as conn:
-        if may_pull is None:
+        total = None
+        if visibility.may_pull is None:
             total = (
-                await conn.execute(select(func.count()).select_from(names.subquery()))
+                await conn.execute(select(func.count()).select_from(base.subquery()))
             ).scalar_one()
-            query = names.order_by(repositories.c.name).limit(page.size).offset(page.offset)
-            chosen = [(row.id, row.name) for row in await conn.execute(query)]
-        else:
-            everything = await conn.execute(names.order_by(repositories.c.name))
-            visible = [(row.id, row.name) for row in everything if may_pull(row.name)]
-            total = len(visible)
-            chosen = visible[page.offset : page.offset + page.size]
+        found: list[tuple[int, str]] = []
+        cursor = before if backwards else after
+        may_pull = visibility.may_pull
+        batch_size = size + 1 if may_pull is None else _BATCH
+        while len(found) <= size:
+            query = base
+            if cursor is not None:
+                query = query.where(name < cursor if backwards else name > cursor)
+            query = query.order_by(name.desc() if backwards else name).limit(batch_size)
+            batch = [(row.id, row.name) for row in await conn.execute(query)]
+            found += [r for r in batch if may_pull is None or may_pull(r[1])]
+            if len(batch) < batch_size:
+                break
+            cursor = batch[-1][1]
+        more = len(found) > size
+        chosen = found[:size]
+        if backwards:
+            chosen.reverse()
         rows = await _figures(conn, chosen)
-    return RepositoryList(rows, total, page.count(total))
+    first, last = (chosen[0][1], chosen[-1][1]) if chosen else (None, None)
+    if backwards:
+        return RepositoryList(rows, total, first if more else None, last)
+    return RepositoryList(rows, total, first if after is not None else None, last if more else None)
 
 
 async def _figures(

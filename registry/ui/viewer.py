@@ -11,11 +11,14 @@ Three modes, from the `auth` section:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from registry.auth.policy import ANONYMOUS, ANY_USER, Policy
 from registry.auth.scope import ALL_ACTIONS
 from registry.auth.state import AuthState
+from registry.ui.listing import Visibility
 
 _READ_ONLY = frozenset({"pull"})
 
@@ -28,6 +31,7 @@ class Viewer:
     delete_enabled: bool  # storage.delete.enabled
     _actions: Callable[[str], frozenset[str]]
     _sees_all: bool
+    _prefixes: tuple[str, ...] | None = None
 
     def may_pull(self, repository: str) -> bool:
         return "pull" in self._actions(repository)
@@ -39,6 +43,12 @@ class Viewer:
     def pull_filter(self) -> Callable[[str], bool] | None:
         """None when every repository is visible (so SQL can paginate alone)."""
         return None if self._sees_all else self.may_pull
+
+    @property
+    def visibility(self) -> Visibility:
+        if self._sees_all:
+            return Visibility()
+        return Visibility(self.may_pull, self._prefixes)
 
 
 def login_enabled(state: AuthState | None) -> bool:
@@ -62,6 +72,7 @@ def make_viewer(
             delete_enabled,
             lambda repo: policy.repository_actions(None, repo) & _READ_ONLY,
             False,
+            pull_prefixes(policy, None),
         )
     sees_all = user is not None and (policy.rules is None or user in policy.admins)
     return Viewer(
@@ -71,4 +82,27 @@ def make_viewer(
         delete_enabled,
         lambda repo: policy.repository_actions(user, repo),
         sees_all,
+        None if sees_all else pull_prefixes(policy, user),
     )
+
+
+def pull_prefixes(policy: Policy, user: str | None) -> tuple[str, ...] | None:
+    """Literal beginnings of the patterns of every rule that may give `user` pull: any name
+    the policy lets `user` pull starts with one of them (None: a pattern starts with a
+    wildcard). Only narrows the search; the policy still decides every name."""
+    if policy.rules is None:
+        return None if user is not None else ()
+    prefixes: list[str] = []
+    for rule in policy.rules:
+        if not rule.actions & {"pull", "*"}:
+            continue
+        if user is None and ANONYMOUS not in rule.users:
+            continue
+        if user is not None and user not in rule.users and ANY_USER not in rule.users:
+            continue
+        for pattern in rule.repositories:
+            prefix = re.split(r"[*?]", pattern, maxsplit=1)[0]
+            if not prefix:
+                return None
+            prefixes.append(prefix)
+    return tuple(dict.fromkeys(prefixes))

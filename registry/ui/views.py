@@ -15,7 +15,7 @@ from registry.ui.manifest import load_manifest
 from registry.ui.pages import PageSpec, page_number
 from registry.ui.render import page
 from registry.ui.repository import list_tags
-from registry.ui.usage import storage_usage
+from registry.ui.usage import read_usage
 
 REPOSITORIES_PER_PAGE: Final = 50
 TAGS_PER_PAGE: Final = 100
@@ -44,13 +44,17 @@ def digest_in_url(request: web.Request) -> Digest:
 
 
 async def repositories(request: web.Request) -> web.Response:
-    """GET /ui/?q=&page="""
+    """GET /ui/?q=&after=|before="""
     search = _search(request).lower()
-    spec = PageSpec(page_number(request.query.get("page")), REPOSITORIES_PER_PAGE)
     found = await list_repositories(
-        request.config_dict[DATABASE], search, spec, request[VIEWER].pull_filter
+        request.config_dict[DATABASE],
+        search,
+        REPOSITORIES_PER_PAGE,
+        request[VIEWER].visibility,
+        after=request.query.get("after") or None,
+        before=request.query.get("before") or None,
     )
-    return page(request, "repositories.html", listing=found, search=search, page_no=spec.number)
+    return page(request, "repositories.html", listing=found, search=search)
 
 
 async def repository(request: web.Request) -> web.Response:
@@ -92,5 +96,6 @@ async def manifest(request: web.Request) -> web.Response:
 async def storage(request: web.Request) -> web.Response:
     """GET /ui/storage?page="""
     spec = PageSpec(page_number(request.query.get("page")), NAMESPACES_PER_PAGE)
-    usage = await storage_usage(request.config_dict[DATABASE], spec, request[VIEWER].pull_filter)
-    return page(request, "storage.html", usage=usage, page_no=spec.number)
+    sees_all = request[VIEWER].pull_filter is None
+    usage = await read_usage(request.config_dict[DATABASE], spec, per_namespace=sees_all)
+    return page(request, "storage.html", usage=usage, page_no=spec.number, sees_all=sees_all)

@@ -10,6 +10,7 @@ saved as a screenshot (the session prints where).
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +22,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.auth.e2e_support import USERS, Docker, docker_for, get_token, start_auth_server
+from tests.auth.e2e_support import USERS, Docker, docker_for, get_token, write_config
 from tests.support.browser import browser, chromium, navigate, screenshot, screenshot_dir
 from tests.support.clients import run
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, start_berth
 
 __all__ = ["browser", "chromium", "screenshot_dir"]  # fixtures
 
@@ -37,7 +38,9 @@ OTHERS = ("authe2e/db/postgres", "authe2e/db/redis", "authe2e/web/frontend")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_auth_server(tmp_path_factory.mktemp("ui-registry"))
+    base = tmp_path_factory.mktemp("ui-registry")
+    config = write_config(base, {"ui": {"usage": {"interval": "1s"}}})
+    running = start_berth(base / "data", extra_args=["--config", str(config)])
     try:
         yield running
     finally:
@@ -140,8 +143,21 @@ def test_browse_from_the_repository_list_to_the_layers(
     screenshot(browser, screenshot_dir, "manifest")
     browser.find_element(By.CSS_SELECTOR, "#raw summary").click()
     assert '"schemaVersion": 2' in browser.find_element(By.CSS_SELECTOR, "#raw pre").text
+
+
+def test_storage(
+    browser: webdriver.Chrome, server: RunningServer, pushed: str, screenshot_dir: Path
+) -> None:
+    log_in(browser, server, "admin", USERS["admin"])
     navigate(browser, browser.find_element(By.LINK_TEXT, "Storage"))
-    assert "authe2e" in browser.find_element(By.ID, "namespaces").text
+    for _ in range(60):  # the snapshot is recomputed every second in this server
+        if "authe2e" in browser.find_element(By.ID, "namespaces").text:
+            break
+        time.sleep(0.5)
+        browser.refresh()
+    namespaces = browser.find_element(By.ID, "namespaces").text
+    assert "authe2e 5" in namespaces  # five repositories, one image: its blobs counted once
+    assert "1.1 MB" in browser.find_element(By.ID, "totals").text
     screenshot(browser, screenshot_dir, "storage")
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+from registry import Config
 from registry.config import UIConfig
+from registry.http.keys import DATABASE
+from registry.ui.usage import refresh_usage
 from tests.api.oci import DOCKER_MANIFEST, OCI_INDEX, descriptor, digest_of, push_image
+from tests.support.seed import seed
 from tests.ui.conftest import AppFactory, Client
 
 
@@ -130,4 +135,46 @@ async def test_ui_can_be_turned_off(make_client: AppFactory) -> None:
 async def test_pages_report_server_timing(client: Client) -> None:
     resp = await client.get("/ui/storage")
     assert resp.status == 200
-    assert re.fullmatch(r"app;dur=\d+\.\d", resp.headers["Server-Timing"])
+    assert re.fullmatch(r"app;dur=\d+\.\d, cpu;dur=\d+\.\d", resp.headers["Server-Timing"])
+
+
+async def test_repository_pages_follow_each_other(make_client: AppFactory, tmp_path: Path) -> None:
+    client = await make_client()
+    seed(Config(datadir=str(tmp_path / "data")).database_url, 120, tags_in_big=3)
+    seen: list[str] = []
+    html = await (await client.get("/ui/")).text()
+    assert "121 repositories" in html
+    for _ in range(5):
+        names = re.findall(r'<a class="repo" href="/ui/r/[^"]+">([^<]+)</a>', html)
+        seen += names
+        found = re.search(r'rel="next" href="([^"]+)"', html)
+        if found is None:
+            break
+        html = await (await client.get(found.group(1).replace("&amp;", "&"))).text()
+    assert len(seen) == 121
+    assert seen == sorted(seen)
+    assert len(set(seen)) == 121
+    back = re.search(r'rel="prev" href="([^"]+)"', html)
+    assert back is not None
+    html = await (await client.get(back.group(1).replace("&amp;", "&"))).text()
+    assert re.findall(r'<a class="repo" href="/ui/r/[^"]+">([^<]+)</a>', html) == seen[50:100]
+
+
+async def test_storage_counts_a_shared_blob_once_per_namespace(client: Client) -> None:
+    shared = b"shared base layer" * 1000
+    await push_image(client, "team/a", layer=shared)
+    await push_image(client, "team/b", layer=shared)
+    await push_image(client, "solo", layer=b"own layer")
+    before = await (await client.get("/ui/storage")).text()
+    assert ">team<" not in before  # a snapshot, taken before these pushes (or none yet)
+    await refresh_usage(client.app[DATABASE])
+    html = await (await client.get("/ui/storage")).text()
+    rows = dict(
+        re.findall(r'<tr><td><a href="/ui/\?q=[^"]+">([^<]+)</a></td>(.*?)</tr>', html, re.S)
+    )
+    assert set(rows) == {"team", "solo"}
+    config = len(b'{"architecture":"amd64","os":"linux"}')
+    # team: the shared layer once, plus the config blob (identical in both: also once)
+    assert f'title="{len(shared) + config:,} bytes"' in rows["team"]
+    assert f'title="{len(b"own layer") + config:,} bytes"' in rows["solo"]
+    assert '<div class="label">Repositories</div><div class="big">3</div>' in html

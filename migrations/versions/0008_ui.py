@@ -1,4 +1,4 @@
-"""manifest pulls: when each manifest was last pulled
+"""web UI: when each manifest was last pulled, and the storage usage snapshot
 
 Revision ID: 0008
 Revises: 0002
@@ -29,7 +29,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("manifest_id", name=op.f("pk_manifest_pulls")),
     )
+    op.create_table(
+        "storage_usage",
+        sa.Column("namespace", sa.String(length=255), nullable=False),
+        sa.Column("repositories", sa.Integer(), nullable=False),
+        sa.Column("blobs", sa.Integer(), nullable=False),
+        sa.Column("blob_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("manifests", sa.Integer(), nullable=False),
+        sa.Column("manifest_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("namespace", name=op.f("pk_storage_usage")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("storage_usage")
     op.drop_table("manifest_pulls")
