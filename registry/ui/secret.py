@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Final
 
+from registry.config import ConfigError
+
 SECRET_FILE: Final = "http-secret"
 
 
@@ -41,5 +43,5 @@ def http_secret(configured: str, data_dir: Path) -> bytes:
 def _read(path: Path) -> bytes:
     value = path.read_text().strip()
     if not value:
-        raise ValueError(f"{path} is empty: delete it or set http.secret")
+        raise ConfigError(f"http.secret: {path} is empty: delete it or set http.secret")
     return value.encode()

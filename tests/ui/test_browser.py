@@ -239,3 +239,23 @@ def test_delete_a_tag_with_confirmation_and_refuse_a_forged_one(
     assert tags_of(server, APP) == ["1.0"]
     gone = api(server, f"/v2/{APP}/manifests/2.0", scope=f"repository:{APP}:pull")
     assert gone.status_code == 404
+
+
+def test_reading_works_with_javascript_off(
+    browser: webdriver.Chrome, server: RunningServer, pushed: str, screenshot_dir: Path
+) -> None:
+    browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        browser.get(f"{server.url}/ui/")
+        navigate(browser, browser.find_element(By.LINK_TEXT, PUBLIC))
+        copy = browser.find_element(By.CSS_SELECTOR, ".pull .copy-button")
+        assert not copy.is_displayed()  # the script shows copy buttons; the text is there
+        command = browser.find_element(By.CSS_SELECTOR, ".pull input").get_attribute("value")
+        assert command == f"docker pull {server.host}/{PUBLIC}:latest"
+        navigate(browser, browser.find_element(By.LINK_TEXT, "latest"))
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#layers tr.layer")) == 2
+        browser.find_element(By.CSS_SELECTOR, "#raw summary").click()  # <details>: no script
+        assert '"layers"' in browser.find_element(By.CSS_SELECTOR, "#raw pre").text
+        screenshot(browser, screenshot_dir, "manifest-without-javascript")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
