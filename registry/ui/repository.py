@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from registry.db import Database
-from registry.db.models import manifest_pulls, manifests, tags
+from registry.db.models import manifest_pulls, manifest_references, manifests, tags
 from registry.service.repos import repository_id
 from registry.ui.pages import PageSpec
 from registry.ui.platforms import INDEX_TYPES, index_platforms
@@ -32,11 +33,22 @@ class TagRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Untagged:
+    digest: str
+    media_type: str
+    pushed: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class TagList:
     rows: tuple[TagRow, ...]
     total: int
     pages: int
     manifests: int  # in the repository, tagged or not
+    untagged: tuple[Untagged, ...]  # images no tag, index or subject holds (newest first)
+
+
+UNTAGGED_SHOWN: Final = 50
 
 
 async def list_tags(db: Database, repository: str, search: str, page: PageSpec) -> TagList | None:
@@ -74,6 +86,10 @@ async def list_tags(db: Database, repository: str, search: str, page: PageSpec) 
         )
         found = (await conn.execute(query)).all()
         sizes = await image_sizes(conn, repo_id, sorted({row.id for row in found}))
+        untagged = [
+            Untagged(row.digest, row.media_type, as_utc(row.created_at))
+            for row in await conn.execute(_untagged(repo_id))
+        ]
     rows = tuple(
         TagRow(
             row.name,
@@ -86,4 +102,29 @@ async def list_tags(db: Database, repository: str, search: str, page: PageSpec) 
         )
         for row in found
     )
-    return TagList(rows, total, page.count(total), manifest_count)
+    return TagList(rows, total, page.count(total), manifest_count, tuple(untagged))
+
+
+def _untagged(repo_id: int) -> Select[Any]:
+    parent = manifests.alias("parent")
+    in_an_index = (
+        select(manifest_references.c.digest)
+        .join(parent, parent.c.id == manifest_references.c.manifest_id)
+        .where(
+            parent.c.repository_id == repo_id,
+            manifest_references.c.kind == "manifest",
+            manifest_references.c.digest == manifests.c.digest,
+        )
+    )
+    tagged = select(tags.c.name).where(tags.c.manifest_id == manifests.c.id)
+    return (
+        select(manifests.c.digest, manifests.c.media_type, manifests.c.created_at)
+        .where(
+            manifests.c.repository_id == repo_id,
+            manifests.c.subject_digest.is_(None),
+            ~tagged.exists(),
+            ~in_an_index.exists(),
+        )
+        .order_by(manifests.c.created_at.desc())
+        .limit(UNTAGGED_SHOWN)
+    )

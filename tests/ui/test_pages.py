@@ -33,6 +33,16 @@ async def test_repository_list_search_and_open(client: Client) -> None:
     assert "docker pull 127.0.0.1" in repo
     assert "team/api:v1" in repo
     assert "berth pull" in repo
+    assert 'id="untagged"' not in repo
+
+
+async def test_untagged_manifests_are_listed(client: Client) -> None:
+    digest, _ = await push_image(client, "team/app", reference=None)
+    await push_image(client, "team/app", layer=b"tagged", reference="1")
+    html = await (await client.get("/ui/r/team/app")).text()
+    untagged = html.split('id="untagged"')[1]
+    assert f"/ui/r/team/app/-/manifests/{digest}" in untagged
+    assert untagged.count("/-/manifests/") == 1
 
 
 async def test_manifest_page_shows_config_layers_and_raw_json(client: Client) -> None:
@@ -106,6 +116,7 @@ async def test_index_lists_children_and_platforms(client: Client) -> None:
     assert resp.status == 201
     repo = await (await client.get("/ui/r/multi/app")).text()
     assert "linux/amd64, linux/arm64/v8" in repo
+    assert 'id="untagged"' not in repo  # the children belong to the index
     page = await (await client.get(f"/ui/r/multi/app/-/manifests/{digest_of(body)}")).text()
     assert f"/ui/r/multi/app/-/manifests/{amd}" in page
     assert f"/ui/r/multi/app/-/manifests/{arm}" in page
