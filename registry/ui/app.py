@@ -33,6 +33,7 @@ from registry.ui.viewer import login_enabled, make_viewer
 log = logging.getLogger("berth.ui")
 
 STATIC: Final = Path(__file__).with_name("static")
+STATIC_PREFIX: Final = PREFIX + "/static/"
 _NAME: Final = "{name:.+}"
 _DIGEST: Final = "{digest:[a-z0-9+._-]+:[a-zA-Z0-9=_-]+}"
 _HEADERS: Final = {
@@ -86,6 +87,8 @@ def _session(request: web.Request) -> tuple[Session, bool]:
 
 @web.middleware
 async def _ui_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(STATIC_PREFIX):
+        return await handler(request)
     started, cpu = time.perf_counter(), time.thread_time()
     session, fresh = _session(request)
     if fresh:

@@ -167,7 +167,7 @@ async def keep_usage_fresh(db: Database, interval: float) -> None:
                 await refresh_usage(db)
             except Exception:
                 log.exception("could not compute storage usage")
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(interval, 1.0))
 
     await run_as_leader(Leases(db), LEASE, job)
 

@@ -129,11 +129,19 @@ async def test_errors_under_ui_are_html(client: Client) -> None:
         "/ui/r/UPPER",
         "/ui/nothing-here",
         "/ui/r/a/-/manifests/sha256:00",
+        "/ui/r/no/such/-/tags/1/delete",
     ):
         resp = await client.get(path)
         assert resp.status == 404, path
         assert resp.content_type == "text/html", path
         assert "<h1>404" in await resp.text()
+    posted = await client.post("/ui/storage")
+    assert posted.status == 405
+    assert posted.content_type == "text/html"
+    await push_image(client, "some/repo")
+    unknown = await client.get("/ui/r/some/repo/-/tags/nope/delete")  # the service's error
+    assert unknown.status == 404
+    assert "manifest unknown" in await unknown.text()
     api = await client.get("/v2/no/such/manifests/latest")
     assert api.content_type == "application/json"  # the API keeps OCI JSON
 
@@ -141,6 +149,16 @@ async def test_errors_under_ui_are_html(client: Client) -> None:
 async def test_ui_can_be_turned_off(make_client: AppFactory) -> None:
     off = await make_client(ui=UIConfig(enabled=False))
     assert (await off.get("/ui/")).status == 404
+
+
+async def test_static_files_and_the_bare_prefix(client: Client) -> None:
+    css = await client.get("/ui/static/ui.css")
+    assert css.status == 200
+    assert "[hidden]" in await css.text()
+    assert "Set-Cookie" not in css.headers
+    bare = await client.get("/ui", allow_redirects=False)
+    assert bare.status == 308
+    assert bare.headers["Location"] == "/ui/"
 
 
 async def test_pages_report_server_timing(client: Client) -> None:
