@@ -207,3 +207,28 @@ async def test_storage_counts_a_shared_blob_once_per_namespace(client: Client) -
     assert f'title="{len(shared) + config:,} bytes"' in rows["team"]
     assert f'title="{len(b"own layer") + config:,} bytes"' in rows["solo"]
     assert '<div class="label">Repositories</div><div class="big">3</div>' in html
+
+
+async def test_referrers_are_listed_on_their_subject(client: Client) -> None:
+    subject, payload = await push_image(client, "team/app", reference="1")
+    sbom, _ = await push_image(
+        client,
+        "team/app",
+        layer=b'{"spdxVersion": "SPDX-2.3"}',
+        reference=None,
+        extra={
+            "artifactType": "application/spdx+json",
+            "subject": descriptor("application/vnd.oci.image.manifest.v1+json", payload),
+            "annotations": {"org.opencontainers.image.created": "2026-11-30T08:00:00Z"},
+        },
+    )
+    html = await (await client.get(f"/ui/r/team/app/-/manifests/{subject}")).text()
+    referrers = html.split('id="referrers"')[1].split("</table>")[0]
+    assert "application/spdx+json" in referrers
+    assert f"/ui/r/team/app/-/manifests/{sbom}" in referrers
+    assert "2026-11-30T08:00:00Z" in referrers
+    own = await (await client.get(f"/ui/r/team/app/-/manifests/{sbom}")).text()
+    assert f'href="/ui/r/team/app/-/manifests/{subject}"' in own  # its subject, linked
+    assert "Artifact type</dt><dd><code>application/spdx+json" in own
+    repo = await (await client.get("/ui/r/team/app")).text()
+    assert 'id="untagged"' not in repo  # a referrer is held by its subject
