@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from registry import Config
-from registry.config import UIConfig
+from registry.config import DeleteConfig, StorageConfig, UIConfig
 from registry.http.keys import DATABASE
 from registry.ui.usage import refresh_usage
 from tests.api.oci import DOCKER_MANIFEST, OCI_INDEX, descriptor, digest_of, push_image
@@ -232,3 +232,12 @@ async def test_referrers_are_listed_on_their_subject(client: Client) -> None:
     assert "Artifact type</dt><dd><code>application/spdx+json" in own
     repo = await (await client.get("/ui/r/team/app")).text()
     assert 'id="untagged"' not in repo  # a referrer is held by its subject
+
+
+async def test_no_delete_buttons_when_deletion_is_off(make_client: AppFactory) -> None:
+    client = await make_client(storage=StorageConfig(delete=DeleteConfig(enabled=False)))
+    digest, _ = await push_image(client, "team/app", reference="1")
+    assert "delete-tag" not in await (await client.get("/ui/r/team/app")).text()
+    page = await (await client.get(f"/ui/r/team/app/-/manifests/{digest}")).text()
+    assert "delete-manifest" not in page
+    assert (await client.get("/ui/r/team/app/-/tags/1/delete")).status == 403
