@@ -49,7 +49,7 @@ def ui_app(config: Config) -> web.Application:
     ui = web.Application(middlewares=[_ui_middleware])
     ui[SESSIONS] = SessionCodec(http_secret(config.http.secret, config.data_dir))
     ui[TEMPLATES] = templates()
-    ui.router.add_static("/static", STATIC, append_version=True)
+    ui.router.add_static("/static", STATIC)
     ui.add_routes(
         [
             web.get("/", views.repositories),

@@ -259,3 +259,28 @@ def test_reading_works_with_javascript_off(
         screenshot(browser, screenshot_dir, "manifest-without-javascript")
     finally:
         browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
+def test_a_docker_pull_shows_as_last_pulled(
+    browser: webdriver.Chrome,
+    server: RunningServer,
+    pushed: str,
+    screenshot_dir: Path,
+    tmp_path: Path,
+) -> None:
+    def last_pulled() -> str:
+        row = browser.find_element(By.CSS_SELECTOR, 'tr[data-tag="latest"]')
+        return str(row.find_elements(By.TAG_NAME, "td")[5].text)
+
+    browser.get(f"{server.url}/ui/r/{PUBLIC}")
+    assert last_pulled() == "never"
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    run(["docker", "pull", f"{server.host}/{PUBLIC}:latest"], env={"DOCKER_CONFIG": str(config)})
+    for _ in range(40):  # pulls are written every few seconds, off the response path
+        browser.refresh()
+        if last_pulled() != "never":
+            break
+        time.sleep(0.5)
+    assert last_pulled() == "just now"
+    screenshot(browser, screenshot_dir, "repository-pulled")
