@@ -47,6 +47,12 @@ class TagList:
     manifests: int  # in the repository, tagged or not
     untagged: tuple[Untagged, ...]  # images no tag, index or subject holds (newest first)
 
+    @property
+    def suggested(self) -> TagRow | None:
+        """The tag a pull command shows: `latest` when it is on this page, else the first."""
+        latest = [row for row in self.rows if row.name == "latest"]
+        return next(iter(latest or self.rows), None)
+
 
 UNTAGGED_SHOWN: Final = 50
 
