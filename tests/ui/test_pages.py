@@ -117,6 +117,11 @@ async def test_index_lists_children_and_platforms(client: Client) -> None:
     repo = await (await client.get("/ui/r/multi/app")).text()
     assert "linux/amd64, linux/arm64/v8" in repo
     assert 'id="untagged"' not in repo  # the children belong to the index
+    # The index's size: both children's configs and layers, each blob once.
+    configs = len(b'{"architecture":"amd64","os":"linux"}') + len(
+        b'{"architecture":"arm64","os":"linux"}'
+    )
+    assert f'title="{configs + len(b"amd") + len(b"arm"):,} bytes"' in repo
     page = await (await client.get(f"/ui/r/multi/app/-/manifests/{digest_of(body)}")).text()
     assert f"/ui/r/multi/app/-/manifests/{amd}" in page
     assert f"/ui/r/multi/app/-/manifests/{arm}" in page
@@ -187,6 +192,19 @@ async def test_repository_pages_follow_each_other(make_client: AppFactory, tmp_p
     assert back is not None
     html = await (await client.get(back.group(1).replace("&amp;", "&"))).text()
     assert re.findall(r'<a class="repo" href="/ui/r/[^"]+">([^<]+)</a>', html) == seen[50:100]
+
+
+async def test_tags_are_paged_and_filtered(make_client: AppFactory, tmp_path: Path) -> None:
+    client = await make_client()
+    seed(Config(datadir=str(tmp_path / "data")).database_url, 1, tags_in_big=150)
+    first = await (await client.get("/ui/r/big/many-tags")).text()
+    assert "150 tags" in first
+    assert first.count("<tr data-tag=") == 100
+    assert 'href="/ui/r/big/many-tags?page=2"' in first
+    second = await (await client.get("/ui/r/big/many-tags?page=2")).text()
+    assert second.count("<tr data-tag=") == 50
+    found = await (await client.get("/ui/r/big/many-tags?q=v14")).text()
+    assert re.findall(r'<tr data-tag="([^"]+)">', found) == ["v14"] + [f"v14{i}" for i in range(10)]
 
 
 async def test_storage_counts_a_shared_blob_once_per_namespace(client: Client) -> None:
