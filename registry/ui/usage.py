@@ -92,7 +92,9 @@ async def compute_usage(db: Database) -> list[Usage]:
     def add(namespace: str, **figures: int) -> None:
         counts.setdefault(namespace, {}).update(figures)
 
-    async with db.read() as conn:
+    # Reads every link: through the async engine, so on SQLite it runs in aiosqlite's thread
+    # and never holds up the event loop (db.read() would run it in the loop's thread).
+    async with db.engine.connect() as conn:
         for row in await conn.execute(
             select(ns, func.count(distinct(repositories.c.id)).label("n")).group_by(ns)
         ):

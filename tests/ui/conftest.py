@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from registry import Config, create_app
+from registry.http.keys import DATABASE
+from registry.ui.pages import PageSpec
+from registry.ui.usage import read_usage
 from tests.api.conftest import migrated_db
 from tests.auth.conftest import USERS, htpasswd
 
@@ -66,3 +70,13 @@ async def log_in(client: Client, user: str, password: str) -> Any:
         data={"csrf": csrf_of(await form.text()), "username": user, "password": password},
         allow_redirects=False,
     )
+
+
+async def first_snapshot(client: Client) -> None:
+    """Wait for the usage snapshot the app takes when it starts, so that a test's own
+    `refresh_usage` cannot be overwritten by it."""
+    for _ in range(200):
+        if (await read_usage(client.app[DATABASE], PageSpec(1, 1), False)).registry:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no storage usage snapshot after 10 s")

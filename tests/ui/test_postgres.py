@@ -12,7 +12,7 @@ from registry.http.keys import DATABASE, PULLS
 from registry.ui.usage import refresh_usage
 from tests.api.conftest import postgres_config, postgres_server
 from tests.api.oci import push_image
-from tests.ui.conftest import Client
+from tests.ui.conftest import Client, first_snapshot
 
 __all__ = ["postgres_config", "postgres_server"]  # fixtures
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.postgres
 
 async def test_pages_on_postgres(aiohttp_client: Any, postgres_config: Config) -> None:
     client: Client = await aiohttp_client(create_app(postgres_config))
+    await first_snapshot(client)
     shared = b"shared" * 500
     digest, _ = await push_image(client, "team/a", layer=shared, reference="1")
     await push_image(client, "team/b", layer=shared, reference="1")
