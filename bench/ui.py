@@ -26,7 +26,7 @@ import bcrypt
 from aiohttp.test_utils import TestClient, TestServer
 
 from registry import Config, create_app
-from registry.config import HTTPConfig
+from registry.config import DatabaseConfig, HTTPConfig
 from registry.db import Database, upgrade
 from registry.ui.usage import refresh_usage
 from tests.api.oci import push_image
@@ -64,13 +64,16 @@ async def _measure(
     return times
 
 
-async def _run(data: Path, rounds: int, repositories: int, tags: int) -> dict[str, Any]:
+async def _run(
+    data: Path, rounds: int, repositories: int, tags: int, database_url: str
+) -> dict[str, Any]:
     htpasswd = data / "htpasswd"
     htpasswd.write_text(f"dev:{bcrypt.hashpw(b'dev-pw', bcrypt.gensalt(4)).decode()}\n")
-    open_config = Config(datadir=str(data / "db"))
+    database = DatabaseConfig(url=database_url)
+    open_config = Config(datadir=str(data / "db"), database=database)
     upgrade(open_config.database_url)
     started = time.perf_counter()
-    seed(open_config.database_url, repositories, tags)
+    await seed(open_config.database_url, repositories, tags)
     seeded = time.perf_counter() - started
     auth = {
         "scheme": "basic",
@@ -83,7 +86,15 @@ async def _run(data: Path, rounds: int, repositories: int, tags: int) -> dict[st
     results: dict[str, Any] = {"seed_seconds": seeded}
     for mode, config in (
         ("open", open_config),
-        ("filtered", Config(datadir=str(data / "db"), auth=auth, http=HTTPConfig(secret="b"))),
+        (
+            "filtered",
+            Config(
+                datadir=str(data / "db"),
+                database=database,
+                auth=auth,
+                http=HTTPConfig(secret="b"),
+            ),
+        ),
     ):
         async with TestClient(TestServer(create_app(config))) as client:
             if mode == "open":
@@ -109,11 +120,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--repositories", type=int, default=10_000)
     parser.add_argument("--tags", type=int, default=1_000)
+    parser.add_argument(
+        "--database-url", default="", help="an empty database (default: SQLite in a temp dir)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="berth-bench-ui-") as tmp:
-        results = asyncio.run(_run(Path(tmp), args.rounds, args.repositories, args.tags))
+        results = asyncio.run(
+            _run(Path(tmp), args.rounds, args.repositories, args.tags, args.database_url)
+        )
     print(
-        f"UI render times (server-side, ms) with {args.repositories:,} repositories and "
+        f"UI render times (server-side, ms) on {args.database_url.split(':')[0] or 'sqlite'} "
+        f"with {args.repositories:,} repositories and "
         f"{args.tags:,} tags in one; {args.rounds} rounds; seeded in "
         f"{results.pop('seed_seconds'):.1f} s"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, or_, select
 
 from registry.db import Database, ReadConnection
 from registry.db.models import blobs, manifests, repositories, repository_blobs, tags
@@ -37,13 +37,6 @@ class RepositoryList:
     total: int | None  # None when counting would mean applying the policy to every name
     previous: str | None  # `before` for the previous page
     next: str | None  # `after` for the next page
-
-
-# As the catalog: a repository is listed once it holds a blob or a manifest.
-_LISTED = or_(
-    exists().where(repository_blobs.c.repository_id == repositories.c.id),
-    exists().where(manifests.c.repository_id == repositories.c.id),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +65,10 @@ async def list_repositories(
         conditions.append(or_(*(name.startswith(p, autoescape=True) for p in visibility.prefixes)))
     if search:
         conditions.append(name.contains(search, autoescape=True))
-    base = select(repositories.c.id, name).where(*conditions, _LISTED)
+    # Every repository row, unlike the catalog's "holds a blob or a manifest": that test is an
+    # OR of two EXISTS, which PostgreSQL answers by hashing every blob link, even for a page.
+    # A repository emptied by deletes (or only ever uploaded to) shows with no tags.
+    base = select(repositories.c.id, name).where(*conditions)
     backwards = before is not None
     async with db.read() as conn:
         total = None

@@ -92,10 +92,12 @@ async def list_tags(db: Database, repository: str, search: str, page: PageSpec) 
         )
         found = (await conn.execute(query)).all()
         sizes = await image_sizes(conn, repo_id, sorted({row.id for row in found}))
-        untagged = [
-            Untagged(row.digest, row.media_type, as_utc(row.created_at))
-            for row in await conn.execute(_untagged(repo_id))
-        ]
+        untagged = []
+        if page.number == 1 and not search:  # shown under the first page of all tags
+            untagged = [
+                Untagged(row.digest, row.media_type, as_utc(row.created_at))
+                for row in await conn.execute(_untagged(repo_id))
+            ]
     rows = tuple(
         TagRow(
             row.name,
@@ -122,7 +124,9 @@ def _untagged(repo_id: int) -> Select[Any]:
             manifest_references.c.digest == manifests.c.digest,
         )
     )
-    tagged = select(tags.c.name).where(tags.c.manifest_id == manifests.c.id)
+    tagged = select(tags.c.name).where(
+        tags.c.repository_id == repo_id, tags.c.manifest_id == manifests.c.id
+    )
     return (
         select(manifests.c.digest, manifests.c.media_type, manifests.c.created_at)
         .where(

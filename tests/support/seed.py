@@ -9,7 +9,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, insert
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from registry.db.models import (
     blobs,
@@ -30,7 +31,7 @@ def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def seed(
+async def seed(
     database_url: str,
     repositories_count: int = 10_000,
     tags_in_big: int = 1_000,
@@ -38,8 +39,7 @@ def seed(
 ) -> None:
     """`repositories_count` repositories `ns<k>/app<i>` with two tags each (one shared base
     layer per namespace, one own layer), plus BIG_REPOSITORY with `tags_in_big` tags."""
-    sync_url = database_url.replace("+aiosqlite", "+pysqlite").replace("+asyncpg", "+psycopg")
-    engine = create_engine(sync_url)
+    engine = create_async_engine(database_url)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     blob_rows: dict[str, dict[str, Any]] = {}
     repo_rows, link_rows, manifest_rows, ref_rows, tag_rows = [], [], [], [], []
@@ -93,11 +93,23 @@ def seed(
                 }
             )
     unique_links = list({(r["repository_id"], r["digest"]): r for r in link_rows}.values())
-    with engine.begin() as conn:
-        conn.execute(insert(repositories), repo_rows)
-        conn.execute(insert(blobs), list(blob_rows.values()))
-        conn.execute(insert(repository_blobs), unique_links)
-        conn.execute(insert(manifests), manifest_rows)
-        conn.execute(insert(manifest_references), ref_rows)
-        conn.execute(insert(tags), tag_rows)
-    engine.dispose()
+    async with engine.begin() as conn:
+        await conn.execute(insert(repositories), repo_rows)
+        await conn.execute(insert(blobs), list(blob_rows.values()))
+        await conn.execute(insert(repository_blobs), unique_links)
+        await conn.execute(insert(manifests), manifest_rows)
+        await conn.execute(insert(manifest_references), ref_rows)
+        await conn.execute(insert(tags), tag_rows)
+        if engine.dialect.name == "postgresql":  # ids were given: move the sequences past them
+            for table in (repositories, manifests):
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT max(id) FROM {table.name}))"
+                    )
+                )
+    if engine.dialect.name == "postgresql":  # statistics, as autovacuum would gather them
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE"))
+    await engine.dispose()

@@ -174,7 +174,7 @@ async def test_pages_report_server_timing(client: Client) -> None:
 
 async def test_repository_pages_follow_each_other(make_client: AppFactory, tmp_path: Path) -> None:
     client = await make_client()
-    seed(Config(datadir=str(tmp_path / "data")).database_url, 120, tags_in_big=3)
+    await seed(Config(datadir=str(tmp_path / "data")).database_url, 120, tags_in_big=3)
     seen: list[str] = []
     html = await (await client.get("/ui/")).text()
     assert "121 repositories" in html
@@ -196,7 +196,7 @@ async def test_repository_pages_follow_each_other(make_client: AppFactory, tmp_p
 
 async def test_tags_are_paged_and_filtered(make_client: AppFactory, tmp_path: Path) -> None:
     client = await make_client()
-    seed(Config(datadir=str(tmp_path / "data")).database_url, 1, tags_in_big=150)
+    await seed(Config(datadir=str(tmp_path / "data")).database_url, 1, tags_in_big=150)
     first = await (await client.get("/ui/r/big/many-tags")).text()
     assert "150 tags" in first
     assert first.count("<tr data-tag=") == 100
