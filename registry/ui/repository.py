@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from registry.db import Database
 from registry.db.models import manifest_pulls, manifest_references, manifests, tags
 from registry.service.repos import repository_id
-from registry.ui.pages import PageSpec
+from registry.ui.paging import PageSpec
 from registry.ui.platforms import INDEX_TYPES, index_platforms
 from registry.ui.sizes import image_sizes
 from registry.ui.times import as_utc

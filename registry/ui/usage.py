@@ -29,7 +29,7 @@ from registry.db.models import (
     utcnow,
 )
 from registry.leases import Leases, run_as_leader
-from registry.ui.pages import PageSpec
+from registry.ui.paging import PageSpec
 from registry.ui.times import as_utc
 
 log = logging.getLogger(__name__)

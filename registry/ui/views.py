@@ -12,7 +12,7 @@ from registry.names import is_repository_name
 from registry.ui.keys import VIEWER
 from registry.ui.listing import list_repositories
 from registry.ui.manifest import load_manifest
-from registry.ui.pages import PageSpec, page_number
+from registry.ui.paging import PageSpec, page_number
 from registry.ui.render import page
 from registry.ui.repository import list_tags
 from registry.ui.usage import read_usage

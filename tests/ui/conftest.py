@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from registry import Config, create_app
 from registry.http.keys import DATABASE
-from registry.ui.pages import PageSpec
+from registry.ui.paging import PageSpec
 from registry.ui.usage import read_usage
 from tests.api.conftest import migrated_db
 from tests.auth.conftest import USERS, htpasswd
