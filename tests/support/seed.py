@@ -110,6 +110,6 @@ async def seed(
                 )
     if engine.dialect.name == "postgresql":  # statistics, as autovacuum would gather them
         async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("ANALYZE"))
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("ANALYZE"))
     await engine.dispose()
