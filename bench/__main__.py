@@ -31,7 +31,7 @@ def _one_run(kind: str, sizes: Sizes, with_docker: bool) -> dict[str, float]:
     server = servers.start(kind, workdir)
     try:
         with servers.PeakRss(server.process.pid) as rss:
-            metrics = run_http(server.url, sizes)
+            metrics = run_http(server.url, sizes, lambda: servers.tree_cpu(server.process.pid))
             if with_docker:
                 metrics.update(push_pull(server.host))
         metrics["peak_rss_mib"] = rss.peak / (1 << 20)

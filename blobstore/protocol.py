@@ -92,3 +92,13 @@ class LocalBlobPaths(Protocol):
     """Implemented by stores whose blobs are local files, so servers can use sendfile."""
 
     def blob_path(self, digest: Digest) -> Path: ...
+
+
+@runtime_checkable
+class StaleIngests(Protocol):
+    """Implemented by stores that can tell how long an ingest has lain untouched, so that
+    ingests abandoned by a crash can be purged."""
+
+    async def ingests_idle_for(self, seconds: float) -> list[str]:
+        """Ids of ingests nothing has written to for more than `seconds`."""
+        ...

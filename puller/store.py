@@ -19,31 +19,26 @@ Images sharing layers share their blobs (content is keyed by digest) and their s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blobstore import Digest, FilesystemBlobStore, UploadNotFound
+from blobstore import Digest, UploadNotFound
+from blobstore.paths import blob_path
 from puller.errors import ImageNotFound
-from puller.platforms import parse_platform
+from puller.limits import UnpackLimits
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
-from puller.unpack import DEFAULT_MAX_LAYER_SIZE
 
-
-def default_root() -> Path:
-    """/var/lib/berth for root, else $XDG_DATA_HOME/berth (~/.local/share/berth)."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/berth")
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "berth"
+if TYPE_CHECKING:
+    from blobstore.filesystem import FilesystemBlobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +49,24 @@ class PruneReport:
 
 
 class ImageStore:
-    """Opens (creating if needed) the state dir at `root`."""
+    """Opens (creating if needed) the state dir at `root`. `limits` bound what each layer
+    may unpack to (a refused layer's blob and unpack dir are deleted)."""
 
     def __init__(
-        self, root: Path, *, max_layer_size: int = DEFAULT_MAX_LAYER_SIZE, concurrency: int = 3
+        self, root: Path, *, limits: UnpackLimits | None = None, concurrency: int = 3
     ) -> None:
         self.root = Path(root)
-        self.content = FilesystemBlobStore(self.root / "content")
         self.snapshots = SnapshotStore(self.root / "snapshots")
         self.records = RecordStore(self.root)
-        self.max_layer_size = max_layer_size
+        self.limits = limits or UnpackLimits()
         self.concurrency = concurrency
+
+    @functools.cached_property
+    def content(self) -> FilesystemBlobStore:
+        """The content store (opened on first use: listing images needs only the records)."""
+        from blobstore.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(self.root / "content")
 
     def find(self, reference: str) -> ImageRecord | None:
         """The local image for `reference`, normalized as Docker does (`busybox` is
@@ -97,6 +99,9 @@ class ImageStore:
         """Pull `reference` into this store and record it; returns the record.
         `plain_http` forces HTTP; without it, loopback registries get HTTPS first (no
         certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS."""
+        import asyncio
+
+        from puller.platforms import parse_platform
         from puller.pulling import PullOptions, pull_image  # aiohttp only when pulling
 
         ref = parse_reference(reference)
@@ -105,7 +110,7 @@ class ImageStore:
             plain_http=plain_http,
             credentials=credentials,
             concurrency=self.concurrency,
-            max_layer_size=self.max_layer_size,
+            limits=self.limits,
         )
         record = await pull_image(ref, self.content, self.snapshots, options, progress)
         await asyncio.to_thread(self.records.put, record)
@@ -113,7 +118,8 @@ class ImageStore:
 
     def image_config(self, record: ImageRecord) -> dict[str, Any]:
         """The parsed image config JSON."""
-        document = json.loads(self.content.blob_path(record.config_digest).read_bytes())
+        config = blob_path(self.root / "content", record.config_digest)  # no driver needed
+        document = json.loads(config.read_bytes())
         if not isinstance(document, dict):
             raise ValueError(f"image config {record.config_digest} is not a JSON object")
         return document
@@ -134,6 +140,8 @@ class ImageStore:
     async def prune(self, *, grace: float = 3600.0) -> PruneReport:
         """Delete blobs and snapshots that no image record uses, and downloads or unpacks
         untouched for `grace` seconds (younger ones may belong to a pull still running)."""
+        import asyncio  # loaded by the commands that pull or prune, not by those that list
+
         records = self.records.all()
         keep_blobs: set[Digest] = set()
         keep_snapshots: set[Digest] = set()

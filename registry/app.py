@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from aiohttp import web
@@ -23,6 +22,7 @@ from registry.http.keys import (
     CATALOG,
     CONFIG,
     DATABASE,
+    HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
     PULLS,
@@ -31,6 +31,8 @@ from registry.http.keys import (
     TAGS,
     UPLOADS,
 )
+from registry.http.sendfile import SendfilePool
+from registry.leases import Leases
 from registry.service import (
     BlobService,
     CatalogService,
@@ -40,8 +42,9 @@ from registry.service import (
     TagService,
     UploadService,
 )
-from registry.service.purge import purge_forever
+from registry.service.purge import purge_on_leader
 from registry.service.upload_locks import UploadLocks
+from registry.shared_secret import http_secret
 
 MAX_PAGE: Final = 1000
 SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
@@ -58,9 +61,13 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[INFLIGHT] = inflight
+    db = Database(config.database_url, config.database.pool)  # connects on first use
+    app[DATABASE] = db
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_resources)
-    registry.auth.install(app, config.auth, config.data_dir)
+    registry.auth.install(
+        app, config.auth, config.data_dir, db, trusted_proxies=config.http.trustedproxies
+    )
     app.add_routes(ROUTES)
     if config.ui.enabled:
         registry.ui.install(app, config)
@@ -69,22 +76,25 @@ def create_app(config: Config) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    db = Database(config.database_url)
-    app[DATABASE] = db
+    db = app[DATABASE]
+    app[HTTP_SECRET] = await http_secret(db, config.http.secret)
     store = FilesystemBlobStore(config.blob_root)
     delete_enabled = config.storage.delete.enabled
     app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
-    locks = UploadLocks(config.data_dir / "upload-locks")
+    leases = Leases(db)
+    locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks)
     app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
-    sendfile_pool = ThreadPoolExecutor(SENDFILE_THREADS, thread_name_prefix="berth-sendfile")
+    sendfile_pool = SendfilePool(SENDFILE_THREADS)
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
-        asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
+        asyncio.create_task(purge_on_leader(leases, db, store, locks, purging))
+        if purging.enabled
+        else None
     )
     pulls = app[PULLS] = PullRecorder(db)
     recorder = asyncio.create_task(pulls.run())
@@ -97,5 +107,5 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
-    sendfile_pool.shutdown(wait=False, cancel_futures=True)
+    sendfile_pool.shutdown()
     await db.dispose()

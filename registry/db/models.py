@@ -8,6 +8,8 @@
     tags                  (repository, name) -> manifest
     upload_sessions       uploads in progress: id is the blobstore ingest id
     leases                named exclusive holds with an expiry (registry.leases)
+    shared_secrets        secrets every replica must agree on, created once (token signing key)
+    login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
     manifest_pulls        manifest -> when it was last pulled (for the web UI)
     storage_usage         bytes stored per namespace (and "" for all), recomputed periodically
 
@@ -25,6 +27,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -140,6 +143,23 @@ leases = Table(
     Column("holder", String(255), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("generation", BigInteger, nullable=False),
+)
+
+shared_secrets = Table(
+    "shared_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),  # what is left of the bucket at `at`
+    Column("at", Float, nullable=False),  # Unix time (seconds) of the last failure
+    Index("ix_login_failures_at", "at"),
 )
 
 manifest_pulls = Table(

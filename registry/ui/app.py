@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Final
 
@@ -21,12 +21,12 @@ from aiohttp.typedefs import Handler
 from registry.auth import AUTH
 from registry.config import Config
 from registry.errcode import RegistryError
-from registry.http.keys import CONFIG, DATABASE
+from registry.http.keys import CONFIG, DATABASE, HTTP_SECRET
+from registry.shared_secret import derive
 from registry.ui import actions, views
 from registry.ui.keys import NEW_SESSION, SESSION, SESSIONS, TEMPLATES, VIEWER
 from registry.ui.render import PREFIX, page, templates
-from registry.ui.secret import http_secret
-from registry.ui.session import COOKIE, MAX_AGE, Session, SessionCodec
+from registry.ui.session import COOKIE, MAX_AGE, PURPOSE, Session, SessionCodec
 from registry.ui.usage import keep_usage_fresh
 from registry.ui.viewer import login_enabled, make_viewer
 
@@ -45,9 +45,8 @@ _HEADERS: Final = {
 }
 
 
-def ui_app(config: Config) -> web.Application:
+def ui_app() -> web.Application:
     ui = web.Application(middlewares=[_ui_middleware])
-    ui[SESSIONS] = SessionCodec(http_secret(config.http.secret, config.data_dir))
     ui[TEMPLATES] = templates()
     ui.router.add_static("/static", STATIC)
     ui.add_routes(
@@ -147,6 +146,19 @@ async def _to_ui(_request: web.Request) -> web.Response:
     return web.Response(status=308, headers={"Location": PREFIX + "/"})
 
 
+def _ui_resources(ui: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
+    """What the UI needs of the registry's resources, once they exist (the shared secret,
+    the database), for the registry `app`."""
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        ui[SESSIONS] = SessionCodec(derive(app[HTTP_SECRET], PURPOSE))
+        async with _usage_snapshots(app):
+            yield
+
+    return resources
+
+
+@contextlib.asynccontextmanager
 async def _usage_snapshots(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(
         keep_usage_fresh(app[DATABASE], app[CONFIG].ui.usage.interval), name="ui-usage"
@@ -160,5 +172,6 @@ async def _usage_snapshots(app: web.Application) -> AsyncIterator[None]:
 def install(app: web.Application, config: Config) -> None:
     """Serve the UI at /ui/ of `app` (after the registry's resources exist: call it last)."""
     app.router.add_get(PREFIX, _to_ui)
-    app.add_subapp(PREFIX + "/", ui_app(config))
-    app.cleanup_ctx.append(_usage_snapshots)
+    ui = ui_app()
+    app.add_subapp(PREFIX + "/", ui)
+    app.cleanup_ctx.append(_ui_resources(ui))

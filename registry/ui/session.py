@@ -1,9 +1,10 @@
 """UI sessions in a signed cookie: who is logged in, and the CSRF token of the session.
 
 The cookie holds `base64url(json).base64url(hmac-sha256)`, the HMAC keyed from the shared
-secret, so every replica accepts it and nothing is kept server-side. It never holds a
-password. Every visitor gets one (anonymous users' delete forms need a CSRF token too); a
-login or logout issues a new one with a new token.
+secret (`http.secret`, or the random one in the database), so every replica accepts it and
+nothing is kept server-side. It never holds a password. Every visitor gets one (anonymous
+users' delete forms need a CSRF token too); a login or logout issues a new one with a new
+token.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 COOKIE: Final = "berth_ui_session"
+PURPOSE: Final = "ui-session-cookie"  # what the key is derived for, from the shared secret
 MAX_AGE: Final = 12 * 3600  # seconds a session lives after login
 
 
@@ -38,8 +40,8 @@ def _unb64(text: str) -> bytes:
 
 
 class SessionCodec:
-    def __init__(self, secret: bytes) -> None:
-        self._key = hashlib.sha256(b"berth ui session\0" + secret).digest()
+    def __init__(self, key: bytes) -> None:
+        self._key = key  # registry.shared_secret.derive(http secret, PURPOSE)
 
     def new(self, user: str | None = None) -> Session:
         return Session(user, secrets.token_urlsafe(24), int(time.time()))

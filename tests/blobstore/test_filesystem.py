@@ -55,6 +55,7 @@ def test_exported_api_is_pinned() -> None:
             "InvalidRange",
             "LocalBlobPaths",
             "SizeMismatch",
+            "StaleIngests",
             "Upload",
             "UploadNotFound",
             "VerifyingReader",

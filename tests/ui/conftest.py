@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from registry import Config, create_app
+from registry.config import DatabaseConfig
 from registry.http.keys import DATABASE
 from registry.ui.paging import PageSpec
 from registry.ui.usage import read_usage
-from tests.api.conftest import migrated_db
 from tests.auth.conftest import USERS, htpasswd
 
-__all__ = ["USERS", "htpasswd", "migrated_db"]  # fixtures shared with the API tests
+__all__ = ["USERS", "htpasswd"]  # a fixture shared with the auth tests
 
 # admin may do everything; alice and puller may only pull; anonymous may pull public/**.
 ACCESS = [
@@ -41,13 +40,13 @@ def htpasswd_auth(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, migrated_db: Path, aiohttp_client: Any) -> AppFactory:
+def make_client(tmp_path: Path, database_url: str, aiohttp_client: Any) -> AppFactory:
+    """Apps on one database (`database_url`: SQLite, and PostgreSQL under -m postgres)."""
+
     async def make(**config: Any) -> Client:
-        data = tmp_path / "data"
-        data.mkdir(exist_ok=True)
-        if not (data / "registry.db").exists():
-            shutil.copy(migrated_db, data / "registry.db")
-        return await aiohttp_client(create_app(Config(datadir=str(data), **config)))  # type: ignore[no-any-return]
+        database = DatabaseConfig(url=database_url)
+        app = create_app(Config(datadir=str(tmp_path / "data"), database=database, **config))
+        return await aiohttp_client(app)  # type: ignore[no-any-return]
 
     return make
 

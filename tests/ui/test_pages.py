@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-from registry import Config
 from registry.config import DeleteConfig, StorageConfig, UIConfig
 from registry.http.keys import DATABASE
 from registry.ui.usage import refresh_usage
@@ -172,9 +170,11 @@ async def test_pages_report_server_timing(client: Client) -> None:
     assert re.fullmatch(r"app;dur=\d+\.\d, cpu;dur=\d+\.\d", resp.headers["Server-Timing"])
 
 
-async def test_repository_pages_follow_each_other(make_client: AppFactory, tmp_path: Path) -> None:
+async def test_repository_pages_follow_each_other(
+    make_client: AppFactory, database_url: str
+) -> None:
     client = await make_client()
-    await seed(Config(datadir=str(tmp_path / "data")).database_url, 120, tags_in_big=3)
+    await seed(database_url, 120, tags_in_big=3)
     seen: list[str] = []
     html = await (await client.get("/ui/")).text()
     assert "121 repositories" in html
@@ -194,9 +194,9 @@ async def test_repository_pages_follow_each_other(make_client: AppFactory, tmp_p
     assert re.findall(r'<a class="repo" href="/ui/r/[^"]+">([^<]+)</a>', html) == seen[50:100]
 
 
-async def test_tags_are_paged_and_filtered(make_client: AppFactory, tmp_path: Path) -> None:
+async def test_tags_are_paged_and_filtered(make_client: AppFactory, database_url: str) -> None:
     client = await make_client()
-    await seed(Config(datadir=str(tmp_path / "data")).database_url, 1, tags_in_big=150)
+    await seed(database_url, 1, tags_in_big=150)
     first = await (await client.get("/ui/r/big/many-tags")).text()
     assert "150 tags" in first
     assert first.count("<tr data-tag=") == 100

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
-from registry import Config
 from registry.db import Database
 from registry.db.models import manifest_pulls
 from registry.http.keys import PULLS
@@ -30,9 +28,9 @@ async def test_a_pull_shows_on_the_repository_page(client: Client) -> None:
     assert "Last pulled</dt><dd><time" in detail
 
 
-async def test_pulls_are_written_at_most_once_a_minute(client: Client, tmp_path: Path) -> None:
+async def test_pulls_are_written_at_most_once_a_minute(client: Client, database_url: str) -> None:
     digest, _ = await push_image(client, "team/app", reference="1")
-    db = Database(Config(datadir=str(tmp_path / "data")).database_url)
+    db = Database(database_url)
     now = [datetime(2026, 11, 30, 8, 0, tzinfo=UTC)]
     recorder = PullRecorder(db, clock=lambda: now[0])
 
