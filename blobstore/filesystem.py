@@ -126,24 +126,13 @@ class FilesystemBlobStore:
             os.close(fd)
 
     async def walk(self) -> AsyncIterator[BlobInfo]:
+        # One prefix directory at a time, so memory stays flat however many blobs there are.
         for algorithm in SUPPORTED_ALGORITHMS:
-            for info in await asyncio.to_thread(self._list_algorithm, algorithm):
-                yield info
-
-    def _list_algorithm(self, algorithm: str) -> list[BlobInfo]:
-        found: list[BlobInfo] = []
-        base = self._blobs / algorithm
-        if not base.is_dir():
-            return found
-        for prefix in os.scandir(base):
-            if not prefix.is_dir():
-                continue
-            for entry in os.scandir(prefix.path):
-                try:
-                    found.append(BlobInfo(Digest(algorithm, entry.name), entry.stat().st_size))
-                except (ValueError, FileNotFoundError):
-                    continue
-        return found
+            base = self._blobs / algorithm
+            prefixes = await asyncio.to_thread(_subdirectories, base)
+            for prefix in prefixes:
+                for info in await asyncio.to_thread(_list_prefix, algorithm, prefix):
+                    yield info
 
     # -- writing -------------------------------------------------------------
 
@@ -155,7 +144,7 @@ class FilesystemBlobStore:
         self._remember(upload_id, _HashState(hashlib.sha256(), 0))
         return FilesystemUpload(self, upload_id, path, fd, 0)
 
-    async def resume(self, upload_id: str) -> FilesystemUpload:
+    async def resume(self, upload_id: str, state: bytes | None = None) -> FilesystemUpload:
         path = self._ingest_path(upload_id)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -172,18 +161,15 @@ class FilesystemBlobStore:
         names = await asyncio.to_thread(os.listdir, self._ingest)
         return [name for name in names if _UPLOAD_ID.fullmatch(name)]
 
-    async def ingests_idle_for(self, seconds: float) -> list[str]:
-        """Ids of ingests whose file nobody has written to for more than `seconds`."""
-        return await asyncio.to_thread(self._idle_ingests, time.time() - seconds)
+    async def idle_uploads(self, seconds: float) -> list[str]:
+        return await asyncio.to_thread(self._idle_uploads, time.time() - seconds)
 
-    def _idle_ingests(self, cutoff: float) -> list[str]:
+    def _idle_uploads(self, cutoff: float) -> list[str]:
         idle = []
         with os.scandir(self._ingest) as entries:
             for entry in entries:
-                if not _UPLOAD_ID.fullmatch(entry.name):
-                    continue
                 with contextlib.suppress(FileNotFoundError):  # committed or aborted meanwhile
-                    if entry.stat().st_mtime < cutoff:
+                    if _UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
                         idle.append(entry.name)
         return idle
 
@@ -225,6 +211,9 @@ class FilesystemUpload:
     @property
     def size(self) -> int:
         return self._size + self._pending_size
+
+    def state(self) -> bytes:
+        return b""  # the ingest file is the state; hashers are kept per process
 
     async def write(self, chunk: bytes) -> None:
         self._require_fd()
@@ -342,6 +331,22 @@ class FilesystemUpload:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _subdirectories(base: Path) -> list[str]:
+    if not base.is_dir():
+        return []
+    return sorted(entry.path for entry in os.scandir(base) if entry.is_dir())
+
+
+def _list_prefix(algorithm: str, prefix: str) -> list[BlobInfo]:
+    found: list[BlobInfo] = []
+    for entry in os.scandir(prefix):
+        try:
+            found.append(BlobInfo(Digest(algorithm, entry.name), entry.stat().st_size))
+        except (ValueError, FileNotFoundError):
+            continue
+    return found
 
 
 def _append_and_hash(fd: int, parts: list[bytes], state: _HashState | None) -> bool:

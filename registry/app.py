@@ -11,9 +11,10 @@ from aiohttp import web
 
 import registry.auth
 import registry.ui
-from blobstore import FilesystemBlobStore
+from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
+from registry.gc.schedule import collect_forever
 from registry.http import ROUTES, error_middleware
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -29,6 +30,7 @@ from registry.http.keys import (
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
+    TOUCHES,
     UPLOADS,
 )
 from registry.http.sendfile import SendfilePool
@@ -43,6 +45,7 @@ from registry.service import (
     UploadService,
 )
 from registry.service.purge import purge_on_leader
+from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
 
@@ -78,9 +81,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = app[DATABASE]
     app[HTTP_SECRET] = await http_secret(db, config.http.secret)
-    store = FilesystemBlobStore(config.blob_root)
+    stores = contextlib.AsyncExitStack()
+    store = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
-    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
+    app[BLOBS] = BlobService(
+        db, store, delete_enabled=delete_enabled, redirect=not config.storage.redirect.disable
+    )
     leases = Leases(db)
     locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks)
@@ -96,16 +102,24 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if purging.enabled
         else None
     )
+    touches = app[TOUCHES] = TouchRecorder(db)
+    background = [asyncio.create_task(touches.run())]
+    if config.gc.interval > 0:
+        background.append(asyncio.create_task(collect_forever(db, store, locks, config)))
     pulls = app[PULLS] = PullRecorder(db)
-    recorder = asyncio.create_task(pulls.run())
+    background.append(asyncio.create_task(pulls.run()))
     yield
-    recorder.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await recorder
-    await pulls.flush()
     if purger is not None:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(Exception):
+        await touches.flush()
+    await pulls.flush()
     sendfile_pool.shutdown()
     await db.dispose()
+    await stores.aclose()

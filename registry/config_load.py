@@ -26,7 +26,7 @@ ENV_PREFIX: Final = "BERTH_"
 _RAW_SECTIONS: Final = ("auth",)
 _DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)?$")
 _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout"}
+_DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout", "grace"}
 _TRUE: Final = {"true", "yes", "on", "1"}
 _FALSE: Final = {"false", "no", "off", "0"}
 # Distribution's spellings of keys Berth names otherwise: environment variable -> path.
