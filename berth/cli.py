@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("berth.commands.bundle", "write an OCI runtime bundle for an image"),
     "ps": ("berth.commands.containers", "list containers"),
     "rm": ("berth.commands.containers", "remove containers"),
+    "quota": ("berth.commands.quota", "show storage usage against quotas"),
 }
 
 USAGE_STATUS = 2  # argparse's own status for a bad command line

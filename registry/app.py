@@ -34,7 +34,9 @@ from registry.http.keys import (
     UPLOADS,
 )
 from registry.http.sendfile import SendfilePool
+from registry.immutable_tags import ImmutableTags
 from registry.leases import Leases
+from registry.quota import Quotas
 from registry.service import (
     BlobService,
     CatalogService,
@@ -84,13 +86,23 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     stores = contextlib.AsyncExitStack()
     store = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
+    quotas = Quotas(config.quotas)
     app[BLOBS] = BlobService(
-        db, store, delete_enabled=delete_enabled, redirect=not config.storage.redirect.disable
+        db,
+        store,
+        delete_enabled=delete_enabled,
+        redirect=not config.storage.redirect.disable,
+        quotas=quotas,
     )
     leases = Leases(db)
     locks = UploadLocks(db)
-    app[UPLOADS] = UploadService(db, store, locks)
-    app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
+    app[UPLOADS] = UploadService(db, store, locks, quotas=quotas)
+    app[MANIFESTS] = ManifestService(
+        db,
+        delete_enabled=delete_enabled,
+        immutable=ImmutableTags(config.immutabletags),
+        quotas=quotas,
+    )
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)

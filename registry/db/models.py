@@ -179,6 +179,26 @@ blob_pins = Table(
     PrimaryKeyConstraint("digest", "holder"),
 )
 
+# Quota usage counters (registry.quota), kept by triggers on repository_blobs and manifests
+# (migration 0006): references per scope and content digest, and bytes per scope. A scope is
+# `repository:<name>` or `namespace:<first path component>`.
+quota_contents = Table(
+    "quota_contents",
+    metadata,
+    Column("scope", String(300), nullable=False),
+    Column("digest", String(150), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("refs", Integer, nullable=False),
+    PrimaryKeyConstraint("scope", "digest"),
+)
+
+quota_usage = Table(
+    "quota_usage",
+    metadata,
+    Column("scope", String(300), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+)
+
 manifest_pulls = Table(
     "manifest_pulls",
     metadata,

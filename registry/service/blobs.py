@@ -11,6 +11,7 @@ from blobstore import BlobInfo, BlobNotFound, BlobStore, BlobURLs, Digest, Local
 from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
+from registry.quota import Quotas
 from registry.service.pins import link_existing_blob
 from registry.service.repos import ensure_repository, repository_id
 
@@ -32,12 +33,19 @@ async def is_linked(conn: ReadConnection, repo: str, digest: Digest) -> bool:
 
 class BlobService:
     def __init__(
-        self, db: Database, store: BlobStore, *, delete_enabled: bool, redirect: bool = True
+        self,
+        db: Database,
+        store: BlobStore,
+        *,
+        delete_enabled: bool,
+        redirect: bool = True,
+        quotas: Quotas | None = None,
     ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._quotas = quotas or Quotas()
         self._redirect = redirect
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
@@ -114,6 +122,9 @@ class BlobService:
             return None
 
         async def work(conn: WriteConnection) -> bool:
-            return await link_existing_blob(conn, await ensure_repository(conn, repo), digest)
+            linked = await link_existing_blob(conn, await ensure_repository(conn, repo), digest)
+            if linked:
+                await self._quotas.enforce(conn, repo)
+            return linked
 
         return info if await self._db.transact(work) else None

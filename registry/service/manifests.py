@@ -27,7 +27,9 @@ from registry.errcode import (
     UNSUPPORTED,
     RegistryError,
 )
+from registry.immutable_tags import ImmutableTags
 from registry.manifest import ParsedManifest, parse_manifest
+from registry.quota import Quotas
 from registry.service.pins import LIVE
 from registry.service.repos import ensure_repository, repository_id
 
@@ -65,10 +67,19 @@ _BY_TAG = (
 
 
 class ManifestService:
-    def __init__(self, db: Database, *, delete_enabled: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        delete_enabled: bool,
+        immutable: ImmutableTags | None = None,
+        quotas: Quotas | None = None,
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._delete_enabled = delete_enabled
+        self._immutable = immutable or ImmutableTags()
+        self._quotas = quotas or Quotas()
 
     async def get(self, repo: str, reference: Digest | str) -> StoredManifest:
         """By tag or digest; NAME_UNKNOWN for an unknown repository, else MANIFEST_UNKNOWN."""
@@ -104,6 +115,7 @@ class ManifestService:
             await _check_references(conn, repo_id, parsed)
             manifest_id = await _store(conn, repo_id, parsed, payload)
             for name in dict.fromkeys(tag_names):
+                await self._immutable.claim(conn, repo_id, repo, name, manifest_id)
                 await conn.execute(
                     upsert(
                         conn,
@@ -117,6 +129,7 @@ class ManifestService:
                         },
                     )
                 )
+            await self._quotas.enforce(conn, repo)
 
         await self._db.transact(work)
         subject = parsed.subject.digest if parsed.subject else None
@@ -132,6 +145,7 @@ class ManifestService:
             if repo_id is None:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
             if isinstance(reference, str):
+                await self._immutable.check_tag_delete(conn, repo_id, repo, reference)
                 result = await conn.execute(
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == reference)
                 )
@@ -145,6 +159,7 @@ class ManifestService:
             ).scalar_one_or_none()
             if found is None:
                 return 0
+            await self._immutable.check_manifest_delete(conn, repo, found, str(reference))
             await conn.execute(delete(tags).where(tags.c.manifest_id == found))
             await conn.execute(
                 delete(manifest_references).where(manifest_references.c.manifest_id == found)

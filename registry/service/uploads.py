@@ -22,6 +22,7 @@ from registry.errcode import (
     SIZE_INVALID,
     RegistryError,
 )
+from registry.quota import Quotas
 from registry.service.pins import link_blob, pin_blob, unpin_blob
 from registry.service.repos import ensure_repository
 from registry.service.upload_locks import UploadBusy, UploadLocks
@@ -52,11 +53,14 @@ class UploadState:
 
 
 class UploadService:
-    def __init__(self, db: Database, store: BlobStore, locks: UploadLocks) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, locks: UploadLocks, *, quotas: Quotas | None = None
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._locks = locks
+        self._quotas = quotas or Quotas()
 
     async def begin(self, repo: str) -> UploadState:
         upload = await self._store.begin()
@@ -134,8 +138,10 @@ class UploadService:
                 await (upload.abort() if whole else upload.close())
                 raise
             try:
+                await self._quotas.admit(self._db, repo, digest, upload.size)
                 info = await upload.commit(digest)
             except BaseException:
+                await upload.abort()  # a no-op after a failed commit, which aborts itself
                 await self._unpin(digest, upload_id)
                 await self._discard(upload_id)
                 raise
@@ -144,9 +150,14 @@ class UploadService:
                 await link_blob(conn, await ensure_repository(conn, repo), info)
                 await unpin_blob(conn, digest, upload_id)
                 await _forget(conn, upload_id)
+                await self._quotas.enforce(conn, repo)
 
             try:
                 await self._db.transact(work)
+            except RegistryError:
+                await self._unpin(digest, upload_id)
+                await self._discard(upload_id)  # refused (a quota): the session goes too
+                raise
             except BaseException:
                 await self._unpin(digest, upload_id)
                 raise
@@ -170,6 +181,7 @@ class UploadService:
         try:
             async for chunk in body:
                 await upload.write(chunk)
+            await self._quotas.admit(self._db, repo, digest, upload.size)
             await pin_blob(self._db, digest, upload.size, upload.id)
             pinned = True
             info = await upload.commit(digest)
@@ -177,6 +189,7 @@ class UploadService:
             async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, repo), info)
                 await unpin_blob(conn, digest, upload.id)
+                await self._quotas.enforce(conn, repo)
 
             await self._db.transact(work)
         except BaseException:
