@@ -27,6 +27,7 @@ def templates() -> Environment:
     env.filters["size"] = human_size
     env.filters["when"] = when
     env.filters["short"] = short_digest
+    env.filters["duration"] = duration
     env.filters["path"] = lambda value: quote(str(value), safe="/:@")
     env.globals["prefix"] = PREFIX
     return env
@@ -61,6 +62,13 @@ def when(value: datetime | None, never: str = "never") -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         value.isoformat(), exact, ago(value, datetime.now(UTC))
     )
+
+
+def duration(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length and seconds % length == 0:
+            return f"{int(seconds // length)}{unit}"
+    return f"{seconds:g}s"
 
 
 def short_digest(digest: str) -> str:

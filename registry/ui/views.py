@@ -7,7 +7,9 @@ from typing import Final
 from aiohttp import web
 
 from blobstore import Digest, InvalidDigest
-from registry.http.keys import BLOBS, DATABASE, REFERRERS
+from registry.gc.collect import GC_LEASE
+from registry.http.keys import BLOBS, CONFIG, DATABASE, REFERRERS
+from registry.leases import Leases
 from registry.names import is_repository_name
 from registry.ui.keys import VIEWER
 from registry.ui.listing import list_repositories
@@ -97,5 +99,16 @@ async def storage(request: web.Request) -> web.Response:
     """GET /ui/storage?page="""
     spec = PageSpec(page_number(request.query.get("page")), NAMESPACES_PER_PAGE)
     sees_all = request[VIEWER].pull_filter is None
-    usage = await read_usage(request.config_dict[DATABASE], spec, per_namespace=sees_all)
-    return page(request, "storage.html", usage=usage, page_no=spec.number, sees_all=sees_all)
+    db = request.config_dict[DATABASE]
+    usage = await read_usage(db, spec, per_namespace=sees_all)
+    config = request.config_dict[CONFIG]
+    return page(
+        request,
+        "storage.html",
+        usage=usage,
+        page_no=spec.number,
+        sees_all=sees_all,
+        gc=config.gc,
+        gc_running=await Leases(db).holder_of(GC_LEASE) is not None,
+        quotas=config.quotas,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from registry.config import DeleteConfig, StorageConfig, UIConfig
+from registry.config import DeleteConfig, GCConfig, QuotaRule, StorageConfig, UIConfig
 from registry.http.keys import DATABASE
 from registry.ui.usage import refresh_usage
 from tests.api.oci import DOCKER_MANIFEST, OCI_INDEX, descriptor, digest_of, push_image
@@ -260,3 +260,19 @@ async def test_no_delete_buttons_when_deletion_is_off(make_client: AppFactory) -
     page = await (await client.get(f"/ui/r/team/app/-/manifests/{digest}")).text()
     assert "delete-manifest" not in page
     assert (await client.get("/ui/r/team/app/-/tags/1/delete")).status == 403
+
+
+async def test_storage_shows_gc_and_quota_settings(make_client: AppFactory) -> None:
+    client = await make_client(
+        gc=GCConfig(interval=86400.0, grace=3600.0),
+        quotas=(QuotaRule(("team/**",), 5 * 10**9, "namespace"),),
+    )
+    html = await (await client.get("/ui/storage")).text()
+    gc = html.split('id="gc"')[1].split("</dl>")[0]
+    assert "a pass every 1d, on one replica" in gc
+    assert "no pass running" in gc
+    assert "1h" in gc
+    quotas = html.split('id="quotas"')[1].split("</table>")[0]
+    assert "<code>team/**</code>" in quotas
+    assert "namespace" in quotas
+    assert "5.0 GB" in quotas
