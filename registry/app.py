@@ -12,6 +12,7 @@ from typing import Final
 from aiohttp import web
 
 import registry.auth
+import registry.ui
 from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
@@ -29,6 +30,7 @@ from registry.http.keys import (
     HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
+    PULLS,
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
@@ -44,6 +46,7 @@ from registry.service import (
     BlobService,
     CatalogService,
     ManifestService,
+    PullRecorder,
     ReferrerService,
     TagService,
     UploadService,
@@ -79,6 +82,8 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(ROUTES)
     observe.install(app, access_log_enabled=config.log.accesslog)
     app[EVENTS] = Outbox(config.notifications.endpoints, source=_source(config))
+    if config.ui.enabled:
+        registry.ui.install(app, config)
     return app
 
 
@@ -132,6 +137,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if config.gc.interval > 0:
         background.append(asyncio.create_task(collect_forever(db, store, locks, config)))
     dispatcher = start_dispatcher(db, config.notifications.endpoints)
+    pulls = app[PULLS] = PullRecorder(db)
+    background.append(asyncio.create_task(pulls.run()))
     yield
     if dispatcher is not None:
         dispatcher.cancel()
@@ -147,6 +154,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await task
     with contextlib.suppress(Exception):
         await touches.flush()
+    await pulls.flush()
     sendfile_pool.shutdown()
     await db.dispose()
     await stores.aclose()

@@ -233,6 +233,17 @@ class GCConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UIUsageConfig:
+    interval: float = 300.0  # seconds between recomputing the storage page's figures
+
+
+@dataclass(frozen=True, slots=True)
+class UIConfig:
+    enabled: bool = True  # Berth-only: the web interface at /ui/
+    usage: UIUsageConfig = field(default_factory=UIUsageConfig)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     version: str = "0.1"
     datadir: str = "./data"  # Berth-only
@@ -244,6 +255,7 @@ class Config:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     gc: GCConfig = field(default_factory=GCConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
 
     retention: tuple[RetentionRule, ...] = ()  # Berth-only, registry.retention
     quotas: tuple[QuotaRule, ...] = ()  # Berth-only, registry.quota

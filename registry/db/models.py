@@ -10,6 +10,8 @@
     leases                named exclusive holds with an expiry (registry.leases)
     shared_secrets        secrets every replica must agree on, created once (token signing key)
     login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
+    manifest_pulls        manifest -> when it was last pulled (for the web UI)
+    storage_usage         bytes stored per namespace (and "" for all), recomputed periodically
     blob_pins             uploads between their pin and their link: GC keeps these blobs
 
 A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
@@ -215,4 +217,30 @@ webhook_outbox = Table(
     Column("last_attempt_at", DateTime(timezone=True), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Index("ix_webhook_outbox_pending", "endpoint", "delivered_at", "id"),
+)
+
+manifest_pulls = Table(
+    "manifest_pulls",
+    metadata,
+    # When a manifest was last pulled (GET), written at most once a minute per manifest.
+    Column(
+        "manifest_id",
+        Integer,
+        ForeignKey("manifests.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pulled_at", DateTime(timezone=True), nullable=False),
+)
+
+storage_usage = Table(
+    "storage_usage",
+    metadata,
+    # A snapshot the UI's storage page reads; namespace "" is the whole registry.
+    Column("namespace", String(255), primary_key=True),
+    Column("repositories", Integer, nullable=False),
+    Column("blobs", Integer, nullable=False),
+    Column("blob_bytes", BigInteger, nullable=False),
+    Column("manifests", Integer, nullable=False),
+    Column("manifest_bytes", BigInteger, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
 )
