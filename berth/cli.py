@@ -29,6 +29,7 @@ from importlib import import_module
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("berth.commands.serve", "run the registry server"),
     "migrate": ("berth.commands.migrate", "apply database migrations"),
+    "gc": ("berth.commands.gc", "remove blobs, links and manifests nothing references"),
     "htpasswd": ("berth.commands.htpasswd", "manage users in an htpasswd file"),
     "pull": ("berth.commands.pull", "pull an image from a registry"),
     "images": ("berth.commands.images", "list local images"),

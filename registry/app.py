@@ -13,6 +13,7 @@ import registry.auth
 from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
+from registry.gc.schedule import collect_forever
 from registry.http import ROUTES, error_middleware
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -27,6 +28,7 @@ from registry.http.keys import (
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
+    TOUCHES,
     UPLOADS,
 )
 from registry.http.sendfile import SendfilePool
@@ -42,6 +44,7 @@ from registry.service import (
     UploadService,
 )
 from registry.service.purge import purge_on_leader
+from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
 
@@ -106,11 +109,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if purging.enabled
         else None
     )
+    touches = app[TOUCHES] = TouchRecorder(db)
+    background = [asyncio.create_task(touches.run())]
+    if config.gc.interval > 0:
+        background.append(asyncio.create_task(collect_forever(db, store, locks, config)))
     yield
     if purger is not None:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(Exception):
+        await touches.flush()
     sendfile_pool.shutdown()
     await db.dispose()
     await stores.aclose()

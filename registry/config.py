@@ -156,6 +156,15 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GCConfig:
+    """Berth-only: online garbage collection (docs/gc.md), run by one elected replica."""
+
+    interval: float = 0.0  # seconds between passes; 0 turns the schedule off
+    grace: float = 3600.0  # blobs uploaded, mounted or HEADed this recently are kept
+    deleteuntagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     version: str = "0.1"
     datadir: str = "./data"  # Berth-only
@@ -166,6 +175,7 @@ class Config:
     auth: dict[str, Any] = field(default_factory=dict)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    gc: GCConfig = field(default_factory=GCConfig)
     retention: tuple[RetentionRule, ...] = ()  # Berth-only, registry.retention
     quotas: tuple[QuotaRule, ...] = ()  # Berth-only, registry.quota
     immutabletags: tuple[ImmutableTagRule, ...] = ()  # Berth-only, registry.immutable_tags

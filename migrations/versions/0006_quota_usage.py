@@ -1,7 +1,7 @@
 """quota usage: per-scope byte counters kept by triggers
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-30 07:55:00
 
 Every repository and namespace (first path component) is a scope, keyed `repository:<name>`
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
