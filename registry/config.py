@@ -176,6 +176,7 @@ class Config:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     gc: GCConfig = field(default_factory=GCConfig)
+
     retention: tuple[RetentionRule, ...] = ()  # Berth-only, registry.retention
     quotas: tuple[QuotaRule, ...] = ()  # Berth-only, registry.quota
     immutabletags: tuple[ImmutableTagRule, ...] = ()  # Berth-only, registry.immutable_tags

@@ -123,7 +123,8 @@ class BlobService:
 
         async def work(conn: WriteConnection) -> bool:
             linked = await link_existing_blob(conn, await ensure_repository(conn, repo), digest)
-            await self._quotas.enforce(conn, repo)
+            if linked:
+                await self._quotas.enforce(conn, repo)
             return linked
 
         return info if await self._db.transact(work) else None

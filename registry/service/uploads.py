@@ -154,10 +154,12 @@ class UploadService:
 
             try:
                 await self._db.transact(work)
-            except BaseException as exc:
+            except RegistryError:
                 await self._unpin(digest, upload_id)
-                if isinstance(exc, RegistryError):  # refused (a quota): the session goes too
-                    await self._discard(upload_id)
+                await self._discard(upload_id)  # refused (a quota): the session goes too
+                raise
+            except BaseException:
+                await self._unpin(digest, upload_id)
                 raise
             if whole:
                 await self._abort_ingest(upload_id)
