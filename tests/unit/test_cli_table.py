@@ -60,3 +60,18 @@ def test_listing_commands_stay_light(command: str, tmp_path: Path) -> None:
     assert f"berth.commands.{'containers' if command == 'ps' else 'images'}" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY)
     assert heavy == []
+
+
+def test_run_loads_neither_asyncio_nor_the_http_client(tmp_path: Path) -> None:
+    """`berth run` of a pulled image: asyncio and aiohttp load only if it has to pull."""
+    code = (
+        "import sys, berth.commands.run as r, puller;"
+        "s = puller.ImageStore(sys.argv[1]); s.find('a/b:c');"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(out.split())
+    assert "runtime.launch" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("asyncio", "aiohttp", "zstandard")}
