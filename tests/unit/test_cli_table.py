@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.cli import COMMANDS, build_parser
+from berth.cli import COMMANDS, _unlisted, build_parser
 
 HEAVY = (
     *("asyncio", "aiohttp", "sqlalchemy", "ctypes", "registry", "zstandard", "runtime.launch"),
@@ -33,6 +33,10 @@ def _modules_after(*argv: str) -> set[str]:
         [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=True
     ).stdout
     return set(out.split("\n")[-2].split())
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    assert _unlisted() == []
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
