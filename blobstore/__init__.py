@@ -17,7 +17,14 @@ from blobstore.errors import (
     SizeMismatch,
     UploadNotFound,
 )
-from blobstore.protocol import BlobInfo, BlobReader, BlobStore, LocalBlobPaths, Upload
+from blobstore.protocol import (
+    BlobInfo,
+    BlobReader,
+    BlobStore,
+    BlobURLs,
+    LocalBlobPaths,
+    Upload,
+)
 from blobstore.verify import VerifyingReader
 
 if typing.TYPE_CHECKING:
@@ -44,6 +51,7 @@ __all__ = [
     "BlobReader",
     "BlobStore",
     "BlobStoreError",
+    "BlobURLs",
     "Digest",
     "DigestMismatch",
     "FilesystemBlobStore",

@@ -9,7 +9,7 @@ Distribution config ports by reading it; Berth-only keys (`datadir`, `database.u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class HTTPConfig:
     workers: int = 0  # Berth-only; 0 means one per CPU
     draintimeout: float = 60.0  # seconds in-flight requests get on shutdown
     tls: TLSConfig = field(default_factory=TLSConfig)
+    secret: str = ""  # Distribution's http.secret: what replicas share, derived from it
+    trustedproxies: tuple[str, ...] = ()  # Berth-only; CIDRs whose X-Forwarded-For is believed
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +57,77 @@ class MaintenanceConfig:
     uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
 
 
+S3_MIN_CHUNK_SIZE = 5 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class S3Config:
+    """Distribution's `storage.s3`; any key set selects the S3 driver."""
+
+    accesskey: str = ""  # "" = the AWS default credential chain
+    secretkey: str = ""
+    region: str = ""
+    regionendpoint: str = ""  # an S3-compatible server (SeaweedFS, MinIO); "" = AWS
+    bucket: str = ""
+    rootdirectory: str = ""
+    forcepathstyle: bool = False
+    secure: bool = True
+    skipverify: bool = False
+    v4auth: bool = True
+    chunksize: int = 10 << 20
+    storageclass: str = "STANDARD"  # NONE: send no storage class
+
+    @property
+    def configured(self) -> bool:
+        return any(getattr(self, f.name) != f.default for f in fields(self))
+
+    def __post_init__(self) -> None:
+        if not self.configured:
+            return
+        for key in ("bucket", "region"):
+            if not getattr(self, key):
+                raise ConfigError(f"storage.s3.{key} is required when storage.s3 is configured")
+        if self.chunksize < S3_MIN_CHUNK_SIZE:
+            raise ConfigError(
+                f"storage.s3.chunksize: {self.chunksize} is below S3's minimum part size "
+                f"({S3_MIN_CHUNK_SIZE})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectConfig:
+    disable: bool = False  # S3: blob GETs redirect to a presigned URL unless disabled
+
+
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     filesystem: FilesystemConfig = field(default_factory=FilesystemConfig)
     delete: DeleteConfig = field(default_factory=DeleteConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    s3: S3Config = field(default_factory=S3Config)
+    redirect: RedirectConfig = field(default_factory=RedirectConfig)
+
+    def __post_init__(self) -> None:
+        if self.driver == "s3" and self.filesystem != FilesystemConfig():
+            raise ConfigError("storage: configure exactly one driver, filesystem or s3, not both")
+
+    @property
+    def driver(self) -> str:
+        """The one storage driver configured: "s3" when storage.s3 is set, else "filesystem"."""
+        return "s3" if self.s3.configured else "filesystem"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabasePoolConfig:
+    size: int = 10  # connections kept open per worker process (PostgreSQL; SQLite has its own)
+    maxoverflow: int = 10  # extra connections opened under load, closed when returned
+    timeout: float = 30.0  # seconds a request waits for a free connection
 
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str = ""  # Berth-only; default sqlite+aiosqlite:///<datadir>/registry.db
+    pool: DatabasePoolConfig = field(default_factory=DatabasePoolConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +142,26 @@ class NotificationsConfig:
     endpoints: tuple[dict[str, Any], ...] = ()  # accepted, not yet acted on
 
 
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+
+
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
-    accesslog: bool = True  # Distribution spells this log.accesslog.disabled; Berth inverts it
+    accesslog: bool = True  # Distribution's log.accesslog.disabled is accepted too
+
+    def __post_init__(self) -> None:
+        if self.level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"level: {self.level!r} is not one of {', '.join(LOG_LEVELS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class GCConfig:
+    """Berth-only: online garbage collection (docs/gc.md), run by one elected replica."""
+
+    interval: float = 0.0  # seconds between passes; 0 turns the schedule off
+    grace: float = 3600.0  # blobs uploaded, mounted or HEADed this recently are kept
+    deleteuntagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +175,11 @@ class Config:
     auth: dict[str, Any] = field(default_factory=dict)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    gc: GCConfig = field(default_factory=GCConfig)
+
+    retention: tuple[RetentionRule, ...] = ()  # Berth-only, registry.retention
+    quotas: tuple[QuotaRule, ...] = ()  # Berth-only, registry.quota
+    immutabletags: tuple[ImmutableTagRule, ...] = ()  # Berth-only, registry.immutable_tags
 
     @property
     def data_dir(self) -> Path:
@@ -110,3 +194,56 @@ class Config:
         if self.database.url:
             return self.database.url
         return f"sqlite+aiosqlite:///{Path(self.datadir).resolve() / 'registry.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRule:
+    """In each repository matching `repositories`, retention deletes the tags that match none
+    of `keeptags`, are not among the `keeplast` most recently pushed of the others (0: none
+    kept by count), and were pushed more than `olderthan` seconds ago (0: at any age)."""
+
+    repositories: tuple[str, ...] = ()
+    keeplast: int = 0
+    keeptags: tuple[str, ...] = ()
+    olderthan: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.repositories:
+            raise ConfigError("repositories: name at least one repository glob")
+        if not self.keeplast and not self.olderthan:
+            raise ConfigError("keeplast: set it or olderthan; with neither, every tag would go")
+
+
+QUOTA_SCOPES = ("repository", "namespace")
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRule:
+    """A storage limit in bytes for each repository matching `repositories`, or with scope
+    `namespace`, for the whole namespace (first path component) of each matching repository."""
+
+    repositories: tuple[str, ...] = ()
+    limit: int = 0
+    scope: str = "repository"
+
+    def __post_init__(self) -> None:
+        if not self.repositories:
+            raise ConfigError("repositories: name at least one repository glob")
+        if self.limit <= 0:
+            raise ConfigError("limit: give a size above 0, such as 10GiB")
+        if self.scope not in QUOTA_SCOPES:
+            raise ConfigError(f"scope: {self.scope!r} is not one of {', '.join(QUOTA_SCOPES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class ImmutableTagRule:
+    """Tags matching `tags` in repositories matching `repositories` cannot be moved or deleted."""
+
+    repositories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.repositories:
+            raise ConfigError("repositories: name at least one repository glob")
+        if not self.tags:
+            raise ConfigError("tags: name at least one tag pattern")

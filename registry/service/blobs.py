@@ -7,31 +7,18 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, delete, select
 
-from blobstore import BlobInfo, BlobNotFound, BlobStore, Digest, LocalBlobPaths
-from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
+from blobstore import BlobInfo, BlobNotFound, BlobStore, BlobURLs, Digest, LocalBlobPaths
+from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
+from registry.quota import Quotas
+from registry.service.pins import link_existing_blob
 from registry.service.repos import ensure_repository, repository_id
 
-
-async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
-    """Record `info` as known and linked into the repository; idempotent under concurrency."""
-    await conn.execute(
-        insert_ignore(conn, blobs, ["digest"]).values(digest=str(info.digest), size=info.size)
-    )
-    await conn.execute(
-        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]).values(
-            repository_id=repo_id, digest=str(info.digest)
-        )
-    )
-
-
-_LINKED_SIZE = (
-    select(blobs.c.size)
+_LINKED = (
+    select(repository_blobs.c.digest)
     .select_from(
-        repository_blobs.join(
-            repositories, repositories.c.id == repository_blobs.c.repository_id
-        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+        repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id)
     )
     .where(
         repositories.c.name == bindparam("repo"), repository_blobs.c.digest == bindparam("digest")
@@ -39,26 +26,36 @@ _LINKED_SIZE = (
 )
 
 
-async def linked_size(conn: ReadConnection, repo: str, digest: Digest) -> int | None:
-    result = await conn.execute(_LINKED_SIZE, {"repo": repo, "digest": str(digest)})
-    return result.scalar_one_or_none()
+async def is_linked(conn: ReadConnection, repo: str, digest: Digest) -> bool:
+    result = await conn.execute(_LINKED, {"repo": repo, "digest": str(digest)})
+    return result.first() is not None
 
 
 class BlobService:
-    def __init__(self, db: Database, store: BlobStore, *, delete_enabled: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        *,
+        delete_enabled: bool,
+        redirect: bool = True,
+        quotas: Quotas | None = None,
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._quotas = quotas or Quotas()
+        self._redirect = redirect
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
         async with self._db.read() as conn:
-            size = await linked_size(conn, repo, digest)
-        if size is None:
+            linked = await is_linked(conn, repo, digest)
+        if not linked:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
         try:
-            return await self._store.stat(digest)
+            return await self._store.stat(digest)  # the size, and proof the bytes are there
         except BlobNotFound:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
 
@@ -66,6 +63,13 @@ class BlobService:
         """The blob's file when the store is local (so the server can use sendfile)."""
         if isinstance(self._store, LocalBlobPaths):
             return self._store.blob_path(digest)
+        return None
+
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """Where to send a client for the blob's bytes (S3's presigned URL), unless
+        redirects are disabled (storage.redirect.disable) or the store has no URLs."""
+        if self._redirect and isinstance(self._store, BlobURLs):
+            return await self._store.url_for(digest)
         return None
 
     def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
@@ -117,8 +121,10 @@ class BlobService:
         except BlobNotFound:
             return None
 
-        async def work(conn: WriteConnection) -> None:
-            await link_blob(conn, await ensure_repository(conn, repo), info)
+        async def work(conn: WriteConnection) -> bool:
+            linked = await link_existing_blob(conn, await ensure_repository(conn, repo), digest)
+            if linked:
+                await self._quotas.enforce(conn, repo)
+            return linked
 
-        await self._db.transact(work)
-        return info
+        return info if await self._db.transact(work) else None
