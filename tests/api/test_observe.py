@@ -33,12 +33,12 @@ async def test_healthz_and_readyz(aiohttp_client: ClientFactory, config: Config)
 
 
 async def test_readyz_names_the_database_while_it_is_gone(
-    aiohttp_client: ClientFactory, tmp_path: Path, _sqlite_template: Path
+    aiohttp_client: ClientFactory, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """SQLite's file moved away (PostgreSQL stopped: tests/api/test_operate_postgres.py)."""
     database = tmp_path / "own" / "registry.db"
     database.parent.mkdir()
-    shutil.copy(_sqlite_template, database)
+    shutil.copy(request.getfixturevalue("_sqlite_template"), database)
     config = Config(
         datadir=str(tmp_path / "own"),
         database=DatabaseConfig(url=f"sqlite+aiosqlite:///{database}"),
