@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint typecheck pytest test-env bench bench-s3 clean
+.PHONY: run test test-fast lint typecheck pytest test-env bench bench-s3 clean cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: test-env lint typecheck pytest
 # The inner loop: no e2e, engines (PostgreSQL, SeaweedFS, nginx) or browser.
 test-fast: lint typecheck
 	$(BIN)/pytest -m "not e2e and not postgres and not s3 and not cluster and not browser"
+
+# Replicas on PostgreSQL and shared blobs behind nginx, on this machine (docs/scale-out.md).
+cluster: $(STAMP)
+	bash scripts/cluster.sh $(CLUSTER_ARGS)
 
 bench: $(STAMP) test-env
 	$(BIN)/python -m bench

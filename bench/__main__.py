@@ -55,7 +55,7 @@ def _one_run(kind: str, sizes: Sizes, with_docker: bool, seaweedfs: Any) -> dict
     server = servers.start(kind, workdir, s3)
     try:
         with servers.PeakRss(server.process.pid) as rss:
-            metrics = run_http(server.url, sizes)
+            metrics = run_http(server.url, sizes, lambda: servers.tree_cpu(server.process.pid))
             if with_docker:
                 metrics.update(push_pull(server.host))
         metrics["peak_rss_mib"] = rss.peak / (1 << 20)

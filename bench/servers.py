@@ -27,6 +27,7 @@ import yaml
 
 STOCK_CONFIG = Path("/etc/docker/registry/config.yml")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,16 @@ def _tree(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user and system) the live processes of the tree have used."""
+    total = 0
+    for pid in _tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
 
 
 def tree_rss(root: int) -> int:

@@ -19,31 +19,25 @@ Images sharing layers share their blobs (content is keyed by digest) and their s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blobstore import BlobStore, Digest, FilesystemBlobStore, UploadNotFound
+from blobstore import BlobStore, Digest, LocalBlobPaths, UploadNotFound
+from blobstore.paths import blob_path
 from puller.errors import ImageNotFound
-from puller.platforms import parse_platform
+from puller.limits import UnpackLimits
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
-from puller.unpack import DEFAULT_MAX_LAYER_SIZE
 
-
-def default_root() -> Path:
-    """/var/lib/berth for root, else $XDG_DATA_HOME/berth (~/.local/share/berth)."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/berth")
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "berth"
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +49,8 @@ class PruneReport:
 
 class ImageStore:
     """Opens (creating if needed) the state dir at `root`. Blobs go to `content`, any
-    BlobStore; by default a filesystem store under `root`."""
+    BlobStore; by default a filesystem store under `root`, opened on first use. `limits`
+    bound what each layer may unpack to (a refused layer's blob and unpack dir are deleted)."""
 
     def __init__(
         self,
@@ -63,15 +58,24 @@ class ImageStore:
         content: BlobStore | None = None,
         /,
         *,
-        max_layer_size: int = DEFAULT_MAX_LAYER_SIZE,
+        limits: UnpackLimits | None = None,
         concurrency: int = 3,
     ) -> None:
         self.root = Path(root)
-        self.content: BlobStore = content or FilesystemBlobStore(self.root / "content")
+        self._content = content
         self.snapshots = SnapshotStore(self.root / "snapshots")
         self.records = RecordStore(self.root)
-        self.max_layer_size = max_layer_size
+        self.limits = limits or UnpackLimits()
         self.concurrency = concurrency
+
+    @functools.cached_property
+    def content(self) -> BlobStore:
+        """The content store (opened on first use: listing images needs only the records)."""
+        if self._content is not None:
+            return self._content
+        from blobstore.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(self.root / "content")
 
     def find(self, reference: str) -> ImageRecord | None:
         """The local image for `reference`, normalized as Docker does (`busybox` is
@@ -104,6 +108,9 @@ class ImageStore:
         """Pull `reference` into this store and record it; returns the record.
         `plain_http` forces HTTP; without it, loopback registries get HTTPS first (no
         certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS."""
+        import asyncio
+
+        from puller.platforms import parse_platform
         from puller.pulling import PullOptions, pull_image  # aiohttp only when pulling
 
         ref = parse_reference(reference)
@@ -112,19 +119,28 @@ class ImageStore:
             plain_http=plain_http,
             credentials=credentials,
             concurrency=self.concurrency,
-            max_layer_size=self.max_layer_size,
+            limits=self.limits,
         )
         record = await pull_image(ref, self.content, self.snapshots, options, progress)
         await asyncio.to_thread(self.records.put, record)
         return record
 
-    async def image_config(self, record: ImageRecord) -> dict[str, Any]:
-        """The parsed image config JSON."""
+    def image_config(self, record: ImageRecord) -> dict[str, Any]:
+        """The parsed image config JSON, read straight from its file, without the driver or
+        asyncio (`berth run` starts faster). For content in a store that is not local
+        files, use `read_image_config`."""
+        if self._content is None:
+            path = blob_path(self.root / "content", record.config_digest)
+        elif isinstance(self._content, LocalBlobPaths):
+            path = self._content.blob_path(record.config_digest)
+        else:
+            raise TypeError("the content store is not local: use read_image_config")
+        return _config_document(path.read_bytes(), record.config_digest)
+
+    async def read_image_config(self, record: ImageRecord) -> dict[str, Any]:
+        """The parsed image config JSON, from any content store (configs are a few KiB)."""
         chunks = [chunk async for chunk in self.content.read(record.config_digest)]
-        document = json.loads(b"".join(chunks))
-        if not isinstance(document, dict):
-            raise ValueError(f"image config {record.config_digest} is not a JSON object")
-        return document
+        return _config_document(b"".join(chunks), record.config_digest)
 
     def layer_dirs(self, record: ImageRecord) -> list[Path]:
         """Unpacked snapshot dirs, base layer first (overlay wants them reversed in lowerdir)."""
@@ -142,6 +158,8 @@ class ImageStore:
     async def prune(self, *, grace: float = 3600.0) -> PruneReport:
         """Delete blobs and snapshots that no image record uses, and downloads or unpacks
         untouched for `grace` seconds (younger ones may belong to a pull still running)."""
+        import asyncio  # loaded by the commands that pull or prune, not by those that list
+
         records = self.records.all()
         keep_blobs: set[Digest] = set()
         keep_snapshots: set[Digest] = set()
@@ -167,3 +185,10 @@ class ImageStore:
                 snapshots += 1
         await asyncio.to_thread(self.snapshots.sweep_temporaries, cutoff)
         return PruneReport(blobs, freed, snapshots)
+
+
+def _config_document(raw: bytes, digest: Digest) -> dict[str, Any]:
+    document = json.loads(raw)
+    if not isinstance(document, dict):
+        raise ValueError(f"image config {digest} is not a JSON object")
+    return document

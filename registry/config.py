@@ -30,6 +30,8 @@ class HTTPConfig:
     workers: int = 0  # Berth-only; 0 means one per CPU
     draintimeout: float = 60.0  # seconds in-flight requests get on shutdown
     tls: TLSConfig = field(default_factory=TLSConfig)
+    secret: str = ""  # Distribution's http.secret: what replicas share, derived from it
+    trustedproxies: tuple[str, ...] = ()  # Berth-only; CIDRs whose X-Forwarded-For is believed
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +118,16 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DatabasePoolConfig:
+    size: int = 10  # connections kept open per worker process (PostgreSQL; SQLite has its own)
+    maxoverflow: int = 10  # extra connections opened under load, closed when returned
+    timeout: float = 30.0  # seconds a request waits for a free connection
+
+
+@dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str = ""  # Berth-only; default sqlite+aiosqlite:///<datadir>/registry.db
+    pool: DatabasePoolConfig = field(default_factory=DatabasePoolConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +142,17 @@ class NotificationsConfig:
     endpoints: tuple[dict[str, Any], ...] = ()  # accepted, not yet acted on
 
 
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+
+
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
-    accesslog: bool = True  # Distribution spells this log.accesslog.disabled; Berth inverts it
+    accesslog: bool = True  # Distribution's log.accesslog.disabled is accepted too
+
+    def __post_init__(self) -> None:
+        if self.level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"level: {self.level!r} is not one of {', '.join(LOG_LEVELS)}")
 
 
 @dataclass(frozen=True, slots=True)

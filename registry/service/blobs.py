@@ -26,12 +26,10 @@ async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None
     )
 
 
-_LINKED_SIZE = (
-    select(blobs.c.size)
+_LINKED = (
+    select(repository_blobs.c.digest)
     .select_from(
-        repository_blobs.join(
-            repositories, repositories.c.id == repository_blobs.c.repository_id
-        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+        repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id)
     )
     .where(
         repositories.c.name == bindparam("repo"), repository_blobs.c.digest == bindparam("digest")
@@ -39,9 +37,9 @@ _LINKED_SIZE = (
 )
 
 
-async def linked_size(conn: ReadConnection, repo: str, digest: Digest) -> int | None:
-    result = await conn.execute(_LINKED_SIZE, {"repo": repo, "digest": str(digest)})
-    return result.scalar_one_or_none()
+async def is_linked(conn: ReadConnection, repo: str, digest: Digest) -> bool:
+    result = await conn.execute(_LINKED, {"repo": repo, "digest": str(digest)})
+    return result.first() is not None
 
 
 class BlobService:
@@ -57,11 +55,11 @@ class BlobService:
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
         async with self._db.read() as conn:
-            size = await linked_size(conn, repo, digest)
-        if size is None:
+            linked = await is_linked(conn, repo, digest)
+        if not linked:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
         try:
-            return await self._store.stat(digest)
+            return await self._store.stat(digest)  # the size, and proof the bytes are there
         except BlobNotFound:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
 

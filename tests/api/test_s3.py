@@ -3,6 +3,7 @@ streamed, chunked uploads continued on another replica, mounts, and nothing left
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import os
@@ -45,7 +46,7 @@ def replica(
             chunksize=CHUNK,
         )
         storage = StorageConfig(s3=s3, redirect=RedirectConfig(disable=not redirect))
-        return await aiohttp_client(create_app(Config(datadir=config.datadir, storage=storage)))
+        return await aiohttp_client(create_app(dataclasses.replace(config, storage=storage)))
 
     return start
 

@@ -46,7 +46,10 @@ async def test_pull_unpack_and_prune_with_content_in_s3(
     top, base = reversed(store.layer_dirs(record))
     assert (base / "etc" / "motd").read_bytes() == b"from s3\n"
     assert (top / "big.bin").read_bytes() == big
-    assert (await store.image_config(record))["config"] == {"Env": ["WHERE=s3"], "Cmd": ["/bin/sh"]}
+    assert (await store.read_image_config(record))["config"] == {
+        "Env": ["WHERE=s3"],
+        "Cmd": ["/bin/sh"],
+    }
     assert not (tmp_path / "state" / "content").exists()
     stored = {info.digest async for info in content.walk()}
     assert {record.manifest_digest, record.config_digest, *record.layers} <= stored
