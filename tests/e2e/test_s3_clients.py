@@ -18,7 +18,9 @@ from tests.support.server import RunningServer, start_berth
 
 pytestmark = [pytest.mark.e2e, pytest.mark.s3]
 
-BLOB_GET = re.compile(r'"GET /v2/s3/image/blobs/(sha256:[0-9a-f]{64}) HTTP/1\.1" (\d{3}) ')
+BLOB_GET = re.compile(
+    r"berth\.access: GET /v2/\{name\}/blobs/\{digest\} (\d{3}) .* repository=s3/image "
+)
 
 
 @pytest.fixture(params=[True, False], ids=["redirect", "stream"])
@@ -54,6 +56,7 @@ def test_skopeo_push_and_pull(berth_on_s3: RunningServer, redirect: bool, tmp_pa
     for digest in (image.config_digest, *image.layer_digests):
         assert sha256_file(pulled / digest.split(":")[1]) == digest
 
-    served = {(m.group(1), m.group(2)) for m in BLOB_GET.finditer(berth_on_s3.log())}
-    assert {digest for digest, _ in served} >= set(image.layer_digests)
-    assert {status for _, status in served} == {"307" if redirect else "200"}, served
+    # The access log names the route, not the digest: every blob GET was answered alike.
+    statuses = [m.group(1) for m in BLOB_GET.finditer(berth_on_s3.log())]
+    assert len(statuses) >= len(image.layer_digests) + 1, statuses  # layers and the config
+    assert set(statuses) == {"307" if redirect else "200"}, statuses
