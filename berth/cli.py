@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("berth.commands.bundle", "write an OCI runtime bundle for an image"),
     "ps": ("berth.commands.containers", "list containers"),
     "rm": ("berth.commands.containers", "remove containers"),
+    "stop": ("berth.commands.containers", "stop running containers (SIGTERM, then SIGKILL)"),
+    "logs": ("berth.commands.logs", "show a detached container's output"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runtime import _linux, cgroups, executor, oci
-from runtime.containers import Container, ContainerStore
+from runtime.containers import Container, ContainerStore, finished, is_running
 from runtime.etcfiles import write_etc_files
 from runtime.layers import read_image_file
 from runtime.options import RunOptions
@@ -64,12 +65,14 @@ def create(
     *,
     runtime: str = "berth",
     host_env: Mapping[str, str] | None = None,
+    name: str = "",
 ) -> Container:
-    """A new container directory with its bundle; nothing runs and nothing is mounted yet."""
+    """A new container directory with its bundle; nothing runs and nothing is mounted yet.
+    Raises containers.NameInUse when `name` is another container's."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
     args = command_line(image_config.get("config") or {}, options)
-    container = store.new(reference, args, runtime, list(layers))
+    container = store.new(reference, args, runtime, list(layers), name)
     try:
         hostname = options.hostname or container.id[:12]
         etc = write_etc_files(container.path / "etc", hostname, options.network)
@@ -89,8 +92,14 @@ def create(
     return container
 
 
-def start(container: Container, *, keep_stdin: bool = False) -> int:
-    """Run to completion; returns the exit status. Raises executor.StartError."""
+def start(
+    container: Container,
+    *,
+    keep_stdin: bool = False,
+    on_start: Callable[[int], None] | None = None,
+) -> int:
+    """Run to completion; returns the exit status. Raises executor.StartError.
+    `on_start(pid)` runs once the container's process has been exec'd."""
     state = container.state()
     layers = [Path(p) for p in state.layers]
     overlay = plan_overlay(
@@ -105,6 +114,8 @@ def start(container: Container, *, keep_stdin: bool = False) -> int:
 
     def started(pid: int) -> None:
         container.update(status="running", pid=pid)
+        if on_start is not None:
+            on_start(pid)
 
     code = executor.SETUP_FAILED
     try:
@@ -170,6 +181,22 @@ def write_bundle(
     make_links(overlay)
     _linux.apply(overlay.mount)
     return rootfs
+
+
+def stop(container: Container, timeout: float = 10, signum: int = signal.SIGTERM) -> None:
+    """docker stop: `signum`, then SIGKILL after `timeout` seconds; returns once the exit
+    is recorded (and a detached container's log complete)."""
+    for sig, wait in ((signum, timeout), (signal.SIGKILL, 30.0)):
+        if timeout <= 0 and sig != signal.SIGKILL:
+            continue
+        if is_running(container.state()):
+            with contextlib.suppress(ProcessLookupError):
+                kill(container, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if finished(container.state()):
+                return
+            time.sleep(0.05)
 
 
 def kill(container: Container, signum: int = 9) -> None:

@@ -1,9 +1,9 @@
-"""`berth ps [-a]` lists containers; `berth rm [-f] ID...` removes stopped ones."""
+"""`berth ps [-a]` lists containers; `berth rm [-f] ID...` removes stopped ones; `berth stop
+[-t SECS] ID...` sends SIGTERM, then SIGKILL. An ID is a container id, its prefix or name."""
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
@@ -35,7 +35,7 @@ def _status(state: ContainerState, now: float) -> str:
 
 def _ps(args: argparse.Namespace) -> int:
     now = time.time()
-    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "RUNTIME")]
+    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "RUNTIME", "NAMES")]
     for state in ContainerStore(_root(args)).list():
         if not args.all and not is_running(state):
             continue
@@ -49,6 +49,7 @@ def _ps(args: argparse.Namespace) -> int:
                 _ago(now - state.created),
                 _status(state, now),
                 state.runtime,
+                state.name,
             )
         )
     if args.quiet:
@@ -61,22 +62,16 @@ def _ps(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    from runtime import kill, remove  # the executor and its syscalls: not for `ps`
+    from runtime import remove, stop  # the executor and its syscalls: not for `ps`
 
     store = ContainerStore(_root(args))
     failed = False
     for name in args.ids:
         try:
             container = store.get(name)
-            state = container.state()
-            if is_running(state):
-                if not args.force:
-                    raise CommandError(f"container {name} is running: stop it or use -f")
-                kill(container, signal.SIGKILL)
-                for _ in range(200):
-                    if not is_running(container.state()):
-                        break
-                    time.sleep(0.05)
+            if is_running(container.state()) and not args.force:
+                raise CommandError(f"container {name} is running: stop it or use -f")
+            stop(container, timeout=0)  # SIGKILL, as docker rm -f; waits for its monitor
             remove(store, container)
             print(name)
         except ContainerNotFound:
@@ -84,6 +79,24 @@ def _rm(args: argparse.Namespace) -> int:
             failed = True
         except (CommandError, OSError) as exc:
             print(f"berth rm: {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from runtime import stop
+
+    store = ContainerStore(_root(args))
+    failed = False
+    for name in args.ids:
+        try:
+            stop(store.get(name), timeout=args.time)
+            print(name)
+        except ContainerNotFound:
+            print(f"berth stop: no such container: {name}", file=sys.stderr)
+            failed = True
+        except OSError as exc:
+            print(f"berth stop: {exc}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
 
@@ -99,3 +112,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rm.add_argument("--root", help="state directory (default: /var/lib/berth)")
     rm.add_argument("ids", nargs="+", metavar="ID")
     rm.set_defaults(handler=_rm)
+    stop = subparsers.add_parser("stop", help="stop running containers")
+    stop.add_argument(
+        "-t", "--time", type=int, default=10, metavar="SECS", help="seconds before SIGKILL"
+    )
+    stop.add_argument("--root", help="state directory (default: /var/lib/berth)")
+    stop.add_argument("ids", nargs="+", metavar="ID")
+    stop.set_defaults(handler=_stop)

@@ -12,12 +12,15 @@ from typing import Any
 from berth.cli import CommandError
 from berth.commands.pull import add_unpack_limits, open_store
 from runtime import (
+    Container,
     ContainerStore,
+    NameInUse,
     OptionError,
     RunOptions,
     StartError,
     UserError,
     create,
+    detach,
     parse_cpus,
     parse_env,
     parse_memory,
@@ -25,8 +28,16 @@ from runtime import (
     remove,
     start,
 )
+from runtime.containers import check_name
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
+
+
+def _name(value: str) -> str:
+    try:
+        return check_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -106,12 +117,21 @@ def _run(args: argparse.Namespace) -> int:
     store = ContainerStore(root)
     try:
         container = create(
-            store, reference, config, layers, options, runtime=args.runtime, host_env=os.environ
+            store,
+            reference,
+            config,
+            layers,
+            options,
+            runtime=args.runtime,
+            host_env=os.environ,
+            name=args.name or "",
         )
-    except (OptionError, UserError) as exc:
+    except (OptionError, UserError, NameInUse) as exc:
         raise CommandError(str(exc)) from exc
     if args.verbose:
         print(container.id, file=sys.stderr)
+    if args.detach:
+        return _detached(store, container, auto_remove=args.rm)
     try:
         code = start(container, keep_stdin=args.interactive)
     except StartError as exc:
@@ -123,10 +143,25 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+def _detached(store: ContainerStore, container: Container, *, auto_remove: bool) -> int:
+    """docker run -d: the id once the container runs, which then outlives this process."""
+    try:
+        detach(store, container, auto_remove=auto_remove)
+    except StartError as exc:
+        print(f"berth run: {exc}", file=sys.stderr)
+        return exc.code
+    print(container.id)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a command in a new container")
     parser.add_argument("--rm", action="store_true", help="remove the container when it exits")
     parser.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    parser.add_argument(
+        "-d", "--detach", action="store_true", help="run in the background, print the id"
+    )
+    parser.add_argument("--name", type=_name, help="a name to refer to the container by")
     parser.add_argument(
         "--runtime",
         default="berth",
