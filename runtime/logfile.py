@@ -38,6 +38,13 @@ def _record(stream: str, data: bytes) -> bytes:
     return json.dumps(entry).encode() + b"\n"
 
 
+def _cut(line: bytes) -> list[bytes]:
+    """`line` (without its "\n") as entries of at most MAX_LINE bytes, the last ending in "\n"."""
+    pieces = [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)] or [b""]
+    pieces[-1] += b"\n"
+    return pieces
+
+
 def copy_streams(streams: Mapping[int, str], log: Path) -> None:
     """Copy each pipe read end in `streams` (fd -> "stdout"/"stderr") to `log` until every
     one reaches EOF. Each entry goes out in a single write, so readers see whole lines."""
@@ -51,7 +58,7 @@ def copy_streams(streams: Mapping[int, str], log: Path) -> None:
             for fd, _ in poller.poll():
                 chunk = os.read(fd, 65536)
                 *lines, rest = (pending[fd] + chunk).split(b"\n")
-                entries = [line + b"\n" for line in lines]
+                entries = [piece for line in lines for piece in _cut(line)]
                 while len(rest) >= MAX_LINE or (not chunk and rest):  # cut, or the last at EOF
                     entries.append(rest[:MAX_LINE])
                     rest = rest[MAX_LINE:]
