@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rm": ("berth.commands.containers", "remove containers"),
     "stop": ("berth.commands.containers", "stop running containers (SIGTERM, then SIGKILL)"),
     "logs": ("berth.commands.logs", "show a detached container's output"),
+    "kill": ("berth.commands.containers", "send a signal to running containers"),
+    "start": ("berth.commands.containers", "start stopped containers in the background"),
+    "restart": ("berth.commands.containers", "stop, then start containers"),
+    "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }

@@ -58,6 +58,7 @@ class ContainerState:
     layers: list[str] = field(default_factory=list)
     name: str = ""
     monitor_pid: int | None = None  # a detached container's monitor (runtime.monitor)
+    started: float | None = None  # when its process was last exec'd
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ def start(
     mount = overlay.mount
 
     def started(pid: int) -> None:
-        container.update(status="running", pid=pid)
+        container.update(status="running", pid=pid, started=time.time(), exit_code=None)
         if on_start is not None:
             on_start(pid)
 

@@ -1,15 +1,25 @@
 """`berth ps [-a]` lists containers; `berth rm [-f] ID...` removes stopped ones; `berth stop
-[-t SECS] ID...` sends SIGTERM, then SIGKILL. An ID is a container id, its prefix or name."""
+[-t SECS] ID...` sends SIGTERM, then SIGKILL; `kill [-s SIG]`, `wait`, `start` and `restart`
+as docker's. An ID is a container id, its name or a unique id prefix."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from berth.cli import CommandError
-from runtime import ContainerNotFound, ContainerState, ContainerStore, is_running
+from runtime import (
+    Container,
+    ContainerNotFound,
+    ContainerState,
+    ContainerStore,
+    finished,
+    is_running,
+)
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -27,7 +37,7 @@ def _ago(seconds: float) -> str:
 
 def _status(state: ContainerState, now: float) -> str:
     if is_running(state):
-        return f"Up {_ago(now - state.created).removesuffix(' ago')}"
+        return f"Up {_ago(now - (state.started or state.created)).removesuffix(' ago')}"
     if state.exit_code is not None:
         return f"Exited ({state.exit_code}) {_ago(now - (state.finished or now))}"
     return "Dead" if state.status == "running" else "Created"  # its `berth run` was killed
@@ -83,22 +93,81 @@ def _rm(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _stop(args: argparse.Namespace) -> int:
-    from runtime import stop
-
+def _each(args: argparse.Namespace, action: Callable[[Container], None]) -> int:
+    """Apply `action` to every container named; print each name, as docker does."""
     store = ContainerStore(_root(args))
     failed = False
     for name in args.ids:
         try:
-            stop(store.get(name), timeout=args.time)
+            action(store.get(name))
             print(name)
         except ContainerNotFound:
-            print(f"berth stop: no such container: {name}", file=sys.stderr)
+            print(f"berth {args.command}: no such container: {name}", file=sys.stderr)
             failed = True
-        except OSError as exc:
-            print(f"berth stop: {exc}", file=sys.stderr)
+        except (CommandError, OSError) as exc:
+            print(f"berth {args.command}: {exc}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from runtime import stop
+
+    return _each(args, lambda container: stop(container, timeout=args.time))
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from runtime import kill
+
+    def send(container: Container) -> None:
+        if not is_running(container.state()):
+            raise CommandError(f"container {container.id[:12]} is not running")
+        kill(container, args.signal)
+
+    return _each(args, send)
+
+
+def _start(args: argparse.Namespace) -> int:
+    from runtime import StartError, detach, stop
+
+    store = ContainerStore(_root(args))
+
+    def start(container: Container) -> None:
+        if args.command == "restart":
+            stop(container, timeout=args.time)
+        elif is_running(container.state()):
+            return
+        try:
+            detach(store, container)
+        except StartError as exc:
+            raise CommandError(str(exc)) from exc
+
+    return _each(args, start)
+
+
+def _wait(args: argparse.Namespace) -> int:
+    store = ContainerStore(_root(args))
+    failed = False
+    for name in args.ids:
+        try:
+            container = store.get(name)
+            while not finished(state := container.state()):
+                time.sleep(0.1)
+            print(state.exit_code if state.exit_code is not None else -1)
+        except ContainerNotFound:
+            print(f"berth wait: no such container: {name}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def _signal(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    name = value.upper()
+    try:
+        return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"invalid signal: {value}") from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -119,3 +188,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     stop.add_argument("--root", help="state directory (default: /var/lib/berth)")
     stop.add_argument("ids", nargs="+", metavar="ID")
     stop.set_defaults(handler=_stop)
+    kill = subparsers.add_parser("kill", help="send a signal to running containers")
+    kill.add_argument(
+        "-s", "--signal", type=_signal, default=signal.SIGKILL, metavar="SIG",
+        help="signal name or number (default: KILL)",
+    )  # fmt: skip
+    start = subparsers.add_parser("start", help="start stopped containers in the background")
+    restart = subparsers.add_parser("restart", help="stop, then start containers")
+    restart.add_argument(
+        "-t", "--time", type=int, default=10, metavar="SECS", help="seconds before SIGKILL"
+    )
+    wait = subparsers.add_parser("wait", help="wait for containers to exit, print their codes")
+    for parser, handler in ((kill, _kill), (start, _start), (restart, _start), (wait, _wait)):
+        parser.add_argument("--root", help="state directory (default: /var/lib/berth)")
+        parser.add_argument("ids", nargs="+", metavar="ID")
+        parser.set_defaults(handler=handler)

@@ -135,3 +135,34 @@ def test_run_d_with_a_missing_command_fails_like_docker(berth, registry_images):
 def test_run_d_rm_removes_the_container_when_it_exits(berth, registry_images):
     cid = _run_d(berth, "berth", "--rm", registry_images.base, "sh", "-c", "sleep 0.5")
     _wait_for(lambda: cid not in berth.containers())
+
+
+def test_kill_wait_start_and_restart(berth, registry_images, runtime):
+    name = f"life-{uuid.uuid4().hex[:8]}"
+    script = "echo run; trap 'exit 5' USR1; " + LOOP
+    cid = _run_d(berth, runtime, "--name", name, registry_images.base, "sh", "-c", script)
+    try:
+        _wait_for(lambda: berth.cli("logs", name).stdout == "run\n")
+        killed = berth.cli("kill", "-s", "USR1", name)
+        assert (killed.returncode, killed.stdout) == (0, f"{name}\n"), killed.stderr
+        waited = berth.cli("wait", name)
+        assert (waited.returncode, waited.stdout) == (0, "5\n")
+        assert berth.cli("kill", name).returncode == 1  # not running
+        started = berth.cli("start", name)
+        assert (started.returncode, started.stdout) == (0, f"{name}\n"), started.stderr
+        assert " Up " in _row(berth, cid)
+        _wait_for(lambda: berth.cli("logs", name).stdout == "run\nrun\n")
+        assert berth.cli("restart", "-t", "1", name).returncode == 0
+        _wait_for(lambda: berth.cli("logs", name).stdout == "run\n" * 3)
+        assert " Up " in _row(berth, cid)
+        assert berth.cli("kill", name).returncode == 0
+        assert berth.cli("wait", cid[:12]).stdout == "137\n"
+    finally:
+        assert berth.cli("rm", "-f", name).returncode == 0
+
+
+def test_unknown_containers_fail_with_one_line(berth):
+    for command in (["stop"], ["kill"], ["start"], ["wait"], ["logs"], ["rm", "-f"]):
+        failed = berth.cli(*command, "no-such-container")
+        assert failed.returncode == 1, command
+        assert failed.stderr == f"berth {command[0]}: no such container: no-such-container\n"
