@@ -71,36 +71,17 @@ def _ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rm(args: argparse.Namespace) -> int:
-    from runtime import remove, stop  # the executor and its syscalls: not for `ps`
-
+def _each(
+    args: argparse.Namespace, action: Callable[[ContainerStore, Container], str | None]
+) -> int:
+    """Apply `action` to every container named; print what it returns or else the name, as
+    docker does; one line on stderr for each failure."""
     store = ContainerStore(_root(args))
     failed = False
     for name in args.ids:
         try:
-            container = store.get(name)
-            if is_running(container.state()) and not args.force:
-                raise CommandError(f"container {name} is running: stop it or use -f")
-            stop(container, timeout=0)  # SIGKILL, as docker rm -f; waits for its monitor
-            remove(store, container)
-            print(name)
-        except ContainerNotFound:
-            print(f"berth rm: no such container: {name}", file=sys.stderr)
-            failed = True
-        except (CommandError, OSError) as exc:
-            print(f"berth rm: {exc}", file=sys.stderr)
-            failed = True
-    return 1 if failed else 0
-
-
-def _each(args: argparse.Namespace, action: Callable[[Container], None]) -> int:
-    """Apply `action` to every container named; print each name, as docker does."""
-    store = ContainerStore(_root(args))
-    failed = False
-    for name in args.ids:
-        try:
-            action(store.get(name))
-            print(name)
+            said = action(store, store.get(name))
+            print(name if said is None else said)
         except ContainerNotFound:
             print(f"berth {args.command}: no such container: {name}", file=sys.stderr)
             failed = True
@@ -110,16 +91,28 @@ def _each(args: argparse.Namespace, action: Callable[[Container], None]) -> int:
     return 1 if failed else 0
 
 
+def _rm(args: argparse.Namespace) -> int:
+    from runtime import remove, stop  # the executor and its syscalls: not for `ps`
+
+    def rm(store: ContainerStore, container: Container) -> None:
+        if is_running(container.state()) and not args.force:
+            raise CommandError(f"container {container.id[:12]} is running: stop it or use -f")
+        stop(container, timeout=0)  # SIGKILL, as docker rm -f; waits for its monitor
+        remove(store, container)
+
+    return _each(args, rm)
+
+
 def _stop(args: argparse.Namespace) -> int:
     from runtime import stop
 
-    return _each(args, lambda container: stop(container, timeout=args.time))
+    return _each(args, lambda _store, container: stop(container, timeout=args.time))
 
 
 def _kill(args: argparse.Namespace) -> int:
     from runtime import kill
 
-    def send(container: Container) -> None:
+    def send(_store: ContainerStore, container: Container) -> None:
         if not is_running(container.state()):
             raise CommandError(f"container {container.id[:12]} is not running")
         kill(container, args.signal)
@@ -130,9 +123,7 @@ def _kill(args: argparse.Namespace) -> int:
 def _start(args: argparse.Namespace) -> int:
     from runtime import StartError, detach, stop
 
-    store = ContainerStore(_root(args))
-
-    def start(container: Container) -> None:
+    def start(store: ContainerStore, container: Container) -> None:
         if args.command == "restart":
             stop(container, timeout=args.time)
         elif is_running(container.state()):
@@ -146,18 +137,12 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    store = ContainerStore(_root(args))
-    failed = False
-    for name in args.ids:
-        try:
-            container = store.get(name)
-            while not finished(state := container.state()):
-                time.sleep(0.1)
-            print(state.exit_code if state.exit_code is not None else -1)
-        except ContainerNotFound:
-            print(f"berth wait: no such container: {name}", file=sys.stderr)
-            failed = True
-    return 1 if failed else 0
+    def wait(_store: ContainerStore, container: Container) -> str:
+        while not finished(state := container.state()):
+            time.sleep(0.1)
+        return str(state.exit_code if state.exit_code is not None else -1)
+
+    return _each(args, wait)
 
 
 def _signal(value: str) -> int:
