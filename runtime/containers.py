@@ -59,6 +59,9 @@ class ContainerState:
     name: str = ""
     monitor_pid: int | None = None  # a detached container's monitor (runtime.monitor)
     started: float | None = None  # when its process was last exec'd
+    restart: str = "no"  # docker's --restart policy, applied by the monitor (runtime.restart)
+    restart_count: int = 0
+    stopped: bool = False  # by `berth stop`: no restart policy starts it again
 
 
 @dataclass(frozen=True, slots=True)

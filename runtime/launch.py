@@ -186,6 +186,7 @@ def write_bundle(
 def stop(container: Container, timeout: float = 10, signum: int = signal.SIGTERM) -> None:
     """docker stop: `signum`, then SIGKILL after `timeout` seconds; returns once the exit
     is recorded (and a detached container's log complete)."""
+    container.update(stopped=True)  # before the signal: the monitor must not restart it
     for sig, wait in ((signum, timeout), (signal.SIGKILL, 30.0)):
         if timeout <= 0 and sig != signal.SIGKILL:
             continue

@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 import traceback
 from typing import NoReturn
 
@@ -26,6 +27,8 @@ from runtime import logfile
 from runtime.containers import Container, ContainerStore
 from runtime.executor import SETUP_FAILED, StartError
 from runtime.launch import remove, start
+from runtime.restart import Restart, delay
+from runtime.supervise import exit_code
 
 
 def detach(store: ContainerStore, container: Container, *, auto_remove: bool = False) -> None:
@@ -64,6 +67,39 @@ def _null_stdio() -> None:
     os.close(null)
 
 
+def _run_once(container: Container, ready: int) -> int:
+    """Run the container in a child of the monitor (Berth's executor can run once per
+    process) and return its exit code; the child reports to `ready` if it is open."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - seen through its effects
+        code = SETUP_FAILED
+
+        def report(message: str) -> None:
+            nonlocal ready
+            if ready >= 0:
+                with contextlib.suppress(OSError):
+                    os.write(ready, message.encode())
+                os.close(ready)
+                ready = -1
+
+        try:
+            code = start(container, on_start=lambda _pid: report("0"))
+        except StartError as exc:
+            os.write(2, f"berth: {exc}\n".encode())  # into the container's log
+            report(f"{exc.code}\n{exc}")
+            code = exc.code
+        except BaseException as exc:  # noqa: BLE001  (the CLI must hear of every failure)
+            traceback.print_exc()
+            report(f"{SETUP_FAILED}\n{type(exc).__name__}: {exc}")
+        report(f"{SETUP_FAILED}\nthe container exited before it started")  # once reported: no-op
+        sys.stderr.flush()
+        os._exit(code)
+    if ready >= 0:
+        os.close(ready)  # the child's copy is the one that reports
+    _, status = os.waitpid(pid, 0)
+    return exit_code(status)
+
+
 def _monitor(
     store: ContainerStore, container: Container, ready: int, auto_remove: bool
 ) -> NoReturn:
@@ -89,24 +125,21 @@ def _monitor(
     os.close(out_w)
     os.close(err_w)
 
-    def report(message: str) -> None:
-        nonlocal ready
-        if ready >= 0:
-            with contextlib.suppress(OSError):
-                os.write(ready, message.encode())
-            os.close(ready)
-            ready = -1
-
-    try:
-        container.update(monitor_pid=os.getpid())
-        start(container, on_start=lambda _pid: report("0"))
-    except StartError as exc:
-        os.write(2, f"berth: {exc}\n".encode())  # into the container's log
-        report(f"{exc.code}\n{exc}")
-    except BaseException as exc:  # noqa: BLE001  (the CLI must hear of every failure)
-        traceback.print_exc()
-        report(f"{SETUP_FAILED}\n{type(exc).__name__}: {exc}")
-    report(f"{SETUP_FAILED}\nthe container exited before it started")  # no-op once reported
+    state = container.update(monitor_pid=os.getpid(), stopped=False)
+    policy = Restart.parse(state.restart)
+    while True:
+        code = _run_once(container, ready)
+        ready = -1  # only the first run reports to `berth run -d`
+        try:
+            state = container.state()
+            if policy.again(code, state.restart_count, state.stopped):
+                time.sleep(delay(state.restart_count))
+                state = container.update(restart_count=state.restart_count + 1)
+                if not state.stopped:
+                    continue
+        except (OSError, ValueError):  # removed meanwhile
+            pass
+        break
     sys.stderr.flush()
     _null_stdio()  # the log copier sees EOF once the container's copies are closed too
     with contextlib.suppress(ChildProcessError):

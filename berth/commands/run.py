@@ -29,8 +29,16 @@ from runtime import (
     start,
 )
 from runtime.containers import check_name
+from runtime.restart import Restart
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
+
+
+def _restart(value: str) -> Restart:
+    try:
+        return Restart.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _name(value: str) -> str:
@@ -110,6 +118,10 @@ def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list
 def _run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise CommandError("berth run needs root (namespaces, cgroups, overlay mounts)")
+    if args.restart.policy != "no" and args.rm:
+        raise CommandError("conflicting options: --restart and --rm")
+    if args.restart.policy != "no" and not args.detach:
+        raise CommandError("--restart needs -d: the container monitor applies it")
     options = run_options(args)
     root, reference, config, layers = image_for(args)
     for volume in options.volumes:
@@ -131,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.verbose:
         print(container.id, file=sys.stderr)
     if args.detach:
+        container.update(restart=str(args.restart))
         return _detached(store, container, auto_remove=args.rm)
     try:
         code = start(container, keep_stdin=args.interactive)
@@ -162,6 +175,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "-d", "--detach", action="store_true", help="run in the background, print the id"
     )
     parser.add_argument("--name", type=_name, help="a name to refer to the container by")
+    parser.add_argument(
+        "--restart",
+        type=_restart,
+        default=Restart(),
+        metavar="POLICY",
+        help="no (default), on-failure[:N], always or unless-stopped (with -d)",
+    )
     parser.add_argument(
         "--runtime",
         default="berth",

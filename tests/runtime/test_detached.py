@@ -166,3 +166,46 @@ def test_unknown_containers_fail_with_one_line(berth):
         failed = berth.cli(*command, "no-such-container")
         assert failed.returncode == 1, command
         assert failed.stderr == f"berth {command[0]}: no such container: no-such-container\n"
+
+
+def test_restart_on_failure_restarts_exactly_n_times_like_docker(berth, registry_images):
+    script = "echo try; exit 1"
+    cid = _run_d(berth, "berth", "--restart", "on-failure:2", registry_images.base, "sh", "-c",
+                 script)  # fmt: skip
+    waited = berth.cli("wait", cid)
+    assert (waited.returncode, waited.stdout) == (0, "1\n")
+    assert berth.cli("logs", cid).stdout == "try\n" * 3
+    assert "Exited (1)" in _row(berth, cid, "-a")
+    assert berth.cli("rm", cid).returncode == 0
+    name = f"berthrt-{uuid.uuid4().hex[:8]}"
+    sh("docker", "run", "-d", "--network", "none", "--restart", "on-failure:2", "--name", name,
+       registry_images.base, "sh", "-c", script)  # fmt: skip
+    try:
+        inspect = ["docker", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", name]
+        _wait_for(lambda: sh(*inspect).stdout.strip() == "2 exited")
+        assert sh("docker", "logs", name).stdout == "try\n" * 3
+    finally:
+        sh("docker", "rm", "-f", name, check=False)
+
+
+def test_restart_always_ends_with_stop(berth, registry_images):
+    script = "echo up; sleep 0.2"
+    cid = _run_d(berth, "berth", "--restart", "always", registry_images.base, "sh", "-c", script)
+    _wait_for(lambda: berth.cli("logs", cid).stdout.count("up") >= 3)
+    assert berth.cli("stop", "-t", "1", cid).returncode == 0
+    count = berth.cli("logs", cid).stdout.count("up")
+    time.sleep(1)
+    assert berth.cli("logs", cid).stdout.count("up") == count  # no restart after stop
+    assert "Exited (" in _row(berth, cid, "-a")
+    assert berth.cli("rm", cid).returncode == 0
+
+
+def test_restart_policy_errors(berth, registry_images):
+    bad = berth.run("berth", "-d", "--restart", "sometimes", registry_images.base, "true")
+    assert bad.returncode == 2
+    assert "invalid restart policy 'sometimes'" in bad.stderr
+    both = berth.run("berth", "-d", "--rm", "--restart", "always", registry_images.base, "true")
+    assert (both.returncode, both.stderr) == (
+        125,
+        "berth run: conflicting options: --restart and --rm\n",
+    )
