@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "start": ("berth.commands.containers", "start stopped containers in the background"),
     "restart": ("berth.commands.containers", "stop, then start containers"),
     "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
+    "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }

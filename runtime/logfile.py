@@ -27,14 +27,18 @@ class Entry:
     time: str
 
 
-def _now() -> str:
-    ns = time.time_ns()
+def rfc3339(ns: int) -> str:
+    """Nanoseconds since the epoch as docker writes times: 2026-11-30T09:06:13.123456789Z."""
     seconds, fraction = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}Z"
 
 
 def _record(stream: str, data: bytes) -> bytes:
-    entry = {"log": data.decode(errors="replace"), "stream": stream, "time": _now()}
+    entry = {
+        "log": data.decode(errors="replace"),
+        "stream": stream,
+        "time": rfc3339(time.time_ns()),
+    }
     return json.dumps(entry).encode() + b"\n"
 
 

@@ -145,6 +145,23 @@ def _wait(args: argparse.Namespace) -> int:
     return _each(args, wait)
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from runtime.describe import describe
+
+    store = ContainerStore(_root(args))
+    found, failed = [], False
+    for name in args.ids:
+        try:
+            found.append(describe(store.get(name)))
+        except ContainerNotFound:
+            print(f"berth inspect: no such container: {name}", file=sys.stderr)
+            failed = True
+    print(json.dumps(found, indent=4))
+    return 1 if failed else 0
+
+
 def _signal(value: str) -> int:
     if value.isdigit():
         return int(value)
@@ -184,7 +201,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "-t", "--time", type=int, default=10, metavar="SECS", help="seconds before SIGKILL"
     )
     wait = subparsers.add_parser("wait", help="wait for containers to exit, print their codes")
-    for parser, handler in ((kill, _kill), (start, _start), (restart, _start), (wait, _wait)):
+    inspect = subparsers.add_parser("inspect", help="show containers as JSON, as docker does")
+    for parser, handler in (
+        (kill, _kill), (start, _start), (restart, _start), (wait, _wait), (inspect, _inspect)
+    ):  # fmt: skip
         parser.add_argument("--root", help="state directory (default: /var/lib/berth)")
         parser.add_argument("ids", nargs="+", metavar="ID")
         parser.set_defaults(handler=handler)

@@ -209,3 +209,33 @@ def test_restart_policy_errors(berth, registry_images):
         125,
         "berth run: conflicting options: --restart and --rm\n",
     )
+
+
+def test_inspect_shows_what_docker_inspect_shows(berth, registry_images):
+    import json
+
+    args = ["--restart", "on-failure:1", registry_images.base, "sh", "-c", "exit 2"]
+    name = f"insp-{uuid.uuid4().hex[:8]}"
+    cid = _run_d(berth, "berth", "--name", name, *args)
+    assert berth.cli("wait", name).stdout == "2\n"
+    ours = json.loads(berth.cli("inspect", name).stdout)[0]
+    docker_name = f"berthrt-{uuid.uuid4().hex[:8]}"
+    sh("docker", "run", "-d", "--network", "none", "--name", docker_name, *args)
+    try:
+        inspect = ["docker", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", docker_name]
+        _wait_for(lambda: sh(*inspect).stdout.strip() == "1 exited")
+        theirs = json.loads(sh("docker", "inspect", docker_name).stdout)[0]
+    finally:
+        sh("docker", "rm", "-f", docker_name, check=False)
+
+    def view(c: dict) -> tuple:
+        s = c["State"]
+        return (c["Path"], c["Args"], c["RestartCount"], c["HostConfig"]["RestartPolicy"],
+                s["Status"], s["Running"], s["Pid"], s["ExitCode"], c["Name"][0])  # fmt: skip
+
+    assert view(ours) == view(theirs)
+    assert ours["Id"] == cid
+    assert ours["Name"] == f"/{name}"
+    assert ours["Created"] < ours["State"]["StartedAt"] <= ours["State"]["FinishedAt"]
+    assert ours["State"]["FinishedAt"].endswith("Z")
+    assert berth.cli("rm", name).returncode == 0
