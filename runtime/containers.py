@@ -62,6 +62,8 @@ class ContainerState:
     restart: str = "no"  # docker's --restart policy, applied by the monitor (runtime.restart)
     restart_count: int = 0
     stopped: bool = False  # by `berth stop`: no restart policy starts it again
+    log_max_size: int = 0  # --log-opt max-size (runtime.logfile.Rotation); 0: no rotation
+    log_max_files: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,9 @@ def _monitor(
         try:
             for fd in (ready, out_w, err_w):
                 os.close(fd)
-            logfile.copy_streams({out_r: "stdout", err_r: "stderr"}, container.log)
+            state = container.state()
+            rotation = logfile.Rotation(state.log_max_size, state.log_max_files)
+            logfile.copy_streams({out_r: "stdout", err_r: "stderr"}, container.log, rotation)
         finally:
             os._exit(0)
     os.close(out_r)

@@ -29,6 +29,7 @@ from runtime import (
     start,
 )
 from runtime.containers import check_name
+from runtime.logfile import Rotation
 from runtime.restart import Restart
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
@@ -122,6 +123,12 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError("conflicting options: --restart and --rm")
     if args.restart.policy != "no" and not args.detach:
         raise CommandError("--restart needs -d: the container monitor applies it")
+    try:
+        args.log_rotation = Rotation.parse(args.log_opt)
+    except ValueError as exc:  # OptionError too
+        raise CommandError(str(exc), status=BERTH_FAILED) from exc
+    if args.log_opt and not args.detach:
+        raise CommandError("--log-opt needs -d: only the container monitor keeps a log")
     options = run_options(args)
     root, reference, config, layers = image_for(args)
     for volume in options.volumes:
@@ -143,7 +150,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.verbose:
         print(container.id, file=sys.stderr)
     if args.detach:
-        container.update(restart=str(args.restart))
+        container.update(
+            restart=str(args.restart),
+            log_max_size=args.log_rotation.max_size,
+            log_max_files=args.log_rotation.max_files,
+        )
         return _detached(store, container, auto_remove=args.rm)
     try:
         code = start(container, keep_stdin=args.interactive)
@@ -181,6 +192,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=Restart(),
         metavar="POLICY",
         help="no (default), on-failure[:N], always or unless-stopped (with -d)",
+    )
+    parser.add_argument(
+        "--log-opt",
+        action="append",
+        default=[],
+        metavar="max-size=SIZE|max-file=N",
+        help="rotate the log past SIZE, keeping N files (with -d)",
     )
     parser.add_argument(
         "--runtime",

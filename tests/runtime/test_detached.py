@@ -239,3 +239,22 @@ def test_inspect_shows_what_docker_inspect_shows(berth, registry_images):
     assert ours["Created"] < ours["State"]["StartedAt"] <= ours["State"]["FinishedAt"]
     assert ours["State"]["FinishedAt"].endswith("Z")
     assert berth.cli("rm", name).returncode == 0
+
+
+def test_log_opt_rotates_the_log(berth, registry_images):
+    script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done"
+    cid = _run_d(berth, "berth", "--log-opt", "max-size=2k", "--log-opt", "max-file=2",
+                 registry_images.base, "sh", "-c", script)  # fmt: skip
+    assert berth.cli("wait", cid).stdout == "0\n"
+    logs = berth.cli("logs", cid).stdout.splitlines()
+    assert logs[-1] == "line 299"
+    assert logs == [f"line {n}" for n in range(300 - len(logs), 300)]
+    assert len(logs) < 100
+    files = sorted(p.name for p in (berth.root / "containers" / cid).glob("container.log*"))
+    assert files == ["container.log", "container.log.1"]
+    bad = berth.run("berth", "-d", "--log-opt", "max-age=1h", registry_images.base, "true")
+    assert (bad.returncode, bad.stderr) == (
+        125,
+        "berth run: unknown log option 'max-age': use max-size, max-file\n",
+    )
+    assert berth.cli("rm", cid).returncode == 0

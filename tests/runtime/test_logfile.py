@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
+
+import pytest
 
 from runtime import logfile
 
@@ -59,3 +62,42 @@ def test_follow_yields_what_comes_until_done(tmp_path: Path) -> None:
         ("stdout", b"third\n"),
     ]
     assert len(rest) == 4
+
+
+def test_rotation_keeps_max_files_and_reads_across_them(tmp_path: Path) -> None:
+    log = tmp_path / "container.log"
+    rotation = logfile.Rotation.parse(["max-size=1k", "max-file=3"])
+    assert rotation == logfile.Rotation(1024, 3)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    os.write(out_w, b"".join(b"line %d\n" % n for n in range(200)))
+    os.close(out_w)
+    os.close(err_w)
+    logfile.copy_streams({out_r: "stdout", err_r: "stderr"}, log, rotation)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "container.log",
+        "container.log.1",
+        "container.log.2",
+    ]
+    assert all(p.stat().st_size < 1024 + 100 for p in tmp_path.iterdir())
+    data = [e.data for e in logfile.read(log)]
+    assert data[-1] == b"line 199\n"
+    assert data == [b"line %d\n" % n for n in range(200 - len(data), 200)]  # in order, no gaps
+    assert len(data) < 60
+    assert [e.data for e in logfile.read(log, tail=2)] == [b"line 198\n", b"line 199\n"]
+    followed = [e.data for e in logfile.follow(log, lambda: True)]
+    assert followed == data
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["max-size=1k", "colour=red"], "unknown log option 'colour'"),
+        (["max-file=2"], "max-file needs max-size"),
+        (["max-size=1k", "max-file=0"], "invalid max-file '0'"),
+        (["max-size=lots"], "invalid size: 'lots'"),
+    ],
+)
+def test_rotation_options_are_checked(options: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        logfile.Rotation.parse(options)
