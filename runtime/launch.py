@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from runtime import _linux, cgroups, executor, oci
-from runtime.containers import Container, ContainerStore, finished, is_running
+from runtime.containers import Container, ContainerStore, NameInUse, finished, is_running
 from runtime.etcfiles import write_etc_files
 from runtime.layers import read_image_file
+from runtime.names import generate
 from runtime.options import RunOptions
 from runtime.overlay import make_links, plan_overlay
 from runtime.spec import build_spec, command_line
@@ -72,7 +73,17 @@ def create(
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
     args = command_line(image_config.get("config") or {}, options)
-    container = store.new(reference, args, runtime, list(layers), name)
+    if name:
+        container = store.new(reference, args, runtime, list(layers), name)
+    else:  # a generated one, as docker gives; a clash makes another
+        for attempt in range(10):
+            try:
+                container = store.new(reference, args, runtime, list(layers), generate(attempt))
+                break
+            except NameInUse:
+                continue
+        else:
+            container = store.new(reference, args, runtime, list(layers))
     try:
         hostname = options.hostname or container.id[:12]
         etc = write_etc_files(container.path / "etc", hostname, options.network)

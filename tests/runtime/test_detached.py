@@ -258,3 +258,15 @@ def test_log_opt_rotates_the_log(berth, registry_images):
         "berth run: unknown log option 'max-age': use max-size, max-file\n",
     )
     assert berth.cli("rm", cid).returncode == 0
+
+
+def test_a_container_without_name_gets_one_as_with_docker(berth, registry_images):
+    cid = _run_d(berth, "berth", registry_images.base, "sh", "-c", "echo hi")
+    assert berth.cli("wait", cid).stdout == "0\n"
+    name = _row(berth, cid, "-a").split()[-1]
+    adjective, _, noun = name.partition("_")
+    assert adjective.isalpha()
+    assert noun.rstrip("0123456789").isalpha()
+    assert berth.cli("logs", name).stdout == "hi\n"
+    assert berth.cli("rm", name).returncode == 0
+    assert cid not in berth.containers()
