@@ -1,5 +1,6 @@
 """Container start-up to exit: `berth run --rm IMAGE true` (image already pulled) beside
 `docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`;
+`run -d` (returning once the container runs under its monitor) beside docker's;
 and the CLI's own start-up: `berth --help`, `berth ps`, `berth images` beside docker's.
 
     python -m bench.run_startup [-n 15]        (root, dockerd running)
@@ -138,12 +139,16 @@ def main() -> int:
             ("berth run --rm --runtime crun IMAGE true",
              _command([*run, "--runtime", "crun", image, "true"]), 0),
             ("berth executor in-process (create+start+remove)", _in_process(root, image), 0),
+            ("docker run -d --rm --network none IMAGE true",
+             _command(["docker", "run", "-d", "--rm", "--network", "none", image, "true"]), None),
+            ("berth run -d --rm IMAGE true (returns at exec)",
+             _command([*run, "-d", image, "true"]), 6),
             ("docker --help", _command(["docker", "--help"]), None),
-            ("berth --help", _command([berth, "--help"]), 6),
+            ("berth --help", _command([berth, "--help"]), 8),
             ("docker ps", _command(["docker", "ps"]), None),
-            ("berth ps", _command([berth, "ps", *state]), 8),
+            ("berth ps", _command([berth, "ps", *state]), 10),
             ("docker images", _command(["docker", "images"]), None),
-            ("berth images", _command([berth, "images", *state]), 10),
+            ("berth images", _command([berth, "images", *state]), 12),
         ]  # fmt: skip
         measured = _rounds([sampler for _, sampler, _ in table], args.n)
         rows = [(name, taken, base) for (name, _, base), taken in zip(table, measured, strict=True)]

@@ -43,6 +43,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("berth.commands.bundle", "write an OCI runtime bundle for an image"),
     "ps": ("berth.commands.containers", "list containers"),
     "rm": ("berth.commands.containers", "remove containers"),
+    "stop": ("berth.commands.containers", "stop running containers (SIGTERM, then SIGKILL)"),
+    "logs": ("berth.commands.logs", "show a detached container's output"),
+    "kill": ("berth.commands.containers", "send a signal to running containers"),
+    "start": ("berth.commands.containers", "start stopped containers in the background"),
+    "restart": ("berth.commands.containers", "stop, then start containers"),
+    "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
+    "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }
