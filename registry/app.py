@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -57,7 +58,10 @@ from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
 from registry.webhooks import Outbox, start_dispatcher
 
+log = logging.getLogger(__name__)
+
 MAX_PAGE: Final = 1000
+STOP_TIMEOUT: Final = 10.0  # seconds background tasks get to finish when the app stops
 SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
 # Chunks and monolithic uploads stream; only manifests are read whole, and they stop at 4 MiB.
 CLIENT_MAX_SIZE: Final = 4 * 1024 * 1024 + 1
@@ -85,6 +89,17 @@ def create_app(config: Config) -> web.Application:
     if config.ui.enabled:
         registry.ui.install(app, config)
     return app
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel background tasks and wait for them, for a bounded time: shutdown never hangs."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+    for task in pending:
+        log.error("background task %s did not stop within %ss", task.get_name(), STOP_TIMEOUT)
 
 
 def _source(config: Config) -> dict[str, str]:
@@ -140,18 +155,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     pulls = app[PULLS] = PullRecorder(db)
     background.append(asyncio.create_task(pulls.run()))
     yield
-    if dispatcher is not None:
-        dispatcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await dispatcher
-    if purger is not None:
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
-    for task in background:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await _stop([task for task in (dispatcher, purger, *background) if task is not None])
     with contextlib.suppress(Exception):
         await touches.flush()
     await pulls.flush()

@@ -174,13 +174,14 @@ class Leases:
         try:
             yield lease
         except asyncio.CancelledError:
-            if lost:
+            # Only the renewer's cancellation becomes LeaseLost: if someone else cancelled the
+            # task too (a shutdown), that one must go on, or the task would never stop.
+            if lost and body is not None and body.uncancel() == 0:
                 raise LeaseLost(f"lease {name} was taken over") from None
             raise
         finally:
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            await asyncio.wait([renewer])  # never swallows a cancellation of this task
             if not lost:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.release(name))
