@@ -33,6 +33,7 @@ class Metric:
 METRICS = [
     Metric("upload_put_mbps", "256 MiB upload, one PUT", "MiB/s", True, 2.0),
     Metric("upload_chunked_mbps", "256 MiB upload, 8 MiB PATCHes", "MiB/s", True, 2.0),
+    Metric("upload_cpu_s_per_gib", "server CPU per GiB uploaded", "s", False, 0.5),
     Metric("get_mbps", "256 MiB blob GET", "MiB/s", True, 1.5),
     Metric("get_concurrent_mbps", "8 concurrent 64 MiB GETs", "MiB/s", True, 1.5),
     Metric("small_uploads_per_s", "4 KiB uploads, concurrency 16", "blobs/s", True, 3.0),
@@ -40,6 +41,9 @@ METRICS = [
     Metric("manifest_get_p99_ms", "manifest GET p99", "ms", False, 0.2),
     Metric("blob_head_rps", "blob HEAD, 32 conns", "req/s", True, 5.0),
     Metric("blob_head_p99_ms", "blob HEAD p99", "ms", False, 0.2),
+    Metric("manifest_get_cpu_us", "server CPU per manifest GET", "us", False, None),
+    Metric("blob_head_cpu_us", "server CPU per blob HEAD", "us", False, None),
+    Metric("tag_list_cpu_us", "server CPU per tag list", "us", False, None),
     Metric("tag_list_rps", "tag list (500 tags), 32 conns", "req/s", True, 3.0),
     Metric("tag_list_p99_ms", "tag list p99", "ms", False, None),
     Metric("catalog_ms", "catalog of 200 repos, latency", "ms", False, 0.5),

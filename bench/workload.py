@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -169,9 +170,14 @@ async def _tags_ok(base: str, repo: str, sizes: Sizes) -> None:
         assert len(tags) == sizes.tags, len(tags)
 
 
-def run_http(base: str, sizes: Sizes) -> dict[str, float]:
+def run_http(
+    base: str, sizes: Sizes, server_cpu: Callable[[], float] = lambda: 0.0
+) -> dict[str, float]:
+    """The workload; `server_cpu` reads the CPU seconds the server has used so far."""
     out: dict[str, float] = {}
+    cpu = server_cpu()
     digest = asyncio.run(_uploads(base, sizes, out))
+    out["upload_cpu_s_per_gib"] = (server_cpu() - cpu) / (2 * sizes.big / (1 << 30))
     asyncio.run(_gets(base, digest, sizes, out))
     asyncio.run(_small_uploads(base, sizes, out))
     layer, tag_repo = asyncio.run(_seed(base, sizes))
@@ -187,6 +193,7 @@ def run_http(base: str, sizes: Sizes) -> dict[str, float]:
         "tag_list": (f"{base}/v2/{tag_repo}/tags/list", "GET", {}),
     }
     for name, (url, method, headers) in storms.items():
+        cpu = server_cpu()
         result = h.storm(
             url,
             method=method,
@@ -195,6 +202,7 @@ def run_http(base: str, sizes: Sizes) -> dict[str, float]:
             seconds=sizes.storm_seconds,
         )
         assert result.errors == 0, f"{name}: {result.errors} non-200 answers"
+        out[f"{name}_cpu_us"] = (server_cpu() - cpu) * 1e6 / max(result.requests, 1)
         out[f"{name}_rps"] = result.per_second
         out[f"{name}_p99_ms"] = result.percentile(0.99)
     asyncio.run(_catalog(base, sizes, out))

@@ -28,12 +28,13 @@ class Digest:
     hex: str
 
     def __post_init__(self) -> None:
-        text = f"{self.algorithm}:{self.hex}"
         length = _HEX_LENGTH.get(self.algorithm)
         if length is None:
-            raise InvalidDigest(text, f"unsupported algorithm {self.algorithm!r}")
+            raise InvalidDigest(str(self), f"unsupported algorithm {self.algorithm!r}")
         if len(self.hex) != length or not _LOWER_HEX.fullmatch(self.hex):
-            raise InvalidDigest(text, f"{self.algorithm} needs {length} lowercase hex characters")
+            raise InvalidDigest(
+                str(self), f"{self.algorithm} needs {length} lowercase hex characters"
+            )
 
     @classmethod
     def parse(cls, value: str) -> Digest:

@@ -30,6 +30,8 @@ import errno
 import hashlib
 import os
 import re
+import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -45,12 +47,20 @@ from blobstore.errors import (
     SizeMismatch,
     UploadNotFound,
 )
+from blobstore.paths import blob_path
 from blobstore.protocol import BlobInfo
 
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _READ_CHUNK: Final = 1 << 20
 _WRITE_BUFFER: Final = 1 << 20
+_MAX_PARTS: Final = 256  # pieces kept for one writev, well below IOV_MAX
 _HASHERS_KEPT: Final = 1024
+# Below this, a write or an unlink is done inline: it costs less than the hop to a thread.
+_INLINE_BYTES: Final = 64 << 10
+# Every this many bytes appended, a thread starts writing them to disk (fdatasync on a
+# duplicate descriptor) while more arrive, so the fsync at commit finds little left to do.
+_WRITEBACK_EVERY: Final = 8 << 20
+_WRITEBACK_SLOTS: Final = threading.BoundedSemaphore(2)  # per process; past that, skip
 
 
 @dataclass(slots=True)
@@ -73,7 +83,7 @@ class FilesystemBlobStore:
     # -- paths ---------------------------------------------------------------
 
     def blob_path(self, digest: Digest) -> Path:
-        return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
+        return blob_path(self.root, digest)
 
     def _ingest_path(self, upload_id: str) -> Path:
         if not _UPLOAD_ID.fullmatch(upload_id):
@@ -84,7 +94,9 @@ class FilesystemBlobStore:
 
     async def stat(self, digest: Digest) -> BlobInfo:
         try:
-            st = await asyncio.to_thread(os.stat, self.blob_path(digest))
+            # Inline: a stat of a local file costs microseconds, a thread hop ten times more,
+            # and a blob HEAD is little else.
+            st = os.stat(self.blob_path(digest))
         except FileNotFoundError:
             raise BlobNotFound(digest) from None
         return BlobInfo(digest, st.st_size)
@@ -138,16 +150,15 @@ class FilesystemBlobStore:
     async def begin(self) -> FilesystemUpload:
         upload_id = uuid.uuid4().hex
         path = self._ingest_path(upload_id)
-        fd = await asyncio.to_thread(
-            os.open, path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
-        )
+        # Creating or opening a small local file inline is cheaper than a thread hop.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._remember(upload_id, _HashState(hashlib.sha256(), 0))
         return FilesystemUpload(self, upload_id, path, fd, 0)
 
-    async def resume(self, upload_id: str) -> FilesystemUpload:
+    async def resume(self, upload_id: str, state: bytes | None = None) -> FilesystemUpload:
         path = self._ingest_path(upload_id)
         try:
-            fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
         return FilesystemUpload(self, upload_id, path, fd, os.fstat(fd).st_size)
@@ -160,6 +171,18 @@ class FilesystemBlobStore:
         """Ids of every upload in progress (for cleaning up abandoned ones)."""
         names = await asyncio.to_thread(os.listdir, self._ingest)
         return [name for name in names if _UPLOAD_ID.fullmatch(name)]
+
+    async def idle_uploads(self, seconds: float) -> list[str]:
+        return await asyncio.to_thread(self._idle_uploads, time.time() - seconds)
+
+    def _idle_uploads(self, cutoff: float) -> list[str]:
+        idle = []
+        with os.scandir(self._ingest) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):  # committed or aborted meanwhile
+                    if _UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
+                        idle.append(entry.name)
+        return idle
 
     # -- the per-process hasher cache ---------------------------------------
 
@@ -187,8 +210,10 @@ class FilesystemUpload:
         self._path = path
         self._fd: int | None = fd
         self._size = size
-        self._buffer = bytearray()
+        self._pending: list[bytes] = []  # written by the next flush, as they are (no copy)
+        self._pending_size = 0
         self._done = False
+        self._unsynced = 0
 
     @property
     def id(self) -> str:
@@ -196,26 +221,41 @@ class FilesystemUpload:
 
     @property
     def size(self) -> int:
-        return self._size + len(self._buffer)
+        return self._size + self._pending_size
+
+    def state(self) -> bytes:
+        return b""  # the ingest file is the state; hashers are kept per process
 
     async def write(self, chunk: bytes) -> None:
         self._require_fd()
-        self._buffer += chunk
-        if len(self._buffer) >= _WRITE_BUFFER:
+        if chunk:
+            self._pending.append(chunk)
+            self._pending_size += len(chunk)
+            if len(self._pending) >= _MAX_PARTS:  # many tiny pieces: one copy bounds them
+                self._pending = [b"".join(self._pending)]
+        if self._pending_size >= _WRITE_BUFFER:
             await self._flush()
 
     async def _flush(self) -> None:
-        if not self._buffer:
+        if not self._pending:
             return
+        parts, size = self._pending, self._pending_size
+        self._pending, self._pending_size = [], 0
         fd = self._require_fd()
-        data = bytes(self._buffer)
-        self._buffer.clear()
         state = self._store._hash_state(self._id)
         if state is not None and state.offset != self._size:
             state = None  # another process appended: catch up from the file at commit
-        if not await asyncio.to_thread(_append_and_hash, fd, data, state):
+        if size < _INLINE_BYTES:
+            appended = _append_and_hash(fd, parts, state)
+        else:
+            appended = await asyncio.to_thread(_append_and_hash, fd, parts, state)
+        if not appended:
             raise UploadNotFound(self._id)  # aborted through another handle
-        self._size += len(data)
+        self._size += size
+        self._unsynced += size
+        if self._unsynced >= _WRITEBACK_EVERY:
+            self._unsynced = 0
+            _start_writeback(fd)
 
     def _require_fd(self) -> int:
         if self._fd is None:
@@ -227,23 +267,30 @@ class FilesystemUpload:
         fd = self._require_fd()
         state = self._store._hash_state(self._id)
         try:
-            try:
-                actual_size, actual = await asyncio.to_thread(self._verify, fd, expected, state)
+            try:  # one thread hop for the lot
+                actual_size, actual = await asyncio.to_thread(
+                    self._verify_and_publish, fd, expected, size, state
+                )
             except FileNotFoundError:
                 raise UploadNotFound(self._id) from None  # aborted through another handle
             if size is not None and size != actual_size:
                 raise SizeMismatch(size, actual_size)
             if actual != expected:
                 raise DigestMismatch(expected, actual)
-            try:
-                await asyncio.to_thread(self._publish, expected)
-            except FileNotFoundError:
-                raise UploadNotFound(self._id) from None
         except BaseException:
             await self.abort()
             raise
         self._finish()
         return BlobInfo(expected, actual_size)
+
+    def _verify_and_publish(
+        self, fd: int, expected: Digest, size: int | None, state: _HashState | None
+    ) -> tuple[int, Digest]:
+        """Publish only if the size (when given) and the digest are right; returns both."""
+        actual_size, actual = self._verify(fd, expected, state)
+        if (size is None or size == actual_size) and actual == expected:
+            self._publish(expected)
+        return actual_size, actual
 
     def _verify(self, fd: int, expected: Digest, state: _HashState | None) -> tuple[int, Digest]:
         os.fsync(fd)
@@ -277,13 +324,17 @@ class FilesystemUpload:
     async def abort(self) -> None:
         if self._done:
             return
+        small = self.size < _INLINE_BYTES
         self._finish()
         with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(os.unlink, self._path)
+            if small:
+                os.unlink(self._path)
+            else:  # freeing a big file's blocks takes a while
+                await asyncio.to_thread(os.unlink, self._path)
 
     def _finish(self) -> None:
         self._done = True
-        self._buffer.clear()
+        self._pending, self._pending_size = [], 0
         self._store._forget(self._id)
         self._release()
 
@@ -293,18 +344,40 @@ class FilesystemUpload:
             self._fd = None
 
 
-def _append_and_hash(fd: int, data: bytes, state: _HashState | None) -> bool:
+def _append_and_hash(fd: int, parts: list[bytes], state: _HashState | None) -> bool:
     """Append and hash; False, writing nothing, when the ingest file has been unlinked."""
     if os.fstat(fd).st_nlink == 0:
         return False
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    written = os.writev(fd, parts)
+    total = sum(len(part) for part in parts)
+    if written < total:  # a short write: finish it piece by piece
+        view = memoryview(b"".join(parts))[written:]
+        while view:
+            view = view[os.write(fd, view) :]
     if state is not None:
-        state.hasher.update(data)
-        state.offset += len(data)
+        for part in parts:
+            state.hasher.update(part)
+        state.offset += total
     return True
+
+
+def _start_writeback(fd: int) -> None:
+    """Have a thread flush `fd`'s file to disk now; not waited for (commit's fsync is what
+    makes the bytes durable), and skipped while enough threads already do it."""
+    if not _WRITEBACK_SLOTS.acquire(blocking=False):
+        return
+    own_fd = os.dup(fd)  # the thread's own: closing the upload cannot pull it away
+
+    def flush() -> None:
+        try:
+            os.fdatasync(own_fd)
+        except OSError:
+            pass  # commit's fsync will report it
+        finally:
+            os.close(own_fd)
+            _WRITEBACK_SLOTS.release()
+
+    threading.Thread(target=flush, name="berth-writeback", daemon=True).start()
 
 
 def _hash_file_range(path: Path, state: _HashState, size: int) -> None:

@@ -7,13 +7,12 @@ import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from aiohttp import web
 
 import registry.auth
-from blobstore import FilesystemBlobStore
+from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
 from registry.http import ROUTES, error_middleware, observe
@@ -26,6 +25,7 @@ from registry.http.keys import (
     CONFIG,
     DATABASE,
     EVENTS,
+    HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
     REFERRERS,
@@ -33,6 +33,8 @@ from registry.http.keys import (
     TAGS,
     UPLOADS,
 )
+from registry.http.sendfile import SendfilePool
+from registry.leases import Leases
 from registry.metrics import instrument_pool
 from registry.service import (
     BlobService,
@@ -42,8 +44,9 @@ from registry.service import (
     TagService,
     UploadService,
 )
-from registry.service.purge import purge_forever
+from registry.service.purge import purge_on_leader
 from registry.service.upload_locks import UploadLocks
+from registry.shared_secret import http_secret
 from registry.webhooks import Outbox, start_dispatcher
 
 MAX_PAGE: Final = 1000
@@ -61,9 +64,13 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[INFLIGHT] = inflight
+    db = Database(config.database_url, config.database.pool)  # connects on first use
+    app[DATABASE] = db
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_resources)
-    registry.auth.install(app, config.auth, config.data_dir)
+    registry.auth.install(
+        app, config.auth, config.data_dir, db, trusted_proxies=config.http.trustedproxies
+    )
     app.add_routes(ROUTES)
     observe.install(app, access_log_enabled=config.log.accesslog)
     app[EVENTS] = Outbox(config.notifications.endpoints, source=_source(config))
@@ -78,24 +85,35 @@ def _source(config: Config) -> dict[str, str]:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    db = Database(config.database_url)
-    store = FilesystemBlobStore(config.blob_root)
-    app[DATABASE], app[BLOBSTORE] = db, store
+    db = app[DATABASE]
+    app[HTTP_SECRET] = await http_secret(db, config.http.secret)
+    stores = contextlib.AsyncExitStack()
+    store = await stores.enter_async_context(open_blobstore(config))
+    app[BLOBSTORE] = store
     instrument_pool(db.engine)
     delete_enabled = config.storage.delete.enabled
     events = app[EVENTS]
-    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled, events=events)
-    locks = UploadLocks(config.data_dir / "upload-locks")
+    app[BLOBS] = BlobService(
+        db,
+        store,
+        delete_enabled=delete_enabled,
+        redirect=not config.storage.redirect.disable,
+        events=events,
+    )
+    leases = Leases(db)
+    locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks, events=events)
     app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled, events=events)
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
-    sendfile_pool = ThreadPoolExecutor(SENDFILE_THREADS, thread_name_prefix="berth-sendfile")
+    sendfile_pool = SendfilePool(SENDFILE_THREADS)
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
-        asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
+        asyncio.create_task(purge_on_leader(leases, db, store, locks, purging))
+        if purging.enabled
+        else None
     )
     dispatcher = start_dispatcher(db, config.notifications.endpoints)
     yield
@@ -107,5 +125,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
-    sendfile_pool.shutdown(wait=False, cancel_futures=True)
+    sendfile_pool.shutdown()
     await db.dispose()
+    await stores.aclose()

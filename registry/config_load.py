@@ -1,8 +1,16 @@
-"""Build a `Config` from YAML text, environment variables and overrides, checking every value."""
+"""Build a `Config` from YAML text, environment variables and overrides, checking every value.
+
+Every section is a dataclass in registry/config.py, built strictly by `build`: an unknown key
+or a value of the wrong type is a ConfigError naming the key. A dataclass checks its own
+values in `__post_init__` by raising ConfigError("key: why"), the key relative to itself;
+`build` prefixes the section's path. Raw sections (`auth`) are checked by their own parser
+here, so that `berth serve` refuses a bad config before any worker starts.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import typing
@@ -21,6 +29,14 @@ _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3
 _DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout", "backoff"}
 _TRUE: Final = {"true", "yes", "on", "1"}
 _FALSE: Final = {"false", "no", "off", "0"}
+# Distribution's spellings of keys Berth names otherwise: environment variable -> path.
+_ENV_ALIASES: Final = {f"{ENV_PREFIX}LOG_ACCESSLOG_DISABLED": ("log", "accesslog", "disabled")}
+
+# Sections Berth accepts but does not act on yet. Refused while non-empty, so that nobody
+# believes a cache or webhooks are running; delete a line when its feature lands.
+NOT_YET_ACTED_ON: Final = {
+    "proxy": "the pull-through cache is not built yet",
+}
 
 T = TypeVar("T")
 
@@ -43,7 +59,36 @@ def load_config(
     _apply_env(data, os.environ if environ is None else environ)
     for dotted, value in (overrides or {}).items():
         _set_path(data, dotted.split("."), value)
-    return build(Config, data, "")
+    _accept_distribution_spellings(data)
+    config = build(Config, data, "")
+    check_sections(config)
+    return config
+
+
+def check_sections(config: Config) -> None:
+    """What `build` cannot see: raw sections, and sections not acted on yet."""
+    for name, why in NOT_YET_ACTED_ON.items():
+        section = getattr(config, name)
+        if section != type(section)():
+            raise ConfigError(f"{name}: Berth does not act on this section yet ({why}); remove it")
+    from registry.auth.config import parse_auth_config  # loads only when there is a config
+
+    try:
+        parse_auth_config(config.auth)
+    except ValueError as exc:  # its messages name the key (auth.token.realm: ...)
+        raise ConfigError(str(exc)) from None
+
+
+def _accept_distribution_spellings(data: dict[str, Any]) -> None:
+    """`log.accesslog: {disabled: true}` (Distribution) is `log.accesslog: false` (Berth)."""
+    log = data.get("log")
+    if isinstance(log, dict) and isinstance(log.get("accesslog"), Mapping):
+        access = log["accesslog"]
+        for key in access:
+            if key != "disabled":
+                raise ConfigError(f"log.accesslog.{key}: unknown configuration key")
+        disabled = _convert(bool, access.get("disabled", False), "log.accesslog.disabled")
+        log["accesslog"] = not disabled
 
 
 def parse_yaml(text: str, source: str = "config") -> dict[str, Any]:
@@ -77,15 +122,25 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        path = known.get(name)
+        path = known.get(name) or _ENV_ALIASES.get(name)
         if path is not None:
             _set_path(data, list(path), _EnvValue(name, value))
             continue
+        raw = False
         for section in _RAW_SECTIONS:
             head = f"{ENV_PREFIX}{section.upper()}_"
             if name.startswith(head) and len(name) > len(head):
                 rest = name[len(head) :].lower().split("_")
                 _set_path(data, [section, *rest], _yaml_scalar(value))
+                raw = True
+        if not raw and name.split("_")[1].lower() in _sections():
+            # Within a section's namespace but no key of it: a typo, not someone else's variable.
+            raise ConfigError(f"{name}: no such configuration key (see config.example.yaml)")
+
+
+def _sections() -> set[str]:
+    hints = typing.get_type_hints(Config)
+    return {f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])}
 
 
 class _EnvValue(str):
@@ -134,7 +189,10 @@ def build(cls: type[T], data: object, where: str) -> T:
         if name in data:
             key = f"{where}.{name}" if where else name
             values[name] = _convert(hints[name], data[name], key)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # from the dataclass's own __post_init__ check
+        raise ConfigError(f"{where}.{exc}" if where else str(exc)) from None
 
 
 def _convert(hint: Any, value: object, key: str) -> object:
@@ -172,15 +230,12 @@ def _convert(hint: Any, value: object, key: str) -> object:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{shown} is not a mapping")
         return dict(value)
+    if origin is tuple and typing.get_args(hint)[0] is str:
+        return _strings(value, shown, key)
     if origin is tuple:
         if value is None:
             return ()
         item_hint = typing.get_args(hint)[0]
-        if item_hint is str:
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise ConfigError(f"{shown} is not a list of strings")
-            return tuple(items)
         if dataclasses.is_dataclass(item_hint):
             if not isinstance(value, list):
                 raise ConfigError(f"{shown} is not a list")
@@ -192,6 +247,23 @@ def _convert(hint: Any, value: object, key: str) -> object:
                 raise ConfigError(f"{key}: {item!r} is not a mapping")
         return tuple(dict(item) for item in value)
     raise ConfigError(f"{key}: unsupported type {hint!r}")  # pragma: no cover
+
+
+def _strings(value: object, shown: str, key: str) -> tuple[str, ...]:
+    """A list of strings; from the environment, comma-separated."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{shown} is not a list of strings")
+    if key.rsplit(".", 1)[-1] == "trustedproxies":
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {item!r} is not an address or CIDR block") from None
+    return tuple(value)
 
 
 def _duration(value: object, shown: str, is_duration: bool) -> float:

@@ -45,6 +45,9 @@ RANGE_INVALID: Final = ErrorCode("BLOB_UPLOAD_INVALID", "requested range not sat
 MANIFEST_TOO_LARGE: Final = ErrorCode("SIZE_INVALID", "manifest exceeds the size limit", 413)
 TAG_INVALID: Final = ErrorCode("MANIFEST_INVALID", "invalid tag", 400)
 PAGINATION_INVALID: Final = ErrorCode("UNSUPPORTED", "invalid pagination parameter", 400)
+BLOB_RANGE_INVALID: Final = ErrorCode(
+    "RANGE_NOT_SATISFIABLE", "requested range not satisfiable", 416
+)
 NOT_FOUND: Final = ErrorCode("NOT_FOUND", "no such endpoint", 404)
 METHOD_NOT_ALLOWED: Final = ErrorCode("UNSUPPORTED", "method not allowed on this endpoint", 405)
 INTERNAL: Final = ErrorCode("UNKNOWN", "internal server error", 500)

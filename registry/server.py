@@ -2,7 +2,10 @@
 
 The parent migrates the database, binds the socket, forks the workers and forwards SIGTERM and
 SIGINT to them; each worker drains its in-flight requests (http.draintimeout) before exiting.
-A worker that dies unexpectedly is replaced. With one worker, the parent serves by itself.
+Each worker reports through a pipe once it is serving, or why it could not start. A worker
+that dies after that is replaced; one that dies while starting stops the whole server with
+its error, since a replacement would fail the same way. With one worker, the parent serves
+by itself.
 """
 
 from __future__ import annotations
@@ -12,24 +15,42 @@ import contextlib
 import gc
 import logging
 import os
+import select
 import signal
 import socket
 import ssl
 import sys
 import time
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Final
 
 import uvloop
 from aiohttp import web
 
-from registry import logs, metrics
+from registry import log_redaction, logs, metrics
 from registry.app import create_app
 from registry.config import Config, ConfigError
 from registry.db import upgrade
 from registry.http.debug import start_debug_server
+from registry.http.errors import hide_server_software
 from registry.http.keys import INFLIGHT
 
 log = logging.getLogger("berth.serve")
+
+_READY: Final = "ready"
+_CONFIG: Final = "config"
+_FAILED: Final = "failed"
+
+
+class StartupError(Exception):
+    """The server could not start, for a reason other than its configuration (one line)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return first if isinstance(exc, ConfigError | OSError) else f"{type(exc).__name__}: {first}"
 
 
 def parse_addr(addr: str, key: str = "http.addr") -> tuple[str, int]:
@@ -71,7 +92,9 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
 
 def serve(config: Config) -> int:
     """Migrate, bind, and serve until SIGTERM/SIGINT. Returns the exit status."""
+    log_redaction.install()
     logs.configure(config.log)
+    hide_server_software()
     parse_addr(config.http.addr)
     context = ssl_context(config)
     os.makedirs(config.data_dir, exist_ok=True)
@@ -83,7 +106,7 @@ def serve(config: Config) -> int:
     scheme = "https" if context else "http"
     log.info("listening on %s://%s with %d worker(s)", scheme, config.http.addr, workers)
     if workers == 1:
-        _run_worker(config, sock, context, debug_sock)
+        _run_worker(config, sock, context, debug_sock=debug_sock)
         return 0
     return _supervise(config, sock, context, workers, debug_sock)
 
@@ -104,38 +127,49 @@ def _migrate_in_child(url: str) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise ConfigError(f"database: cannot migrate {url} (see the log above)")
+        shown = log_redaction.redact(url)
+        raise ConfigError(f"database: cannot migrate {shown} (see the log above)")
 
 
 def _run_worker(
     config: Config,
     sock: socket.socket,
     context: ssl.SSLContext | None,
+    ready: Callable[[], None] = lambda: None,
     debug_sock: socket.socket | None = None,
 ) -> None:
+    """Serve; ConfigError or StartupError if the app cannot start."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(config, sock, context, debug_sock))
+        runner.run(_serve(config, sock, context, ready, debug_sock))
 
 
 async def _serve(
     config: Config,
     sock: socket.socket,
     context: ssl.SSLContext | None,
+    ready: Callable[[], None],
     debug_sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, let in-flight requests finish (bodies
     still arriving included) for up to http.draintimeout, and shut down."""
-    app = create_app(config)
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        access_log=None,  # registry.http.observe writes the access log
-        shutdown_timeout=config.http.draintimeout,
-    )
-    await runner.setup()
-    site = web.SockSite(runner, sock, ssl_context=context)
-    await site.start()
-    debug = await start_debug_server(app, debug_sock) if debug_sock is not None else None
+    try:
+        app = create_app(config)
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,  # registry.http.observe writes the access log
+            shutdown_timeout=config.http.draintimeout,
+        )
+        await runner.setup()
+        site = web.SockSite(runner, sock, ssl_context=context)
+        await site.start()
+        debug = await start_debug_server(app, debug_sock) if debug_sock is not None else None
+    except ConfigError:
+        raise
+    except Exception as exc:
+        log.debug("start-up failed", exc_info=True)
+        raise StartupError(_one_line(exc)) from exc
+    ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -162,23 +196,40 @@ def _supervise(
     debug_sock: socket.socket | None = None,
 ) -> int:
     children: dict[int, int] = {}  # pid -> worker slot
+    ready: set[int] = set()
     stopping = False
+    failure: Exception | None = None
+    reports, report_end = os.pipe()
+    os.set_blocking(reports, False)
 
     def spawn(slot: int) -> None:
         pid = os.fork()
         if pid == 0:
+            os.close(reports)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            code = 0
+            code = 1
             try:
-                _run_worker(config, sock, context, debug_sock)
+                report_ready = lambda: _report(report_end, _READY, "")  # noqa: E731
+                _run_worker(config, sock, context, report_ready, debug_sock)
+                code = 0
+            except ConfigError as exc:
+                _report(report_end, _CONFIG, str(exc))
+            except StartupError as exc:
+                _report(report_end, _FAILED, str(exc))
             except BaseException:
                 log.exception("worker %d failed", slot)
-                code = 1
             finally:
                 logging.shutdown()
                 os._exit(code)
         children[pid] = slot
+
+    def stop_all() -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -194,21 +245,70 @@ def _supervise(
         spawn(slot)
     # The parent keeps the socket open (it never accepts) so a replacement worker can inherit it.
     last_restart = 0.0
+    pending = b""
     while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        if pid not in children:
-            continue
-        slot = children.pop(pid)
-        metrics.process_dead(pid)
-        if stopping:
-            continue
-        log.error("worker %d (pid %d) exited with status %d; restarting", slot, pid, status)
-        if time.monotonic() - last_restart < 1:
-            time.sleep(1)
-        last_restart = time.monotonic()
-        spawn(slot)
+        select.select([reports], [], [], 0.5)
+        dead = list(_reaped())  # first: whatever they wrote before dying is in the pipe now
+        pending, lines = _read_reports(reports, pending)
+        for pid, kind, message in lines:
+            if kind == _READY:
+                ready.add(pid)
+            elif failure is None:
+                failure = ConfigError(message) if kind == _CONFIG else StartupError(message)
+        for pid, status in dead:
+            if pid not in children:
+                continue
+            slot = children.pop(pid)
+            metrics.process_dead(pid)
+            if stopping:
+                continue
+            if pid not in ready:
+                if failure is None:
+                    code = os.waitstatus_to_exitcode(status)
+                    failure = StartupError(f"worker {slot} exited with status {code} starting")
+                continue
+            ready.discard(pid)
+            log.error("worker %d (pid %d) exited with status %d; restarting", slot, pid, status)
+            if time.monotonic() - last_restart < 1:
+                time.sleep(1)
+            last_restart = time.monotonic()
+            spawn(slot)
+        if failure is not None and not stopping:
+            stop_all()
+    os.close(reports)
+    os.close(report_end)
     sys.stdout.flush()
+    if failure is not None:
+        raise failure
     return 0
+
+
+def _report(fd: int, kind: str, message: str) -> None:
+    """One line to the parent; atomic, being shorter than PIPE_BUF."""
+    line = f"{os.getpid()} {kind} {message}".replace("\n", " ")[:1000] + "\n"
+    with contextlib.suppress(OSError):
+        os.write(fd, line.encode(errors="replace"))
+
+
+def _read_reports(fd: int, pending: bytes) -> tuple[bytes, list[tuple[int, str, str]]]:
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            pending += chunk
+    *complete, rest = pending.split(b"\n")
+    lines = []
+    for raw in complete:
+        pid, kind, message = raw.decode(errors="replace").split(" ", 2)
+        lines.append((int(pid), kind, message))
+    return rest, lines
+
+
+def _reaped() -> Iterator[tuple[int, int]]:
+    """(pid, wait status) of every child that has exited, without blocking."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from berth.cli import CommandError
-from berth.commands.serve import add_config_arguments, config_from_args
+from berth.commands.serve import add_config_arguments, config_failure, config_from_args
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,12 +23,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from registry.config import ConfigError
     from registry.db import upgrade
+    from registry.log_redaction import redact
 
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        return config_failure(args, exc)
     try:
         upgrade(config.database_url, args.revision)
     except (SQLAlchemyError, OSError) as exc:
-        raise CommandError(f"cannot migrate {config.database_url}: {exc}") from None
-    print(f"database {config.database_url} is at revision {args.revision}")
+        raise CommandError(f"cannot migrate {redact(config.database_url)}: {exc}") from None
+    print(f"database {redact(config.database_url)} is at revision {args.revision}")
     return 0

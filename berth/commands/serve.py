@@ -6,15 +6,18 @@ import argparse
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from berth.cli import CommandError
 
 if TYPE_CHECKING:  # the registry (aiohttp, SQLAlchemy) loads only when a command needs it
     from registry.config import Config
+
+EXIT_CONFIG: Final = 2  # a bad configuration, as for a usage error
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,8 +48,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Config file, then BERTH_* variables, then command-line flags."""
-    from registry.config import ConfigError
+    """Config file, then BERTH_* variables, then command-line flags; ConfigError if bad."""
     from registry.config_load import load_config
 
     overrides: dict[str, object] = {}
@@ -55,24 +57,31 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if getattr(args, "addr", None) is not None:
         overrides["http.addr"] = args.addr
     if getattr(args, "workers", None) is not None:
-        if args.workers < 0:
-            raise CommandError(f"--workers: {args.workers} must not be negative")
         overrides["http.workers"] = args.workers
-    try:
-        return load_config(args.config, overrides=overrides)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
+    return load_config(args.config, overrides=overrides)
+
+
+def config_failure(args: argparse.Namespace, exc: Exception) -> int:
+    """Report a bad configuration in one line; the exit status for it."""
+    print(f"berth {args.command}: {exc}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def run(args: argparse.Namespace) -> int:
     with _metrics_directory():
         from registry.config import ConfigError
-        from registry.server import serve
 
-        config = config_from_args(args)
+        try:
+            config = config_from_args(args)  # before the server's imports: a bad config fails fast
+        except ConfigError as exc:
+            return config_failure(args, exc)
+        from registry.server import StartupError, serve
+
         try:
             return serve(config)
         except ConfigError as exc:
+            return config_failure(args, exc)
+        except StartupError as exc:
             raise CommandError(str(exc)) from None
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from registry.auth.login import check_password, login
 from registry.auth.scope import ScopeError, format_scope, merge, parse_scope
 from registry.auth.state import AUTH, AuthState
+from registry.names import is_repository_name
 
 __all__ = ["TOKEN_PATH", "add_token_routes"]
 
@@ -38,6 +39,9 @@ async def _issue(
         requested = merge(access for scope in scopes for access in parse_scope(scope))
     except ScopeError as exc:
         return _oauth_error("invalid_scope", str(exc))
+    for access in requested:
+        if access.type == "repository" and not is_repository_name(access.name):
+            return _oauth_error("invalid_scope", f"invalid repository name {access.name!r}")
     granted = state.config.policy.grant(user, requested)
     issued = state.issuer.issue(user or "", granted)
     body: dict[str, object] = {

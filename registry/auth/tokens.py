@@ -1,11 +1,12 @@
 """Bearer tokens as the Docker token spec defines them: issuing and verifying JWTs.
 
-A token is accepted only if all of these hold: its `alg` is an allowed asymmetric algorithm;
-its signing key is trusted (by `kid`, by a `jwk` header whose key is trusted, or by an `x5c`
-chain ending in a trusted certificate); the signature is valid; `iss` is the configured
-issuer and `aud` names this service; the current time lies within `nbf`..`exp` give or take
-a small leeway; and `access` is well formed. Whether its access covers a request is the
-caller's question (`Claims.covers`).
+A token is accepted only if all of these hold: its header has no `crit` (RFC 7515 requires
+refusing critical extensions one does not implement, and Berth implements none); its `alg`
+is an allowed asymmetric algorithm; its signing key is trusted (by `kid`, by a `jwk` header
+whose key is trusted, or by an `x5c` chain ending in a trusted certificate); the signature
+is valid; `iss` is the configured issuer and `aud` names this service; the current time
+lies within `nbf`..`exp` give or take a small leeway; and `access` is well formed. Whether
+its access covers a request is the caller's question (`Claims.covers`).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class TokenVerifier:
             parsed = jws.decode(token)
         except jws.MalformedToken as exc:
             raise InvalidToken(f"malformed token: {exc}") from exc
+        if "crit" in parsed.header:  # RFC 7515 4.1.11: no extension is understood here
+            raise InvalidToken("token header names critical extensions this registry lacks")
         alg = parsed.header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms & jws.ALGORITHMS:
             raise InvalidToken(f"signing algorithm {alg!r} is not accepted")

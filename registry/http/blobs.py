@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from registry.errcode import BLOB_RANGE_INVALID, RegistryError
 from registry.http.keys import BLOBS, SENDFILE_POOL
 from registry.http.params import parse_range, repo_name
 from registry.http.sendfile import send_file, sendfile_socket
@@ -15,6 +16,10 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     name, digest = repo_name(request), parse_digest(request.match_info["digest"])
     blobs = request.app[BLOBS]
     info = await blobs.stat(name, digest)
+    if request.method == "GET":  # a pull, redirected to the storage or not
+        await blobs.pulled(name, info)
+    if request.method == "GET" and (url := await blobs.redirect_url(digest)) is not None:
+        raise web.HTTPTemporaryRedirect(url, headers={"Docker-Content-Digest": str(digest)})
     headers = {
         "Docker-Content-Digest": str(info.digest),
         "Content-Type": "application/octet-stream",
@@ -22,12 +27,13 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         "Accept-Ranges": "bytes",
     }
     span = _requested_span(request, info.size, headers)
-    if request.method == "GET":
-        await blobs.pulled(name, info)
-    path = blobs.local_path(digest)
     start, stop, status = (0, info.size, 200) if span is None else (*span, 206)
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
+    if request.method == "HEAD":  # headers only: no stream, no sendfile thread
+        headers["Content-Length"] = str(stop - start)
+        return web.Response(status=status, headers=headers)
+    path = blobs.local_path(digest)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = stop - start
     if path is not None and sendfile_socket(request) is not None:
@@ -35,9 +41,8 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         return response
     # No local file, or TLS: stream through the event loop.
     await response.prepare(request)
-    if request.method != "HEAD":
-        async for chunk in blobs.read(digest, start, stop):
-            await response.write(chunk)
+    async for chunk in blobs.read(digest, start, stop):
+        await response.write(chunk)
     await response.write_eof()
     return response
 
@@ -53,8 +58,10 @@ def _requested_span(
     try:
         return parse_range(value, size)
     except ValueError:
-        raise web.HTTPRequestRangeNotSatisfiable(
-            headers={**headers, "Content-Range": f"bytes */{size}"}
+        raise RegistryError(
+            BLOB_RANGE_INVALID,
+            detail={"range": value, "size": size},
+            headers={"Accept-Ranges": "bytes", "Content-Range": f"bytes */{size}"},
         ) from None
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from aiohttp import web
 
 from blobstore import BlobStore
 from registry.config import Config
 from registry.db import Database
 from registry.http.inflight import InFlight
+from registry.http.sendfile import SendfilePool
 from registry.service import (
     BlobService,
     CatalogService,
@@ -27,9 +26,10 @@ MANIFESTS = web.AppKey("berth.manifests", ManifestService)
 TAGS = web.AppKey("berth.tags", TagService)
 CATALOG = web.AppKey("berth.catalog", CatalogService)
 REFERRERS = web.AppKey("berth.referrers", ReferrerService)
-SENDFILE_POOL = web.AppKey("berth.sendfile_pool", ThreadPoolExecutor)
+SENDFILE_POOL = web.AppKey("berth.sendfile_pool", SendfilePool)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
 DATABASE = web.AppKey("berth.database", Database)
+HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive
 BLOBSTORE = web.AppKey("berth.blobstore", BlobStore)
 EVENTS = web.AppKey("berth.events", Outbox)

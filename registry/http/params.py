@@ -65,22 +65,30 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
 
 
 async def body_chunks(request: web.Request) -> AsyncGenerator[bytes, None]:
-    """The request body in chunks of about BODY_CHUNK bytes; never held whole.
+    """The request body in the pieces it arrives in, about BODY_CHUNK bytes read ahead;
+    never held whole.
 
     A reader task keeps receiving while the consumer writes (to disk, in a thread), with at
-    most READ_AHEAD chunks in between, so the socket and the disk work at the same time."""
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=READ_AHEAD)
+    most READ_AHEAD chunks in between, so the socket and the disk work at the same time. A
+    body of at most one chunk is simply read."""
+    if request.content_length is not None and request.content_length <= BODY_CHUNK:
+        if data := await request.content.read():
+            yield data
+        return
+    queue: asyncio.Queue[list[bytes] | BaseException | None] = asyncio.Queue(maxsize=READ_AHEAD)
 
     async def pump() -> None:
         try:
-            buffer = bytearray()
+            parts: list[bytes] = []
+            size = 0
             while chunk := await request.content.readany():
-                buffer += chunk
-                if len(buffer) >= BODY_CHUNK:
-                    await queue.put(bytes(buffer))
-                    buffer.clear()
-            if buffer:
-                await queue.put(bytes(buffer))
+                parts.append(chunk)  # handed on as received: joining them would copy
+                size += len(chunk)
+                if size >= BODY_CHUNK:
+                    await queue.put(parts)
+                    parts, size = [], 0
+            if parts:
+                await queue.put(parts)
             await queue.put(None)
         except Exception as exc:  # noqa: BLE001  (handed to the consumer, which re-raises it)
             await queue.put(exc)
@@ -90,7 +98,8 @@ async def body_chunks(request: web.Request) -> AsyncGenerator[bytes, None]:
         while (item := await queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            for part in item:
+                yield part
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):

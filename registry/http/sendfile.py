@@ -7,24 +7,52 @@ poll() when the socket buffer is full. The event loop writes nothing on that con
 meanwhile. The thread owns its duplicate: if the loop closes the connection (the client went
 away), the number can never be reused under the thread for another connection. TLS
 connections cannot use sendfile; they get the blob streamed through the event loop.
+
+A response reserves its thread before its headers leave: with every thread taken by slow
+clients, the next download waits before its status line, never midway through its body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import select
 import threading
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from aiohttp import web
 
 STALL_LIMIT: Final = 60.0  # seconds a client may accept no bytes before we give up
 _BUFFER_WAIT: Final = 0.001
 _POLL_MS: Final = 500
+
+
+T = TypeVar("T")
+
+
+class SendfilePool:
+    """Threads parked in os.sendfile, each reserved by one response before it starts."""
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="berth-sendfile")
+        self._free = asyncio.Semaphore(threads)
+
+    @contextlib.asynccontextmanager
+    async def reserved(self) -> AsyncIterator[None]:
+        """Hold one thread's place; `run` inside may then start at once."""
+        async with self._free:
+            yield
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def sendfile_socket(request: web.Request) -> int | None:
@@ -42,30 +70,31 @@ async def send_file(
     path: Path,
     offset: int,
     count: int,
-    executor: ThreadPoolExecutor,
+    pool: SendfilePool,
 ) -> None:
     """Send `count` bytes of `path` from `offset` as the body of `response` (already has its
     status, headers and Content-Length; not yet prepared)."""
-    try:
-        await response.prepare(request)  # a StreamResponse sends its headers at once
-        transport = request.transport
-        while transport is not None and transport.get_write_buffer_size() > 0:  # noqa: ASYNC110  (no event for "buffer empty")
-            await asyncio.sleep(_BUFFER_WAIT)
-        fd = sendfile_socket(request)
-        if fd is None or transport is None or transport.is_closing():
-            return  # the client went away before the body
-        if request.method != "HEAD" and count > 0:
-            own_fd = os.dup(fd)
-            stop = threading.Event()
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(executor, _send_all, own_fd, path, offset, count, stop)
-            finally:
-                stop.set()  # also when this handler is cancelled: the thread gives up
-        await response.write_eof()
-    except ConnectionResetError:
-        if request.transport is not None:
-            request.transport.close()  # the body is incomplete: the connection cannot go on
+    body = request.method != "HEAD" and count > 0
+    async with pool.reserved() if body else contextlib.nullcontext():
+        try:
+            await response.prepare(request)  # a StreamResponse sends its headers at once
+            transport = request.transport
+            while transport is not None and transport.get_write_buffer_size() > 0:  # noqa: ASYNC110  (no event for "buffer empty")
+                await asyncio.sleep(_BUFFER_WAIT)
+            fd = sendfile_socket(request)
+            if fd is None or transport is None or transport.is_closing():
+                return  # the client went away before the body
+            if body:
+                own_fd = os.dup(fd)
+                stop = threading.Event()
+                try:
+                    await pool.run(_send_all, own_fd, path, offset, count, stop)
+                finally:
+                    stop.set()  # also when this handler is cancelled: the thread gives up
+            await response.write_eof()
+        except ConnectionResetError:
+            if request.transport is not None:
+                request.transport.close()  # the body is incomplete: the connection cannot go on
 
 
 def _send_all(sock_fd: int, path: Path, offset: int, count: int, stop: threading.Event) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, delete, select
 
-from blobstore import BlobInfo, BlobNotFound, BlobStore, Digest, LocalBlobPaths
+from blobstore import BlobInfo, BlobNotFound, BlobStore, BlobURLs, Digest, LocalBlobPaths
 from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
@@ -27,12 +27,10 @@ async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None
     )
 
 
-_LINKED_SIZE = (
-    select(blobs.c.size)
+_LINKED = (
+    select(repository_blobs.c.digest)
     .select_from(
-        repository_blobs.join(
-            repositories, repositories.c.id == repository_blobs.c.repository_id
-        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+        repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id)
     )
     .where(
         repositories.c.name == bindparam("repo"), repository_blobs.c.digest == bindparam("digest")
@@ -40,29 +38,36 @@ _LINKED_SIZE = (
 )
 
 
-async def linked_size(conn: ReadConnection, repo: str, digest: Digest) -> int | None:
-    result = await conn.execute(_LINKED_SIZE, {"repo": repo, "digest": str(digest)})
-    return result.scalar_one_or_none()
+async def is_linked(conn: ReadConnection, repo: str, digest: Digest) -> bool:
+    result = await conn.execute(_LINKED, {"repo": repo, "digest": str(digest)})
+    return result.first() is not None
 
 
 class BlobService:
     def __init__(
-        self, db: Database, store: BlobStore, *, delete_enabled: bool, events: Outbox | None = None
+        self,
+        db: Database,
+        store: BlobStore,
+        *,
+        delete_enabled: bool,
+        redirect: bool = True,
+        events: Outbox | None = None,
     ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._redirect = redirect
         self._events = events or Outbox()
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
         async with self._db.read() as conn:
-            size = await linked_size(conn, repo, digest)
-        if size is None:
+            linked = await is_linked(conn, repo, digest)
+        if not linked:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
         try:
-            return await self._store.stat(digest)
+            return await self._store.stat(digest)  # the size, and proof the bytes are there
         except BlobNotFound:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
 
@@ -74,6 +79,13 @@ class BlobService:
         """The blob's file when the store is local (so the server can use sendfile)."""
         if isinstance(self._store, LocalBlobPaths):
             return self._store.blob_path(digest)
+        return None
+
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """Where to send a client for the blob's bytes (S3's presigned URL), unless
+        redirects are disabled (storage.redirect.disable) or the store has no URLs."""
+        if self._redirect and isinstance(self._store, BlobURLs):
+            return await self._store.url_for(digest)
         return None
 
     def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:

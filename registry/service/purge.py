@@ -1,4 +1,5 @@
-"""Upload purging (Distribution's storage.maintenance.uploadpurging): drop abandoned sessions."""
+"""Upload purging (Distribution's storage.maintenance.uploadpurging): drop abandoned sessions,
+and the ingests of one-request uploads whose process died before it could clean up."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
+from registry.leases import Leases, run_as_leader
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
 log = logging.getLogger(__name__)
+
+_IDS_PER_QUERY = 500
 
 
 async def purge_uploads(
@@ -45,9 +49,31 @@ async def purge_uploads(
                 await db.transact(_forget_session(upload_id))
         except UploadBusy:
             continue
-        await locks.forget(upload_id)
         purged.append(upload_id)
     return purged
+
+
+async def purge_orphaned_ingests(
+    db: Database, store: BlobStore, *, older_than: timedelta, dry_run: bool = False
+) -> list[str]:
+    """Remove ingests that no upload session owns and nobody has written to for longer than
+    `older_than`: those of one-request uploads (POST ?digest=, or a whole blob in one PUT)
+    whose process crashed before it could commit or abort. Garbage collection may call this
+    too. Returns the ids purged (or, dry, found)."""
+    idle = await store.idle_uploads(older_than.total_seconds())
+    owned: set[str] = set()
+    async with db.read() as conn:
+        for start in range(0, len(idle), _IDS_PER_QUERY):
+            batch = idle[start : start + _IDS_PER_QUERY]
+            query = select(upload_sessions.c.id).where(upload_sessions.c.id.in_(batch))
+            owned.update((await conn.execute(query)).scalars())
+    orphans = [upload_id for upload_id in idle if upload_id not in owned]
+    if dry_run:
+        return orphans
+    for upload_id in orphans:
+        with contextlib.suppress(UploadNotFound):
+            await (await store.resume(upload_id)).abort()
+    return orphans
 
 
 def _forget_session(upload_id: str) -> Callable[[WriteConnection], Awaitable[object]]:
@@ -61,7 +87,7 @@ async def purge_forever(
     db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
 ) -> None:
     """Purge every `config.interval` seconds, starting at a random point of the first minute
-    so that worker processes do not all run at once."""
+    (a newly elected leader does not purge the moment it takes over)."""
     await asyncio.sleep(random.uniform(1, min(60.0, max(config.interval, 1.0))))
     while True:
         try:
@@ -72,9 +98,22 @@ async def purge_forever(
                 older_than=timedelta(seconds=config.age),
                 dry_run=config.dryrun,
             )
+            orphans = await purge_orphaned_ingests(
+                db, store, older_than=timedelta(seconds=config.age), dry_run=config.dryrun
+            )
+            verb = "would purge" if config.dryrun else "purged"
             if found:
-                verb = "would purge" if config.dryrun else "purged"
                 log.info("%s %d abandoned upload(s)", verb, len(found))
+            if orphans:
+                log.info("%s %d orphaned ingest(s) of one-request uploads", verb, len(orphans))
         except Exception:
             log.exception("upload purging failed")
         await asyncio.sleep(max(config.interval, 1.0))
+
+
+async def purge_on_leader(
+    leases: Leases, db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
+) -> None:
+    """Purge on one elected process among all workers and replicas; another takes over
+    within the lease's ttl when it dies. Run as a task; cancel it to stop."""
+    await run_as_leader(leases, "upload-purging", lambda: purge_forever(db, store, locks, config))

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from registry.db import Database
 from registry.db.models import tags
 from registry.errcode import NAME_UNKNOWN, RegistryError
 from registry.service.repos import repository_id
+
+_PAGE = (
+    select(tags.c.name)
+    .where(tags.c.repository_id == bindparam("repo_id"))
+    .order_by(tags.c.name)
+    .limit(bindparam("limit"))
+)
+_PAGE_AFTER = _PAGE.where(tags.c.name > bindparam("last"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +45,9 @@ class TagService:
             repo_id = await repository_id(conn, repo)
             if repo_id is None:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
-            query = select(tags.c.name).where(tags.c.repository_id == repo_id)
-            if last is not None:
-                query = query.where(tags.c.name > last)
-            rows = list(
-                (await conn.execute(query.order_by(tags.c.name).limit(limit + 1))).scalars()
-            )
+            query = _PAGE if last is None else _PAGE_AFTER
+            params = {"repo_id": repo_id, "last": last, "limit": limit + 1}
+            # all(): one fetchall, where iterating fetches row by row
+            rows = (await conn.execute(query, params)).scalars().all()
         # SQL collations may differ from byte order; the spec wants Go's sort.Strings.
         return Page(tuple(sorted(rows[:limit])), len(rows) > limit)

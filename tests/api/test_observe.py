@@ -3,15 +3,18 @@ log, against `create_app` in process."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import bcrypt
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.engine import make_url
 
 from registry import Config, create_app
 from registry.logs import JSONFormatter
@@ -30,23 +33,24 @@ async def test_healthz_and_readyz(aiohttp_client: ClientFactory, config: Config)
     assert await response.json() == {}
 
 
-async def test_readyz_names_the_database_while_it_is_gone(
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL: stopped
+async def test_readyz_names_the_database_while_it_is_gone(  # in test_operate_postgres.py
     aiohttp_client: ClientFactory, config: Config
 ) -> None:
     client = await aiohttp_client(create_app(config))
     assert (await client.get("/readyz")).status == 200
-    database = Path(config.datadir) / "registry.db"
-    moved = database.with_name("moved-away.db")
-    database.rename(moved)
+    database = str(make_url(config.database_url).database)
+    moved = database + ".moved-away"
+    os.rename(database, moved)
     try:
         response = await client.get("/readyz")
         assert response.status == 503
         failures = await response.json()
         assert set(failures) == {"database"}, failures
         assert "unable to open database file" in failures["database"]
-        assert not database.exists()  # the probe did not create an empty one
+        assert not await asyncio.to_thread(os.path.exists, database)  # no empty one made
     finally:
-        moved.rename(database)
+        os.rename(moved, database)
     response = await client.get("/readyz")
     assert response.status == 200, await response.text()
 

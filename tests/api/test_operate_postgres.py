@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
 from registry import Config, create_app
-from registry.config import EndpointConfig, NotificationsConfig
-from tests.api.conftest import ClientFactory, PostgresServer, _pg_bin
+from registry.config import DatabaseConfig, EndpointConfig, NotificationsConfig
+from registry.db import upgrade
+from tests.api.conftest import ClientFactory
 from tests.api.oci import OCI_MANIFEST, push_image
+from tests.support.postgres import PostgresServer, pg_bin, running_postgres
 from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.postgres
@@ -29,13 +31,17 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def test_concurrent_pushes_each_give_one_event_per_endpoint(
-    aiohttp_client: ClientFactory, postgres_config: Config, receiver: Receiver
+    aiohttp_client: ClientFactory, postgres_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     endpoints = (
         EndpointConfig(name="a", url=receiver.url, ignoredmediatypes=("application/octet-stream",)),
         EndpointConfig(name="b", url=receiver.url, ignoredmediatypes=("application/octet-stream",)),
     )
-    config = replace(postgres_config, notifications=NotificationsConfig(endpoints=endpoints))
+    config = Config(
+        datadir=str(tmp_path),
+        database=DatabaseConfig(url=postgres_url),
+        notifications=NotificationsConfig(endpoints=endpoints),
+    )
     client = await aiohttp_client(create_app(config))
     pushes = await asyncio.gather(
         *(
@@ -59,49 +65,31 @@ async def test_concurrent_pushes_each_give_one_event_per_endpoint(
 
 
 def _pg_ctl(server: PostgresServer, *args: str) -> None:
-    subprocess.run(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            str(_pg_bin() / "pg_ctl"),
-            "-D",
-            str(server.directory / "data"),
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-    )
+    data = str(server.directory / "data")
+    argv = ["runuser", "-u", "postgres", "--", str(pg_bin() / "pg_ctl"), "-D", data, *args]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
 
 
 async def test_readyz_while_postgresql_is_stopped(
-    aiohttp_client: ClientFactory, postgres_config: Config, postgres_server: PostgresServer
+    aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
-    client = await aiohttp_client(create_app(postgres_config))
-    assert (await client.get("/readyz")).status == 200
-    _pg_ctl(postgres_server, "-m", "fast", "-w", "stop")
-    try:
+    # A cluster of its own: the session's is shared with every other test.
+    with running_postgres(max_connections=20) as server:
+        server.sql("CREATE DATABASE readyz")
+        upgrade(server.url("readyz"))
+        config = Config(datadir=str(tmp_path), database=DatabaseConfig(url=server.url("readyz")))
+        client = await aiohttp_client(create_app(config))
+        assert (await client.get("/readyz")).status == 200
+        _pg_ctl(server, "-m", "fast", "-w", "stop")
         response = await client.get("/readyz")
         assert response.status == 503
         assert set(await response.json()) == {"database"}
-    finally:
-        options = (
-            f"-p {postgres_server.port} -k {postgres_server.directory} "
-            "-c listen_addresses=127.0.0.1 -c fsync=off"
-        )
-        _pg_ctl(
-            postgres_server,
-            "-o",
-            options,
-            "-l",
-            str(postgres_server.directory / "log"),
-            "-w",
-            "start",
-        )
-    for _ in range(50):  # the pool drops its dead connections and reconnects
-        response = await client.get("/readyz")
-        if response.status == 200:
-            break
-        await asyncio.sleep(0.1)
-    assert response.status == 200, await response.text()
+        options = f"-p {server.port} -k {server.directory} -c listen_addresses=127.0.0.1"
+        _pg_ctl(server, "-o", options, "-l", str(server.directory / "log"), "-w", "start")
+        for _ in range(50):  # the pool drops its dead connections and reconnects
+            response = await client.get("/readyz")
+            if response.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert response.status == 200, await response.text()
+        await client.close()  # before the cluster goes

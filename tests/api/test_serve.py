@@ -15,7 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from registry.db.migrate import alembic_config
 from tests.support.server import berth_executable, free_port, start_berth
 
 
@@ -45,7 +47,8 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
         "tags",
         "upload_sessions",
     } <= tables
-    assert version == ("0001",)
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert version == (head,)
     again = _berth("migrate", "--data-dir", str(tmp_path))
     assert again.returncode == 0, again.stderr
 
@@ -73,7 +76,7 @@ def test_migrate_honours_database_url_from_env(tmp_path: Path) -> None:
 )
 def test_bad_config_is_one_clear_line(tmp_path: Path, env: dict[str, str], message: str) -> None:
     result = _berth("serve", "--data-dir", str(tmp_path), env=env)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("berth serve: ")
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -83,8 +86,54 @@ def test_unknown_key_in_config_file(tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text("http:\n  adress: 127.0.0.1:1\n")
     result = _berth("serve", "--config", str(config), "--data-dir", str(tmp_path))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "http.adress: unknown configuration key" in result.stderr
+
+
+def test_bad_auth_section_with_two_workers_exits_2_at_once(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("auth:\n  htpasswd: {path: /etc/htpasswd}\n  scheme: magic\n")
+    started = time.monotonic()
+    result = _berth("serve", "--config", str(config), "--data-dir", str(tmp_path), "--workers", "2")
+    assert time.monotonic() - started < 5
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "berth serve: auth.scheme: expected 'token' or 'basic', got 'magic'"
+    ]
+
+
+def test_unusable_auth_file_stops_the_workers_with_exit_2(tmp_path: Path) -> None:
+    """Valid keys, but the certificate bundle is missing: the workers find out, not the parent."""
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "auth:\n  token: {realm: https://auth.example/token, rootcertbundle: /missing.pem}\n"
+    )
+    started = time.monotonic()
+    result = _berth(
+        "serve", "--config", str(config), "--data-dir", str(tmp_path / "d"), "--workers", "2"
+    )
+    assert time.monotonic() - started < 15  # the workers start, fail, and stop the server
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("berth serve: auth: ")
+    assert "/missing.pem" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_worker_failing_at_start_up_stops_the_server(tmp_path: Path, workers: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ingest").write_text("a file where a directory must be")
+    port = free_port()
+    started = time.monotonic()
+    result = _berth(
+        "serve", "--data-dir", str(data), "--workers", workers, "--addr", f"127.0.0.1:{port}"
+    )
+    assert time.monotonic() - started < 15  # not restarted forever
+    assert result.returncode == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("berth serve: ")
+    assert "ingest" in last
+    assert "Traceback" not in result.stderr
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
@@ -93,7 +142,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = _berth("serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(tmp_path))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
@@ -244,7 +293,7 @@ def test_tls_with_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
         str(tmp_path),
         env={"BERTH_HTTP_TLS_CERTIFICATE": "/nonexistent.pem", "BERTH_HTTP_TLS_KEY": "/nope.pem"},
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "http.tls" in result.stderr
 
 

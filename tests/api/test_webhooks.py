@@ -5,7 +5,7 @@ written when its change commits."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,9 +15,12 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
 
 from registry import Config, create_app
 from registry.config import EndpointConfig, IgnoreConfig, NotificationsConfig
+from registry.db import Database
+from registry.db.models import webhook_outbox
 from tests.api.conftest import ClientFactory
 from tests.api.oci import OCI_MANIFEST, digest_of, push_blob, push_image
 from tests.support.server import berth_executable
@@ -130,13 +133,13 @@ async def test_ignored_actions_write_nothing(
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
     await push_image(client, "hooks/quiet", reference="v1")
     await receiver.await_events(lambda evs: len(evs) >= 3)
-    before = outbox_rows(config)
+    before = await outbox_rows(config)
     layer = digest_of(b"layer bytes")
     for _ in range(3):
         assert (await client.get("/v2/hooks/quiet/manifests/v1")).status == 200
         assert (await client.get(f"/v2/hooks/quiet/blobs/{layer}")).status == 200
     assert (await client.delete("/v2/hooks/quiet/manifests/v1")).status == 202
-    assert outbox_rows(config) == before == 3
+    assert await outbox_rows(config) == before == 3
     assert {e["action"] for e in receiver.events} == {"push"}
 
 
@@ -151,15 +154,19 @@ async def test_refused_manifest_writes_no_event(
         "/v2/hooks/bad/manifests/t", data=manifest, headers={"Content-Type": OCI_MANIFEST}
     )
     assert response.status == 400  # MANIFEST_BLOB_UNKNOWN: the transaction rolled back
-    assert outbox_rows(config) == 0
+    assert await outbox_rows(config) == 0
 
 
-def outbox_rows(config: Config) -> int:
-    db = sqlite3.connect(Path(config.datadir) / "registry.db")
+async def outbox_rows(config: Config, *, failed: bool = False) -> int:
+    query = select(func.count()).select_from(webhook_outbox)
+    if failed:
+        query = query.where(webhook_outbox.c.last_error.is_not(None))
+    db = Database(config.database_url)
     try:
-        return int(db.execute("select count(*) from webhook_outbox").fetchone()[0])
+        async with db.read() as conn:
+            return int((await conn.execute(query)).scalar_one())
     finally:
-        db.close()
+        await db.dispose()
 
 
 async def test_berth_events_lists_failing_deliveries(
@@ -171,7 +178,7 @@ async def test_berth_events_lists_failing_deliveries(
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
     await push_image(client, "hooks/cli", reference="v1")
     for _ in range(200):  # the dispatcher records its first failure
-        if failed_rows(config):
+        if await outbox_rows(config, failed=True):
             break
         await asyncio.sleep(0.05)
     config_file = Path(config.datadir).parent / "config.yml"
@@ -194,18 +201,10 @@ async def test_berth_events_lists_failing_deliveries(
     assert "(endpoint no longer configured)" in orphan
 
 
-def failed_rows(config: Config) -> int:
-    db = sqlite3.connect(Path(config.datadir) / "registry.db")
-    try:
-        query = "select count(*) from webhook_outbox where last_error is not null"
-        return int(db.execute(query).fetchone()[0])
-    finally:
-        db.close()
-
-
 def berth_events(config: Config, *args: str) -> str:
     argv = [berth_executable(), "events", "--data-dir", config.datadir, *args]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    env = {**os.environ, "BERTH_DATABASE_URL": config.database_url}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -47,6 +47,7 @@ def test_exported_api_is_pinned() -> None:
             "BlobReader",
             "BlobStore",
             "BlobStoreError",
+            "BlobURLs",
             "Digest",
             "DigestMismatch",
             "FilesystemBlobStore",

@@ -44,8 +44,8 @@ def test_distribution_style_file(tmp_path: Path) -> None:
         "http:\n  addr: 0.0.0.0:5000\n  draintimeout: 5s\n"
         "  tls: {certificate: /c.pem, key: /k.pem}\n"
         "auth:\n  htpasswd: {realm: r, path: /etc/htpasswd}\n"
-        "proxy: {remoteurl: https://registry-1.docker.io}\n"
-        "notifications:\n  endpoints:\n    - {name: hook, url: http://x/}\n"
+        "proxy: {remoteurl: ''}\n"
+        "notifications:\n  endpoints: []\n"
     )
     config = load_config(file, environ={})
     assert config.storage.filesystem.rootdirectory == "/var/lib/registry"
@@ -57,9 +57,6 @@ def test_distribution_style_file(tmp_path: Path) -> None:
     assert config.http.draintimeout == 5
     assert config.http.tls.certificate == "/c.pem"
     assert config.auth == {"htpasswd": {"realm": "r", "path": "/etc/htpasswd"}}
-    assert config.proxy.remoteurl == "https://registry-1.docker.io"
-    (hook,) = config.notifications.endpoints
-    assert (hook.name, hook.url, hook.timeout, hook.threshold) == ("hook", "http://x/", 1.0, 10)
     assert config.log.level == "debug"
 
 
@@ -202,3 +199,120 @@ def test_distribution_notifications_and_debug_keys(tmp_path: Path) -> None:
     assert not ci.wants("push", "text/plain")
     assert not ci.wants("pull", "application/vnd.oci.image.manifest.v1+json")
     assert not off.wants("push", None)
+
+
+def test_trusted_proxies_and_pool(tmp_path: Path) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(
+        "http: {trustedproxies: [10.0.0.0/8, '::1'], secret: s3cr3t}\n"
+        "database: {pool: {size: 4, maxoverflow: 0, timeout: 2s}}\n"
+    )
+    config = load_config(file, environ={})
+    assert config.http.trustedproxies == ("10.0.0.0/8", "::1")
+    assert config.http.secret == "s3cr3t"
+    assert (config.database.pool.size, config.database.pool.maxoverflow) == (4, 0)
+    assert config.database.pool.timeout == 2.0
+    env = {"BERTH_HTTP_TRUSTEDPROXIES": "192.168.0.0/16, 127.0.0.1"}
+    assert load_config(environ=env).http.trustedproxies == ("192.168.0.0/16", "127.0.0.1")
+    with pytest.raises(ConfigError, match=r"http\.trustedproxies: 'nonsense'"):
+        load_config(environ={"BERTH_HTTP_TRUSTEDPROXIES": "nonsense"})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "proxy: {remoteurl: https://registry-1.docker.io}\n",
+            "proxy: Berth does not act on this section yet (the pull-through cache",
+        ),
+        ("log: {level: loud}\n", "log.level: 'loud' is not one of debug, info, warn"),
+        ("log: {accesslog: {disabled: perhaps}}\n", "log.accesslog.disabled: 'perhaps'"),
+        ("log: {accesslog: {enabled: true}}\n", "log.accesslog.enabled: unknown configuration"),
+        ("auth: {htpasswd: {path: /h}, scheme: magic}\n", "auth.scheme: expected 'token'"),
+        ("auth: {htpasswd: {path: /h}, tokens: {}}\n", "auth: unknown keys ['tokens']"),
+        ("auth: {token: {realm: https://a/t, jwks: /j.json}, admins: 3}\n", "auth.admins"),
+    ],
+)
+def test_sections_checked_beyond_their_types(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(file, environ={})
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_auth_from_the_environment_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"auth\.scheme"):
+        load_config(environ={"BERTH_AUTH_SCHEME": "magic", "BERTH_AUTH_HTPASSWD_PATH": "/h"})
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "enabled"),
+    [
+        ("log: {accesslog: {disabled: true}}\n", {}, False),
+        ("log: {accesslog: {disabled: false}}\n", {}, True),
+        ("log: {accesslog: false}\n", {}, False),
+        ("", {"BERTH_LOG_ACCESSLOG_DISABLED": "true"}, False),
+        ("log: {accesslog: true}\n", {"BERTH_LOG_ACCESSLOG": "false"}, False),
+    ],
+)
+def test_access_log_in_either_spelling(
+    tmp_path: Path, text: str, environ: dict[str, str], enabled: bool
+) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(text)
+    assert load_config(file, environ=environ).log.accesslog is enabled
+
+
+@pytest.mark.parametrize(
+    "variable", ["BERTH_HTTP_ADRR", "BERTH_STORAGE_DELETE_ENABLE", "BERTH_LOG_"]
+)
+def test_unknown_variable_in_a_section_is_refused(variable: str) -> None:
+    with pytest.raises(ConfigError, match=f"{variable}: no such configuration key"):
+        load_config(environ={variable: "x"})
+
+
+def test_s3_storage_from_a_distribution_config(tmp_path: Path) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(
+        "storage:\n"
+        "  s3:\n"
+        "    accesskey: AK\n    secretkey: SK\n    region: us-east-1\n"
+        "    regionendpoint: http://127.0.0.1:8333\n    bucket: registry\n"
+        "    rootdirectory: /berth\n    forcepathstyle: true\n    secure: false\n"
+        "    skipverify: true\n    v4auth: true\n    chunksize: 5242880\n"
+        "    storageclass: NONE\n"
+        "  redirect: {disable: true}\n"
+    )
+    environ = {"BERTH_STORAGE_S3_BUCKET": "from-env", "BERTH_STORAGE_S3_CHUNKSIZE": "6291456"}
+    config = load_config(file, environ=environ)
+    s3 = config.storage.s3
+    assert config.storage.driver == "s3"
+    assert (s3.bucket, s3.region, s3.chunksize) == ("from-env", "us-east-1", 6 << 20)
+    assert (s3.forcepathstyle, s3.secure, s3.skipverify) == (True, False, True)
+    assert s3.storageclass == "NONE"
+    assert config.storage.redirect.disable is True
+    assert load_config(environ={}).storage.driver == "filesystem"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("storage: {s3: {bucket: b, region: r, encrypt: true}}", "storage.s3.encrypt"),
+        ("storage: {s3: {bucket: b, region: r, keyid: k}}", "storage.s3.keyid"),
+        ("storage: {s3: {bucket: b}}", "storage.s3.region is required"),
+        ("storage: {s3: {region: r}}", "storage.s3.bucket is required"),
+        ("storage: {s3: {bucket: b, region: r, chunksize: 1024}}", "storage.s3.chunksize"),
+        (
+            "storage: {s3: {bucket: b, region: r}, filesystem: {rootdirectory: /x}}",
+            "exactly one driver",
+        ),
+        ("storage: {azure: {accountname: a}}", "storage.azure"),
+    ],
+)
+def test_s3_storage_errors_name_the_key(tmp_path: Path, yaml_text: str, message: str) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(yaml_text + "\n")
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(file, environ={})
