@@ -31,7 +31,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def test_concurrent_pushes_each_give_one_event_per_endpoint(
-    aiohttp_client: ClientFactory, postgres_url: str, tmp_path: Path, receiver: Receiver
+    postgres_url: str, aiohttp_client: ClientFactory, tmp_path: Path, receiver: Receiver
 ) -> None:
     endpoints = (
         EndpointConfig(name="a", url=receiver.url, ignoredmediatypes=("application/octet-stream",)),
@@ -42,6 +42,8 @@ async def test_concurrent_pushes_each_give_one_event_per_endpoint(
         database=DatabaseConfig(url=postgres_url),
         notifications=NotificationsConfig(endpoints=endpoints),
     )
+    open_before = _gauge("berth_db_pool_connections")
+    in_use_before = _gauge("berth_db_pool_connections_in_use")
     client = await aiohttp_client(create_app(config))
     pushes = await asyncio.gather(
         *(
@@ -57,11 +59,14 @@ async def test_concurrent_pushes_each_give_one_event_per_endpoint(
         assert len({e["id"] for e in matching}) == 1  # one event, sent to both endpoints
         assert matching[0]["target"]["mediaType"] == OCI_MANIFEST
     # The pool of this app's engine holds connections (the dispatcher may be using one).
-    open_connections = REGISTRY.get_sample_value("berth_db_pool_connections") or 0
-    in_use = REGISTRY.get_sample_value("berth_db_pool_connections_in_use")
-    assert in_use is not None
-    assert 0 <= in_use <= open_connections
-    assert open_connections >= 1
+    opened = _gauge("berth_db_pool_connections") - open_before
+    in_use = _gauge("berth_db_pool_connections_in_use") - in_use_before
+    assert opened >= 1
+    assert 0 <= in_use <= opened
+
+
+def _gauge(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def _pg_ctl(server: PostgresServer, *args: str) -> None:

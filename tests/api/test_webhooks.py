@@ -42,7 +42,7 @@ def with_endpoints(config: Config, *endpoints: EndpointConfig) -> Config:
 
 
 async def test_push_sends_distributions_envelope(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="ci", url=receiver.url, headers={"Authorization": ["Bearer x"]})
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -74,7 +74,7 @@ async def test_push_sends_distributions_envelope(
 
 
 async def test_request_id_travels_from_client_to_event(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     ignore_blobs = EndpointConfig(
         name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)
@@ -100,7 +100,7 @@ async def test_request_id_travels_from_client_to_event(
 
 
 async def test_delete_mount_and_pull_events(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="all", url=receiver.url)
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -124,7 +124,7 @@ async def test_delete_mount_and_pull_events(
 
 
 async def test_ignored_actions_write_nothing(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     """With pulls ignored, a pull writes no row: pulls stay read-only."""
     endpoint = EndpointConfig(
@@ -144,7 +144,7 @@ async def test_ignored_actions_write_nothing(
 
 
 async def test_refused_manifest_writes_no_event(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="ci", url=receiver.url)
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -170,7 +170,7 @@ async def outbox_rows(config: Config, *, failed: bool = False) -> int:
 
 
 async def test_berth_events_lists_failing_deliveries(
-    aiohttp_client: ClientFactory, config: Config
+    config: Config, aiohttp_client: ClientFactory
 ) -> None:
     down = Receiver()  # never started: connection refused
     url = down.url.replace("http://", "http://hook:pw-x@") + "?token=hook-secret"
@@ -210,7 +210,7 @@ def berth_events(config: Config, *args: str) -> str:
 
 
 async def test_one_push_event_per_tag(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(
         name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)
