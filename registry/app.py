@@ -12,9 +12,11 @@ from typing import Final
 from aiohttp import web
 
 import registry.auth
+import registry.ui
 from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
+from registry.gc.schedule import collect_forever
 from registry.http import ROUTES, error_middleware, observe
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -28,23 +30,29 @@ from registry.http.keys import (
     HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
+    PULLS,
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
+    TOUCHES,
     UPLOADS,
 )
 from registry.http.sendfile import SendfilePool
+from registry.immutable_tags import ImmutableTags
 from registry.leases import Leases
 from registry.metrics import instrument_pool
+from registry.quota import Quotas
 from registry.service import (
     BlobService,
     CatalogService,
     ManifestService,
+    PullRecorder,
     ReferrerService,
     TagService,
     UploadService,
 )
 from registry.service.purge import purge_on_leader
+from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
 from registry.webhooks import Outbox, start_dispatcher
@@ -74,6 +82,8 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(ROUTES)
     observe.install(app, access_log_enabled=config.log.accesslog)
     app[EVENTS] = Outbox(config.notifications.endpoints, source=_source(config))
+    if config.ui.enabled:
+        registry.ui.install(app, config)
     return app
 
 
@@ -86,24 +96,31 @@ def _source(config: Config) -> dict[str, str]:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = app[DATABASE]
+    instrument_pool(db.engine)
     app[HTTP_SECRET] = await http_secret(db, config.http.secret)
     stores = contextlib.AsyncExitStack()
-    store = await stores.enter_async_context(open_blobstore(config))
-    app[BLOBSTORE] = store
-    instrument_pool(db.engine)
+    store = app[BLOBSTORE] = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
+    quotas = Quotas(config.quotas)
     events = app[EVENTS]
     app[BLOBS] = BlobService(
         db,
         store,
         delete_enabled=delete_enabled,
         redirect=not config.storage.redirect.disable,
+        quotas=quotas,
         events=events,
     )
     leases = Leases(db)
     locks = UploadLocks(db)
-    app[UPLOADS] = UploadService(db, store, locks, events=events)
-    app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled, events=events)
+    app[UPLOADS] = UploadService(db, store, locks, quotas=quotas, events=events)
+    app[MANIFESTS] = ManifestService(
+        db,
+        delete_enabled=delete_enabled,
+        immutable=ImmutableTags(config.immutabletags),
+        quotas=quotas,
+        events=events,
+    )
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
@@ -115,7 +132,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if purging.enabled
         else None
     )
+    touches = app[TOUCHES] = TouchRecorder(db)
+    background = [asyncio.create_task(touches.run())]
+    if config.gc.interval > 0:
+        background.append(asyncio.create_task(collect_forever(db, store, locks, config)))
     dispatcher = start_dispatcher(db, config.notifications.endpoints)
+    pulls = app[PULLS] = PullRecorder(db)
+    background.append(asyncio.create_task(pulls.run()))
     yield
     if dispatcher is not None:
         dispatcher.cancel()
@@ -125,6 +148,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(Exception):
+        await touches.flush()
+    await pulls.flush()
     sendfile_pool.shutdown()
     await db.dispose()
     await stores.aclose()

@@ -106,7 +106,7 @@ def serve(config: Config) -> int:
     scheme = "https" if context else "http"
     log.info("listening on %s://%s with %d worker(s)", scheme, config.http.addr, workers)
     if workers == 1:
-        _run_worker(config, sock, context, debug_sock=debug_sock)
+        _run_worker(config, sock, context, debug_sock)
         return 0
     return _supervise(config, sock, context, workers, debug_sock)
 
@@ -135,20 +135,20 @@ def _run_worker(
     config: Config,
     sock: socket.socket,
     context: ssl.SSLContext | None,
-    ready: Callable[[], None] = lambda: None,
     debug_sock: socket.socket | None = None,
+    ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve; ConfigError or StartupError if the app cannot start."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(config, sock, context, ready, debug_sock))
+        runner.run(_serve(config, sock, context, debug_sock, ready))
 
 
 async def _serve(
     config: Config,
     sock: socket.socket,
     context: ssl.SSLContext | None,
+    debug_sock: socket.socket | None,
     ready: Callable[[], None],
-    debug_sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, let in-flight requests finish (bodies
     still arriving included) for up to http.draintimeout, and shut down."""
@@ -210,8 +210,9 @@ def _supervise(
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 1
             try:
-                report_ready = lambda: _report(report_end, _READY, "")  # noqa: E731
-                _run_worker(config, sock, context, report_ready, debug_sock)
+                _run_worker(
+                    config, sock, context, debug_sock, lambda: _report(report_end, _READY, "")
+                )
                 code = 0
             except ConfigError as exc:
                 _report(report_end, _CONFIG, str(exc))

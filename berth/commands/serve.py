@@ -68,13 +68,13 @@ def config_failure(args: argparse.Namespace, exc: Exception) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    with _metrics_directory():
-        from registry.config import ConfigError
+    from registry.config import ConfigError
 
-        try:
-            config = config_from_args(args)  # before the server's imports: a bad config fails fast
-        except ConfigError as exc:
-            return config_failure(args, exc)
+    try:
+        config = config_from_args(args)  # before the server's imports: a bad config fails fast
+    except ConfigError as exc:
+        return config_failure(args, exc)
+    with _metrics_directory():
         from registry.server import StartupError, serve
 
         try:

@@ -10,6 +10,13 @@
     leases                named exclusive holds with an expiry (registry.leases)
     shared_secrets        secrets every replica must agree on, created once (token signing key)
     login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
+    manifest_pulls        manifest -> when it was last pulled (for the web UI)
+    storage_usage         bytes stored per namespace (and "" for all), recomputed periodically
+    blob_pins             uploads between their pin and their link: GC keeps these blobs
+
+A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
+its bytes; nothing may reference it any more), and `touched_at` is its last upload, mount
+or HEAD, recorded at most once a minute (docs/gc.md).
     webhook_outbox        webhook events per endpoint, until delivered (registry.webhooks)
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
@@ -67,6 +74,8 @@ blobs = Table(
     Column("digest", String(150), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("state", String(16), nullable=False, default="live", server_default="live"),
+    Column("touched_at", DateTime(timezone=True), nullable=True),
 )
 
 repository_blobs = Table(
@@ -162,6 +171,35 @@ login_failures = Table(
     Index("ix_login_failures_at", "at"),
 )
 
+blob_pins = Table(
+    "blob_pins",
+    metadata,
+    Column("digest", String(150), nullable=False),
+    Column("holder", String(64), nullable=False),  # the upload id
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("digest", "holder"),
+)
+
+# Quota usage counters (registry.quota), kept by triggers on repository_blobs and manifests
+# (migration 0006): references per scope and content digest, and bytes per scope. A scope is
+# `repository:<name>` or `namespace:<first path component>`.
+quota_contents = Table(
+    "quota_contents",
+    metadata,
+    Column("scope", String(300), nullable=False),
+    Column("digest", String(150), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("refs", Integer, nullable=False),
+    PrimaryKeyConstraint("scope", "digest"),
+)
+
+quota_usage = Table(
+    "quota_usage",
+    metadata,
+    Column("scope", String(300), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+)
+
 # Webhook events waiting for (or done with) delivery, one row per (event, endpoint), written
 # in the same transaction as the change they report (registry.webhooks).
 webhook_outbox = Table(
@@ -179,4 +217,30 @@ webhook_outbox = Table(
     Column("last_attempt_at", DateTime(timezone=True), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Index("ix_webhook_outbox_pending", "endpoint", "delivered_at", "id"),
+)
+
+manifest_pulls = Table(
+    "manifest_pulls",
+    metadata,
+    # When a manifest was last pulled (GET), written at most once a minute per manifest.
+    Column(
+        "manifest_id",
+        Integer,
+        ForeignKey("manifests.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pulled_at", DateTime(timezone=True), nullable=False),
+)
+
+storage_usage = Table(
+    "storage_usage",
+    metadata,
+    # A snapshot the UI's storage page reads; namespace "" is the whole registry.
+    Column("namespace", String(255), primary_key=True),
+    Column("repositories", Integer, nullable=False),
+    Column("blobs", Integer, nullable=False),
+    Column("blob_bytes", BigInteger, nullable=False),
+    Column("manifests", Integer, nullable=False),
+    Column("manifest_bytes", BigInteger, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
 )

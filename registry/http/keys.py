@@ -13,10 +13,12 @@ from registry.service import (
     BlobService,
     CatalogService,
     ManifestService,
+    PullRecorder,
     ReferrerService,
     TagService,
     UploadService,
 )
+from registry.service.touches import TouchRecorder
 from registry.webhooks import Outbox
 
 CONFIG = web.AppKey("berth.config", Config)
@@ -28,6 +30,8 @@ CATALOG = web.AppKey("berth.catalog", CatalogService)
 REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", SendfilePool)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
+TOUCHES = web.AppKey("berth.touches", TouchRecorder)
+PULLS = web.AppKey("berth.pulls", PullRecorder)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
 DATABASE = web.AppKey("berth.database", Database)
 HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive

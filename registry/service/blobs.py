@@ -8,24 +8,13 @@ from pathlib import Path
 from sqlalchemy import bindparam, delete, select
 
 from blobstore import BlobInfo, BlobNotFound, BlobStore, BlobURLs, Digest, LocalBlobPaths
-from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
+from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
+from registry.quota import Quotas
+from registry.service.pins import link_existing_blob
 from registry.service.repos import ensure_repository, repository_id
 from registry.webhooks import Outbox
-
-
-async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
-    """Record `info` as known and linked into the repository; idempotent under concurrency."""
-    await conn.execute(
-        insert_ignore(conn, blobs, ["digest"]).values(digest=str(info.digest), size=info.size)
-    )
-    await conn.execute(
-        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]).values(
-            repository_id=repo_id, digest=str(info.digest)
-        )
-    )
-
 
 _LINKED = (
     select(repository_blobs.c.digest)
@@ -51,12 +40,14 @@ class BlobService:
         *,
         delete_enabled: bool,
         redirect: bool = True,
+        quotas: Quotas | None = None,
         events: Outbox | None = None,
     ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._quotas = quotas or Quotas()
         self._redirect = redirect
         self._events = events or Outbox()
 
@@ -139,9 +130,13 @@ class BlobService:
         except BlobNotFound:
             return None
 
-        async def work(conn: WriteConnection) -> None:
-            await link_blob(conn, await ensure_repository(conn, repo), info)
-            await self._events.blob_mounted(conn, repo, str(digest), info.size, readable[0].name)
+        async def work(conn: WriteConnection) -> bool:
+            linked = await link_existing_blob(conn, await ensure_repository(conn, repo), digest)
+            if linked:
+                await self._quotas.enforce(conn, repo)
+                await self._events.blob_mounted(
+                    conn, repo, str(digest), info.size, readable[0].name
+                )
+            return linked
 
-        await self._db.transact(work)
-        return info
+        return info if await self._db.transact(work) else None

@@ -15,12 +15,11 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import text
 
 from registry import Config, create_app
 from registry.config import EndpointConfig, IgnoreConfig, NotificationsConfig
 from registry.db import Database
-from registry.db.models import webhook_outbox
 from tests.api.conftest import ClientFactory
 from tests.api.oci import OCI_MANIFEST, digest_of, push_blob, push_image
 from tests.support.server import berth_executable
@@ -42,7 +41,7 @@ def with_endpoints(config: Config, *endpoints: EndpointConfig) -> Config:
 
 
 async def test_push_sends_distributions_envelope(
-    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="ci", url=receiver.url, headers={"Authorization": ["Bearer x"]})
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -74,7 +73,7 @@ async def test_push_sends_distributions_envelope(
 
 
 async def test_request_id_travels_from_client_to_event(
-    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
 ) -> None:
     ignore_blobs = EndpointConfig(
         name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)
@@ -100,7 +99,7 @@ async def test_request_id_travels_from_client_to_event(
 
 
 async def test_delete_mount_and_pull_events(
-    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="all", url=receiver.url)
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -124,7 +123,7 @@ async def test_delete_mount_and_pull_events(
 
 
 async def test_ignored_actions_write_nothing(
-    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
 ) -> None:
     """With pulls ignored, a pull writes no row: pulls stay read-only."""
     endpoint = EndpointConfig(
@@ -144,7 +143,7 @@ async def test_ignored_actions_write_nothing(
 
 
 async def test_refused_manifest_writes_no_event(
-    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="ci", url=receiver.url)
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -157,20 +156,18 @@ async def test_refused_manifest_writes_no_event(
     assert await outbox_rows(config) == 0
 
 
-async def outbox_rows(config: Config, *, failed: bool = False) -> int:
-    query = select(func.count()).select_from(webhook_outbox)
-    if failed:
-        query = query.where(webhook_outbox.c.last_error.is_not(None))
+async def outbox_rows(config: Config, where: str = "") -> int:
     db = Database(config.database_url)
     try:
         async with db.read() as conn:
+            query = text(f"select count(*) from webhook_outbox {where}")
             return int((await conn.execute(query)).scalar_one())
     finally:
         await db.dispose()
 
 
 async def test_berth_events_lists_failing_deliveries(
-    config: Config, aiohttp_client: ClientFactory
+    aiohttp_client: ClientFactory, config: Config
 ) -> None:
     down = Receiver()  # never started: connection refused
     url = down.url.replace("http://", "http://hook:pw-x@") + "?token=hook-secret"
@@ -178,7 +175,7 @@ async def test_berth_events_lists_failing_deliveries(
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
     await push_image(client, "hooks/cli", reference="v1")
     for _ in range(200):  # the dispatcher records its first failure
-        if await outbox_rows(config, failed=True):
+        if await outbox_rows(config, "where last_error is not null"):
             break
         await asyncio.sleep(0.05)
     config_file = Path(config.datadir).parent / "config.yml"
@@ -203,14 +200,16 @@ async def test_berth_events_lists_failing_deliveries(
 
 def berth_events(config: Config, *args: str) -> str:
     argv = [berth_executable(), "events", "--data-dir", config.datadir, *args]
-    env = {**os.environ, "BERTH_DATABASE_URL": config.database_url}
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env)
+    environ = {**os.environ, "BERTH_DATABASE_URL": config.database_url}
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, check=False, env=environ
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 async def test_one_push_event_per_tag(
-    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
+    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(
         name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)

@@ -45,7 +45,7 @@ def test_distribution_style_file(tmp_path: Path) -> None:
         "  tls: {certificate: /c.pem, key: /k.pem}\n"
         "auth:\n  htpasswd: {realm: r, path: /etc/htpasswd}\n"
         "proxy: {remoteurl: ''}\n"
-        "notifications:\n  endpoints: []\n"
+        "notifications:\n  endpoints:\n    - {name: hook, url: 'http://x/'}\n"
     )
     config = load_config(file, environ={})
     assert config.storage.filesystem.rootdirectory == "/var/lib/registry"
@@ -57,6 +57,9 @@ def test_distribution_style_file(tmp_path: Path) -> None:
     assert config.http.draintimeout == 5
     assert config.http.tls.certificate == "/c.pem"
     assert config.auth == {"htpasswd": {"realm": "r", "path": "/etc/htpasswd"}}
+    assert config.proxy.remoteurl == ""
+    (hook,) = config.notifications.endpoints
+    assert (hook.name, hook.url, hook.timeout, hook.threshold) == ("hook", "http://x/", 1.0, 10)
     assert config.log.level == "debug"
 
 
@@ -171,34 +174,6 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
     file = tmp_path / "empty.yml"
     file.write_text("")
     assert load_config(file, environ={}) == Config()
-
-
-def test_distribution_notifications_and_debug_keys(tmp_path: Path) -> None:
-    file = tmp_path / "config.yml"
-    file.write_text(
-        "log: {formatter: json, fields: {service: registry}}\n"
-        "http:\n  debug: {addr: 127.0.0.1:5001, prometheus: {enabled: true, path: /m}}\n"
-        "notifications:\n  endpoints:\n"
-        "    - name: ci\n      url: https://ci.example/hook\n"
-        "      headers: {Authorization: [Bearer xyz]}\n"
-        "      timeout: 500ms\n      threshold: 5\n      backoff: 2s\n"
-        "      ignoredmediatypes: [application/octet-stream]\n"
-        "      ignore: {mediatypes: [text/plain], actions: [pull]}\n"
-        "    - {name: off, url: 'http://x/', disabled: true}\n"
-    )
-    config = load_config(file, environ={})
-    assert config.log.formatter == "json"
-    assert config.log.fields == {"service": "registry"}
-    assert config.http.debug.addr == "127.0.0.1:5001"
-    assert config.http.debug.prometheus.path == "/m"
-    ci, off = config.notifications.endpoints
-    assert (ci.timeout, ci.threshold, ci.backoff) == (0.5, 5, 2.0)
-    assert ci.headers == {"Authorization": ["Bearer xyz"]}
-    assert ci.wants("push", "application/vnd.oci.image.manifest.v1+json")
-    assert not ci.wants("push", "application/octet-stream")
-    assert not ci.wants("push", "text/plain")
-    assert not ci.wants("pull", "application/vnd.oci.image.manifest.v1+json")
-    assert not off.wants("push", None)
 
 
 def test_trusted_proxies_and_pool(tmp_path: Path) -> None:
@@ -316,3 +291,31 @@ def test_s3_storage_errors_name_the_key(tmp_path: Path, yaml_text: str, message:
     file.write_text(yaml_text + "\n")
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load_config(file, environ={})
+
+
+def test_distribution_notifications_and_debug_keys(tmp_path: Path) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(
+        "log: {formatter: json, fields: {service: registry}}\n"
+        "http:\n  debug: {addr: 127.0.0.1:5001, prometheus: {enabled: true, path: /m}}\n"
+        "notifications:\n  endpoints:\n"
+        "    - name: ci\n      url: https://ci.example/hook\n"
+        "      headers: {Authorization: [Bearer xyz]}\n"
+        "      timeout: 500ms\n      threshold: 5\n      backoff: 2s\n"
+        "      ignoredmediatypes: [application/octet-stream]\n"
+        "      ignore: {mediatypes: [text/plain], actions: [pull]}\n"
+        "    - {name: off, url: 'http://x/', disabled: true}\n"
+    )
+    config = load_config(file, environ={})
+    assert config.log.formatter == "json"
+    assert config.log.fields == {"service": "registry"}
+    assert config.http.debug.addr == "127.0.0.1:5001"
+    assert config.http.debug.prometheus.path == "/m"
+    ci, off = config.notifications.endpoints
+    assert (ci.timeout, ci.threshold, ci.backoff) == (0.5, 5, 2.0)
+    assert ci.headers == {"Authorization": ["Bearer xyz"]}
+    assert ci.wants("push", "application/vnd.oci.image.manifest.v1+json")
+    assert not ci.wants("push", "application/octet-stream")
+    assert not ci.wants("push", "text/plain")
+    assert not ci.wants("pull", "application/vnd.oci.image.manifest.v1+json")
+    assert not off.wants("push", None)
