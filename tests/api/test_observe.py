@@ -3,20 +3,19 @@ log, against `create_app` in process."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
-import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import bcrypt
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy.engine import make_url
 
 from registry import Config, create_app
+from registry.config import DatabaseConfig
 from registry.logs import JSONFormatter
 from tests.api.conftest import ClientFactory
 from tests.api.oci import push_image
@@ -33,24 +32,30 @@ async def test_healthz_and_readyz(config: Config, aiohttp_client: ClientFactory)
     assert await response.json() == {}
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL: stopped
-async def test_readyz_names_the_database_while_it_is_gone(  # in test_operate_postgres.py
-    config: Config, aiohttp_client: ClientFactory
+async def test_readyz_names_the_database_while_it_is_gone(
+    aiohttp_client: ClientFactory, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """SQLite's file moved away (PostgreSQL stopped: tests/api/test_operate_postgres.py)."""
+    database = tmp_path / "own" / "registry.db"
+    database.parent.mkdir()
+    shutil.copy(request.getfixturevalue("_sqlite_template"), database)
+    config = Config(
+        datadir=str(tmp_path / "own"),
+        database=DatabaseConfig(url=f"sqlite+aiosqlite:///{database}"),
+    )
     client = await aiohttp_client(create_app(config))
     assert (await client.get("/readyz")).status == 200
-    database = str(make_url(config.database_url).database)
-    moved = database + ".moved-away"
-    os.rename(database, moved)
+    moved = database.with_name("moved-away.db")
+    database.rename(moved)
     try:
         response = await client.get("/readyz")
         assert response.status == 503
         failures = await response.json()
         assert set(failures) == {"database"}, failures
         assert "unable to open database file" in failures["database"]
-        assert not await asyncio.to_thread(os.path.exists, database)  # no empty one made
+        assert not database.exists()  # the probe did not create an empty one
     finally:
-        os.rename(moved, database)
+        moved.rename(database)
     response = await client.get("/readyz")
     assert response.status == 200, await response.text()
 
