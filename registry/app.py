@@ -77,6 +77,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[INFLIGHT] = inflight
     db = Database(config.database_url, config.database.pool)  # connects on first use
+    instrument_pool(db.engine)  # before anything checks a connection out
     app[DATABASE] = db
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_resources)
@@ -111,7 +112,6 @@ def _source(config: Config) -> dict[str, str]:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = app[DATABASE]
-    instrument_pool(db.engine)
     app[HTTP_SECRET] = await http_secret(db, config.http.secret)
     stores = contextlib.AsyncExitStack()
     store = app[BLOBSTORE] = await stores.enter_async_context(open_blobstore(config))

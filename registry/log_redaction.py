@@ -68,7 +68,8 @@ def _scrub(record: logging.LogRecord) -> None:
 
 
 class _RedactAttributes(logging.Filter):
-    """For loggers that pass `extra=` fields (aiohttp.access): redact the string fields."""
+    """For loggers that pass `extra=` fields (aiohttp.access, berth.access): redact the string
+    fields, and the strings of dict fields."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in vars(record).items():
@@ -97,3 +98,4 @@ def install() -> None:
 
     logging.setLogRecordFactory(factory)
     logging.getLogger("aiohttp.access").addFilter(_RedactAttributes())
+    logging.getLogger("berth.access").addFilter(_RedactAttributes())  # its `fields` dict

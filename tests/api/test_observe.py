@@ -22,7 +22,7 @@ from tests.api.oci import push_image
 from tests.auth.conftest import push_image as push_authed
 
 
-async def test_healthz_and_readyz(aiohttp_client: ClientFactory, config: Config) -> None:
+async def test_healthz_and_readyz(config: Config, aiohttp_client: ClientFactory) -> None:
     client = await aiohttp_client(create_app(config))
     response = await client.get("/healthz")
     assert response.status == 200
@@ -61,7 +61,7 @@ async def test_readyz_names_the_database_while_it_is_gone(
 
 
 async def test_readyz_names_the_storage_when_it_refuses_writes(
-    aiohttp_client: ClientFactory, config: Config
+    config: Config, aiohttp_client: ClientFactory
 ) -> None:
     client = await aiohttp_client(create_app(config))
     ingest = Path(config.datadir) / "ingest"
@@ -77,7 +77,7 @@ async def test_readyz_names_the_storage_when_it_refuses_writes(
 
 
 async def test_probes_need_no_credentials_when_auth_is_on(
-    aiohttp_client: ClientFactory, config: Config, tmp_path: Path
+    config: Config, aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(f"alice:{bcrypt.hashpw(b'pw', bcrypt.gensalt(4)).decode()}\n")
@@ -88,7 +88,7 @@ async def test_probes_need_no_credentials_when_auth_is_on(
     assert (await client.get("/readyz")).status == 200
 
 
-async def test_request_id_is_made_or_taken(aiohttp_client: ClientFactory, config: Config) -> None:
+async def test_request_id_is_made_or_taken(config: Config, aiohttp_client: ClientFactory) -> None:
     client = await aiohttp_client(create_app(config))
     made = (await client.get("/v2/")).headers["X-Request-Id"]
     assert len(made) == 36  # a UUID
@@ -112,7 +112,7 @@ def _count(method: str, route: str, status: str) -> float:
 
 
 async def test_requests_are_counted_by_route_template(
-    aiohttp_client: ClientFactory, config: Config
+    config: Config, aiohttp_client: ClientFactory
 ) -> None:
     client = await aiohttp_client(create_app(config))
     route = "/v2/{name}/manifests/{reference}"
@@ -134,8 +134,8 @@ async def test_requests_are_counted_by_route_template(
 
 
 async def test_access_log_lines_are_json_without_secrets(
-    aiohttp_client: ClientFactory,
     config: Config,
+    aiohttp_client: ClientFactory,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -30,7 +30,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def test_concurrent_pushes_each_give_one_event_per_endpoint(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoints = (
         EndpointConfig(name="a", url=receiver.url, ignoredmediatypes=("application/octet-stream",)),
@@ -80,7 +80,7 @@ def _pg_ctl(server: PostgresServer, *args: str) -> None:
 
 @pytest.mark.postgres
 async def test_readyz_while_postgresql_is_stopped(
-    aiohttp_client: ClientFactory, config: Config
+    config: Config, aiohttp_client: ClientFactory
 ) -> None:
     with running_postgres(max_connections=20) as server:  # its own: this test stops it
         url = server.url("postgres")

@@ -41,7 +41,7 @@ def with_endpoints(config: Config, *endpoints: EndpointConfig) -> Config:
 
 
 async def test_push_sends_distributions_envelope(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="ci", url=receiver.url, headers={"Authorization": ["Bearer x"]})
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -73,7 +73,7 @@ async def test_push_sends_distributions_envelope(
 
 
 async def test_request_id_travels_from_client_to_event(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     ignore_blobs = EndpointConfig(
         name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)
@@ -99,7 +99,7 @@ async def test_request_id_travels_from_client_to_event(
 
 
 async def test_delete_mount_and_pull_events(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="all", url=receiver.url)
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -123,7 +123,7 @@ async def test_delete_mount_and_pull_events(
 
 
 async def test_ignored_actions_write_nothing(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     """With pulls ignored, a pull writes no row: pulls stay read-only."""
     endpoint = EndpointConfig(
@@ -143,7 +143,7 @@ async def test_ignored_actions_write_nothing(
 
 
 async def test_refused_manifest_writes_no_event(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(name="ci", url=receiver.url)
     client = await aiohttp_client(create_app(with_endpoints(config, endpoint)))
@@ -167,7 +167,7 @@ async def outbox_rows(config: Config, where: str = "") -> int:
 
 
 async def test_berth_events_lists_failing_deliveries(
-    aiohttp_client: ClientFactory, config: Config
+    config: Config, aiohttp_client: ClientFactory
 ) -> None:
     down = Receiver()  # never started: connection refused
     url = down.url.replace("http://", "http://hook:pw-x@") + "?token=hook-secret"
@@ -209,7 +209,7 @@ def berth_events(config: Config, *args: str) -> str:
 
 
 async def test_one_push_event_per_tag(
-    aiohttp_client: ClientFactory, config: Config, receiver: Receiver
+    config: Config, aiohttp_client: ClientFactory, receiver: Receiver
 ) -> None:
     endpoint = EndpointConfig(
         name="ci", url=receiver.url, ignoredmediatypes=("application/octet-stream",)
