@@ -16,10 +16,11 @@ from aiohttp import web
 from registry.auth import AUTH
 from registry.auth.login import check_password
 from registry.errcode import TOOMANYREQUESTS, RegistryError
-from registry.http.keys import MANIFESTS
+from registry.http.keys import DATABASE, MANIFESTS
 from registry.names import is_tag
 from registry.ui.keys import NEW_SESSION, SESSION, SESSIONS, VIEWER
 from registry.ui.render import PREFIX, page
+from registry.ui.repository import manifest_digest
 from registry.ui.views import digest_in_url, visible_repository
 
 log = logging.getLogger("berth.ui")
@@ -117,13 +118,15 @@ async def confirm_delete_tag(request: web.Request) -> web.Response:
     """GET /ui/r/{name}/-/tags/{tag}/delete"""
     name, tag = visible_repository(request), _tag(request)
     _may_delete(request, name)
-    stored = await request.config_dict[MANIFESTS].get(name, tag)
+    digest = await manifest_digest(request.config_dict[DATABASE], name, tag)
+    if digest is None:
+        raise web.HTTPNotFound(text=f"No tag {tag} in {name}.")
     return page(
         request,
         "confirm.html",
         name=name,
         what=f"tag {tag}",
-        detail=f"The tag {name}:{tag} will be removed. The manifest {stored.digest} stays, "
+        detail=f"The tag {name}:{tag} will be removed. The manifest {digest} stays, "
         "with any other tags on it.",
         cancel=_repository_url(name),
     )
@@ -143,7 +146,8 @@ async def confirm_delete_manifest(request: web.Request) -> web.Response:
     """GET /ui/r/{name}/-/manifests/{digest}/delete"""
     name, digest = visible_repository(request), digest_in_url(request)
     _may_delete(request, name)
-    await request.config_dict[MANIFESTS].get(name, digest)
+    if await manifest_digest(request.config_dict[DATABASE], name, str(digest)) is None:
+        raise web.HTTPNotFound(text=f"No manifest {digest} in {name}.")
     return page(
         request,
         "confirm.html",

@@ -9,7 +9,7 @@ from typing import Any, Final
 from sqlalchemy import Select, func, select
 
 from registry.db import Database
-from registry.db.models import manifest_pulls, manifest_references, manifests, tags
+from registry.db.models import manifest_pulls, manifest_references, manifests, repositories, tags
 from registry.service.repos import repository_id
 from registry.ui.paging import PageSpec
 from registry.ui.platforms import INDEX_TYPES, index_platforms
@@ -138,3 +138,20 @@ def _untagged(repo_id: int) -> Select[Any]:
         .order_by(manifests.c.created_at.desc())
         .limit(UNTAGGED_SHOWN)
     )
+
+
+async def manifest_digest(db: Database, repository: str, reference: str) -> str | None:
+    """The digest a tag (or a digest) names in `repository`, if it is there. Read here
+    rather than through ManifestService.get, which counts as a pull (webhook events)."""
+    query = select(manifests.c.digest).join(
+        repositories, repositories.c.id == manifests.c.repository_id
+    )
+    if ":" in reference:
+        query = query.where(manifests.c.digest == reference)
+    else:
+        query = query.join(tags, tags.c.manifest_id == manifests.c.id).where(
+            tags.c.name == reference
+        )
+    async with db.read() as conn:
+        found = await conn.execute(query.where(repositories.c.name == repository))
+        return found.scalar_one_or_none()

@@ -144,7 +144,7 @@ async def test_errors_under_ui_are_html(client: Client) -> None:
     await push_image(client, "some/repo")
     unknown = await client.get("/ui/r/some/repo/-/tags/nope/delete")  # the service's error
     assert unknown.status == 404
-    assert "manifest unknown" in await unknown.text()
+    assert "No tag nope in some/repo" in await unknown.text()
     api = await client.get("/v2/no/such/manifests/latest")
     assert api.content_type == "application/json"  # the API keeps OCI JSON
 
