@@ -188,6 +188,10 @@ class EndpointConfig:
             raise ConfigError(f"{where}: ignore.actions {sorted(unknown)} (known: {EVENT_ACTIONS})")
         if self.timeout <= 0:
             raise ConfigError(f"{where}: timeout must be positive")
+        if self.backoff <= 0:
+            raise ConfigError(f"{where}: backoff must be positive")
+        if self.threshold < 1:
+            raise ConfigError(f"{where}: threshold must be at least 1")
 
     def wants(self, action: str, media_type: str | None) -> bool:
         if self.disabled or action in self.ignore.actions:

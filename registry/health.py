@@ -7,6 +7,7 @@ a failing check is reported by name with its error, as Distribution's health pac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from typing import Final
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from blobstore import BlobStore
+from blobstore import BlobNotFound, BlobStore, Digest
 from registry.db import Database
 
 CHECK_TIMEOUT: Final = 5.0
@@ -59,6 +60,13 @@ def _probe_sqlite_file(path: str) -> None:
         conn.close()
 
 
+_ABSENT: Final = Digest("sha256", "0" * 64)  # a blob nobody stores
+
+
 async def _check_storage(store: BlobStore) -> None:
+    """The store answers (S3: the bucket is reachable with these credentials): a stat of a
+    blob that is not there must say BlobNotFound, not fail; an ingest must open."""
+    with contextlib.suppress(BlobNotFound):
+        await store.stat(_ABSENT)
     upload = await store.begin()
     await upload.abort()

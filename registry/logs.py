@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from registry.config import LogConfig
+from registry.log_redaction import redact
 
 TEXT_FORMAT: Final = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
@@ -33,8 +34,12 @@ def configure(config: LogConfig) -> None:
 
 
 def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
+    """The record's `extra={"fields": ...}`, strings redacted (they come after the record
+    factory that redacts the message has run)."""
     fields = getattr(record, "fields", None)
-    return fields if isinstance(fields, Mapping) else {}
+    if not isinstance(fields, Mapping):
+        return {}
+    return {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
 
 
 class TextFormatter(logging.Formatter):
@@ -68,7 +73,8 @@ class JSONFormatter(logging.Formatter):
             **_fields(record),
         }
         if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+            # exc_text is the traceback log_redaction already redacted, when it had to
+            line["error"] = record.exc_text or redact(self.formatException(record.exc_info))
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, default=str)
