@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint typecheck pytest test-env bench clean cluster
+.PHONY: run test test-fast lint typecheck pytest test-env bench bench-s3 clean cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ cluster: $(STAMP)
 
 bench: $(STAMP) test-env
 	$(BIN)/python -m bench
+
+bench-s3: $(STAMP) test-env  # both registries on one SeaweedFS (Berth's S3 driver vs Distribution's)
+	$(BIN)/python -m bench --storage s3
 
 clean:
 	rm -rf $(VENV) build *.egg-info

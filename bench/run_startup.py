@@ -86,7 +86,7 @@ def _in_process(root: Path, image: str) -> Callable[[], float]:
     store = ImageStore(root)
     record = store.find(image)
     assert record is not None
-    config = json.dumps(store.image_config(record))
+    config = json.dumps(asyncio.run(store.image_config(record)))
     layers = [str(p) for p in store.layer_dirs(record)]
 
     def once() -> float:

@@ -21,8 +21,8 @@ from blobstore.protocol import (
     BlobInfo,
     BlobReader,
     BlobStore,
+    BlobURLs,
     LocalBlobPaths,
-    StaleIngests,
     Upload,
 )
 from blobstore.verify import VerifyingReader
@@ -51,6 +51,7 @@ __all__ = [
     "BlobReader",
     "BlobStore",
     "BlobStoreError",
+    "BlobURLs",
     "Digest",
     "DigestMismatch",
     "FilesystemBlobStore",
@@ -59,7 +60,6 @@ __all__ = [
     "InvalidRange",
     "LocalBlobPaths",
     "SizeMismatch",
-    "StaleIngests",
     "Upload",
     "UploadNotFound",
     "VerifyingReader",

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from blobstore import BlobStore, Digest, FilesystemBlobStore, InvalidDigest
+from blobstore import BlobStore, Digest, InvalidDigest
 from puller import mediatypes
 from puller.chain import chain_ids
 from puller.client import RegistryClient
@@ -45,7 +45,7 @@ class PullOptions:
 
 async def pull_image(
     ref: Reference,
-    content: FilesystemBlobStore,
+    content: BlobStore,
     snapshots: SnapshotStore,
     options: PullOptions,
     progress: ProgressSink | None = None,
@@ -167,7 +167,7 @@ async def _unpack_all(
     manifest: ImageManifest,
     diff_ids: list[Digest],
     downloads: list[asyncio.Task[None]],
-    content: FilesystemBlobStore,
+    content: BlobStore,
     snapshots: SnapshotStore,
     limits: UnpackLimits,
     report: ProgressSink,

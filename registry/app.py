@@ -10,7 +10,7 @@ from typing import Final
 from aiohttp import web
 
 import registry.auth
-from blobstore import FilesystemBlobStore
+from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
 from registry.http import ROUTES, error_middleware
@@ -73,9 +73,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = app[DATABASE]
     app[HTTP_SECRET] = await http_secret(db, config.http.secret)
-    store = FilesystemBlobStore(config.blob_root)
+    stores = contextlib.AsyncExitStack()
+    store = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
-    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
+    app[BLOBS] = BlobService(
+        db, store, delete_enabled=delete_enabled, redirect=not config.storage.redirect.disable
+    )
     leases = Leases(db)
     locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks)
@@ -98,3 +101,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await purger
     sendfile_pool.shutdown()
     await db.dispose()
+    await stores.aclose()

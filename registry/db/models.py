@@ -6,7 +6,7 @@
     manifests             (repository, digest) -> exact payload, media type, subject, artifact type
     manifest_references   manifest -> blob (config, layer) and manifest -> manifest (index child)
     tags                  (repository, name) -> manifest
-    upload_sessions       uploads in progress: id is the blobstore ingest id
+    upload_sessions       uploads in progress: id is the blobstore ingest id, state its progress
     leases                named exclusive holds with an expiry (registry.leases)
     shared_secrets        secrets every replica must agree on, created once (token signing key)
     login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
@@ -131,6 +131,7 @@ upload_sessions = Table(
     ),
     Column("started_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Column("updated_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("state", LargeBinary, nullable=True),  # the blobstore's Upload.state() (migration 0003)
     Index("ix_upload_sessions_updated_at", "updated_at"),
 )
 

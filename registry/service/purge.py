@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from blobstore import BlobStore, StaleIngests, UploadNotFound
+from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
@@ -59,11 +59,8 @@ async def purge_orphaned_ingests(
     """Remove ingests that no upload session owns and nobody has written to for longer than
     `older_than`: those of one-request uploads (POST ?digest=, or a whole blob in one PUT)
     whose process crashed before it could commit or abort. Garbage collection may call this
-    too. Returns the ids purged (or, dry, found); none for a store that cannot say how long
-    its ingests have been idle."""
-    if not isinstance(store, StaleIngests):
-        return []
-    idle = await store.ingests_idle_for(older_than.total_seconds())
+    too. Returns the ids purged (or, dry, found)."""
+    idle = await store.idle_uploads(older_than.total_seconds())
     owned: set[str] = set()
     async with db.read() as conn:
         for start in range(0, len(idle), _IDS_PER_QUERY):
