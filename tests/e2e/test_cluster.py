@@ -1,6 +1,7 @@
-"""Three `berth serve` replicas on one PostgreSQL and one blob store, behind nginx (round
-robin, no stickiness), used as one registry: docker through the balancer, a chunked upload
-spread over every replica by the client itself, and a replica killed mid-upload.
+"""Three `berth serve` replicas on one PostgreSQL and one S3 bucket (SeaweedFS), behind nginx
+(round robin, no stickiness), used as one registry: docker through the balancer (and from a
+replica that redirects to presigned URLs), a chunked upload spread over every replica by the
+client itself, a replica killed mid-upload, and upload purging moving to another replica.
 
 The registry conformance workflows run through the same balancer too: their `server`
 fixture (tests/e2e/conformance_support.py) has a `cluster` parameter.
@@ -57,6 +58,15 @@ def test_docker_push_and_pull_through_the_balancer(
     assert output.split()[0] == hashlib.sha256((context / "greeting").read_bytes()).hexdigest()
     served = cluster.balancer.upstreams_used(cluster.balancer.access_log()[logged:])
     assert {replica.host for replica in cluster.replicas} <= set(served)
+    # Once more from a replica that answers blob GETs with a presigned redirect to the bucket.
+    with cluster.extra_replica({"redirect": {"disable": False}}) as redirecting:
+        direct = docker_images.tag(ref, ref.replace(cluster.host, redirecting.host, 1))
+        docker_images.remove(ref, direct)
+        run(["docker", "pull", direct], env=docker_config)
+        log = redirecting.log().splitlines()
+    gets = [line for line in log if '"GET ' in line and "/blobs/sha256:" in line]
+    assert len(gets) >= 2, log  # the config and the layers
+    assert all('" 307 ' in line for line in gets), gets
 
 
 def _chunks(data: bytes, sizes: list[int]) -> list[bytes]:
@@ -105,6 +115,8 @@ def test_chunked_upload_with_every_request_on_another_replica(cluster: Cluster) 
         pulled = requests.get(f"{url}/v2/{name}/blobs/{digest_of(data)}", timeout=60)
         assert pulled.status_code == 200
         assert hashlib.sha256(pulled.content).hexdigest() == digest_of(data).split(":")[1]
+    for replica in cluster.replicas:  # the bytes went to the bucket, never to a replica's disk
+        assert [p for p in replica.data_dir.rglob("*") if p.is_file() and p.stat().st_size] == []
 
 
 def _start_slow_patch(host: str, location: str, offset: int, chunk: bytes, sent: int) -> object:
