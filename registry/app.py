@@ -13,6 +13,7 @@ import registry.auth
 from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
+from registry.holders import holder_name
 from registry.http import ROUTES, error_middleware
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -79,7 +80,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[BLOBS] = BlobService(
         db, store, delete_enabled=delete_enabled, redirect=not config.storage.redirect.disable
     )
-    leases = Leases(db)
+    leases = Leases(db, holder_name("process"))
     locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks)
     app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)

@@ -9,6 +9,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Final
 
 from sqlalchemy import delete, select
 
@@ -16,10 +17,13 @@ from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
+from registry.holders import known_dead
 from registry.leases import Leases, run_as_leader
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
 log = logging.getLogger(__name__)
+
+PURGING_LEASE: Final = "upload-purging"
 
 _IDS_PER_QUERY = 500
 
@@ -115,5 +119,9 @@ async def purge_on_leader(
     leases: Leases, db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
 ) -> None:
     """Purge on one elected process among all workers and replicas; another takes over
-    within the lease's ttl when it dies. Run as a task; cancel it to stop."""
-    await run_as_leader(leases, "upload-purging", lambda: purge_forever(db, store, locks, config))
+    within the lease's ttl when it dies (at once if it was a process of this machine, as
+    after a restart). Run as a task; cancel it to stop."""
+    holder = await leases.holder_of(PURGING_LEASE)
+    if holder is not None and known_dead(holder):
+        await Leases(db, holder).release(PURGING_LEASE)
+    await run_as_leader(leases, PURGING_LEASE, lambda: purge_forever(db, store, locks, config))

@@ -7,24 +7,19 @@ while alive. A replica that dies mid-chunk stops renewing, and after `ttl` secon
 replica may take the upload over: the client's next request (GET for the offset, then PATCH
 or PUT) finds it free.
 
-A holder that was a process of this very machine (same boot, same PID namespace) and is no
-longer running is known dead, so its lease is released at once instead of waiting for the
-ttl: a server restarted after a crash resumes its uploads immediately, as it did with flock.
+A holder that was a process of this very machine and is no longer running is known dead
+(registry.holders), so its lease is released at once instead of waiting for the ttl: a
+server restarted after a crash resumes its uploads immediately, as it did with flock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import os
-import secrets
-import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Final
 
 from registry.db import Database
+from registry.holders import holder_name, known_dead
 from registry.leases import LeaseBusy, LeaseLost, Leases
 
 UPLOAD_LEASE_TTL: Final = 15.0  # seconds a crashed replica's upload stays locked
@@ -38,39 +33,10 @@ class UploadBusy(Exception):
         self.upload_id = upload_id
 
 
-@functools.cache
-def _machine() -> str:
-    """This boot of this machine and this PID namespace: where a PID means one process."""
-    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    namespace = os.readlink("/proc/self/ns/pid")
-    return hashlib.sha256(f"{boot}/{namespace}".encode()).hexdigest()[:16]
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead, just not yet reaped
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _known_dead(holder: str) -> bool:
-    parts = holder.split(":")  # host:pid:machine:request
-    if len(parts) != 4 or not parts[1].isdigit() or parts[2] != _machine():
-        return False
-    return int(parts[1]) != os.getpid() and not _running(int(parts[1]))
-
-
 class UploadLocks:
     def __init__(self, db: Database, ttl: float = UPLOAD_LEASE_TTL) -> None:
         self._db = db
         self._ttl = ttl
-        self._process = f"{socket.gethostname()}:{os.getpid()}:{_machine()}"
 
     @contextlib.asynccontextmanager
     async def hold(self, upload_id: str) -> AsyncIterator[None]:
@@ -79,13 +45,13 @@ class UploadLocks:
         name = f"upload:{upload_id}"
         # The holder is this request, not the process: two requests of one process exclude
         # each other too.
-        leases = Leases(self._db, f"{self._process}:{secrets.token_hex(4)}")
+        leases = Leases(self._db, holder_name())
         try:
             async with contextlib.AsyncExitStack() as stack:
                 try:
                     await stack.enter_async_context(leases.hold(name, self._ttl))
                 except LeaseBusy as busy:
-                    if busy.holder is None or not _known_dead(busy.holder):
+                    if busy.holder is None or not known_dead(busy.holder):
                         raise
                     await Leases(self._db, busy.holder).release(name)  # the dead one's only
                     await stack.enter_async_context(leases.hold(name, self._ttl))

@@ -9,8 +9,8 @@ import socket
 
 from registry import Config
 from registry.db import Database
+from registry.holders import _machine
 from registry.leases import Leases
-from registry.service.upload_locks import _machine
 from tests.api.oci import Client, digest_of
 
 

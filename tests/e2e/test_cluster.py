@@ -186,7 +186,7 @@ def test_upload_purging_runs_on_one_replica_and_moves_when_it_dies(
             "SELECT holder FROM leases WHERE name = 'upload-purging' AND expires_at > now()",
             database,
         ).strip()
-        return int(holder.split(":")[1]) if holder else None  # host:pid:random
+        return int(holder.split(":")[1]) if holder else None  # host:pid:machine:tag
 
     pids = [replica.process.pid for replica in cluster.replicas]
     deadline = time.monotonic() + 60  # a replica killed by an earlier test may still hold it
