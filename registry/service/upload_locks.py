@@ -14,6 +14,7 @@ server restarted after a crash resumes its uploads immediately, as it did with f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Final
@@ -23,6 +24,7 @@ from registry.holders import holder_name, known_dead
 from registry.leases import LeaseBusy, LeaseLost, Leases
 
 UPLOAD_LEASE_TTL: Final = 15.0  # seconds a crashed replica's upload stays locked
+UPLOAD_BUSY_WAIT: Final = 2.0  # seconds a request waits for another to finish with the upload
 
 
 class UploadBusy(Exception):
@@ -34,27 +36,42 @@ class UploadBusy(Exception):
 
 
 class UploadLocks:
-    def __init__(self, db: Database, ttl: float = UPLOAD_LEASE_TTL) -> None:
+    def __init__(
+        self, db: Database, ttl: float = UPLOAD_LEASE_TTL, wait: float = UPLOAD_BUSY_WAIT
+    ) -> None:
         self._db = db
         self._ttl = ttl
+        self._wait = wait
 
     @contextlib.asynccontextmanager
     async def hold(self, upload_id: str) -> AsyncIterator[None]:
-        """Hold the upload, or raise UploadBusy at once if another request has it (or took
-        it over from this one, which stalled past the ttl)."""
+        """Hold the upload, or raise UploadBusy if another request keeps it for longer than
+        `wait` seconds (or took it over from this one, which stalled past the ttl)."""
         name = f"upload:{upload_id}"
         # The holder is this request, not the process: two requests of one process exclude
         # each other too.
         leases = Leases(self._db, holder_name())
         try:
             async with contextlib.AsyncExitStack() as stack:
-                try:
-                    await stack.enter_async_context(leases.hold(name, self._ttl))
-                except LeaseBusy as busy:
-                    if busy.holder is None or not known_dead(busy.holder):
-                        raise
-                    await Leases(self._db, busy.holder).release(name)  # the dead one's only
-                    await stack.enter_async_context(leases.hold(name, self._ttl))
+                await self._take(stack, leases, name)
                 yield
         except (LeaseBusy, LeaseLost):
             raise UploadBusy(upload_id) from None
+
+    async def _take(self, stack: contextlib.AsyncExitStack, leases: Leases, name: str) -> None:
+        # A client that lost its connection mid-chunk often asks again before the server has
+        # finished with the cut-off request: give that request a moment to let go.
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self._wait, 0.02
+        while True:
+            try:
+                await stack.enter_async_context(leases.hold(name, self._ttl))
+                return
+            except LeaseBusy as busy:
+                if busy.holder is not None and known_dead(busy.holder):
+                    await Leases(self._db, busy.holder).release(name)  # the dead one's only
+                elif loop.time() + delay > deadline:
+                    raise
+                else:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.25)
