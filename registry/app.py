@@ -44,7 +44,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
-from registry.service.purge import purge_on_leader
+from registry.service.purge import purge_on_leader, release_dead_leader
 from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
@@ -105,6 +105,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sendfile_pool = SendfilePool(SENDFILE_THREADS)
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
+    if purging.enabled:
+        await release_dead_leader(db)
     purger = (
         asyncio.create_task(purge_on_leader(leases, db, store, locks, purging))
         if purging.enabled

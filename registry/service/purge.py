@@ -119,9 +119,13 @@ async def purge_on_leader(
     leases: Leases, db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
 ) -> None:
     """Purge on one elected process among all workers and replicas; another takes over
-    within the lease's ttl when it dies (at once if it was a process of this machine, as
-    after a restart). Run as a task; cancel it to stop."""
-    holder = await leases.holder_of(PURGING_LEASE)
+    within the lease's ttl when it dies. Run as a task; cancel it to stop."""
+    await run_as_leader(leases, PURGING_LEASE, lambda: purge_forever(db, store, locks, config))
+
+
+async def release_dead_leader(db: Database) -> None:
+    """If the purging leader was a process of this machine that has exited (this server,
+    before a crash), free its lease now rather than after the ttl. Call at start-up."""
+    holder = await Leases(db).holder_of(PURGING_LEASE)
     if holder is not None and known_dead(holder):
         await Leases(db, holder).release(PURGING_LEASE)
-    await run_as_leader(leases, PURGING_LEASE, lambda: purge_forever(db, store, locks, config))
