@@ -86,7 +86,7 @@ def _in_process(root: Path, image: str) -> Callable[[], float]:
     store = ImageStore(root)
     record = store.find(image)
     assert record is not None
-    config = json.dumps(asyncio.run(store.image_config(record)))
+    config = json.dumps(store.image_config(record))
     layers = [str(p) for p in store.layer_dirs(record)]
 
     def once() -> float:
@@ -145,8 +145,8 @@ def main() -> int:
             ("docker images", _command(["docker", "images"]), None),
             ("berth images", _command([berth, "images", *state]), 10),
         ]  # fmt: skip
-        samples = _rounds([sampler for _, sampler, _ in table], args.n)
-        rows = [(name, taken, base) for (name, _, base), taken in zip(table, samples, strict=True)]
+        measured = _rounds([sampler for _, sampler, _ in table], args.n)
+        rows = [(name, taken, base) for (name, _, base), taken in zip(table, measured, strict=True)]
     finally:
         if (bundle / "rootfs").is_mount():
             subprocess.run(["umount", str(bundle / "rootfs")], check=False)
