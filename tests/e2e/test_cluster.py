@@ -64,9 +64,9 @@ def test_docker_push_and_pull_through_the_balancer(
         docker_images.remove(ref, direct)
         run(["docker", "pull", direct], env=docker_config)
         log = redirecting.log().splitlines()
-    gets = [line for line in log if '"GET ' in line and "/blobs/sha256:" in line]
+    gets = [line for line in log if "method=GET" in line and "/blobs/sha256:" in line]
     assert len(gets) >= 2, log  # the config and the layers
-    assert all('" 307 ' in line for line in gets), gets
+    assert all("status=307" in line for line in gets), gets
 
 
 def _chunks(data: bytes, sizes: list[int]) -> list[bytes]:
