@@ -34,7 +34,7 @@ test: test-env lint typecheck pytest
 test-fast: lint typecheck
 	$(BIN)/pytest -m "not e2e and not postgres and not s3 and not cluster and not browser"
 
-# Replicas on PostgreSQL and shared blobs behind nginx, on this machine (docs/scale-out.md).
+# Replicas on PostgreSQL and SeaweedFS (S3) behind nginx, on this machine (docs/scale-out.md).
 cluster: $(STAMP)
 	bash scripts/cluster.sh $(CLUSTER_ARGS)
 

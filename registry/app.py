@@ -18,6 +18,7 @@ from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
 from registry.gc.schedule import collect_forever
+from registry.holders import holder_name
 from registry.http import ROUTES, error_middleware, observe
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -52,7 +53,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
-from registry.service.purge import purge_on_leader
+from registry.service.purge import purge_on_leader, release_dead_leader
 from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
@@ -126,7 +127,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         quotas=quotas,
         events=events,
     )
-    leases = Leases(db)
+    leases = Leases(db, holder_name("process"))
     locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks, quotas=quotas, events=events)
     app[MANIFESTS] = ManifestService(
@@ -142,6 +143,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sendfile_pool = SendfilePool(SENDFILE_THREADS)
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
+    if purging.enabled:
+        await release_dead_leader(db)
     purger = (
         asyncio.create_task(purge_on_leader(leases, db, store, locks, purging))
         if purging.enabled

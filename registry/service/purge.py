@@ -9,6 +9,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Final
 
 from sqlalchemy import delete, select
 
@@ -16,10 +17,13 @@ from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
+from registry.holders import known_dead
 from registry.leases import Leases, run_as_leader
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
 log = logging.getLogger(__name__)
+
+PURGING_LEASE: Final = "upload-purging"
 
 _IDS_PER_QUERY = 500
 
@@ -116,4 +120,12 @@ async def purge_on_leader(
 ) -> None:
     """Purge on one elected process among all workers and replicas; another takes over
     within the lease's ttl when it dies. Run as a task; cancel it to stop."""
-    await run_as_leader(leases, "upload-purging", lambda: purge_forever(db, store, locks, config))
+    await run_as_leader(leases, PURGING_LEASE, lambda: purge_forever(db, store, locks, config))
+
+
+async def release_dead_leader(db: Database) -> None:
+    """If the purging leader was a process of this machine that has exited (this server,
+    before a crash), free its lease now rather than after the ttl. Call at start-up."""
+    holder = await Leases(db).holder_of(PURGING_LEASE)
+    if holder is not None and known_dead(holder):
+        await Leases(db, holder).release(PURGING_LEASE)

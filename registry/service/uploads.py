@@ -221,10 +221,12 @@ class UploadService:
     @contextlib.asynccontextmanager
     async def _hold(self, repo: str, upload_id: str) -> AsyncIterator[bytes | None]:
         """Hold the upload; yields the session's saved blobstore state."""
-        state = await self._check_session(repo, upload_id)  # no leases for unknown ids
+        await self._check_session(repo, upload_id)  # no leases for unknown ids
         try:
             async with self._locks.hold(upload_id):
-                yield state
+                # Read under the hold: the previous holder may have saved a newer state
+                # while this request waited for it.
+                yield await self._check_session(repo, upload_id)
         except UploadBusy:
             upload = await self._open(repo, upload_id)
             await upload.close()

@@ -9,8 +9,8 @@ import socket
 
 from registry import Config
 from registry.db import Database
+from registry.holders import _machine
 from registry.leases import Leases
-from registry.service.upload_locks import _machine
 from tests.api.oci import Client, digest_of
 
 
@@ -25,17 +25,40 @@ async def test_an_upload_held_elsewhere_is_busy_until_its_lease_expires(
     try:
         # A replica on another host took the upload and then died: its lease runs out.
         crashed = Leases(db, "other-host:4242:dead")
-        assert await crashed.acquire(f"upload:{upload_id}", ttl=1.0) is not None
+        assert await crashed.acquire(f"upload:{upload_id}", ttl=4.0) is not None
         busy = await client.patch(location, data=b"def", headers={"Content-Range": "3-5"})
-        assert busy.status == 416
+        assert busy.status == 416  # after waiting UPLOAD_BUSY_WAIT (2 s) for it
         assert busy.headers["Range"] == "0-2"  # nothing written while busy
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(2.5)
         taken = await client.patch(location, data=b"def", headers={"Content-Range": "3-5"})
         assert taken.status == 202
         assert taken.headers["Range"] == "0-5"
         done = await client.put(f"{location}?digest={digest_of(b'abcdef')}")
         assert done.status == 201
         assert await crashed.holder_of(f"upload:{upload_id}") is None  # released after use
+    finally:
+        await db.dispose()
+
+
+async def test_a_request_waits_for_one_that_is_finishing(client: Client, config: Config) -> None:
+    """A client whose connection broke mid-chunk asks again while the server still finishes
+    the cut-off request: the new request waits for it instead of failing."""
+    response = await client.post("/v2/waiting/blobs/uploads/")
+    location = response.headers["Location"]
+    db = Database(config.database_url)
+    try:
+        finishing = Leases(db, "this-host:1:finishing:req")
+        name = f"upload:{location.rsplit('/', 1)[1]}"
+        assert await finishing.acquire(name, ttl=30) is not None
+
+        async def finish() -> None:
+            await asyncio.sleep(0.5)
+            await finishing.release(name)
+
+        finished = asyncio.create_task(finish())
+        taken = await client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
+        await finished
+        assert taken.status == 202, await taken.text()
     finally:
         await db.dispose()
 

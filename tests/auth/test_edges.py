@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from registry.auth import jws
 from registry.auth.keys import TrustedKeys, key_id
-from registry.auth.keystore import load_shared_signing_key
+from registry.auth.keystore import shared_signing_key
 from registry.auth.tokens import InvalidToken, TokenVerifier
-from registry.http.keys import CONFIG
+from registry.http.keys import DATABASE
 from tests.auth.conftest import USERS, AppFactory, basic, bearer
 
 
@@ -64,7 +64,7 @@ async def test_crit_token_refused_by_the_registry(token_client: TestClient[Any, 
         headers=basic("alice", USERS["alice"]),
     )
     good = jws.decode((await resp.json())["token"])
-    key = load_shared_signing_key(token_client.app[CONFIG].database_url)  # every replica's
+    key = await shared_signing_key(token_client.app[DATABASE])  # the one replicas share
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     plain = jws.sign(good.header, good.claims, key)
     resp = await token_client.get("/v2/app/tags/list", headers=bearer(plain))

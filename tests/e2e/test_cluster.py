@@ -1,6 +1,7 @@
-"""Three `berth serve` replicas on one PostgreSQL and one blob store, behind nginx (round
-robin, no stickiness), used as one registry: docker through the balancer, a chunked upload
-spread over every replica by the client itself, and a replica killed mid-upload.
+"""Three `berth serve` replicas on one PostgreSQL and one S3 bucket (SeaweedFS), behind nginx
+(round robin, no stickiness), used as one registry: docker through the balancer (and from a
+replica that redirects to presigned URLs), a chunked upload spread over every replica by the
+client itself, a replica killed mid-upload, and upload purging moving to another replica.
 
 The registry conformance workflows run through the same balancer too: their `server`
 fixture (tests/e2e/conformance_support.py) has a `cluster` parameter.
@@ -57,6 +58,15 @@ def test_docker_push_and_pull_through_the_balancer(
     assert output.split()[0] == hashlib.sha256((context / "greeting").read_bytes()).hexdigest()
     served = cluster.balancer.upstreams_used(cluster.balancer.access_log()[logged:])
     assert {replica.host for replica in cluster.replicas} <= set(served)
+    # Once more from a replica that answers blob GETs with a presigned redirect to the bucket.
+    with cluster.extra_replica({"redirect": {"disable": False}}) as redirecting:
+        direct = docker_images.tag(ref, ref.replace(cluster.host, redirecting.host, 1))
+        docker_images.remove(ref, direct)
+        run(["docker", "pull", direct], env=docker_config)
+        log = redirecting.log().splitlines()
+    gets = [line for line in log if "method=GET" in line and "/blobs/sha256:" in line]
+    assert len(gets) >= 2, log  # the config and the layers
+    assert all("status=307" in line for line in gets), gets
 
 
 def _chunks(data: bytes, sizes: list[int]) -> list[bytes]:
@@ -105,6 +115,8 @@ def test_chunked_upload_with_every_request_on_another_replica(cluster: Cluster) 
         pulled = requests.get(f"{url}/v2/{name}/blobs/{digest_of(data)}", timeout=60)
         assert pulled.status_code == 200
         assert hashlib.sha256(pulled.content).hexdigest() == digest_of(data).split(":")[1]
+    for replica in cluster.replicas:  # the bytes went to the bucket, never to a replica's disk
+        assert [p for p in replica.data_dir.rglob("*") if p.is_file() and p.stat().st_size] == []
 
 
 def _start_slow_patch(host: str, location: str, offset: int, chunk: bytes, sent: int) -> object:
@@ -174,7 +186,7 @@ def test_upload_purging_runs_on_one_replica_and_moves_when_it_dies(
             "SELECT holder FROM leases WHERE name = 'upload-purging' AND expires_at > now()",
             database,
         ).strip()
-        return int(holder.split(":")[1]) if holder else None  # host:pid:random
+        return int(holder.split(":")[1]) if holder else None  # host:pid:machine:tag
 
     pids = [replica.process.pid for replica in cluster.replicas]
     deadline = time.monotonic() + 60  # a replica killed by an earlier test may still hold it
