@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint typecheck pytest test-env bench clean
+.PHONY: run test test-fast lint typecheck pytest test-env bench bench-s3 clean cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,15 @@ test: test-env lint typecheck pytest
 test-fast: lint typecheck
 	$(BIN)/pytest -m "not e2e and not postgres and not s3 and not cluster and not browser"
 
+# Replicas on PostgreSQL and shared blobs behind nginx, on this machine (docs/scale-out.md).
+cluster: $(STAMP)
+	bash scripts/cluster.sh $(CLUSTER_ARGS)
+
 bench: $(STAMP) test-env
 	$(BIN)/python -m bench
+
+bench-s3: $(STAMP) test-env  # both registries on one SeaweedFS (Berth's S3 driver vs Distribution's)
+	$(BIN)/python -m bench --storage s3
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -2,11 +2,14 @@
 
 Runs alternate (Berth, Distribution, Berth, ...), each against a freshly started server with an
 empty data dir, so both see the same machine state as far as a noisy machine allows.
+`--storage s3` starts one SeaweedFS for the whole run and gives every server run a fresh
+bucket on it: Berth's S3 driver beside Distribution's own.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -15,6 +18,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +30,29 @@ from bench.workload import Sizes, run_http
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def _one_run(kind: str, sizes: Sizes, with_docker: bool) -> dict[str, float]:
+@contextlib.contextmanager
+def _seaweedfs(enabled: bool) -> Iterator[Any]:
+    """One SeaweedFS for the whole benchmark (tests/support/seaweedfs.py starts it)."""
+    if not enabled:
+        yield None
+        return
+    from tests.support.seaweedfs import running_seaweedfs
+
+    directory = Path(tempfile.mkdtemp(prefix="berth-bench-seaweedfs-"))
+    try:
+        with running_seaweedfs(directory) as seaweedfs:
+            yield seaweedfs
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _one_run(kind: str, sizes: Sizes, with_docker: bool, seaweedfs: Any) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix=f"berth-bench-{kind}-"))
-    server = servers.start(kind, workdir)
+    s3 = None
+    if seaweedfs is not None:
+        s3 = servers.S3Bucket(seaweedfs.endpoint, f"bench-{kind}-{os.urandom(4).hex()}")
+        seaweedfs.create_bucket(s3.bucket)
+    server = servers.start(kind, workdir, s3)
     try:
         with servers.PeakRss(server.process.pid) as rss:
             metrics = run_http(server.url, sizes, lambda: servers.tree_cpu(server.process.pid))
@@ -40,6 +64,8 @@ def _one_run(kind: str, sizes: Sizes, with_docker: bool) -> dict[str, float]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+        if s3 is not None:
+            seaweedfs.delete_bucket(s3.bucket)
 
 
 def _meta(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,6 +78,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
         "runs": args.runs,
         "quick": args.quick,
         "cpus": os.cpu_count(),
+        "storage": args.storage,
         "python": platform.python_version(),
     }
 
@@ -62,7 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 s storms: a smoke run")
     parser.add_argument("--only", choices=["berth", "distribution"], help="one side only")
     parser.add_argument("--no-docker", action="store_true", help="skip docker push/pull")
+    parser.add_argument(
+        "--storage",
+        choices=["filesystem", "s3"],
+        default="filesystem",
+        help="where both servers keep blobs: local disk, or S3 on one SeaweedFS (default disk)",
+    )
     args = parser.parse_args(argv)
+    with _seaweedfs(args.storage == "s3") as seaweedfs:
+        return _bench(args, seaweedfs)
+
+
+def _bench(args: argparse.Namespace, seaweedfs: Any) -> int:
 
     sizes = Sizes.quick() if args.quick else Sizes()
     kinds = [args.only] if args.only else ["berth", "distribution"]
@@ -72,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             t0 = time.monotonic()
             try:
-                metrics = _one_run(kind, sizes, not args.no_docker)
+                metrics = _one_run(kind, sizes, not args.no_docker, seaweedfs)
             except Exception as exc:  # noqa: BLE001  (a failing side is reported, the other still runs)
                 failures[kind].append(f"run {n}: {exc!r}")
                 print(f"[bench] {kind} run {n} FAILED: {exc!r}", file=sys.stderr)
@@ -86,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ceiling = load_ceiling(sizes.storm_seconds / 2, sizes.storm_connections)
     rows = report.summarize(results)
-    print()
+    print(f"\nstorage: {args.storage}")
     print(report.table(rows))
     print(f"\nload generator ceiling (same storm, trivial aiohttp server): {ceiling:,.0f} req/s")
     for kind, errors in failures.items():

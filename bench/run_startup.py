@@ -1,12 +1,14 @@
 """Container start-up to exit: `berth run --rm IMAGE true` (image already pulled) beside
-`docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`.
+`docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`;
+and the CLI's own start-up: `berth --help`, `berth ps`, `berth images` beside docker's.
 
     python -m bench.run_startup [-n 15]        (root, dockerd running)
 
 Builds a small busybox image in Python, pushes it to a throw-away `berth serve`, pulls it
 into a temporary Berth root and into dockerd, then times each command N times (after one
-warm-up) and prints medians with ratios to docker. `berth ps` is timed too: it is the CLI's
-own start-up cost (Python plus imports), which every `berth run` pays before any container work.
+warm-up round; the commands take turns, so that each sees the same load) and prints medians
+with the ratio to the docker command beside it. The targets (issue 9): `berth run` at most
+0.5x docker; `--help`, `ps` and `images` within 150 ms.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,29 +35,35 @@ from tests.support.images import push_image  # noqa: E402
 from tests.support.server import berth_executable, start_berth  # noqa: E402
 
 
-def _time(argv: Sequence[str], n: int) -> list[float]:
-    samples = []
-    for i in range(n + 1):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if i:  # the first run warms caches
-            samples.append(time.perf_counter() - start)
-    return samples
-
-
-def _runc(bundle: Path, n: int) -> list[float]:
-    samples = []
-    for i in range(n + 1):
-        cid = f"berth-bench-{uuid.uuid4().hex[:8]}"
+def _command(argv: Sequence[str]) -> Callable[[], float]:
+    def once() -> float:
         start = time.perf_counter()
         subprocess.run(
-            ["runc", "run", "-b", str(bundle), cid],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        if i:
-            samples.append(time.perf_counter() - start)
+            argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        return time.perf_counter() - start
+
+    return once
+
+
+def _runc(bundle: Path) -> Callable[[], float]:
+    def once() -> float:
+        cid = f"berth-bench-{uuid.uuid4().hex[:8]}"
+        return _command(["runc", "run", "-b", str(bundle), cid])()
+
+    return once
+
+
+def _rounds(samplers: Sequence[Callable[[], float]], n: int) -> list[list[float]]:
+    """N samples of each, taken in interleaved rounds so that every command sees the same
+    machine load; a first round warms caches and is dropped."""
+    samples: list[list[float]] = [[] for _ in samplers]
+    for round_ in range(n + 1):
+        for sampler, taken in zip(samplers, samples, strict=True):
+            value = sampler()
+            if round_:
+                taken.append(value)
     return samples
 
 
@@ -73,15 +81,15 @@ print(time.perf_counter() - t, code)
 """
 
 
-def _in_process(root: Path, image: str, n: int) -> list[float]:
+def _in_process(root: Path, image: str) -> Callable[[], float]:
     """create + start + remove timed inside a fresh interpreter: the executor without the CLI."""
     store = ImageStore(root)
     record = store.find(image)
     assert record is not None
-    config = json.dumps(store.image_config(record))
+    config = json.dumps(asyncio.run(store.image_config(record)))
     layers = [str(p) for p in store.layer_dirs(record)]
-    samples = []
-    for i in range(n + 1):
+
+    def once() -> float:
         out = subprocess.run(
             [sys.executable, "-c", _IN_PROCESS, str(root), image, config, *layers],
             check=True,
@@ -90,15 +98,19 @@ def _in_process(root: Path, image: str, n: int) -> list[float]:
         ).stdout.split()
         if out[1] != "0":
             raise RuntimeError(f"container exited {out[1]}")
-        if i:
-            samples.append(float(out[0]))
-    return samples
+        return float(out[0])
+
+    return once
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=15, help="runs per command (default 15)")
     args = parser.parse_args()
+    # An installed berth has its bytecode compiled; an editable one under
+    # PYTHONDONTWRITEBYTECODE would compile every module on every run.
+    packages = [str(REPO / p) for p in ("berth", "blobstore", "puller", "runtime", "registry")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
     work = Path(tempfile.mkdtemp(prefix="berth-bench-run-"))
     server = start_berth(work / "registry")
     image = f"{server.host}/bench/run-startup:1"
@@ -114,33 +126,39 @@ def main() -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        rows = [
+        run = [berth, "run", "--rm", "--root", str(root)]
+        state = ["--root", str(root)]
+        table = [
             ("docker run --rm --network none IMAGE true",
-             _time(["docker", "run", "--rm", "--network", "none", image, "true"], args.n)),
-            ("runc run (bundle from berth bundle)", _runc(bundle, args.n)),
-            ("berth run --rm IMAGE true", _time([berth, "run", "--rm", "--root", str(root), image,
-                                                 "true"], args.n)),
+             _command(["docker", "run", "--rm", "--network", "none", image, "true"]), None),
+            ("runc run (bundle from berth bundle)", _runc(bundle), 0),
+            ("berth run --rm IMAGE true", _command([*run, image, "true"]), 0),
             ("berth run --rm --runtime runc IMAGE true",
-             _time([berth, "run", "--rm", "--runtime", "runc", "--root", str(root), image,
-                    "true"], args.n)),
+             _command([*run, "--runtime", "runc", image, "true"]), 0),
             ("berth run --rm --runtime crun IMAGE true",
-             _time([berth, "run", "--rm", "--runtime", "crun", "--root", str(root), image,
-                    "true"], args.n)),
-            ("berth ps (CLI start-up only)", _time([berth, "ps", "--root", str(root)], args.n)),
-            ("berth executor in-process (create+start+remove)", _in_process(root, image, args.n)),
+             _command([*run, "--runtime", "crun", image, "true"]), 0),
+            ("berth executor in-process (create+start+remove)", _in_process(root, image), 0),
+            ("docker --help", _command(["docker", "--help"]), None),
+            ("berth --help", _command([berth, "--help"]), 6),
+            ("docker ps", _command(["docker", "ps"]), None),
+            ("berth ps", _command([berth, "ps", *state]), 8),
+            ("docker images", _command(["docker", "images"]), None),
+            ("berth images", _command([berth, "images", *state]), 10),
         ]  # fmt: skip
+        samples = _rounds([sampler for _, sampler, _ in table], args.n)
+        rows = [(name, taken, base) for (name, _, base), taken in zip(table, samples, strict=True)]
     finally:
         if (bundle / "rootfs").is_mount():
             subprocess.run(["umount", str(bundle / "rootfs")], check=False)
         subprocess.run(["docker", "rmi", "-f", image], check=False, stdout=subprocess.DEVNULL)
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    docker = statistics.median(rows[0][1])
-    width = max(len(name) for name, _ in rows)
+    width = max(len(name) for name, _, _ in rows)
     print(f"{'command':<{width}}  {'median s':>9}  {'min s':>7}  {'vs docker':>9}   (n={args.n})")
-    for name, samples in rows:
+    for name, samples, baseline in rows:
         median = statistics.median(samples)
-        print(f"{name:<{width}}  {median:9.3f}  {min(samples):7.3f}  {median / docker:8.2f}x")
+        ratio = "" if baseline is None else f"{median / statistics.median(rows[baseline][1]):8.2f}x"
+        print(f"{name:<{width}}  {median:9.3f}  {min(samples):7.3f}  {ratio:>9}")
     return 0
 
 

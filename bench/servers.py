@@ -3,6 +3,8 @@
 Berth runs as `berth serve` with its default worker count. Distribution runs Debian's
 `docker-registry` with the package's stock config (/etc/docker/registry/config.yml) changed only
 where it must be: our address and data dir, and no htpasswd auth (Berth runs without auth too).
+With an `S3Bucket`, both keep their blobs in it instead (Distribution through its own s3
+driver), with each one's default chunk size and presigned redirects for blob GETs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,39 @@ import yaml
 STOCK_CONFIG = Path("/etc/docker/registry/config.yml")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A bucket on an S3 server that accepts any key (SeaweedFS without -s3.config)."""
+
+    endpoint: str
+    bucket: str
+    region: str = "us-east-1"
+    access_key: str = "bench"
+    secret_key: str = "bench-secret"
+
+    def berth_env(self) -> dict[str, str]:
+        return {
+            "BERTH_STORAGE_S3_ACCESSKEY": self.access_key,
+            "BERTH_STORAGE_S3_SECRETKEY": self.secret_key,
+            "BERTH_STORAGE_S3_REGION": self.region,
+            "BERTH_STORAGE_S3_REGIONENDPOINT": self.endpoint,
+            "BERTH_STORAGE_S3_BUCKET": self.bucket,
+            "BERTH_STORAGE_S3_FORCEPATHSTYLE": "true",
+        }
+
+    def distribution_config(self) -> dict[str, Any]:
+        return {
+            "accesskey": self.access_key,
+            "secretkey": self.secret_key,
+            "region": self.region,
+            "regionendpoint": self.endpoint,
+            "bucket": self.bucket,
+            "forcepathstyle": True,
+            "secure": False,
+            "v4auth": True,
+        }
 
 
 @dataclass
@@ -71,7 +106,9 @@ def _berth_argv(host: str, data_dir: Path) -> list[str]:
     ]
 
 
-def _distribution_argv(host: str, data_dir: Path, workdir: Path) -> list[str]:
+def _distribution_argv(
+    host: str, data_dir: Path, workdir: Path, s3: S3Bucket | None = None
+) -> list[str]:
     config: dict[str, Any] = (
         yaml.safe_load(STOCK_CONFIG.read_text())
         if STOCK_CONFIG.exists()
@@ -81,7 +118,11 @@ def _distribution_argv(host: str, data_dir: Path, workdir: Path) -> list[str]:
         }
     )
     config.pop("auth", None)
-    config["storage"]["filesystem"] = {"rootdirectory": str(data_dir)}
+    if s3 is None:
+        config["storage"]["filesystem"] = {"rootdirectory": str(data_dir)}
+    else:
+        config["storage"].pop("filesystem", None)
+        config["storage"]["s3"] = s3.distribution_config()
     config.setdefault("http", {})["addr"] = host
     path = workdir / "distribution.yml"
     path.write_text(yaml.safe_dump(config))
@@ -89,8 +130,9 @@ def _distribution_argv(host: str, data_dir: Path, workdir: Path) -> list[str]:
     return [binary, "serve", str(path)]
 
 
-def start(kind: str, workdir: Path) -> Server:
-    """Start `kind` ("berth" or "distribution") with data under `workdir`; wait for /v2/."""
+def start(kind: str, workdir: Path, s3: S3Bucket | None = None) -> Server:
+    """Start `kind` ("berth" or "distribution") with data under `workdir` (blobs in `s3`
+    when given); wait for /v2/."""
     workdir.mkdir(parents=True, exist_ok=True)
     host = f"127.0.0.1:{_free_port()}"
     data_dir = workdir / "data"
@@ -98,11 +140,16 @@ def start(kind: str, workdir: Path) -> Server:
     argv = (
         _berth_argv(host, data_dir)
         if kind == "berth"
-        else _distribution_argv(host, data_dir, workdir)
+        else _distribution_argv(host, data_dir, workdir, s3)
     )
+    env = {**os.environ, **(s3.berth_env() if s3 is not None and kind == "berth" else {})}
+    if kind == "distribution":  # its AWS SDK panics on a CA bundle with its own transport
+        env.pop("AWS_CA_BUNDLE", None)
     log_path = workdir / f"{kind}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
     server = Server(kind, host, data_dir, proc, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

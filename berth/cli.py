@@ -1,47 +1,120 @@
 """The `berth` command line: parses arguments and hands them to one command module.
 
-Each module in `berth.commands` defines `register(subparsers)`, which adds its subcommand(s)
-and sets `handler=<function(args) -> int>` as the parser default. Commands are found by
-discovery, so adding one never touches this file.
+Start-up is the CLI's own cost on every `berth run`, so a command's module (and what it
+imports: the registry, aiohttp, the runtime) is imported only when that command runs.
+`COMMANDS` maps each command name to its module and its one-line help; `berth --help` reads
+only this table. A module defines `register(subparsers)`, which adds the full parser of every
+command it serves and sets `handler=<function(args) -> int>` as that parser's default.
+
+To add a command, add one line to `COMMANDS`:
+
+    "gc": ("berth.commands.gc", "delete blobs no manifest references"),
+
+and write berth/commands/gc.py with `register`. Several commands may share a module (`ps`
+and `rm`); `register` then adds all of them. Keep heavy imports inside handlers or in the
+command's own module, never at the top of a module another command imports.
+
+Failures end with one line on stderr, `berth COMMAND: message`, and a non-zero status:
+2 for usage and configuration errors, `CommandError.status` or else the command's
+`failure_status` default (1; `run` sets 125, as docker does). `--debug` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 
-import berth.commands
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("berth.commands.serve", "run the registry server"),
+    "migrate": ("berth.commands.migrate", "apply database migrations"),
+    "htpasswd": ("berth.commands.htpasswd", "manage users in an htpasswd file"),
+    "pull": ("berth.commands.pull", "pull an image from a registry"),
+    "images": ("berth.commands.images", "list local images"),
+    "rmi": ("berth.commands.images", "remove local images (data stays until prune)"),
+    "prune": ("berth.commands.images", "delete content and snapshots no image uses"),
+    "mount": ("berth.commands.mount", "mount an image's root filesystem read-only (nodev, nosuid)"),
+    "umount": ("berth.commands.mount", "unmount what `berth mount` mounted"),
+    "run": ("berth.commands.run", "run a command in a new container"),
+    "bundle": ("berth.commands.bundle", "write an OCI runtime bundle for an image"),
+    "ps": ("berth.commands.containers", "list containers"),
+    "rm": ("berth.commands.containers", "remove containers"),
+}
+
+USAGE_STATUS = 2  # argparse's own status for a bad command line
 
 
 class CommandError(Exception):
-    """A failure the user caused or can fix: printed as one line, exit status 1."""
+    """A failure the user caused or can fix: printed as one line. `status` is the exit
+    status (default: the command's `failure_status`; 2 for a usage or config error)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first word that is not an option)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with only the sub-parser of the command in `argv` (every command's when
+    `argv` is None). Without a known command, one-line stubs list them all for `--help`."""
     parser = argparse.ArgumentParser(
         prog="berth", description="A container image registry, puller and runner."
     )
+    parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_info in sorted(pkgutil.iter_modules(berth.commands.__path__), key=lambda m: m.name):
-        if module_info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"berth.commands.{module_info.name}")
-        module.register(subparsers)
+    if argv is None:
+        modules = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
+    else:
+        chosen = _chosen(argv)
+        modules = [COMMANDS[chosen][0]] if chosen in COMMANDS else []
+    if not modules:
+        for name, (_, help_text) in COMMANDS.items():
+            subparsers.add_parser(name, help=help_text)
+    for module in modules:
+        import_module(module).register(subparsers)
+        for name, (owner, _) in COMMANDS.items():
+            if owner == module:
+                subparsers.choices[name].add_argument(
+                    "--debug", action="store_true", default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS,
+                )  # fmt: skip
     return parser
 
 
+_OWN_PACKAGES = frozenset({"berth", "blobstore", "puller", "registry", "runtime"})
+
+
+def _one_line(exc: BaseException) -> str:
+    """Berth's own errors (and OSError) say what happened; others get their type's name."""
+    text = " ".join(str(exc).split())
+    own = type(exc).__module__.partition(".")[0] in _OWN_PACKAGES
+    if text and (own or isinstance(exc, OSError)):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    failure_status = int(getattr(args, "failure_status", 1))
     try:
         return int(args.handler(args))
-    except CommandError as exc:
-        print(f"berth {args.command}: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001  (every failure ends as one line, see above)
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"berth {args.command}: {_one_line(exc)}", file=sys.stderr)
+        if isinstance(exc, CommandError) and exc.status is not None:
+            return exc.status
+        return failure_status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
-"""Content-addressed blob storage: digests, the BlobStore protocol, and its drivers."""
+"""Content-addressed blob storage: digests, the BlobStore protocol, and its drivers.
+
+Drivers load on first use (PEP 562): digests and errors are all that `berth images` or
+`berth ps` need, and the filesystem driver brings asyncio.
+"""
+
+import importlib
+import typing
 
 from blobstore.digest import SUPPORTED_ALGORITHMS, Digest, is_digest
 from blobstore.errors import (
@@ -10,16 +17,32 @@ from blobstore.errors import (
     SizeMismatch,
     UploadNotFound,
 )
-from blobstore.filesystem import FilesystemBlobStore, FilesystemUpload
 from blobstore.protocol import (
     BlobInfo,
     BlobReader,
     BlobStore,
+    BlobURLs,
     LocalBlobPaths,
-    StaleIngests,
     Upload,
 )
 from blobstore.verify import VerifyingReader
+
+if typing.TYPE_CHECKING:
+    from blobstore.filesystem import FilesystemBlobStore, FilesystemUpload
+
+_DRIVERS = {
+    "FilesystemBlobStore": "blobstore.filesystem",
+    "FilesystemUpload": "blobstore.filesystem",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _DRIVERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_DRIVERS[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -28,6 +51,7 @@ __all__ = [
     "BlobReader",
     "BlobStore",
     "BlobStoreError",
+    "BlobURLs",
     "Digest",
     "DigestMismatch",
     "FilesystemBlobStore",
@@ -36,7 +60,6 @@ __all__ = [
     "InvalidRange",
     "LocalBlobPaths",
     "SizeMismatch",
-    "StaleIngests",
     "Upload",
     "UploadNotFound",
     "VerifyingReader",

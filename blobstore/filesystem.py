@@ -47,6 +47,7 @@ from blobstore.errors import (
     SizeMismatch,
     UploadNotFound,
 )
+from blobstore.paths import blob_path
 from blobstore.protocol import BlobInfo
 
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
@@ -82,7 +83,7 @@ class FilesystemBlobStore:
     # -- paths ---------------------------------------------------------------
 
     def blob_path(self, digest: Digest) -> Path:
-        return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
+        return blob_path(self.root, digest)
 
     def _ingest_path(self, upload_id: str) -> Path:
         if not _UPLOAD_ID.fullmatch(upload_id):
@@ -154,7 +155,7 @@ class FilesystemBlobStore:
         self._remember(upload_id, _HashState(hashlib.sha256(), 0))
         return FilesystemUpload(self, upload_id, path, fd, 0)
 
-    async def resume(self, upload_id: str) -> FilesystemUpload:
+    async def resume(self, upload_id: str, state: bytes | None = None) -> FilesystemUpload:
         path = self._ingest_path(upload_id)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -171,18 +172,15 @@ class FilesystemBlobStore:
         names = await asyncio.to_thread(os.listdir, self._ingest)
         return [name for name in names if _UPLOAD_ID.fullmatch(name)]
 
-    async def ingests_idle_for(self, seconds: float) -> list[str]:
-        """Ids of ingests whose file nobody has written to for more than `seconds`."""
-        return await asyncio.to_thread(self._idle_ingests, time.time() - seconds)
+    async def idle_uploads(self, seconds: float) -> list[str]:
+        return await asyncio.to_thread(self._idle_uploads, time.time() - seconds)
 
-    def _idle_ingests(self, cutoff: float) -> list[str]:
+    def _idle_uploads(self, cutoff: float) -> list[str]:
         idle = []
         with os.scandir(self._ingest) as entries:
             for entry in entries:
-                if not _UPLOAD_ID.fullmatch(entry.name):
-                    continue
                 with contextlib.suppress(FileNotFoundError):  # committed or aborted meanwhile
-                    if entry.stat().st_mtime < cutoff:
+                    if _UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
                         idle.append(entry.name)
         return idle
 
@@ -224,6 +222,9 @@ class FilesystemUpload:
     @property
     def size(self) -> int:
         return self._size + self._pending_size
+
+    def state(self) -> bytes:
+        return b""  # the ingest file is the state; hashers are kept per process
 
     async def write(self, chunk: bytes) -> None:
         self._require_fd()

@@ -40,6 +40,13 @@ class Upload(Protocol):
         """Bytes written so far, by this object and by any earlier holder of the same id."""
         ...
 
+    def state(self) -> bytes:
+        """The upload's progress as opaque bytes, as of the last close() (or begin/resume).
+        Saved by the caller with its session and handed back to `resume()`, it lets any
+        process continue the upload and, in the common case, verify it at commit without
+        reading back what was written. Empty when the store needs none."""
+        ...
+
     async def write(self, chunk: bytes) -> None:
         """Append `chunk`. Raises UploadNotFound if the ingest was aborted meanwhile."""
         ...
@@ -74,8 +81,10 @@ class BlobStore(BlobReader, Protocol):
         """Open a new, empty ingest with a fresh id."""
         ...
 
-    async def resume(self, upload_id: str) -> Upload:
-        """Reopen an ingest by id; raises UploadNotFound."""
+    async def resume(self, upload_id: str, state: bytes | None = None) -> Upload:
+        """Reopen an ingest by id, from the `state()` last saved for it when there is one
+        (without it the store works out the progress from what it holds, and commit hashes
+        the content again). Raises UploadNotFound."""
         ...
 
     async def delete(self, digest: Digest) -> None:
@@ -84,6 +93,11 @@ class BlobStore(BlobReader, Protocol):
 
     def walk(self) -> AsyncIterator[BlobInfo]:
         """Every committed blob, in no particular order."""
+        ...
+
+    async def idle_uploads(self, seconds: float) -> list[str]:
+        """Ids of uploads not written to for `seconds` (S3: begun that long ago), for
+        sweeping abandoned ones when no session table keeps track of them."""
         ...
 
 
@@ -95,10 +109,9 @@ class LocalBlobPaths(Protocol):
 
 
 @runtime_checkable
-class StaleIngests(Protocol):
-    """Implemented by stores that can tell how long an ingest has lain untouched, so that
-    ingests abandoned by a crash can be purged."""
+class BlobURLs(Protocol):
+    """Implemented by stores that can hand clients a URL to fetch a blob from directly."""
 
-    async def ingests_idle_for(self, seconds: float) -> list[str]:
-        """Ids of ingests nothing has written to for more than `seconds`."""
+    async def url_for(self, digest: Digest) -> str:
+        """A time-limited URL of a committed blob (which the caller has checked exists)."""
         ...

@@ -12,6 +12,10 @@ from registry.db.models import metadata
 
 config = context.config
 
+# Replicas started together all run `upgrade`: on PostgreSQL a transaction-scoped advisory
+# lock makes them take turns, so the first applies the migrations and the rest find them done.
+MIGRATION_LOCK = 0x6265727468  # "berth"
+
 
 def _url() -> str:
     url = config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url")
@@ -27,6 +31,8 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

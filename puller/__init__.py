@@ -1,27 +1,16 @@
 """Pulls images from OCI and Docker registries into a local store, unpacked as overlay
-snapshots. `ImageStore` is the API; the state dir layout is drawn in `puller.store`."""
+snapshots. `ImageStore` is the API; the state dir layout is drawn in `puller.store`.
 
-from puller.errors import (
-    AuthenticationFailed,
-    DiffIDMismatch,
-    ImageNotFound,
-    InvalidPlatform,
-    InvalidReference,
-    LayerRejected,
-    LayerTooLarge,
-    NotFound,
-    PullerError,
-    RegistryError,
-    UnsupportedManifest,
-)
-from puller.platforms import Platform, host_platform, parse_platform
-from puller.progress import Phase, ProgressEvent, ProgressSink
-from puller.records import ImageRecord
-from puller.reference import Reference, default_plain_http, parse_reference
-from puller.store import ImageStore, PruneReport, default_root
+Names load on first use (PEP 562), so that `berth images` or `berth run` of a pulled
+image imports only what it touches.
+"""
+
+import importlib
+import typing
 
 __all__ = [
     "ImageStore",
+    "UnpackLimits",
     "ImageRecord",
     "PruneReport",
     "default_root",
@@ -44,5 +33,67 @@ __all__ = [
     "ImageNotFound",
     "LayerRejected",
     "LayerTooLarge",
+    "DecompressionBomb",
     "DiffIDMismatch",
 ]
+
+_EXPORTS: dict[str, str] = {
+    "UnpackLimits": "puller.limits",
+    "AuthenticationFailed": "puller.errors",
+    "DecompressionBomb": "puller.errors",
+    "DiffIDMismatch": "puller.errors",
+    "ImageNotFound": "puller.errors",
+    "InvalidPlatform": "puller.errors",
+    "InvalidReference": "puller.errors",
+    "LayerRejected": "puller.errors",
+    "LayerTooLarge": "puller.errors",
+    "NotFound": "puller.errors",
+    "PullerError": "puller.errors",
+    "RegistryError": "puller.errors",
+    "UnsupportedManifest": "puller.errors",
+    "Platform": "puller.platforms",
+    "host_platform": "puller.platforms",
+    "parse_platform": "puller.platforms",
+    "Phase": "puller.progress",
+    "ProgressEvent": "puller.progress",
+    "ProgressSink": "puller.progress",
+    "ImageRecord": "puller.records",
+    "Reference": "puller.reference",
+    "default_plain_http": "puller.reference",
+    "parse_reference": "puller.reference",
+    "ImageStore": "puller.store",
+    "PruneReport": "puller.store",
+    "default_root": "puller.stateroot",
+}
+
+if typing.TYPE_CHECKING:
+    from puller.errors import (
+        AuthenticationFailed,
+        DecompressionBomb,
+        DiffIDMismatch,
+        ImageNotFound,
+        InvalidPlatform,
+        InvalidReference,
+        LayerRejected,
+        LayerTooLarge,
+        NotFound,
+        PullerError,
+        RegistryError,
+        UnsupportedManifest,
+    )
+    from puller.limits import UnpackLimits
+    from puller.platforms import Platform, host_platform, parse_platform
+    from puller.progress import Phase, ProgressEvent, ProgressSink
+    from puller.records import ImageRecord
+    from puller.reference import Reference, default_plain_http, parse_reference
+    from puller.stateroot import default_root
+    from puller.store import ImageStore, PruneReport
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

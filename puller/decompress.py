@@ -1,4 +1,4 @@
-"""Streaming decompression of layer blobs, with the diff_id hash and a size cap.
+"""Streaming decompression of layer blobs, with the diff_id hash and the unpack limits.
 
 Everything here is a small file-like object with `read(n)`, so `tarfile.open(mode="r|")`
 can consume a layer of any size with flat memory.
@@ -12,13 +12,27 @@ from typing import Any, Final, Protocol
 
 import zstandard
 
-from puller.errors import LayerRejected, LayerTooLarge
+from puller.errors import DecompressionBomb, LayerRejected, LayerTooLarge
+from puller.limits import UnpackLimits
 
 _CHUNK: Final = 1 << 20
 
 
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class CountingReader:
+    """Counts the bytes read through it (the compressed side of a layer)."""
+
+    def __init__(self, inner: Readable) -> None:
+        self._inner = inner
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self.count += len(data)
+        return data
 
 
 class GzipReader:
@@ -67,20 +81,38 @@ class GzipReader:
 
 
 class LimitedHashingReader:
-    """Hashes what passes (the diff_id) and refuses to produce more than `limit` bytes."""
+    """Hashes what passes (the diff_id) and refuses to produce more than `limits` allow,
+    measuring expansion against the compressed bytes `compressed` has read."""
 
-    def __init__(self, inner: Readable, limit: int, layer: object) -> None:
+    def __init__(
+        self,
+        inner: Readable,
+        limits: UnpackLimits,
+        layer: object,
+        compressed: CountingReader | None = None,
+    ) -> None:
         self._inner = inner
-        self._limit = limit
+        self._limits = limits
         self._layer = layer
+        self._compressed = compressed
         self.hasher = hashlib.sha256()
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(_CHUNK if size < 0 else size)
         self.size += len(data)
-        if self.size > self._limit:
-            raise LayerTooLarge(self._layer, self._limit)
+        limits = self._limits
+        if self.size > limits.max_size:
+            raise LayerTooLarge(self._layer, limits.max_size)
+        if (
+            self._compressed is not None
+            and limits.max_expansion > 0
+            and self.size > limits.expansion_floor
+            and self.size > limits.max_expansion * self._compressed.count
+        ):
+            raise DecompressionBomb(
+                self._layer, limits.max_expansion, self.size, self._compressed.count
+            )
         self.hasher.update(data)
         return data
 

@@ -9,7 +9,8 @@ PullerError
 │   └── UnsupportedManifest    schema1, unknown media type, or no matching platform
 ├── ImageNotFound          no local image record for a reference
 ├── LayerRejected          a layer tries to escape its snapshot, or is malformed
-│   └── LayerTooLarge      a layer unpacks past the configured size cap (a decompression bomb)
+│   ├── LayerTooLarge      a layer unpacks past the configured size cap
+│   └── DecompressionBomb  a layer inflates more than the allowed ratio over its compressed size
 └── DiffIDMismatch         the uncompressed layer does not hash to the config's diff_id
 
 Every message names the reference, digest or path concerned, so the CLI prints it as is.
@@ -64,6 +65,15 @@ class LayerTooLarge(LayerRejected):
     def __init__(self, digest: object, limit: int) -> None:
         super().__init__(f"layer {digest} unpacks to more than {limit} bytes (size cap)")
         self.limit = limit
+
+
+class DecompressionBomb(LayerRejected):
+    def __init__(self, digest: object, ratio: float, unpacked: int, compressed: int) -> None:
+        super().__init__(
+            f"layer {digest} inflates more than {ratio:g}x ({unpacked} bytes from the first "
+            f"{compressed} compressed): refused as a decompression bomb (see --max-expansion)"
+        )
+        self.ratio = ratio
 
 
 class DiffIDMismatch(PullerError):

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from blobstore import BlobStore, Digest, FilesystemBlobStore, InvalidDigest
+from blobstore import BlobStore, Digest, InvalidDigest
 from puller import mediatypes
 from puller.chain import chain_ids
 from puller.client import RegistryClient
 from puller.credentials import load_credentials
-from puller.errors import RegistryError, UnsupportedManifest
+from puller.errors import DiffIDMismatch, LayerRejected, RegistryError, UnsupportedManifest
+from puller.limits import UnpackLimits
 from puller.manifests import (
     Descriptor,
     ImageManifest,
@@ -39,12 +40,12 @@ class PullOptions:
     plain_http: bool = False
     credentials: tuple[str, str] | None = None
     concurrency: int = 3
-    max_layer_size: int = 64 * 1024**3
+    limits: UnpackLimits = field(default_factory=UnpackLimits)
 
 
 async def pull_image(
     ref: Reference,
-    content: FilesystemBlobStore,
+    content: BlobStore,
     snapshots: SnapshotStore,
     options: PullOptions,
     progress: ProgressSink | None = None,
@@ -79,7 +80,7 @@ async def pull_image(
         downloads = [asyncio.create_task(download(layer)) for layer in manifest.layers]
         try:
             size = await _unpack_all(
-                manifest, diff_ids, downloads, content, snapshots, options.max_layer_size, report
+                manifest, diff_ids, downloads, content, snapshots, options.limits, report
             )
         finally:
             for task in downloads:
@@ -166,9 +167,9 @@ async def _unpack_all(
     manifest: ImageManifest,
     diff_ids: list[Digest],
     downloads: list[asyncio.Task[None]],
-    content: FilesystemBlobStore,
+    content: BlobStore,
     snapshots: SnapshotStore,
-    max_layer_size: int,
+    limits: UnpackLimits,
     report: ProgressSink,
 ) -> int:
     total = 0
@@ -195,8 +196,11 @@ async def _unpack_all(
                     diff_id=diff_id,
                     upper=tmp / "fs",
                     lowers=lowers,
-                    max_size=max_layer_size,
+                    limits=limits,
                 )
+            except (LayerRejected, DiffIDMismatch):
+                await content.delete(layer.digest)  # refused content is kept nowhere
+                raise
             finally:
                 blob.close()
             info = SnapshotInfo(

@@ -19,7 +19,6 @@ import errno
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,7 +67,7 @@ class SnapshotStore:
     def prepare(self) -> Iterator[Path]:
         """A fresh temporary snapshot dir (with an empty `fs/`), deleted on exit unless
         `commit` renamed it away."""
-        tmp = self.root / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp = self.root / f"{_TMP_PREFIX}{os.urandom(16).hex()}"
         (tmp / "fs").mkdir(parents=True)
         os.chmod(tmp / "fs", 0o755)
         try:
@@ -90,7 +89,7 @@ class SnapshotStore:
     def remove(self, chain_id: Digest) -> None:
         path = self.path(chain_id)
         if path.exists():
-            doomed = self.root / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+            doomed = self.root / f"{_TMP_PREFIX}{os.urandom(16).hex()}"
             os.rename(path, doomed)  # vanish at once, then delete at leisure
             shutil.rmtree(doomed)
 

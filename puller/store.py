@@ -1,7 +1,7 @@
 """The local image store: content, snapshots and image records under one state dir.
 
     <root>/                       default_root(): /var/lib/berth (root), $XDG_DATA_HOME/berth
-    ├── content/                  a blobstore.FilesystemBlobStore: manifests, configs, layers
+    ├── content/                  a blobstore.FilesystemBlobStore (the default `content`)
     │   ├── blobs/sha256/<ab>/<hex>
     │   └── ingest/<id>           downloads in progress
     ├── snapshots/                one unpacked layer per chain ID (see puller.snapshots)
@@ -19,31 +19,25 @@ Images sharing layers share their blobs (content is keyed by digest) and their s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blobstore import Digest, FilesystemBlobStore, UploadNotFound
+from blobstore import BlobStore, Digest, LocalBlobPaths, UploadNotFound
+from blobstore.paths import blob_path
 from puller.errors import ImageNotFound
-from puller.platforms import parse_platform
+from puller.limits import UnpackLimits
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
-from puller.unpack import DEFAULT_MAX_LAYER_SIZE
 
-
-def default_root() -> Path:
-    """/var/lib/berth for root, else $XDG_DATA_HOME/berth (~/.local/share/berth)."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/berth")
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "berth"
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +48,34 @@ class PruneReport:
 
 
 class ImageStore:
-    """Opens (creating if needed) the state dir at `root`."""
+    """Opens (creating if needed) the state dir at `root`. Blobs go to `content`, any
+    BlobStore; by default a filesystem store under `root`, opened on first use. `limits`
+    bound what each layer may unpack to (a refused layer's blob and unpack dir are deleted)."""
 
     def __init__(
-        self, root: Path, *, max_layer_size: int = DEFAULT_MAX_LAYER_SIZE, concurrency: int = 3
+        self,
+        root: Path,
+        content: BlobStore | None = None,
+        /,
+        *,
+        limits: UnpackLimits | None = None,
+        concurrency: int = 3,
     ) -> None:
         self.root = Path(root)
-        self.content = FilesystemBlobStore(self.root / "content")
+        self._content = content
         self.snapshots = SnapshotStore(self.root / "snapshots")
         self.records = RecordStore(self.root)
-        self.max_layer_size = max_layer_size
+        self.limits = limits or UnpackLimits()
         self.concurrency = concurrency
+
+    @functools.cached_property
+    def content(self) -> BlobStore:
+        """The content store (opened on first use: listing images needs only the records)."""
+        if self._content is not None:
+            return self._content
+        from blobstore.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(self.root / "content")
 
     def find(self, reference: str) -> ImageRecord | None:
         """The local image for `reference`, normalized as Docker does (`busybox` is
@@ -97,6 +108,9 @@ class ImageStore:
         """Pull `reference` into this store and record it; returns the record.
         `plain_http` forces HTTP; without it, loopback registries get HTTPS first (no
         certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS."""
+        import asyncio
+
+        from puller.platforms import parse_platform
         from puller.pulling import PullOptions, pull_image  # aiohttp only when pulling
 
         ref = parse_reference(reference)
@@ -105,18 +119,28 @@ class ImageStore:
             plain_http=plain_http,
             credentials=credentials,
             concurrency=self.concurrency,
-            max_layer_size=self.max_layer_size,
+            limits=self.limits,
         )
         record = await pull_image(ref, self.content, self.snapshots, options, progress)
         await asyncio.to_thread(self.records.put, record)
         return record
 
     def image_config(self, record: ImageRecord) -> dict[str, Any]:
-        """The parsed image config JSON."""
-        document = json.loads(self.content.blob_path(record.config_digest).read_bytes())
-        if not isinstance(document, dict):
-            raise ValueError(f"image config {record.config_digest} is not a JSON object")
-        return document
+        """The parsed image config JSON, read straight from its file, without the driver or
+        asyncio (`berth run` starts faster). For content in a store that is not local
+        files, use `read_image_config`."""
+        if self._content is None:
+            path = blob_path(self.root / "content", record.config_digest)
+        elif isinstance(self._content, LocalBlobPaths):
+            path = self._content.blob_path(record.config_digest)
+        else:
+            raise TypeError("the content store is not local: use read_image_config")
+        return _config_document(path.read_bytes(), record.config_digest)
+
+    async def read_image_config(self, record: ImageRecord) -> dict[str, Any]:
+        """The parsed image config JSON, from any content store (configs are a few KiB)."""
+        chunks = [chunk async for chunk in self.content.read(record.config_digest)]
+        return _config_document(b"".join(chunks), record.config_digest)
 
     def layer_dirs(self, record: ImageRecord) -> list[Path]:
         """Unpacked snapshot dirs, base layer first (overlay wants them reversed in lowerdir)."""
@@ -134,6 +158,8 @@ class ImageStore:
     async def prune(self, *, grace: float = 3600.0) -> PruneReport:
         """Delete blobs and snapshots that no image record uses, and downloads or unpacks
         untouched for `grace` seconds (younger ones may belong to a pull still running)."""
+        import asyncio  # loaded by the commands that pull or prune, not by those that list
+
         records = self.records.all()
         keep_blobs: set[Digest] = set()
         keep_snapshots: set[Digest] = set()
@@ -149,12 +175,9 @@ class ImageStore:
                 blobs += 1
                 freed += info.size
         cutoff = time.time() - grace
-        for upload_id in await self.content.ingest_ids():
-            with contextlib.suppress(FileNotFoundError, UploadNotFound):
-                ingest = self.content.root / "ingest" / upload_id
-                if (await asyncio.to_thread(os.stat, ingest)).st_mtime < cutoff:
-                    upload = await self.content.resume(upload_id)
-                    await upload.abort()
+        for upload_id in await self.content.idle_uploads(grace):
+            with contextlib.suppress(UploadNotFound):
+                await (await self.content.resume(upload_id)).abort()
         snapshots = 0
         for chain_id in await asyncio.to_thread(self.snapshots.walk):
             if chain_id not in keep_snapshots:
@@ -162,3 +185,10 @@ class ImageStore:
                 snapshots += 1
         await asyncio.to_thread(self.snapshots.sweep_temporaries, cutoff)
         return PruneReport(blobs, freed, snapshots)
+
+
+def _config_document(raw: bytes, digest: Digest) -> dict[str, Any]:
+    document = json.loads(raw)
+    if not isinstance(document, dict):
+        raise ValueError(f"image config {digest} is not a JSON object")
+    return document

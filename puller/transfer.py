@@ -9,12 +9,20 @@ connection drops mid-blob, the download continues from the bytes already written
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, Callable
 from typing import Final
 
 import aiohttp
 
-from blobstore import BlobNotFound, BlobStore, Digest, VerifyingReader
+from blobstore import (
+    BlobNotFound,
+    BlobStore,
+    Digest,
+    DigestMismatch,
+    SizeMismatch,
+    VerifyingReader,
+)
 from puller.client import RegistryClient, describe_error
 from puller.errors import RegistryError
 from puller.progress import Phase, ProgressEvent, ProgressSink
@@ -42,12 +50,16 @@ async def ensure_blob(
         return False
     upload = await store.begin()
     report(ProgressEvent(Phase.DOWNLOADING, digest, 0, size))
+    source = _resumable(client, repository, digest, size, lambda: upload.size, report)
     try:
-        source = _resumable(client, repository, digest, size, lambda: upload.size, report)
-        async for chunk in VerifyingReader(source, digest, size):
-            await upload.write(chunk)
-            report(ProgressEvent(Phase.DOWNLOADING, digest, upload.size, size))
+        # closed here, in this task, even when verification stops reading mid-response
+        async with contextlib.aclosing(source):
+            async for chunk in VerifyingReader(source, digest, size):
+                await upload.write(chunk)
+                report(ProgressEvent(Phase.DOWNLOADING, digest, upload.size, size))
         await upload.commit(digest, size)
+    except (DigestMismatch, SizeMismatch) as exc:
+        raise RegistryError(f"blob {digest}: the registry sent other bytes ({exc})") from None
     finally:
         await upload.abort()
     report(ProgressEvent(Phase.DOWNLOADED, digest, size, size))
@@ -61,7 +73,7 @@ async def _resumable(
     size: int,
     written: Callable[[], int],
     report: ProgressSink,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     failures = 0
     while True:
         offset = written()

@@ -7,15 +7,18 @@ import tarfile
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Final
 
 from blobstore import BlobReader, Digest, LocalBlobPaths
 from puller.applier import LayerApplier
-from puller.decompress import LimitedHashingReader, Readable, decompressed
+from puller.decompress import (
+    CountingReader,
+    LimitedHashingReader,
+    Readable,
+    decompressed,
+)
 from puller.errors import DiffIDMismatch, LayerRejected
+from puller.limits import UnpackLimits
 from puller.tarplan import plan_member
-
-DEFAULT_MAX_LAYER_SIZE: Final = 64 * 1024**3
 
 
 def apply_layer(
@@ -26,11 +29,12 @@ def apply_layer(
     diff_id: Digest,
     upper: Path,
     lowers: Sequence[Path],
-    max_size: int = DEFAULT_MAX_LAYER_SIZE,
+    limits: UnpackLimits = UnpackLimits(),  # noqa: B008  (frozen, so one shared default is safe)
 ) -> int:
     """Unpack the tar in `raw` into the empty directory `upper` over `lowers` (top first).
     Returns the bytes of file content written. Blocking: run it in a thread."""
-    stream = LimitedHashingReader(decompressed(raw, compression), max_size, layer)
+    compressed = CountingReader(raw)
+    stream = LimitedHashingReader(decompressed(compressed, compression), limits, layer, compressed)
     applier = LayerApplier(upper, lowers)
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]  # any object with read() works

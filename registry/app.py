@@ -10,7 +10,7 @@ from typing import Final
 from aiohttp import web
 
 import registry.auth
-from blobstore import FilesystemBlobStore
+from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
 from registry.http import ROUTES, error_middleware
@@ -20,6 +20,8 @@ from registry.http.keys import (
     BLOBS,
     CATALOG,
     CONFIG,
+    DATABASE,
+    HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
     REFERRERS,
@@ -28,6 +30,7 @@ from registry.http.keys import (
     UPLOADS,
 )
 from registry.http.sendfile import SendfilePool
+from registry.leases import Leases
 from registry.service import (
     BlobService,
     CatalogService,
@@ -36,8 +39,9 @@ from registry.service import (
     TagService,
     UploadService,
 )
-from registry.service.purge import purge_forever
+from registry.service.purge import purge_on_leader
 from registry.service.upload_locks import UploadLocks
+from registry.shared_secret import http_secret
 
 MAX_PAGE: Final = 1000
 SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
@@ -54,20 +58,29 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[INFLIGHT] = inflight
+    db = Database(config.database_url, config.database.pool)  # connects on first use
+    app[DATABASE] = db
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_resources)
-    registry.auth.install(app, config.auth, config.data_dir)
+    registry.auth.install(
+        app, config.auth, config.data_dir, db, trusted_proxies=config.http.trustedproxies
+    )
     app.add_routes(ROUTES)
     return app
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    db = Database(config.database_url)
-    store = FilesystemBlobStore(config.blob_root)
+    db = app[DATABASE]
+    app[HTTP_SECRET] = await http_secret(db, config.http.secret)
+    stores = contextlib.AsyncExitStack()
+    store = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
-    app[BLOBS] = BlobService(db, store, delete_enabled=delete_enabled)
-    locks = UploadLocks(config.data_dir / "upload-locks")
+    app[BLOBS] = BlobService(
+        db, store, delete_enabled=delete_enabled, redirect=not config.storage.redirect.disable
+    )
+    leases = Leases(db)
+    locks = UploadLocks(db)
     app[UPLOADS] = UploadService(db, store, locks)
     app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
@@ -77,7 +90,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
     purger = (
-        asyncio.create_task(purge_forever(db, store, locks, purging)) if purging.enabled else None
+        asyncio.create_task(purge_on_leader(leases, db, store, locks, purging))
+        if purging.enabled
+        else None
     )
     yield
     if purger is not None:
@@ -86,3 +101,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await purger
     sendfile_pool.shutdown()
     await db.dispose()
+    await stores.aclose()

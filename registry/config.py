@@ -9,7 +9,7 @@ Distribution config ports by reading it; Berth-only keys (`datadir`, `database.u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class HTTPConfig:
     workers: int = 0  # Berth-only; 0 means one per CPU
     draintimeout: float = 60.0  # seconds in-flight requests get on shutdown
     tls: TLSConfig = field(default_factory=TLSConfig)
+    secret: str = ""  # Distribution's http.secret: what replicas share, derived from it
+    trustedproxies: tuple[str, ...] = ()  # Berth-only; CIDRs whose X-Forwarded-For is believed
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +57,77 @@ class MaintenanceConfig:
     uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
 
 
+S3_MIN_CHUNK_SIZE = 5 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class S3Config:
+    """Distribution's `storage.s3`; any key set selects the S3 driver."""
+
+    accesskey: str = ""  # "" = the AWS default credential chain
+    secretkey: str = ""
+    region: str = ""
+    regionendpoint: str = ""  # an S3-compatible server (SeaweedFS, MinIO); "" = AWS
+    bucket: str = ""
+    rootdirectory: str = ""
+    forcepathstyle: bool = False
+    secure: bool = True
+    skipverify: bool = False
+    v4auth: bool = True
+    chunksize: int = 10 << 20
+    storageclass: str = "STANDARD"  # NONE: send no storage class
+
+    @property
+    def configured(self) -> bool:
+        return any(getattr(self, f.name) != f.default for f in fields(self))
+
+    def __post_init__(self) -> None:
+        if not self.configured:
+            return
+        for key in ("bucket", "region"):
+            if not getattr(self, key):
+                raise ConfigError(f"storage.s3.{key} is required when storage.s3 is configured")
+        if self.chunksize < S3_MIN_CHUNK_SIZE:
+            raise ConfigError(
+                f"storage.s3.chunksize: {self.chunksize} is below S3's minimum part size "
+                f"({S3_MIN_CHUNK_SIZE})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectConfig:
+    disable: bool = False  # S3: blob GETs redirect to a presigned URL unless disabled
+
+
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     filesystem: FilesystemConfig = field(default_factory=FilesystemConfig)
     delete: DeleteConfig = field(default_factory=DeleteConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    s3: S3Config = field(default_factory=S3Config)
+    redirect: RedirectConfig = field(default_factory=RedirectConfig)
+
+    def __post_init__(self) -> None:
+        if self.driver == "s3" and self.filesystem != FilesystemConfig():
+            raise ConfigError("storage: configure exactly one driver, filesystem or s3, not both")
+
+    @property
+    def driver(self) -> str:
+        """The one storage driver configured: "s3" when storage.s3 is set, else "filesystem"."""
+        return "s3" if self.s3.configured else "filesystem"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabasePoolConfig:
+    size: int = 10  # connections kept open per worker process (PostgreSQL; SQLite has its own)
+    maxoverflow: int = 10  # extra connections opened under load, closed when returned
+    timeout: float = 30.0  # seconds a request waits for a free connection
 
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str = ""  # Berth-only; default sqlite+aiosqlite:///<datadir>/registry.db
+    pool: DatabasePoolConfig = field(default_factory=DatabasePoolConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ here, so that `berth serve` refuses a bad config before any worker starts.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import typing
@@ -25,7 +26,7 @@ ENV_PREFIX: Final = "BERTH_"
 _RAW_SECTIONS: Final = ("auth",)
 _DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)?$")
 _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_KEYS: Final = {"draintimeout", "age", "interval"}
+_DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout"}
 _TRUE: Final = {"true", "yes", "on", "1"}
 _FALSE: Final = {"false", "no", "off", "0"}
 # Distribution's spellings of keys Berth names otherwise: environment variable -> path.
@@ -230,6 +231,8 @@ def _convert(hint: Any, value: object, key: str) -> object:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{shown} is not a mapping")
         return dict(value)
+    if origin is tuple and typing.get_args(hint)[0] is str:
+        return _strings(value, shown, key)
     if origin is tuple:
         if value is None:
             return ()
@@ -240,6 +243,23 @@ def _convert(hint: Any, value: object, key: str) -> object:
                 raise ConfigError(f"{key}: {item!r} is not a mapping")
         return tuple(dict(item) for item in value)
     raise ConfigError(f"{key}: unsupported type {hint!r}")  # pragma: no cover
+
+
+def _strings(value: object, shown: str, key: str) -> tuple[str, ...]:
+    """A list of strings; from the environment, comma-separated."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{shown} is not a list of strings")
+    if key.rsplit(".", 1)[-1] == "trustedproxies":
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {item!r} is not an address or CIDR block") from None
+    return tuple(value)
 
 
 def _duration(value: object, shown: str, is_duration: bool) -> float:

@@ -10,7 +10,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import platform
 import socket
 import struct
 from collections.abc import Callable
@@ -34,7 +33,7 @@ PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine(), 155)
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 _CAP_VERSION_3 = 0x20080522
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -88,7 +87,7 @@ class ContainerStore:
         self.dir = root / "containers"
 
     def new(self, image: str, command: list[str], runtime: str, layers: list[Path]) -> Container:
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()  # what secrets.token_hex does, without importing it for `ps`
         container = Container(self.dir / cid)
         for d in (container.rootfs, container.upper, container.work):
             d.mkdir(parents=True)

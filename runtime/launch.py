@@ -20,7 +20,7 @@ from runtime.containers import Container, ContainerStore
 from runtime.etcfiles import write_etc_files
 from runtime.layers import read_image_file
 from runtime.options import RunOptions
-from runtime.overlay import layer_links, overlay_mount
+from runtime.overlay import make_links, plan_overlay
 from runtime.spec import build_spec, command_line
 from runtime.users import resolve_user
 
@@ -93,13 +93,15 @@ def start(container: Container, *, keep_stdin: bool = False) -> int:
     """Run to completion; returns the exit status. Raises executor.StartError."""
     state = container.state()
     layers = [Path(p) for p in state.layers]
-    links = container.path / "l"
-    mount = overlay_mount(layers, container.upper, container.work, container.rootfs, links=links)
-    if mount.cwd == str(container.path):
-        links.mkdir(exist_ok=True)
-        for link, layer in layer_links(layers, links):
-            if not link.is_symlink():
-                link.symlink_to(layer)
+    overlay = plan_overlay(
+        layers,
+        container.rootfs,
+        upper=container.upper,
+        work=container.work,
+        links=container.path / "l",
+    )
+    make_links(overlay)
+    mount = overlay.mount
 
     def started(pid: int) -> None:
         container.update(status="running", pid=pid)
@@ -164,14 +166,9 @@ def write_bundle(
         host_env=host_env,
     )
     (directory / "config.json").write_text(json.dumps(spec, indent=2))
-    links = directory / "l"
-    mount = overlay_mount(layers, upper, work, rootfs, links=links)
-    if mount.cwd == str(directory):
-        links.mkdir(exist_ok=True)
-        for link, layer in layer_links(layers, links):
-            if not link.is_symlink():
-                link.symlink_to(layer)
-    _linux.apply(mount)
+    overlay = plan_overlay(layers, rootfs, upper=upper, work=work, links=directory / "l")
+    make_links(overlay)
+    _linux.apply(overlay.mount)
     return rootfs
 
 

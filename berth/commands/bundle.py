@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 from pathlib import Path
 
 from berth.cli import CommandError
@@ -21,7 +20,7 @@ def _bundle(args: argparse.Namespace) -> int:
         raise CommandError("berth bundle needs root to mount the overlay root filesystem")
     options = run_options(args)
     _, _, config, layers = image_for(args)
-    hostname = options.hostname or secrets.token_hex(6)
+    hostname = options.hostname or os.urandom(6).hex()
     try:
         rootfs = write_bundle(
             args.directory, config, layers, options, hostname=hostname, host_env=os.environ

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from berth.cli import CommandError
-from runtime import ContainerNotFound, ContainerState, ContainerStore, is_running, kill, remove
+from runtime import ContainerNotFound, ContainerState, ContainerStore, is_running
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -61,6 +61,8 @@ def _ps(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
+    from runtime import kill, remove  # the executor and its syscalls: not for `ps`
+
     store = ContainerStore(_root(args))
     failed = False
     for name in args.ids:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import re
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
-from berth.cli import CommandError
+from berth.cli import USAGE_STATUS, CommandError
 from blobstore import BlobStoreError
-from puller import ImageStore, Phase, ProgressEvent, PullerError, default_root
+from puller import ImageStore, Phase, ProgressEvent, PullerError, UnpackLimits, default_root
 from puller.credentials import parse_user
 
 
@@ -24,11 +24,68 @@ def add_root_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_store(args: argparse.Namespace, **options: int) -> ImageStore:
+def open_store(args: argparse.Namespace) -> ImageStore:
+    limits = unpack_limits(args) if hasattr(args, "max_expansion") else None
     try:
-        return ImageStore(args.root or default_root(), **options)
+        return ImageStore(args.root or default_root(), limits=limits)
     except OSError as exc:
         raise CommandError(f"cannot open state directory: {exc}") from exc
+
+
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def byte_size(text: str) -> int:
+    """A byte count, plain or with a binary suffix as docker writes them (512m, 1g)."""
+    match = re.fullmatch(r"(\d+)([kmgt]?)i?b?", text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1073741824, 512m, 1g)")
+    return int(match[1]) * _UNITS[match[2]]
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value == 0 or 1 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio of at least 1 (or 0: off)")
+    return value
+
+
+def add_unpack_limits(parser: argparse.ArgumentParser) -> None:
+    """The decompression-bomb guards of `pull`, shared by the commands that may pull."""
+    defaults = UnpackLimits()
+    parser.add_argument(
+        "--max-layer-size",
+        type=byte_size,
+        default=defaults.max_size,
+        metavar="SIZE",
+        help="refuse layers that unpack to more than this (default 64g)",
+    )
+    parser.add_argument(
+        "--max-expansion",
+        type=_ratio,
+        default=defaults.max_expansion,
+        metavar="RATIO",
+        help="refuse layers that inflate more than RATIO times the compressed bytes read "
+        "(past --expansion-floor; default 100, 0 turns it off)",
+    )
+    parser.add_argument(
+        "--expansion-floor",
+        type=byte_size,
+        default=defaults.expansion_floor,
+        metavar="SIZE",
+        help="uncompressed bytes a layer may unpack before --max-expansion applies (default 1g)",
+    )
+
+
+def unpack_limits(args: argparse.Namespace) -> UnpackLimits:
+    return UnpackLimits(
+        max_size=args.max_layer_size,
+        max_expansion=args.max_expansion,
+        expansion_floor=args.expansion_floor,
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,13 +98,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--platform", help="os/arch[/variant] to pick from an index")
     parser.add_argument("--user", "-u", help="USER:PASSWORD (default: ~/.docker/config.json)")
-    parser.add_argument(
-        "--max-layer-size",
-        type=int,
-        default=None,
-        metavar="BYTES",
-        help="refuse layers that unpack to more than this (default 64 GiB)",
-    )
+    add_unpack_limits(parser)
     add_root_option(parser)
     parser.set_defaults(handler=_pull)
 
@@ -56,9 +107,10 @@ def _pull(args: argparse.Namespace) -> int:
     try:
         credentials = parse_user(args.user) if args.user else None
     except ValueError as exc:
-        raise CommandError(f"--user: {exc}") from exc
-    options = {"max_layer_size": args.max_layer_size} if args.max_layer_size else {}
-    store = open_store(args, **options)
+        raise CommandError(f"--user: {exc}", status=USAGE_STATUS) from None
+    import asyncio
+
+    store = open_store(args)
     display = ProgressDisplay(sys.stdout)
     try:
         record = asyncio.run(

@@ -4,13 +4,13 @@ when it is not in the local store. The run options are shared with `berth bundle
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from berth.cli import CommandError
+from berth.commands.pull import add_unpack_limits, open_store
 from runtime import (
     ContainerStore,
     OptionError,
@@ -25,6 +25,8 @@ from runtime import (
     remove,
     start,
 )
+
+BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--read-only", action="store_true", help="mount the root filesystem read-only")
     add("--plain-http", action="store_true", help="pull over plain HTTP")
     add("--root", type=Path, help="state directory (default: /var/lib/berth)")
+    add_unpack_limits(parser)
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -78,16 +81,17 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list[Path]]:
     """(root, reference, image config, snapshot dirs), pulling the image when missing."""
-    from puller import ImageStore, PullerError, default_root
+    from puller import PullerError
 
-    root = args.root or default_root()
-    store = ImageStore(root)
+    store = open_store(args)
     try:
         record = store.find(args.image)
         if record is None:
             print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
+            import asyncio
+
             record = asyncio.run(store.pull(args.image, plain_http=args.plain_http))
-        return root, record.reference, store.image_config(record), store.layer_dirs(record)
+        return store.root, record.reference, store.image_config(record), store.layer_dirs(record)
     except PullerError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -133,4 +137,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_run_options(parser)
     parser.add_argument("image", metavar="REF")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD")
-    parser.set_defaults(handler=_run)
+    parser.set_defaults(handler=_run, failure_status=BERTH_FAILED)

@@ -2,9 +2,10 @@
 
 The registry core calls exactly two things from here:
 
-- `install(app, config, data_dir)` from `create_app`, once, before the app starts. It adds
-  whatever the `auth` config section asks for (middleware, the token endpoint). With an empty
-  section the registry is open, as CNCF Distribution is without `auth`.
+- `install(app, config, data_dir, db)` from `create_app`, once, before the app starts. It
+  adds whatever the `auth` config section asks for (middleware, the token endpoint). With an
+  empty section the registry is open, as CNCF Distribution is without `auth`. The database
+  holds what every replica shares: the token signing key and the failed-login counters.
 - `allowed(request, repository, action)` where a handler must decide per repository rather
   than per request: filtering `_catalog`, and whether a cross-repository mount may read the
   source repository (otherwise the mount falls back to an ordinary upload).

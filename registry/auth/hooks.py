@@ -14,11 +14,19 @@ from registry.auth.scope import Access
 from registry.auth.state import AUTH, IDENTITY, Identity, build_state
 from registry.auth.token_service import add_token_routes
 from registry.config import ConfigError
+from registry.db import Database
 
 __all__ = ["allowed", "install"]
 
 
-def install(app: web.Application, config: Mapping[str, Any], data_dir: Path) -> None:
+def install(
+    app: web.Application,
+    config: Mapping[str, Any],
+    data_dir: Path,
+    db: Database,
+    *,
+    trusted_proxies: tuple[str, ...] = (),
+) -> None:
     """Add authentication to `app` as the `auth` config section asks. ConfigError names the
     key when the section, or a file it names, is unusable."""
     try:
@@ -28,7 +36,7 @@ def install(app: web.Application, config: Mapping[str, Any], data_dir: Path) -> 
     if parsed is None:
         return
     try:
-        state = build_state(parsed, data_dir)
+        state = build_state(parsed, data_dir, db, trusted_proxies)
     except (ValueError, OSError) as exc:  # a key, certificate or JWKS file that is unusable
         raise ConfigError(f"auth: {exc}") from None
     app[AUTH] = state

@@ -8,22 +8,19 @@ from aiohttp import web
 
 from registry.auth.state import AuthState, basic_credentials
 from registry.errcode import TOOMANYREQUESTS, UNAUTHORIZED, RegistryError
+from registry.forwarded import client_address
 
 __all__ = ["check_password", "login"]
 
 log = logging.getLogger("berth.auth")
 
 
-def _client(request: web.Request) -> str:
-    return request.remote or "unknown"
-
-
 async def check_password(
     state: AuthState, request: web.Request, user: str, password: str, challenge: dict[str, str]
 ) -> str:
     """`user` if the password is right; RegistryError 401 if not, 429 while throttled."""
-    client = _client(request)
-    retry = state.limiter.retry_after(client)
+    client = client_address(request, state.trusted_proxies)
+    retry = await state.limiter.retry_after(client)
     if retry is not None:
         log.warning("login throttled: client %s, user %r", client, user)
         raise RegistryError(
@@ -33,7 +30,7 @@ async def check_password(
         )
     if state.htpasswd is not None and await state.htpasswd.verify(user, password):
         return user
-    state.limiter.failed(client)
+    await state.limiter.failed(client)
     log.warning("failed login: client %s, user %r", client, user)
     raise RegistryError(UNAUTHORIZED, message="incorrect username or password", headers=challenge)
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
 
+from registry.config import DatabasePoolConfig
 from registry.db.engine import make_engine, transact
 
 T = TypeVar("T")
@@ -56,8 +57,9 @@ _SyncWriter = _SyncReader  # the same wrapper, on the writer connection
 
 
 class Database:
-    def __init__(self, url: str) -> None:
-        self.engine: AsyncEngine = make_engine(url)
+    def __init__(self, url: str, pool: DatabasePoolConfig | None = None) -> None:
+        self.url = url
+        self.engine: AsyncEngine = make_engine(url, pool)
         self._sync: Engine | None = None
         self._writer: Engine | None = None
         if url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url:

@@ -15,6 +15,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
+from registry.config import DatabasePoolConfig
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -23,13 +25,23 @@ _BUSY_RETRIES: Final = 8
 _SQLITE_POOL: Final = 32
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, pool: DatabasePoolConfig | None = None) -> AsyncEngine:
     """An async engine. For SQLite: WAL, busy_timeout, synchronous=NORMAL on every connection,
     and write transactions that take the write lock up front (BEGIN IMMEDIATE) so that two
     processes never deadlock upgrading a read lock. Reads run without BEGIN (each statement
-    is its own snapshot in WAL), which saves two thread hops per request on aiosqlite."""
-    if not url.startswith("sqlite") or ":memory:" in url:
+    is its own snapshot in WAL), which saves two thread hops per request on aiosqlite.
+    Other databases (PostgreSQL) get a connection pool sized by `pool` (database.pool)."""
+    if ":memory:" in url:
         return create_async_engine(url)
+    if not url.startswith("sqlite"):
+        pool = pool or DatabasePoolConfig()
+        return create_async_engine(
+            url,
+            pool_size=pool.size,
+            max_overflow=pool.maxoverflow,
+            pool_timeout=pool.timeout,
+            pool_pre_ping=True,  # a restarted or failed-over server leaves dead connections
+        )
     # A fixed pool: opening an aiosqlite connection starts a thread, so no churn under load.
     # Nothing is left open to roll back: writes end in commit or rollback inside `transact`.
     engine = create_async_engine(

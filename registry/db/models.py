@@ -6,8 +6,10 @@
     manifests             (repository, digest) -> exact payload, media type, subject, artifact type
     manifest_references   manifest -> blob (config, layer) and manifest -> manifest (index child)
     tags                  (repository, name) -> manifest
-    upload_sessions       uploads in progress: id is the blobstore ingest id
+    upload_sessions       uploads in progress: id is the blobstore ingest id, state its progress
     leases                named exclusive holds with an expiry (registry.leases)
+    shared_secrets        secrets every replica must agree on, created once (token signing key)
+    login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -23,6 +25,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -128,6 +131,7 @@ upload_sessions = Table(
     ),
     Column("started_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Column("updated_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("state", LargeBinary, nullable=True),  # the blobstore's Upload.state() (migration 0003)
     Index("ix_upload_sessions_updated_at", "updated_at"),
 )
 
@@ -138,4 +142,21 @@ leases = Table(
     Column("holder", String(255), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("generation", BigInteger, nullable=False),
+)
+
+shared_secrets = Table(
+    "shared_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),  # what is left of the bucket at `at`
+    Column("at", Float, nullable=False),  # Unix time (seconds) of the last failure
+    Index("ix_login_failures_at", "at"),
 )

@@ -16,6 +16,8 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     name, digest = repo_name(request), parse_digest(request.match_info["digest"])
     blobs = request.app[BLOBS]
     info = await blobs.stat(name, digest)
+    if request.method == "GET" and (url := await blobs.redirect_url(digest)) is not None:
+        raise web.HTTPTemporaryRedirect(url, headers={"Docker-Content-Digest": str(digest)})
     headers = {
         "Docker-Content-Digest": str(info.digest),
         "Content-Type": "application/octet-stream",

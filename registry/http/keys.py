@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.config import Config
+from registry.db import Database
 from registry.http.inflight import InFlight
 from registry.http.sendfile import SendfilePool
 from registry.service import (
@@ -26,3 +27,5 @@ REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", SendfilePool)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
+DATABASE = web.AppKey("berth.database", Database)
+HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive

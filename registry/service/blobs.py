@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, delete, select
 
-from blobstore import BlobInfo, BlobNotFound, BlobStore, Digest, LocalBlobPaths
+from blobstore import BlobInfo, BlobNotFound, BlobStore, BlobURLs, Digest, LocalBlobPaths
 from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
@@ -43,11 +43,14 @@ async def is_linked(conn: ReadConnection, repo: str, digest: Digest) -> bool:
 
 
 class BlobService:
-    def __init__(self, db: Database, store: BlobStore, *, delete_enabled: bool) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, *, delete_enabled: bool, redirect: bool = True
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._redirect = redirect
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
@@ -64,6 +67,13 @@ class BlobService:
         """The blob's file when the store is local (so the server can use sendfile)."""
         if isinstance(self._store, LocalBlobPaths):
             return self._store.blob_path(digest)
+        return None
+
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """Where to send a client for the blob's bytes (S3's presigned URL), unless
+        redirects are disabled (storage.redirect.disable) or the store has no URLs."""
+        if self._redirect and isinstance(self._store, BlobURLs):
+            return await self._store.url_for(digest)
         return None
 
     def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from blobstore import BlobStore, StaleIngests, UploadNotFound
+from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
+from registry.leases import Leases, run_as_leader
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ async def purge_uploads(
                 await db.transact(_forget_session(upload_id))
         except UploadBusy:
             continue
-        await locks.forget(upload_id)
         purged.append(upload_id)
     return purged
 
@@ -59,11 +59,8 @@ async def purge_orphaned_ingests(
     """Remove ingests that no upload session owns and nobody has written to for longer than
     `older_than`: those of one-request uploads (POST ?digest=, or a whole blob in one PUT)
     whose process crashed before it could commit or abort. Garbage collection may call this
-    too. Returns the ids purged (or, dry, found); none for a store that cannot say how long
-    its ingests have been idle."""
-    if not isinstance(store, StaleIngests):
-        return []
-    idle = await store.ingests_idle_for(older_than.total_seconds())
+    too. Returns the ids purged (or, dry, found)."""
+    idle = await store.idle_uploads(older_than.total_seconds())
     owned: set[str] = set()
     async with db.read() as conn:
         for start in range(0, len(idle), _IDS_PER_QUERY):
@@ -90,7 +87,7 @@ async def purge_forever(
     db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
 ) -> None:
     """Purge every `config.interval` seconds, starting at a random point of the first minute
-    so that worker processes do not all run at once."""
+    (a newly elected leader does not purge the moment it takes over)."""
     await asyncio.sleep(random.uniform(1, min(60.0, max(config.interval, 1.0))))
     while True:
         try:
@@ -112,3 +109,11 @@ async def purge_forever(
         except Exception:
             log.exception("upload purging failed")
         await asyncio.sleep(max(config.interval, 1.0))
+
+
+async def purge_on_leader(
+    leases: Leases, db: Database, store: BlobStore, locks: UploadLocks, config: UploadPurgingConfig
+) -> None:
+    """Purge on one elected process among all workers and replicas; another takes over
+    within the lease's ttl when it dies. Run as a task; cancel it to stop."""
+    await run_as_leader(leases, "upload-purging", lambda: purge_forever(db, store, locks, config))

@@ -1,23 +1,33 @@
-"""Exclusive per-upload locks that every worker process on this host sees.
+"""Exclusive per-upload holds that every worker process and every replica sees.
 
 Two requests must never append to one upload at once (a client retrying a chunk whose first
-attempt is still in flight would otherwise get both appended). Each upload has a lock file;
-`flock` on it is exclusive across processes, and the kernel drops it when its holder dies, so
-a crash never leaves an upload locked. Replicas on several hosts will need a SQL lease instead.
+attempt is still in flight would otherwise get both appended). Each request that writes to an
+upload holds the lease `upload:<id>` (registry.leases) for as long as it writes, renewing it
+while alive. A replica that dies mid-chunk stops renewing, and after `ttl` seconds another
+replica may take the upload over: the client's next request (GET for the offset, then PATCH
+or PUT) finds it free.
+
+A holder that was a process of this very machine (same boot, same PID namespace) and is no
+longer running is known dead, so its lease is released at once instead of waiting for the
+ttl: a server restarted after a crash resumes its uploads immediately, as it did with flock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
+import functools
+import hashlib
 import os
-import re
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
-_UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
+from registry.db import Database
+from registry.leases import LeaseBusy, LeaseLost, Leases
+
+UPLOAD_LEASE_TTL: Final = 15.0  # seconds a crashed replica's upload stays locked
 
 
 class UploadBusy(Exception):
@@ -28,36 +38,57 @@ class UploadBusy(Exception):
         self.upload_id = upload_id
 
 
-class UploadLocks:
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+@functools.cache
+def _machine() -> str:
+    """This boot of this machine and this PID namespace: where a PID means one process."""
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    namespace = os.readlink("/proc/self/ns/pid")
+    return hashlib.sha256(f"{boot}/{namespace}".encode()).hexdigest()[:16]
 
-    def _path(self, upload_id: str) -> Path:
-        if not _UPLOAD_ID.fullmatch(upload_id):
-            raise UploadBusy(upload_id)
-        return self._directory / upload_id
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead, just not yet reaped
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _known_dead(holder: str) -> bool:
+    parts = holder.split(":")  # host:pid:machine:request
+    if len(parts) != 4 or not parts[1].isdigit() or parts[2] != _machine():
+        return False
+    return int(parts[1]) != os.getpid() and not _running(int(parts[1]))
+
+
+class UploadLocks:
+    def __init__(self, db: Database, ttl: float = UPLOAD_LEASE_TTL) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._process = f"{socket.gethostname()}:{os.getpid()}:{_machine()}"
 
     @contextlib.asynccontextmanager
     async def hold(self, upload_id: str) -> AsyncIterator[None]:
-        """Hold the upload's lock, or raise UploadBusy at once if another request has it."""
-        # A tiny local file: opening it inline is cheaper than a thread hop.
-        fd = os.open(self._path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
+        """Hold the upload, or raise UploadBusy at once if another request has it (or took
+        it over from this one, which stalled past the ttl)."""
+        name = f"upload:{upload_id}"
+        # The holder is this request, not the process: two requests of one process exclude
+        # each other too.
+        leases = Leases(self._db, f"{self._process}:{secrets.token_hex(4)}")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    await stack.enter_async_context(leases.hold(name, self._ttl))
+                except LeaseBusy as busy:
+                    if busy.holder is None or not _known_dead(busy.holder):
+                        raise
+                    await Leases(self._db, busy.holder).release(name)  # the dead one's only
+                    await stack.enter_async_context(leases.hold(name, self._ttl))
+                yield
+        except (LeaseBusy, LeaseLost):
             raise UploadBusy(upload_id) from None
-        try:
-            yield
-        finally:
-            os.close(fd)  # releases the flock
-
-    async def forget(self, upload_id: str) -> None:
-        """Remove the lock file of an upload that is finished."""
-        with contextlib.suppress(FileNotFoundError, UploadBusy):
-            os.unlink(self._path(upload_id))
-
-    async def ids(self) -> list[str]:
-        names = await asyncio.to_thread(os.listdir, self._directory)
-        return [name for name in names if _UPLOAD_ID.fullmatch(name)]

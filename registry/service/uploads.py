@@ -27,7 +27,7 @@ from registry.service.repos import ensure_repository
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
 _SESSION_IN_REPO = (
-    select(upload_sessions.c.id)
+    select(upload_sessions.c.id, upload_sessions.c.state)
     .join(repositories, repositories.c.id == upload_sessions.c.repository_id)
     .where(upload_sessions.c.id == bindparam("id"), repositories.c.name == bindparam("repo"))
 )
@@ -64,7 +64,11 @@ class UploadService:
 
         async def work(conn: WriteConnection) -> None:
             repo_id = await ensure_repository(conn, repo)
-            await conn.execute(upload_sessions.insert().values(id=upload.id, repository_id=repo_id))
+            await conn.execute(
+                upload_sessions.insert().values(
+                    id=upload.id, repository_id=repo_id, state=upload.state()
+                )
+            )
 
         try:
             await self._db.transact(work)
@@ -88,13 +92,14 @@ class UploadService:
     ) -> UploadState:
         """Append one chunk. Out of order, or while another request writes to the same upload:
         RANGE_INVALID (416), and the session is untouched."""
-        async with self._hold(repo, upload_id):
-            upload = await self._resume(upload_id)  # _hold checked the session
+        async with self._hold(repo, upload_id) as state:
+            upload = await self._resume(upload_id, state)
             try:
                 await _write_chunk(upload, body, chunk_range, length)
             finally:
                 await upload.close()
-        await self._db.transact(lambda conn: _touch(conn, upload_id))
+                # Also when the client went away mid-chunk: what arrived is kept, as on disk.
+                await self._db.transact(lambda conn: _touch(conn, upload_id, upload.state()))
         return UploadState(upload_id, upload.size)
 
     async def complete(
@@ -108,12 +113,17 @@ class UploadService:
     ) -> BlobInfo:
         """Write the optional final chunk, verify the whole blob against `digest`, publish it
         and link it into `repo`. On a digest mismatch the session is gone and nothing is stored."""
-        async with self._hold(repo, upload_id):
-            upload = await self._resume(upload_id)  # _hold checked the session
+        async with self._hold(repo, upload_id) as state:
+            upload = await self._resume(upload_id, state)
             # The whole blob in this one request: write it to a fresh ingest begun here, which
             # hashes as it writes (the session's ingest may have been begun by another worker,
-            # and then the commit would have to read the file back to hash it).
-            whole = upload.size == 0 and (chunk_range is None or chunk_range.start == 0)
+            # and then the commit would have to read the file back to hash it). A store that
+            # saves its hash state with the session (state() not empty) needs no fresh ingest.
+            whole = (
+                upload.size == 0
+                and (chunk_range is None or chunk_range.start == 0)
+                and not upload.state()
+            )
             if whole:
                 await upload.close()
                 upload = await self._store.begin()
@@ -135,14 +145,12 @@ class UploadService:
             await self._db.transact(work)
             if whole:
                 await self._abort_ingest(upload_id)
-        await self._locks.forget(upload_id)
         return info
 
     async def _discard(self, upload_id: str) -> None:
-        """Drop a session that failed for good: its ingest, its row, its lock file."""
+        """Drop a session that failed for good: its ingest and its row."""
         await self._abort_ingest(upload_id)
         await self._db.transact(lambda conn: _forget(conn, upload_id))
-        await self._locks.forget(upload_id)
 
     async def _abort_ingest(self, upload_id: str) -> None:
         with contextlib.suppress(UploadNotFound):
@@ -168,14 +176,14 @@ class UploadService:
         upload = await self._open(repo, upload_id)
         await upload.abort()
         await self._db.transact(lambda conn: _forget(conn, upload_id))
-        await self._locks.forget(upload_id)
 
     @contextlib.asynccontextmanager
-    async def _hold(self, repo: str, upload_id: str) -> AsyncIterator[None]:
-        await self._check_session(repo, upload_id)  # no lock files for ids that never existed
+    async def _hold(self, repo: str, upload_id: str) -> AsyncIterator[bytes | None]:
+        """Hold the upload; yields the session's saved blobstore state."""
+        state = await self._check_session(repo, upload_id)  # no leases for unknown ids
         try:
             async with self._locks.hold(upload_id):
-                yield
+                yield state
         except UploadBusy:
             upload = await self._open(repo, upload_id)
             await upload.close()
@@ -186,21 +194,22 @@ class UploadService:
             ) from None
 
     async def _open(self, repo: str, upload_id: str) -> Upload:
-        await self._check_session(repo, upload_id)
-        return await self._resume(upload_id)
+        return await self._resume(upload_id, await self._check_session(repo, upload_id))
 
-    async def _resume(self, upload_id: str) -> Upload:
+    async def _resume(self, upload_id: str, state: bytes | None) -> Upload:
         try:
-            return await self._store.resume(upload_id)
+            return await self._store.resume(upload_id, state)
         except UploadNotFound:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
 
-    async def _check_session(self, repo: str, upload_id: str) -> None:
+    async def _check_session(self, repo: str, upload_id: str) -> bytes | None:
+        """The session's saved blobstore state; BLOB_UPLOAD_UNKNOWN when there is no session."""
         async with self._db.read() as conn:
             params = {"id": upload_id, "repo": repo}
-            found = (await conn.execute(_SESSION_IN_REPO, params)).scalar_one_or_none()
+            found = (await conn.execute(_SESSION_IN_REPO, params)).one_or_none()
         if found is None:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+        return found.state or None
 
 
 def range_header(size: int) -> str:
@@ -233,9 +242,11 @@ async def _write_chunk(
         )
 
 
-async def _touch(conn: WriteConnection, upload_id: str) -> None:
+async def _touch(conn: WriteConnection, upload_id: str, state: bytes) -> None:
     await conn.execute(
-        update(upload_sessions).where(upload_sessions.c.id == upload_id).values(updated_at=utcnow())
+        update(upload_sessions)
+        .where(upload_sessions.c.id == upload_id)
+        .values(updated_at=utcnow(), state=state)
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -419,3 +420,9 @@ async def test_if_none_match_gives_304(client: Client) -> None:
     assert await again.read() == b""
     other = await client.get("/v2/etag/manifests/v1", headers={"If-None-Match": '"sha256:0"'})
     assert other.status == 200
+
+
+async def test_concurrent_pushes_of_one_image_and_tag(client: Client) -> None:
+    results = await asyncio.gather(*(push_image(client, "race", reference="t") for _ in range(16)))
+    assert len({digest for digest, _ in results}) == 1
+    assert (await (await client.get("/v2/race/tags/list")).json())["tags"] == ["t"]

@@ -1,84 +1,66 @@
-"""The same API on PostgreSQL (asyncpg): every write path, discovery, and concurrent pushes."""
+"""What only PostgreSQL has: replicas migrating one database at once, and the pool settings.
+(The whole API suite runs on PostgreSQL too, through the `database_url` fixture.)"""
 
 from __future__ import annotations
 
-import asyncio
-import json
+import os
+import subprocess
 
 import pytest
+import sqlalchemy.exc
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
-from tests.api.oci import (
-    OCI_INDEX,
-    OCI_MANIFEST,
-    Client,
-    descriptor,
-    digest_of,
-    error_code,
-    push_blob,
-    push_image,
-)
+from registry.config import DatabasePoolConfig
+from registry.db import Database, alembic_config
+from tests.support.postgres import PostgresServer
+from tests.support.server import berth_executable
 
 pytestmark = pytest.mark.postgres
 
 
-async def test_push_pull_chunked_and_mount(pg_client: Client) -> None:
-    response = await pg_client.post("/v2/pg/app/blobs/uploads/")
-    location = response.headers["Location"]
-    response = await pg_client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
-    assert response.status == 202
-    bad = await pg_client.patch(location, data=b"zzz", headers={"Content-Range": "9-11"})
-    assert bad.status == 416
-    done = await pg_client.put(
-        f"{response.headers['Location']}?digest={digest_of(b'abcdef')}", data=b"def"
-    )
-    assert done.status == 201
-    assert (
-        await (await pg_client.get(f"/v2/pg/app/blobs/{digest_of(b'abcdef')}")).read() == b"abcdef"
-    )
-    mount = await pg_client.post(
-        f"/v2/pg/other/blobs/uploads/?mount={digest_of(b'abcdef')}&from=pg/app"
-    )
-    assert mount.status == 201
-
-
-async def test_manifests_tags_referrers_and_delete(pg_client: Client) -> None:
-    digest, payload = await push_image(pg_client, "pg/img", reference="v1")
-    for tag in ("v2", "v3"):
-        response = await pg_client.put(
-            f"/v2/pg/img/manifests/{tag}", data=payload, headers={"Content-Type": OCI_MANIFEST}
+def test_replicas_starting_together_migrate_once(
+    postgres_server: PostgresServer, tmp_path: os.PathLike[str]
+) -> None:
+    name = postgres_server.create_database()  # empty: no template
+    url = postgres_server.url(name)
+    try:
+        starters = [
+            subprocess.Popen(
+                [berth_executable(), "migrate", "--data-dir", str(tmp_path)],
+                env={**os.environ, "BERTH_DATABASE_URL": url},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [proc.communicate(timeout=120)[0] for proc in starters]
+        assert [proc.returncode for proc in starters] == [0] * 4, outputs
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        assert postgres_server.sql("SELECT version_num FROM alembic_version", name).split() == [
+            head
+        ]
+        tables = postgres_server.sql(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'repositories'", name
         )
-        assert response.status == 201
-    page = await pg_client.get("/v2/pg/img/tags/list?n=2")
-    assert (await page.json())["tags"] == ["v1", "v2"]
-    assert page.headers["Link"] == '</v2/pg/img/tags/list?n=2&last=v2>; rel="next"'
-    await push_blob(pg_client, "pg/img", b"{}")
-    referrer = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": "application/x.sig",
-        "config": descriptor("application/vnd.oci.empty.v1+json", b"{}"),
-        "layers": [],
-        "subject": descriptor(OCI_MANIFEST, payload),
-    }
-    body = json.dumps(referrer).encode()
-    response = await pg_client.put(
-        f"/v2/pg/img/manifests/{digest_of(body)}", data=body, headers={"Content-Type": OCI_MANIFEST}
-    )
-    assert response.headers["OCI-Subject"] == digest
-    refs = await (await pg_client.get(f"/v2/pg/img/referrers/{digest}")).json()
-    assert refs["mediaType"] == OCI_INDEX
-    assert [r["digest"] for r in refs["manifests"]] == [digest_of(body)]
-    assert (await pg_client.delete("/v2/pg/img/manifests/v3")).status == 202
-    assert (await pg_client.delete(f"/v2/pg/img/manifests/{digest}")).status == 202
-    gone = await pg_client.get("/v2/pg/img/manifests/v1")
-    assert await error_code(gone) == "MANIFEST_UNKNOWN"
-    catalog = await (await pg_client.get("/v2/_catalog")).json()
-    assert catalog["repositories"] == ["pg/img"]
+        assert tables.strip() == "1"
+    finally:
+        postgres_server.drop_database(name)
 
 
-async def test_concurrent_pushes_of_one_blob_and_tag(pg_client: Client) -> None:
-    results = await asyncio.gather(
-        *(push_image(pg_client, "pg/race", reference="t") for _ in range(16))
-    )
-    assert len({digest for digest, _ in results}) == 1
-    assert (await (await pg_client.get("/v2/pg/race/tags/list")).json())["tags"] == ["t"]
+async def test_pool_settings_bound_the_connections(postgres_url: str) -> None:
+    db = Database(postgres_url, DatabasePoolConfig(size=2, maxoverflow=1, timeout=0.3))
+    try:
+        held = [await db.engine.connect() for _ in range(3)]
+        for conn in held:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+        with pytest.raises(sqlalchemy.exc.TimeoutError, match="size 2 overflow 1"):
+            async with db.engine.connect():
+                pass
+        for conn in held:
+            await conn.close()
+        async with db.engine.connect() as conn:  # a connection came back: no wait
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await db.dispose()

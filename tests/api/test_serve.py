@@ -125,7 +125,7 @@ def test_unusable_auth_file_stops_the_workers_with_exit_2(tmp_path: Path) -> Non
 def test_worker_failing_at_start_up_stops_the_server(tmp_path: Path, workers: str) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    (data / "upload-locks").write_text("a file where a directory must be")
+    (data / "ingest").write_text("a file where a directory must be")
     port = free_port()
     started = time.monotonic()
     result = _berth(
@@ -135,7 +135,7 @@ def test_worker_failing_at_start_up_stops_the_server(tmp_path: Path, workers: st
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
     assert last.startswith("berth serve: ")
-    assert "upload-locks" in last
+    assert "ingest" in last
     assert "Traceback" not in result.stderr
 
 

@@ -10,6 +10,21 @@ from tests.api.oci import Client, digest_of, error_code, push_blob
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
+async def _leases_held(config: Config) -> list[str]:
+    from sqlalchemy import select
+
+    from registry.db import Database
+    from registry.db.models import leases
+
+    db = Database(config.database_url)
+    try:
+        async with db.read() as conn:
+            query = select(leases.c.name).where(leases.c.name.like("upload:%"))
+            return list((await conn.execute(query)).scalars())
+    finally:
+        await db.dispose()
+
+
 async def _start(client: Client, repo: str) -> str:
     response = await client.post(f"/v2/{repo}/blobs/uploads/")
     assert response.status == 202
@@ -155,7 +170,7 @@ async def test_digest_mismatch_publishes_nothing(client: Client, config: Config)
     assert (await client.get(f"/v2/mismatch/blobs/{wrong}")).status == 404
     assert (await client.get(f"/v2/mismatch/blobs/{digest_of(b'actual bytes')}")).status == 404
     assert (await client.get(location)).status == 404
-    assert list((config.data_dir / "upload-locks").iterdir()) == []
+    assert await _leases_held(config) == []
     assert list((config.blob_root / "ingest").iterdir()) == []
     mono = await client.post(f"/v2/mismatch/blobs/uploads/?digest={wrong}", data=b"other bytes")
     assert mono.status == 400
@@ -290,7 +305,7 @@ async def test_purge_removes_abandoned_sessions_only(client: Client, config: Con
     await asyncio.sleep(0.05)
     db = Database(config.database_url)
     store = FilesystemBlobStore(config.blob_root)
-    locks = UploadLocks(config.data_dir / "upload-locks")
+    locks = UploadLocks(db)
     try:
         dry = await purge_uploads(db, store, locks, older_than=timedelta(seconds=0), dry_run=True)
         assert dry == [old.rsplit("/", 1)[1]]

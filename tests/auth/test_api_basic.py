@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from yarl import URL
@@ -115,16 +116,30 @@ def jws_access(name: str, *actions: str) -> Access:
     return Access("repository", name, frozenset(actions))
 
 
-async def test_signing_key_generated_under_data_dir(
+async def test_signing_key_in_the_database_and_its_certificate_under_data_dir(
     make_client: AppFactory, htpasswd: Path, tmp_path: Path
 ) -> None:
     client = await make_client({"htpasswd": {"path": str(htpasswd)}})
-    key_path = tmp_path / "data" / "auth" / "token-signing-key.pem"
+    assert not (tmp_path / "data" / "auth" / "token-signing-key.pem").exists()
+    cert_path = tmp_path / "data" / "auth" / "token-signing-cert.pem"
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    resp = await client.get(TOKEN_PATH, headers=basic("alice", USERS["alice"]))
+    header = jws.decode((await resp.json())["token"]).header
+    assert header["alg"] == "ES256"
+    assert header["kid"] == key_id(cert.public_key())  # type: ignore[arg-type]  # an EC key
+
+
+async def test_signing_key_at_a_configured_path(
+    make_client: AppFactory, htpasswd: Path, tmp_path: Path
+) -> None:
+    key_path = tmp_path / "keys" / "signing.pem"
+    client = await make_client(
+        {"htpasswd": {"path": str(htpasswd)}, "token": {"signingkey": str(key_path)}}
+    )
     assert (key_path.stat().st_mode & 0o777) == 0o600
     assert key_path.with_name("token-signing-cert.pem").exists()
     resp = await client.get(TOKEN_PATH, headers=basic("alice", USERS["alice"]))
     header = jws.decode((await resp.json())["token"]).header
-    assert header["alg"] == "ES256"
     key = serialization.load_pem_private_key(key_path.read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     assert header["kid"] == key_id(key.public_key())

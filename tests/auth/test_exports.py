@@ -23,6 +23,8 @@ def test_hook_signatures() -> None:
         "app",
         "config",
         "data_dir",
+        "db",
+        "trusted_proxies",
     ]
     assert list(inspect.signature(registry.auth.allowed).parameters) == [
         "request",

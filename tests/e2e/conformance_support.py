@@ -6,6 +6,7 @@ own server (module scope) and each test its own repository (`name`).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -31,11 +32,23 @@ UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]
 OCTET = {"Content-Type": "application/octet-stream"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    # Two workers share the socket, as `berth serve` runs by default on this 2-core machine:
-    # consecutive requests of one upload may land on different processes.
-    with registry_server(tmp_path_factory.mktemp("conformance"), workers=2) as running:
+@pytest.fixture(
+    scope="module", params=["single", pytest.param("cluster", marks=pytest.mark.cluster)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One `berth serve`; or, as `cluster`, three replicas on PostgreSQL behind nginx (the
+    session's cluster), so every workflow also runs through a round-robin balancer."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "cluster":
+            running: RunningServer = request.getfixturevalue("cluster").endpoint
+        else:
+            # Two workers share the socket, as `berth serve` runs by default on this 2-core
+            # machine: consecutive requests of one upload may land on different processes.
+            running = stack.enter_context(
+                registry_server(tmp_path_factory.mktemp("conformance"), workers=2)
+            )
         yield running
     # Every request of these modules is one a registry must handle: none may end in a
     # traceback (a 500, or a reset connection, that a status assertion could miss).

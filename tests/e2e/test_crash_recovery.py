@@ -4,7 +4,8 @@ data directory, and check what it serves afterwards.
 The promise under test (issue 2, DEVELOPERS.md "loses nothing"): after any crash, a HEAD or
 GET of any digest is either 404 or the exact bytes; everything acknowledged (201) before the
 crash is still there; an interrupted chunked upload resumes from the offset the server
-reports (GET on the upload location) and completes to the right blob.
+reports (GET on the upload location) and completes to the right blob. Every test runs on
+the filesystem and on S3 (SeaweedFS), where blob GETs redirect to presigned URLs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.e2e.oci_http import (
     dumps,
     with_query,
 )
+from tests.support.seaweedfs import berth_env
 from tests.support.server import RunningServer, start_berth, start_distribution
 
 pytestmark = pytest.mark.e2e
@@ -41,8 +43,9 @@ WORKERS = 2
 class Server:
     """One data directory and port, served by successive server processes."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = env
         self.running: RunningServer | None = None
         self.port: int | None = None
 
@@ -50,7 +53,7 @@ class Server:
         if os.environ.get("BERTH_TEST_TARGET") == "distribution":
             self.running = start_distribution(self.data_dir, port=self.port)
         else:
-            self.running = start_berth(self.data_dir, port=self.port, workers=WORKERS)
+            self.running = start_berth(self.data_dir, port=self.port, workers=WORKERS, env=self.env)
         self.port = int(self.running.host.rsplit(":", 1)[1])
         return self.running
 
@@ -64,9 +67,12 @@ class Server:
         return Registry(self.running.url)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    server = Server(tmp_path / "data")
+@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    env = None
+    if request.param == "s3":
+        env = berth_env(request.getfixturevalue("seaweedfs"), request.getfixturevalue("s3_bucket"))
+    server = Server(tmp_path / "data", env)
     server.start()
     yield server
     if server.running is not None:
@@ -90,9 +96,14 @@ def send_partial(
 def assert_absent_or_exact(
     reg: Registry, name: str, digest: str, data: bytes, kind: str = "blobs"
 ) -> bool:
-    """HEAD and GET agree, and either say 404 or give exactly `data`. True if present."""
+    """HEAD and GET agree, and either say 404 or give exactly `data`. True if present.
+    A redirect (S3) is followed as clients follow it."""
     head = reg.request("HEAD", f"/v2/{name}/{kind}/{digest}")
     got = reg.request("GET", f"/v2/{name}/{kind}/{digest}")
+    if got.status_code == 307:
+        assert got.headers["Docker-Content-Digest"] == digest
+        got = requests.get(got.headers["Location"], timeout=60)
+        got.headers["Docker-Content-Digest"] = digest
     assert head.status_code in (200, 404), (digest, head.status_code)
     assert got.status_code == head.status_code, (digest, head.status_code, got.status_code)
     if got.status_code == 404:

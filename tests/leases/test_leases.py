@@ -1,21 +1,14 @@
-"""Leases on a migrated SQLite database: exclusivity, expiry, takeover fencing, leadership."""
+"""Leases on SQLite and PostgreSQL: exclusivity, expiry, takeover fencing, leadership."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from registry.db import Database, upgrade
+from registry.db import Database
 from registry.leases import Lease, LeaseBusy, LeaseLost, Leases, holds, run_as_leader
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> Database:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
-    upgrade(url)
-    return Database(url)
 
 
 async def test_one_holder_at_a_time(db: Database) -> None:
@@ -89,7 +82,7 @@ async def test_lost_lease_cancels_the_body(db: Database) -> None:
 async def test_one_leader_and_failover(db: Database) -> None:
     running: list[str] = []
 
-    def job(name: str) -> object:
+    def job(name: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             running.append(name)
             await asyncio.Event().wait()
@@ -110,4 +103,3 @@ async def test_one_leader_and_failover(db: Database) -> None:
     assert running == ["r1", "r2"]
     second.cancel()
     await asyncio.gather(second, return_exceptions=True)
-    await db.dispose()

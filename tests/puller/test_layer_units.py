@@ -1,4 +1,4 @@
-"""Pure layer code: chain IDs, tar member planning, streaming decompression, overlay options."""
+"""Pure layer code: chain IDs, tar member planning, streaming decompression and its limits."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ import pytest
 import zstandard
 
 from blobstore import BlobInfo, Digest, FilesystemBlobStore
-from puller import LayerRejected, LayerTooLarge, PullerError
+from puller import DecompressionBomb, LayerRejected, LayerTooLarge
 from puller.chain import chain_ids
-from puller.decompress import LimitedHashingReader, Readable, decompressed
-from puller.overlay import readonly_overlay_options
+from puller.decompress import (
+    CountingReader,
+    LimitedHashingReader,
+    Readable,
+    decompressed,
+)
+from puller.limits import UnpackLimits
 from puller.tarplan import Entry, Opaque, Whiteout, clean_path, plan_member, xattrs_of
 from puller.unpack import BlobFile
 
@@ -105,23 +110,29 @@ def test_zstd_across_frames() -> None:
 
 
 def test_size_cap_and_hash() -> None:
-    reader = LimitedHashingReader(io.BytesIO(b"x" * 100), 100, "L")
+    reader = LimitedHashingReader(io.BytesIO(b"x" * 100), UnpackLimits(max_size=100), "L")
     reader.drain()
     assert reader.hasher.hexdigest() == hashlib.sha256(b"x" * 100).hexdigest()
-    capped = LimitedHashingReader(io.BytesIO(b"x" * 101), 100, "sha256:L")
+    capped = LimitedHashingReader(io.BytesIO(b"x" * 101), UnpackLimits(max_size=100), "sha256:L")
     with pytest.raises(LayerTooLarge, match="layer sha256:L unpacks to more than 100 bytes"):
         capped.drain()
 
 
-def test_overlay_options() -> None:
-    base = Path("/s")
-    layers = [base / "a" / "fs", base / "b" / "fs"]
-    assert readonly_overlay_options(layers, base / ".empty", base) == "ro,lowerdir=b/fs:a/fs"
-    assert readonly_overlay_options(layers[:1], base / ".empty", base) == "ro,lowerdir=a/fs:.empty"
-    with pytest.raises(PullerError, match="do not fit"):
-        readonly_overlay_options(
-            [base / ("x" * 60) / str(i) for i in range(100)], base / ".empty", base
-        )
+def _inflating(size: int, limits: UnpackLimits) -> LimitedHashingReader:
+    compressed = CountingReader(io.BytesIO(gzip.compress(bytes(size))))
+    return LimitedHashingReader(decompressed(compressed, "gzip"), limits, "sha256:B", compressed)
+
+
+def test_expansion_past_the_floor_is_refused() -> None:
+    limits = UnpackLimits(max_expansion=100, expansion_floor=4 * 1024 * 1024)
+    bomb = _inflating(16 * 1024 * 1024, limits)
+    with pytest.raises(DecompressionBomb, match=r"layer sha256:B inflates more than 100x \("):
+        bomb.drain()
+    assert 4 * 1024 * 1024 < bomb.size <= 5 * 1024 * 1024  # stopped at the floor, not the end
+    _inflating(4 * 1024 * 1024, limits).drain()  # under the floor: any ratio
+    _inflating(16 * 1024 * 1024, UnpackLimits(max_expansion=0, expansion_floor=0)).drain()
+    plain = CountingReader(io.BytesIO(bytes(8 * 1024 * 1024)))
+    LimitedHashingReader(plain, UnpackLimits(expansion_floor=0), "L", plain).drain()
 
 
 class _RemoteLikeReader:

@@ -3,6 +3,13 @@ refused pull leaves no snapshot, temporary dir, ingest or image record behind.""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import os
+import subprocess
+import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -133,3 +140,88 @@ def test_forged_overlay_xattrs_are_dropped(
     berth("pull", reference)
     mounted = berth.mount(reference, tmp_path / "mnt")
     assert (mounted / "d" / "kept").read_bytes() == b"k"
+
+
+def _zeros_bomb(gib: int) -> img.Layer:
+    """A gzip layer of one file of `gib` GiB of zeros, about 1 MB a GiB: the tar header, then
+    one member of 64 MiB of zeros repeated, then the end-of-archive blocks (zeros too). Its
+    diff_id is made up: hashing the real tar would take minutes, and it is never reached."""
+    info = tarfile.TarInfo("zeros")
+    info.size = gib * 1024**3
+    zeros = gzip.compress(bytes(64 * 1024**2), compresslevel=9, mtime=0)
+    data = b"".join(
+        [
+            gzip.compress(info.tobuf(tarfile.PAX_FORMAT), mtime=0),
+            zeros * (gib * 16),
+            gzip.compress(bytes(1024), mtime=0),
+        ]
+    )
+    return img.raw_layer(data, "sha256:" + "b0" * 32)
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str) -> Iterator[Path]:
+    path.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "berth-test", str(path)], check=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def _used(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def test_twenty_gib_of_zeros_is_refused_early_with_nothing_left(
+    registry: RunningServer, tmp_path: Path
+) -> None:
+    bomb = _zeros_bomb(20)
+    assert 15e6 < len(bomb.data) < 25e6
+    img.push_image(registry.url, "puller/evil-20g", "v1", img.build_image([bomb]))
+    peak = 0
+    # 1.1 GiB of disk: were the guard late, the unpack would fail with ENOSPC instead
+    with _tmpfs(tmp_path / "disk", "1126m") as disk:
+        berth = Berth(disk / "state")
+        done = threading.Event()
+
+        def watch() -> None:
+            nonlocal peak
+            while not done.wait(0.005):
+                peak = max(peak, _used(disk))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            proc = berth("pull", f"{registry.host}/puller/evil-20g:v1", check=False)
+        finally:
+            done.set()
+            watcher.join()
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.startswith(f"berth pull: layer {bomb.digest} inflates more than 100x")
+        assert "decompression bomb" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert state_leftovers(berth.root) == []
+        assert not (berth.root / "images.json").exists()
+        assert _snapshots(berth) == 0
+        assert not any((berth.root / "content").rglob(bomb.digest.split(":")[1]))
+        assert _used(disk) < 1024**2  # the manifest and config, a few kB
+    print(f"peak disk use {peak / 1024**3:.3f} GiB; {proc.stderr.strip()}")
+    assert 1024**3 < peak < 1.1 * 1024**3, peak
+
+
+def test_expansion_limits_are_options(registry: RunningServer, berth: Berth) -> None:
+    layer = img.build_layer([img.file("zeros", zeros=64 * 1024 * 1024)], "gzip")
+    img.push_image(registry.url, "puller/expands", "v1", img.build_image([layer]))
+    reference = f"{registry.host}/puller/expands:v1"
+    refused = berth("pull", "--expansion-floor", "16m", reference, check=False)
+    assert refused.returncode == 1
+    assert "inflates more than 100x" in refused.stderr
+    allowed = berth("pull", "--expansion-floor", "16m", "--max-expansion", "0", reference)
+    assert "Digest: " in allowed.stdout
+    bad = berth("pull", "--max-expansion", "0.5", reference, check=False)
+    assert bad.returncode == 2
+    assert "is not a ratio of at least 1" in bad.stderr

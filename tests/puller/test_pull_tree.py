@@ -248,7 +248,7 @@ def test_pull_by_digest_and_images_rmi_prune(registry: RunningServer, berth: Ber
 
     gone = berth("rmi", f"{registry.host}/puller/digest:v1", check=False)
     assert gone.returncode == 1
-    assert "no local image" in gone.stdout
+    assert gone.stderr.startswith("berth rmi: no local image")
 
 
 def test_records_survive_and_config_is_readable(registry: RunningServer, berth: Berth) -> None:

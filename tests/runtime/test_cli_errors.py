@@ -1,4 +1,5 @@
-"""Bad input to `berth run`/`rm` gets docker's exit status and one clear line; nothing is left."""
+"""Bad input to `berth run`/`rm` gets docker's exit status (125 when `run` itself fails, not
+the container) and one clear line; nothing is left."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.e2e
 def test_bad_options_fail_before_anything_is_created(berth, registry_images, args, message):
     before = berth.containers()
     proc = berth.run("berth", "--rm", *args, registry_images.base, "true")
-    assert proc.returncode == 1
+    assert proc.returncode == 125
     assert proc.stderr.strip().splitlines()[-1] == message
     assert berth.containers() == before
 
@@ -47,5 +48,5 @@ def test_missing_image_is_pulled_and_unknown_image_is_an_error(berth, registry_i
     assert "Unable to find image" in proc.stderr
     missing = registry_images.base.rsplit(":", 1)[0] + ":nope"
     proc = fresh.run("berth", "--rm", "--plain-http", missing, "true")
-    assert proc.returncode == 1
+    assert proc.returncode == 125
     assert proc.stderr.splitlines()[-1].startswith("berth run: ")

@@ -14,7 +14,7 @@ from runtime.mounts import (
     MS_REC,
     from_spec,
 )
-from runtime.overlay import PAGE_LIMIT, layer_links
+from runtime.overlay import PAGE_LIMIT, image_view, layer_links
 
 
 def test_options_split_into_flags_propagation_and_data():
@@ -78,6 +78,28 @@ def test_too_many_layers_and_bad_paths_are_refused():
         overlay_mount([Path(f"/{i:0200x}") for i in range(40)], Path("/u"), Path("/w"), Path("/r"))
     with pytest.raises(ValueError, match="must not contain"):
         overlay_mount([Path("/a:b")], Path("/u"), Path("/w"), Path("/r"))
+
+
+def test_image_view_is_read_only_nodev_nosuid_and_pads_one_layer():
+    s = Path("/s")
+    view = image_view([s / "a" / "fs", s / "b" / "fs"], Path("/m"), empty=s / ".e", links=s / "l")
+    assert view.mount.flags == MS_RDONLY | MS_NODEV | MS_NOSUID
+    assert view.mount.data == "lowerdir=/s/b/fs:/s/a/fs"
+    assert view.links == ()
+    one = image_view([s / "a" / "fs"], Path("/m"), empty=s / ".e", links=s / "l")
+    assert one.mount.data == "lowerdir=/s/a/fs:/s/.e"
+
+
+def test_image_view_of_many_layers_names_them_through_links():
+    layers = [Path(f"/var/lib/berth/snapshots/{i:064x}/fs") for i in range(125)]
+    links = Path("/var/lib/berth/.mount-x/l")
+    view = image_view(layers, Path("/m"), empty=Path("/e"), links=links)
+    assert view.mount.cwd == str(links)
+    assert view.mount.data == "lowerdir=" + ":".join(format(i, "x") for i in reversed(range(125)))
+    assert view.links[0] == (links / "0", layers[0])
+    assert len(view.links) == 125
+    with pytest.raises(ValueError, match="at most 500"):
+        image_view([*layers] * 5, Path("/m"), empty=Path("/e"), links=links)
 
 
 HYBRID = """\

@@ -159,6 +159,23 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
     assert load_config(file, environ={}) == Config()
 
 
+def test_trusted_proxies_and_pool(tmp_path: Path) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(
+        "http: {trustedproxies: [10.0.0.0/8, '::1'], secret: s3cr3t}\n"
+        "database: {pool: {size: 4, maxoverflow: 0, timeout: 2s}}\n"
+    )
+    config = load_config(file, environ={})
+    assert config.http.trustedproxies == ("10.0.0.0/8", "::1")
+    assert config.http.secret == "s3cr3t"
+    assert (config.database.pool.size, config.database.pool.maxoverflow) == (4, 0)
+    assert config.database.pool.timeout == 2.0
+    env = {"BERTH_HTTP_TRUSTEDPROXIES": "192.168.0.0/16, 127.0.0.1"}
+    assert load_config(environ=env).http.trustedproxies == ("192.168.0.0/16", "127.0.0.1")
+    with pytest.raises(ConfigError, match=r"http\.trustedproxies: 'nonsense'"):
+        load_config(environ={"BERTH_HTTP_TRUSTEDPROXIES": "nonsense"})
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -216,3 +233,48 @@ def test_access_log_in_either_spelling(
 def test_unknown_variable_in_a_section_is_refused(variable: str) -> None:
     with pytest.raises(ConfigError, match=f"{variable}: no such configuration key"):
         load_config(environ={variable: "x"})
+
+
+def test_s3_storage_from_a_distribution_config(tmp_path: Path) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(
+        "storage:\n"
+        "  s3:\n"
+        "    accesskey: AK\n    secretkey: SK\n    region: us-east-1\n"
+        "    regionendpoint: http://127.0.0.1:8333\n    bucket: registry\n"
+        "    rootdirectory: /berth\n    forcepathstyle: true\n    secure: false\n"
+        "    skipverify: true\n    v4auth: true\n    chunksize: 5242880\n"
+        "    storageclass: NONE\n"
+        "  redirect: {disable: true}\n"
+    )
+    environ = {"BERTH_STORAGE_S3_BUCKET": "from-env", "BERTH_STORAGE_S3_CHUNKSIZE": "6291456"}
+    config = load_config(file, environ=environ)
+    s3 = config.storage.s3
+    assert config.storage.driver == "s3"
+    assert (s3.bucket, s3.region, s3.chunksize) == ("from-env", "us-east-1", 6 << 20)
+    assert (s3.forcepathstyle, s3.secure, s3.skipverify) == (True, False, True)
+    assert s3.storageclass == "NONE"
+    assert config.storage.redirect.disable is True
+    assert load_config(environ={}).storage.driver == "filesystem"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("storage: {s3: {bucket: b, region: r, encrypt: true}}", "storage.s3.encrypt"),
+        ("storage: {s3: {bucket: b, region: r, keyid: k}}", "storage.s3.keyid"),
+        ("storage: {s3: {bucket: b}}", "storage.s3.region is required"),
+        ("storage: {s3: {region: r}}", "storage.s3.bucket is required"),
+        ("storage: {s3: {bucket: b, region: r, chunksize: 1024}}", "storage.s3.chunksize"),
+        (
+            "storage: {s3: {bucket: b, region: r}, filesystem: {rootdirectory: /x}}",
+            "exactly one driver",
+        ),
+        ("storage: {azure: {accountname: a}}", "storage.azure"),
+    ],
+)
+def test_s3_storage_errors_name_the_key(tmp_path: Path, yaml_text: str, message: str) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(yaml_text + "\n")
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(file, environ={})

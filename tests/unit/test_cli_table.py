@@ -1,0 +1,62 @@
+"""The `berth` command table: every command is served by the module it names, `--help` lists
+them all without importing any, and the listing commands stay clear of the heavy imports
+(asyncio, aiohttp, SQLAlchemy, the executor's ctypes). Timings are bench/run_startup.py's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from berth.cli import COMMANDS, build_parser
+
+HEAVY = (
+    *("asyncio", "aiohttp", "sqlalchemy", "ctypes", "registry", "zstandard", "runtime.launch"),
+    *("aiobotocore", "botocore", "prometheus_client", "jinja2", "rich", "yaml"),
+)
+
+_PROBE = """
+import sys
+from berth.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def _modules_after(*argv: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split("\n")[-2].split())
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_command_is_registered_by_its_module(name: str) -> None:
+    parser = build_parser([name])
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    sub = subparsers.choices[name]  # type: ignore[index]  # argparse keeps choices untyped
+    assert callable(sub.get_default("handler")) or sub._subparsers is not None, name
+
+
+def test_help_lists_every_command_and_imports_none() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, "--help"], capture_output=True, text=True, check=True
+    )
+    for name, (_, help_text) in COMMANDS.items():
+        assert name in proc.stdout
+        assert help_text.split()[0] in proc.stdout
+    loaded = set(proc.stdout.split("\n")[-2].split())
+    assert not {m for m in loaded if m.startswith(("berth.commands.", *HEAVY))}
+
+
+@pytest.mark.parametrize("command", ["ps", "images"])
+def test_listing_commands_stay_light(command: str, tmp_path: Path) -> None:
+    loaded = _modules_after(command, "--root", str(tmp_path))
+    assert f"berth.commands.{'containers' if command == 'ps' else 'images'}" in loaded
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY)
+    assert heavy == []
