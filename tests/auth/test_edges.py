@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from registry.auth import jws
 from registry.auth.keys import TrustedKeys, key_id
+from registry.auth.state import AUTH
 from registry.auth.tokens import InvalidToken, TokenVerifier
-from registry.http.keys import CONFIG
 from tests.auth.conftest import USERS, AppFactory, basic, bearer
 
 
@@ -64,9 +63,9 @@ async def test_crit_token_refused_by_the_registry(token_client: TestClient[Any, 
         headers=basic("alice", USERS["alice"]),
     )
     good = jws.decode((await resp.json())["token"])
-    key_path = Path(token_client.app[CONFIG].datadir) / "auth" / "token-signing-key.pem"
-    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    issuer = token_client.app[AUTH].issuer
+    assert issuer is not None
+    key = issuer.key
     plain = jws.sign(good.header, good.claims, key)
     resp = await token_client.get("/v2/app/tags/list", headers=bearer(plain))
     assert resp.status == 404  # let in: no such repository
