@@ -29,6 +29,7 @@ from importlib import import_module
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("berth.commands.serve", "run the registry server"),
     "migrate": ("berth.commands.migrate", "apply database migrations"),
+    "gc": ("berth.commands.gc", "remove blobs, links and manifests nothing references"),
     "htpasswd": ("berth.commands.htpasswd", "manage users in an htpasswd file"),
     "pull": ("berth.commands.pull", "pull an image from a registry"),
     "images": ("berth.commands.images", "list local images"),
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("berth.commands.bundle", "write an OCI runtime bundle for an image"),
     "ps": ("berth.commands.containers", "list containers"),
     "rm": ("berth.commands.containers", "remove containers"),
+    "quota": ("berth.commands.quota", "show storage usage against quotas"),
 }
 
 USAGE_STATUS = 2  # argparse's own status for a bad command line

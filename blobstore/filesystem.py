@@ -126,24 +126,13 @@ class FilesystemBlobStore:
             os.close(fd)
 
     async def walk(self) -> AsyncIterator[BlobInfo]:
+        # One prefix directory at a time, so memory stays flat however many blobs there are.
         for algorithm in SUPPORTED_ALGORITHMS:
-            for info in await asyncio.to_thread(self._list_algorithm, algorithm):
-                yield info
-
-    def _list_algorithm(self, algorithm: str) -> list[BlobInfo]:
-        found: list[BlobInfo] = []
-        base = self._blobs / algorithm
-        if not base.is_dir():
-            return found
-        for prefix in os.scandir(base):
-            if not prefix.is_dir():
-                continue
-            for entry in os.scandir(prefix.path):
-                try:
-                    found.append(BlobInfo(Digest(algorithm, entry.name), entry.stat().st_size))
-                except (ValueError, FileNotFoundError):
-                    continue
-        return found
+            base = self._blobs / algorithm
+            prefixes = await asyncio.to_thread(_subdirectories, base)
+            for prefix in prefixes:
+                for info in await asyncio.to_thread(_list_prefix, algorithm, prefix):
+                    yield info
 
     # -- writing -------------------------------------------------------------
 
@@ -342,6 +331,22 @@ class FilesystemUpload:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _subdirectories(base: Path) -> list[str]:
+    if not base.is_dir():
+        return []
+    return sorted(entry.path for entry in os.scandir(base) if entry.is_dir())
+
+
+def _list_prefix(algorithm: str, prefix: str) -> list[BlobInfo]:
+    found: list[BlobInfo] = []
+    for entry in os.scandir(prefix):
+        try:
+            found.append(BlobInfo(Digest(algorithm, entry.name), entry.stat().st_size))
+        except (ValueError, FileNotFoundError):
+            continue
+    return found
 
 
 def _append_and_hash(fd: int, parts: list[bytes], state: _HashState | None) -> bool:

@@ -13,6 +13,7 @@ import registry.auth
 from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
+from registry.gc.schedule import collect_forever
 from registry.http import ROUTES, error_middleware
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
@@ -27,10 +28,13 @@ from registry.http.keys import (
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
+    TOUCHES,
     UPLOADS,
 )
 from registry.http.sendfile import SendfilePool
+from registry.immutable_tags import ImmutableTags
 from registry.leases import Leases
+from registry.quota import Quotas
 from registry.service import (
     BlobService,
     CatalogService,
@@ -40,6 +44,7 @@ from registry.service import (
     UploadService,
 )
 from registry.service.purge import purge_on_leader
+from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
 
@@ -76,13 +81,23 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     stores = contextlib.AsyncExitStack()
     store = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
+    quotas = Quotas(config.quotas)
     app[BLOBS] = BlobService(
-        db, store, delete_enabled=delete_enabled, redirect=not config.storage.redirect.disable
+        db,
+        store,
+        delete_enabled=delete_enabled,
+        redirect=not config.storage.redirect.disable,
+        quotas=quotas,
     )
     leases = Leases(db)
     locks = UploadLocks(db)
-    app[UPLOADS] = UploadService(db, store, locks)
-    app[MANIFESTS] = ManifestService(db, delete_enabled=delete_enabled)
+    app[UPLOADS] = UploadService(db, store, locks, quotas=quotas)
+    app[MANIFESTS] = ManifestService(
+        db,
+        delete_enabled=delete_enabled,
+        immutable=ImmutableTags(config.immutabletags),
+        quotas=quotas,
+    )
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
@@ -94,11 +109,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if purging.enabled
         else None
     )
+    touches = app[TOUCHES] = TouchRecorder(db)
+    background = [asyncio.create_task(touches.run())]
+    if config.gc.interval > 0:
+        background.append(asyncio.create_task(collect_forever(db, store, locks, config)))
     yield
     if purger is not None:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(Exception):
+        await touches.flush()
     sendfile_pool.shutdown()
     await db.dispose()
     await stores.aclose()

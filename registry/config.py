@@ -156,6 +156,15 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GCConfig:
+    """Berth-only: online garbage collection (docs/gc.md), run by one elected replica."""
+
+    interval: float = 0.0  # seconds between passes; 0 turns the schedule off
+    grace: float = 3600.0  # blobs uploaded, mounted or HEADed this recently are kept
+    deleteuntagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     version: str = "0.1"
     datadir: str = "./data"  # Berth-only
@@ -166,6 +175,11 @@ class Config:
     auth: dict[str, Any] = field(default_factory=dict)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    gc: GCConfig = field(default_factory=GCConfig)
+
+    retention: tuple[RetentionRule, ...] = ()  # Berth-only, registry.retention
+    quotas: tuple[QuotaRule, ...] = ()  # Berth-only, registry.quota
+    immutabletags: tuple[ImmutableTagRule, ...] = ()  # Berth-only, registry.immutable_tags
 
     @property
     def data_dir(self) -> Path:
@@ -180,3 +194,56 @@ class Config:
         if self.database.url:
             return self.database.url
         return f"sqlite+aiosqlite:///{Path(self.datadir).resolve() / 'registry.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRule:
+    """In each repository matching `repositories`, retention deletes the tags that match none
+    of `keeptags`, are not among the `keeplast` most recently pushed of the others (0: none
+    kept by count), and were pushed more than `olderthan` seconds ago (0: at any age)."""
+
+    repositories: tuple[str, ...] = ()
+    keeplast: int = 0
+    keeptags: tuple[str, ...] = ()
+    olderthan: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.repositories:
+            raise ConfigError("repositories: name at least one repository glob")
+        if not self.keeplast and not self.olderthan:
+            raise ConfigError("keeplast: set it or olderthan; with neither, every tag would go")
+
+
+QUOTA_SCOPES = ("repository", "namespace")
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRule:
+    """A storage limit in bytes for each repository matching `repositories`, or with scope
+    `namespace`, for the whole namespace (first path component) of each matching repository."""
+
+    repositories: tuple[str, ...] = ()
+    limit: int = 0
+    scope: str = "repository"
+
+    def __post_init__(self) -> None:
+        if not self.repositories:
+            raise ConfigError("repositories: name at least one repository glob")
+        if self.limit <= 0:
+            raise ConfigError("limit: give a size above 0, such as 10GiB")
+        if self.scope not in QUOTA_SCOPES:
+            raise ConfigError(f"scope: {self.scope!r} is not one of {', '.join(QUOTA_SCOPES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class ImmutableTagRule:
+    """Tags matching `tags` in repositories matching `repositories` cannot be moved or deleted."""
+
+    repositories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.repositories:
+            raise ConfigError("repositories: name at least one repository glob")
+        if not self.tags:
+            raise ConfigError("tags: name at least one tag pattern")

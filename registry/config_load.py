@@ -24,9 +24,11 @@ from registry.config import Config, ConfigError
 
 ENV_PREFIX: Final = "BERTH_"
 _RAW_SECTIONS: Final = ("auth",)
-_DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)?$")
-_UNITS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout"}
+_DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)?$")
+_UNITS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout", "grace", "olderthan"}
+_SIZE_KEYS: Final = {"limit"}  # integers that take units: 512MiB, 10GiB, 2GB, or bytes
+_SIZE: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?$", re.IGNORECASE)
 _TRUE: Final = {"true", "yes", "on", "1"}
 _FALSE: Final = {"false", "no", "off", "0"}
 # Distribution's spellings of keys Berth names otherwise: environment variable -> path.
@@ -209,6 +211,8 @@ def _convert(hint: Any, value: object, key: str) -> object:
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         raise ConfigError(f"{shown} is not a boolean (true or false)")
+    if hint is int and key.rsplit(".", 1)[-1] in _SIZE_KEYS:
+        return _size(value, shown)
     if hint is int:
         if isinstance(value, bool):
             raise ConfigError(f"{shown} is not an integer")
@@ -236,8 +240,11 @@ def _convert(hint: Any, value: object, key: str) -> object:
     if origin is tuple:
         if value is None:
             return ()
+        item_type = typing.get_args(hint)[0]
         if not isinstance(value, list):
             raise ConfigError(f"{shown} is not a list")
+        if dataclasses.is_dataclass(item_type):
+            return tuple(build(item_type, item, f"{key}[{i}]") for i, item in enumerate(value))  # type: ignore[arg-type]  # a dataclass type
         for item in value:
             if not isinstance(item, Mapping):
                 raise ConfigError(f"{key}: {item!r} is not a mapping")
@@ -280,3 +287,23 @@ def _duration(value: object, shown: str, is_duration: bool) -> float:
     if seconds < 0:
         raise ConfigError(f"{shown} must not be negative")
     return seconds
+
+
+def _size(value: object, shown: str) -> int:
+    """Bytes from 1048576, 512MiB, 10GiB, 1.5G (binary: KiB, MiB, Gi, G) or 2GB, 500MB (decimal)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{shown} is not a size")
+    if isinstance(value, int):
+        number = value
+    else:
+        match = _SIZE.match(str(value).strip())
+        if match is None:
+            raise ConfigError(f"{shown} is not a size such as 10GiB, 500MB or 1048576")
+        amount, prefix, binary = match.groups()
+        power = " kmgtp".index(prefix.lower() or " ")
+        # G and GiB are binary, GB decimal: a bare letter means what `ls -h` and docker mean.
+        decimal = not binary and str(value).strip()[-1:].lower() == "b" and power > 0
+        number = int(float(amount) * (1000 if decimal else 1024) ** power)
+    if number < 0:
+        raise ConfigError(f"{shown} must not be negative")
+    return number

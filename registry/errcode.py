@@ -51,6 +51,8 @@ BLOB_RANGE_INVALID: Final = ErrorCode(
 NOT_FOUND: Final = ErrorCode("NOT_FOUND", "no such endpoint", 404)
 METHOD_NOT_ALLOWED: Final = ErrorCode("UNSUPPORTED", "method not allowed on this endpoint", 405)
 INTERNAL: Final = ErrorCode("UNKNOWN", "internal server error", 500)
+QUOTA_EXCEEDED: Final = ErrorCode("DENIED", "storage quota exceeded", 403)
+TAG_IMMUTABLE: Final = ErrorCode("DENIED", "the tag is immutable", 403)
 
 ALL_CODES: Final = (
     BLOB_UNKNOWN,

@@ -80,18 +80,24 @@ class Leases:
         async def work(conn: WriteConnection) -> Lease | None:
             now = utcnow()
             expires = now + timedelta(seconds=ttl)
-            await conn.execute(
-                insert_ignore(conn, leases_table, ["name"]).values(
-                    name=name, holder=holder, expires_at=expires, generation=1
-                )
-            )
-            row = (
+            row = None
+            for _ in range(2):  # twice: the holder may release it between our two statements
                 await conn.execute(
-                    select(leases_table.c.holder, leases_table.c.generation).where(
-                        leases_table.c.name == name
+                    insert_ignore(conn, leases_table, ["name"]).values(
+                        name=name, holder=holder, expires_at=expires, generation=1
                     )
                 )
-            ).one()
+                row = (
+                    await conn.execute(
+                        select(leases_table.c.holder, leases_table.c.generation).where(
+                            leases_table.c.name == name
+                        )
+                    )
+                ).one_or_none()
+                if row is not None:
+                    break
+            if row is None:
+                return None
             if row.holder == holder:
                 await conn.execute(
                     update(leases_table)

@@ -4,31 +4,22 @@ Rules only grant; a caller's actions on a repository are the union of every rule
 the caller (or `*`, any authenticated user; or `anonymous`, a caller without credentials)
 and has a pattern matching the repository. Patterns are globs over repository names: `*`
 and `?` stay inside one path component, `**` crosses `/` (`team-a/**` is everything under
-team-a, `**` everything). Admins may do everything. With no rules configured at all, every
-authenticated user may do everything and anonymous callers nothing, as in Distribution.
+team-a, `**` everything; registry.globs). Admins may do everything. With no rules at all,
+every authenticated user may do everything and anonymous callers nothing, as in Distribution.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from registry.auth.scope import ALL_ACTIONS, Access
+from registry.globs import compile_pattern, matches_any
 
 __all__ = ["ANONYMOUS", "ANY_USER", "Policy", "Rule", "compile_pattern"]
 
 ANONYMOUS = "anonymous"
 ANY_USER = "*"
-
-
-@lru_cache(maxsize=1024)
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Translate a repository glob to a regular expression (see the module docstring)."""
-    parts = re.split(r"(\*\*|\*|\?)", pattern)
-    translated = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
-    return re.compile("".join(translated.get(p, re.escape(p)) for p in parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +33,7 @@ class Rule:
             named = ANONYMOUS in self.users
         else:
             named = user in self.users or ANY_USER in self.users
-        return named and any(compile_pattern(p).fullmatch(repository) for p in self.repositories)
+        return named and matches_any(self.repositories, repository)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,11 @@
     leases                named exclusive holds with an expiry (registry.leases)
     shared_secrets        secrets every replica must agree on, created once (token signing key)
     login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
+    blob_pins             uploads between their pin and their link: GC keeps these blobs
+
+A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
+its bytes; nothing may reference it any more), and `touched_at` is its last upload, mount
+or HEAD, recorded at most once a minute (docs/gc.md).
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -66,6 +71,8 @@ blobs = Table(
     Column("digest", String(150), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("state", String(16), nullable=False, default="live", server_default="live"),
+    Column("touched_at", DateTime(timezone=True), nullable=True),
 )
 
 repository_blobs = Table(
@@ -159,4 +166,33 @@ login_failures = Table(
     Column("tokens", Float, nullable=False),  # what is left of the bucket at `at`
     Column("at", Float, nullable=False),  # Unix time (seconds) of the last failure
     Index("ix_login_failures_at", "at"),
+)
+
+blob_pins = Table(
+    "blob_pins",
+    metadata,
+    Column("digest", String(150), nullable=False),
+    Column("holder", String(64), nullable=False),  # the upload id
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("digest", "holder"),
+)
+
+# Quota usage counters (registry.quota), kept by triggers on repository_blobs and manifests
+# (migration 0006): references per scope and content digest, and bytes per scope. A scope is
+# `repository:<name>` or `namespace:<first path component>`.
+quota_contents = Table(
+    "quota_contents",
+    metadata,
+    Column("scope", String(300), nullable=False),
+    Column("digest", String(150), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("refs", Integer, nullable=False),
+    PrimaryKeyConstraint("scope", "digest"),
+)
+
+quota_usage = Table(
+    "quota_usage",
+    metadata,
+    Column("scope", String(300), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
 )

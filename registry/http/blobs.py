@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.errcode import BLOB_RANGE_INVALID, RegistryError
-from registry.http.keys import BLOBS, SENDFILE_POOL
+from registry.http.keys import BLOBS, SENDFILE_POOL, TOUCHES
 from registry.http.params import parse_range, repo_name
 from registry.http.sendfile import send_file, sendfile_socket
 from registry.names import parse_digest
@@ -16,6 +16,8 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     name, digest = repo_name(request), parse_digest(request.match_info["digest"])
     blobs = request.app[BLOBS]
     info = await blobs.stat(name, digest)
+    if request.method == "HEAD":
+        request.app[TOUCHES].touch(str(digest))  # garbage collection's grace (docs/gc.md)
     if request.method == "GET" and (url := await blobs.redirect_url(digest)) is not None:
         raise web.HTTPTemporaryRedirect(url, headers={"Docker-Content-Digest": str(digest)})
     headers = {

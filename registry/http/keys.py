@@ -16,6 +16,7 @@ from registry.service import (
     TagService,
     UploadService,
 )
+from registry.service.touches import TouchRecorder
 
 CONFIG = web.AppKey("berth.config", Config)
 BLOBS = web.AppKey("berth.blobs", BlobService)
@@ -26,6 +27,7 @@ CATALOG = web.AppKey("berth.catalog", CatalogService)
 REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", SendfilePool)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
+TOUCHES = web.AppKey("berth.touches", TouchRecorder)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
 DATABASE = web.AppKey("berth.database", Database)
 HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive

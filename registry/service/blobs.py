@@ -8,23 +8,12 @@ from pathlib import Path
 from sqlalchemy import bindparam, delete, select
 
 from blobstore import BlobInfo, BlobNotFound, BlobStore, BlobURLs, Digest, LocalBlobPaths
-from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
+from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
+from registry.quota import Quotas
+from registry.service.pins import link_existing_blob
 from registry.service.repos import ensure_repository, repository_id
-
-
-async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
-    """Record `info` as known and linked into the repository; idempotent under concurrency."""
-    await conn.execute(
-        insert_ignore(conn, blobs, ["digest"]).values(digest=str(info.digest), size=info.size)
-    )
-    await conn.execute(
-        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]).values(
-            repository_id=repo_id, digest=str(info.digest)
-        )
-    )
-
 
 _LINKED = (
     select(repository_blobs.c.digest)
@@ -44,12 +33,19 @@ async def is_linked(conn: ReadConnection, repo: str, digest: Digest) -> bool:
 
 class BlobService:
     def __init__(
-        self, db: Database, store: BlobStore, *, delete_enabled: bool, redirect: bool = True
+        self,
+        db: Database,
+        store: BlobStore,
+        *,
+        delete_enabled: bool,
+        redirect: bool = True,
+        quotas: Quotas | None = None,
     ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._delete_enabled = delete_enabled
+        self._quotas = quotas or Quotas()
         self._redirect = redirect
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
@@ -125,8 +121,10 @@ class BlobService:
         except BlobNotFound:
             return None
 
-        async def work(conn: WriteConnection) -> None:
-            await link_blob(conn, await ensure_repository(conn, repo), info)
+        async def work(conn: WriteConnection) -> bool:
+            linked = await link_existing_blob(conn, await ensure_repository(conn, repo), digest)
+            if linked:
+                await self._quotas.enforce(conn, repo)
+            return linked
 
-        await self._db.transact(work)
-        return info
+        return info if await self._db.transact(work) else None

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, delete, select
 from blobstore import Digest
 from registry.db import Database, WriteConnection, insert_ignore, upsert
 from registry.db.models import (
+    blobs,
     manifest_references,
     manifests,
     repositories,
@@ -26,7 +27,10 @@ from registry.errcode import (
     UNSUPPORTED,
     RegistryError,
 )
+from registry.immutable_tags import ImmutableTags
 from registry.manifest import ParsedManifest, parse_manifest
+from registry.quota import Quotas
+from registry.service.pins import LIVE
 from registry.service.repos import ensure_repository, repository_id
 
 
@@ -63,10 +67,19 @@ _BY_TAG = (
 
 
 class ManifestService:
-    def __init__(self, db: Database, *, delete_enabled: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        delete_enabled: bool,
+        immutable: ImmutableTags | None = None,
+        quotas: Quotas | None = None,
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._delete_enabled = delete_enabled
+        self._immutable = immutable or ImmutableTags()
+        self._quotas = quotas or Quotas()
 
     async def get(self, repo: str, reference: Digest | str) -> StoredManifest:
         """By tag or digest; NAME_UNKNOWN for an unknown repository, else MANIFEST_UNKNOWN."""
@@ -102,6 +115,7 @@ class ManifestService:
             await _check_references(conn, repo_id, parsed)
             manifest_id = await _store(conn, repo_id, parsed, payload)
             for name in dict.fromkeys(tag_names):
+                await self._immutable.claim(conn, repo_id, repo, name, manifest_id)
                 await conn.execute(
                     upsert(
                         conn,
@@ -115,6 +129,7 @@ class ManifestService:
                         },
                     )
                 )
+            await self._quotas.enforce(conn, repo)
 
         await self._db.transact(work)
         subject = parsed.subject.digest if parsed.subject else None
@@ -130,6 +145,7 @@ class ManifestService:
             if repo_id is None:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
             if isinstance(reference, str):
+                await self._immutable.check_tag_delete(conn, repo_id, repo, reference)
                 result = await conn.execute(
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == reference)
                 )
@@ -143,6 +159,7 @@ class ManifestService:
             ).scalar_one_or_none()
             if found is None:
                 return 0
+            await self._immutable.check_manifest_delete(conn, repo, found, str(reference))
             await conn.execute(delete(tags).where(tags.c.manifest_id == found))
             await conn.execute(
                 delete(manifest_references).where(manifest_references.c.manifest_id == found)
@@ -158,12 +175,24 @@ async def _check_references(conn: WriteConnection, repo_id: int, parsed: ParsedM
     blob_digests = [d.digest for d in (parsed.config, *parsed.layers) if d and d.distributable]
     if blob_digests:
         wanted = {str(d) for d in blob_digests}
+        # Share-lock the blob rows first (in digest order, as the collector locks them), so a
+        # collection removing a link or marking a blob waits for this transaction, or this one
+        # sees what it did (docs/gc.md). SQLite's write lock already serialises both.
+        await conn.execute(
+            select(blobs.c.digest)
+            .where(blobs.c.digest.in_(wanted))
+            .order_by(blobs.c.digest)
+            .with_for_update(read=True)
+        )
         linked = set(
             (
                 await conn.execute(
-                    select(repository_blobs.c.digest).where(
+                    select(repository_blobs.c.digest)
+                    .join(blobs, blobs.c.digest == repository_blobs.c.digest)
+                    .where(
                         repository_blobs.c.repository_id == repo_id,
                         repository_blobs.c.digest.in_(wanted),
+                        blobs.c.state == LIVE,
                     )
                 )
             ).scalars()
@@ -176,9 +205,10 @@ async def _check_references(conn: WriteConnection, repo_id: int, parsed: ParsedM
         present = set(
             (
                 await conn.execute(
-                    select(manifests.c.digest).where(
-                        manifests.c.repository_id == repo_id, manifests.c.digest.in_(wanted)
-                    )
+                    select(manifests.c.digest)
+                    .where(manifests.c.repository_id == repo_id, manifests.c.digest.in_(wanted))
+                    .order_by(manifests.c.id)
+                    .with_for_update(read=True)
                 )
             ).scalars()
         )
@@ -190,25 +220,28 @@ async def _check_references(conn: WriteConnection, repo_id: int, parsed: ParsedM
 async def _store(
     conn: WriteConnection, repo_id: int, parsed: ParsedManifest, payload: bytes
 ) -> int:
-    await conn.execute(
-        insert_ignore(conn, manifests, ["repository_id", "digest"]).values(
-            repository_id=repo_id,
-            digest=str(parsed.digest),
-            media_type=parsed.media_type,
-            artifact_type=parsed.artifact_type,
-            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
-            annotations=json.dumps(parsed.annotations) if parsed.annotations else None,
-            size=len(payload),
-            payload=payload,
-        )
+    row = {
+        "repository_id": repo_id,
+        "digest": str(parsed.digest),
+        "media_type": parsed.media_type,
+        "artifact_type": parsed.artifact_type,
+        "subject_digest": str(parsed.subject.digest) if parsed.subject else None,
+        "annotations": json.dumps(parsed.annotations) if parsed.annotations else None,
+        "size": len(payload),
+        "payload": payload,
+    }
+    find = (
+        select(manifests.c.id)
+        .where(manifests.c.repository_id == repo_id, manifests.c.digest == str(parsed.digest))
+        .with_for_update(read=True)  # a collection deleting it untagged waits, or went first
     )
-    manifest_id = (
-        await conn.execute(
-            select(manifests.c.id).where(
-                manifests.c.repository_id == repo_id, manifests.c.digest == str(parsed.digest)
-            )
-        )
-    ).scalar_one()
+    manifest_id = None
+    for _ in range(2):  # the second round: a collection deleted it after our insert
+        await conn.execute(insert_ignore(conn, manifests, ["repository_id", "digest"]).values(row))
+        manifest_id = (await conn.execute(find)).scalar_one_or_none()
+        if manifest_id is not None:
+            break
+    assert manifest_id is not None
     refs = [("config", parsed.config)] if parsed.config else []
     refs += [("layer", d) for d in parsed.layers] + [("manifest", d) for d in parsed.children]
     for kind, descriptor in refs:

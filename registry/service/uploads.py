@@ -22,7 +22,8 @@ from registry.errcode import (
     SIZE_INVALID,
     RegistryError,
 )
-from registry.service.blobs import link_blob
+from registry.quota import Quotas
+from registry.service.pins import link_blob, pin_blob, unpin_blob
 from registry.service.repos import ensure_repository
 from registry.service.upload_locks import UploadBusy, UploadLocks
 
@@ -52,11 +53,14 @@ class UploadState:
 
 
 class UploadService:
-    def __init__(self, db: Database, store: BlobStore, locks: UploadLocks) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, locks: UploadLocks, *, quotas: Quotas | None = None
+    ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._locks = locks
+        self._quotas = quotas or Quotas()
 
     async def begin(self, repo: str) -> UploadState:
         upload = await self._store.begin()
@@ -129,20 +133,34 @@ class UploadService:
                 upload = await self._store.begin()
             try:
                 await _write_chunk(upload, body, chunk_range, length)
+                await pin_blob(self._db, digest, upload.size, upload_id)
             except BaseException:
                 await (upload.abort() if whole else upload.close())
                 raise
             try:
+                await self._quotas.admit(self._db, repo, digest, upload.size)
                 info = await upload.commit(digest)
             except BaseException:
+                await upload.abort()  # a no-op after a failed commit, which aborts itself
+                await self._unpin(digest, upload_id)
                 await self._discard(upload_id)
                 raise
 
             async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, repo), info)
+                await unpin_blob(conn, digest, upload_id)
                 await _forget(conn, upload_id)
+                await self._quotas.enforce(conn, repo)
 
-            await self._db.transact(work)
+            try:
+                await self._db.transact(work)
+            except RegistryError:
+                await self._unpin(digest, upload_id)
+                await self._discard(upload_id)  # refused (a quota): the session goes too
+                raise
+            except BaseException:
+                await self._unpin(digest, upload_id)
+                raise
             if whole:
                 await self._abort_ingest(upload_id)
         return info
@@ -159,18 +177,31 @@ class UploadService:
     async def upload_whole(self, repo: str, digest: Digest, body: AsyncIterable[bytes]) -> BlobInfo:
         """A monolithic upload (POST ?digest=): no session row at all."""
         upload = await self._store.begin()
+        pinned = False
         try:
             async for chunk in body:
                 await upload.write(chunk)
+            await self._quotas.admit(self._db, repo, digest, upload.size)
+            await pin_blob(self._db, digest, upload.size, upload.id)
+            pinned = True
             info = await upload.commit(digest)
+
+            async def work(conn: WriteConnection) -> None:
+                await link_blob(conn, await ensure_repository(conn, repo), info)
+                await unpin_blob(conn, digest, upload.id)
+                await self._quotas.enforce(conn, repo)
+
+            await self._db.transact(work)
+        except BaseException:
+            if pinned:
+                await self._unpin(digest, upload.id)
+            raise
         finally:
             await upload.abort()  # a no-op after commit
-
-        async def work(conn: WriteConnection) -> None:
-            await link_blob(conn, await ensure_repository(conn, repo), info)
-
-        await self._db.transact(work)
         return info
+
+    async def _unpin(self, digest: Digest, holder: str) -> None:
+        await self._db.transact(lambda conn: unpin_blob(conn, digest, holder))
 
     async def cancel(self, repo: str, upload_id: str) -> None:
         upload = await self._open(repo, upload_id)

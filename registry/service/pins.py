@@ -1,0 +1,109 @@
+"""The push side of online garbage collection (docs/gc.md).
+
+Bytes are published only under a pin: `pin_blob` runs, in one transaction, an upsert of the
+blob's row, a share lock on it and a check that garbage collection is not deleting it, and
+records the pin. The collector marks a blob `deleting` only in a transaction that locks the
+row and finds no pin, link or reference, so a pinned blob's bytes stay until `link_blob`
+(or `unpin_blob`) releases the pin. A blob being deleted is waited for: once its row is gone
+the upload publishes fresh bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Final
+
+from sqlalchemy import delete, select, update
+
+from blobstore import BlobInfo, Digest
+from registry.db import Database, WriteConnection, insert_ignore, upsert
+from registry.db.models import blob_pins, blobs, repository_blobs, utcnow
+from registry.errcode import BLOB_UPLOAD_INVALID, TOOMANYREQUESTS, RegistryError
+
+LIVE: Final = "live"
+DELETING: Final = "deleting"
+PIN_TTL: Final = timedelta(hours=1)  # outlives any commit; a crashed worker's pin expires
+_WAIT_FOR_DELETION: Final = 60.0  # seconds; a collector deletes a batch in well under this
+
+
+async def pin_blob(db: Database, digest: Digest, size: int, holder: str) -> None:
+    """Keep garbage collection off `digest` until `link_blob`/`unpin_blob` for `holder`.
+    Waits while a collection is deleting the blob's current bytes."""
+
+    async def work(conn: WriteConnection) -> bool:
+        await conn.execute(
+            insert_ignore(conn, blobs, ["digest"]).values(digest=str(digest), size=size)
+        )
+        state = (
+            await conn.execute(
+                select(blobs.c.state)
+                .where(blobs.c.digest == str(digest))
+                .with_for_update(read=True)
+            )
+        ).scalar_one_or_none()
+        if state != LIVE:  # None: a collection deleted the row after our insert found it
+            return False
+        values = {"digest": str(digest), "holder": holder, "expires_at": utcnow() + PIN_TTL}
+        await conn.execute(upsert(conn, blob_pins, ["digest", "holder"], values))
+        return True
+
+    deadline = time.monotonic() + _WAIT_FOR_DELETION
+    delay = 0.01
+    while not await db.transact(work):
+        if time.monotonic() > deadline:
+            raise RegistryError(
+                TOOMANYREQUESTS,
+                detail={"digest": str(digest), "reason": "being garbage-collected; retry"},
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+async def unpin_blob(conn: WriteConnection, digest: Digest, holder: str) -> None:
+    await conn.execute(
+        delete(blob_pins).where(blob_pins.c.digest == str(digest), blob_pins.c.holder == holder)
+    )
+
+
+async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
+    """Record `info` (whose bytes are published) as linked into the repository. Refused when
+    garbage collection is deleting the blob, which a pin taken before publishing prevents."""
+    await conn.execute(
+        insert_ignore(conn, blobs, ["digest"]).values(digest=str(info.digest), size=info.size)
+    )
+    result = await conn.execute(
+        update(blobs)
+        .where(blobs.c.digest == str(info.digest), blobs.c.state == LIVE)
+        .values(size=info.size, touched_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise RegistryError(
+            BLOB_UPLOAD_INVALID,
+            detail={"digest": str(info.digest), "reason": "garbage-collected during the upload"},
+        )
+    await conn.execute(
+        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]).values(
+            repository_id=repo_id, digest=str(info.digest)
+        )
+    )
+
+
+async def link_existing_blob(conn: WriteConnection, repo_id: int, digest: Digest) -> bool:
+    """Link a blob some repository already links (a mount). False when no link is left or
+    garbage collection is deleting it: its bytes may be gone."""
+    linked = select(repository_blobs.c.digest).where(repository_blobs.c.digest == str(digest))
+    result = await conn.execute(
+        update(blobs)
+        .where(blobs.c.digest == str(digest), blobs.c.state == LIVE, linked.exists())
+        .values(touched_at=utcnow())
+    )
+    if result.rowcount != 1:
+        return False
+    await conn.execute(
+        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]).values(
+            repository_id=repo_id, digest=str(digest)
+        )
+    )
+    return True
