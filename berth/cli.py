@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ps": ("berth.commands.containers", "list containers"),
     "rm": ("berth.commands.containers", "remove containers"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
+    "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }
 
 USAGE_STATUS = 2  # argparse's own status for a bad command line

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Final
 
 from aiohttp import web
 
 import registry.auth
+import registry.ui
 from registry.blobstores import open_blobstore
 from registry.config import Config
 from registry.db import Database
 from registry.gc.schedule import collect_forever
-from registry.http import ROUTES, error_middleware
+from registry.http import ROUTES, error_middleware, observe
 from registry.http.errors import on_response_prepare
 from registry.http.inflight import InFlight
 from registry.http.keys import (
     BLOBS,
+    BLOBSTORE,
     CATALOG,
     CONFIG,
     DATABASE,
+    EVENTS,
     HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
+    PULLS,
     REFERRERS,
     SENDFILE_POOL,
     TAGS,
@@ -34,11 +40,13 @@ from registry.http.keys import (
 from registry.http.sendfile import SendfilePool
 from registry.immutable_tags import ImmutableTags
 from registry.leases import Leases
+from registry.metrics import instrument_pool
 from registry.quota import Quotas
 from registry.service import (
     BlobService,
     CatalogService,
     ManifestService,
+    PullRecorder,
     ReferrerService,
     TagService,
     UploadService,
@@ -47,6 +55,7 @@ from registry.service.purge import purge_on_leader
 from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
 from registry.shared_secret import http_secret
+from registry.webhooks import Outbox, start_dispatcher
 
 MAX_PAGE: Final = 1000
 SENDFILE_THREADS: Final = 64  # blob downloads in flight per worker, each parked in os.sendfile
@@ -71,32 +80,46 @@ def create_app(config: Config) -> web.Application:
         app, config.auth, config.data_dir, db, trusted_proxies=config.http.trustedproxies
     )
     app.add_routes(ROUTES)
+    observe.install(app, access_log_enabled=config.log.accesslog)
+    app[EVENTS] = Outbox(config.notifications.endpoints, source=_source(config))
+    if config.ui.enabled:
+        registry.ui.install(app, config)
     return app
+
+
+def _source(config: Config) -> dict[str, str]:
+    """Where events come from, as Distribution's `source` record: host:port and this process."""
+    port = config.http.addr.rpartition(":")[2]
+    return {"addr": f"{socket.gethostname()}:{port}", "instanceID": str(uuid.uuid4())}
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = app[DATABASE]
+    instrument_pool(db.engine)
     app[HTTP_SECRET] = await http_secret(db, config.http.secret)
     stores = contextlib.AsyncExitStack()
-    store = await stores.enter_async_context(open_blobstore(config))
+    store = app[BLOBSTORE] = await stores.enter_async_context(open_blobstore(config))
     delete_enabled = config.storage.delete.enabled
     quotas = Quotas(config.quotas)
+    events = app[EVENTS]
     app[BLOBS] = BlobService(
         db,
         store,
         delete_enabled=delete_enabled,
         redirect=not config.storage.redirect.disable,
         quotas=quotas,
+        events=events,
     )
     leases = Leases(db)
     locks = UploadLocks(db)
-    app[UPLOADS] = UploadService(db, store, locks, quotas=quotas)
+    app[UPLOADS] = UploadService(db, store, locks, quotas=quotas, events=events)
     app[MANIFESTS] = ManifestService(
         db,
         delete_enabled=delete_enabled,
         immutable=ImmutableTags(config.immutabletags),
         quotas=quotas,
+        events=events,
     )
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
@@ -113,7 +136,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     background = [asyncio.create_task(touches.run())]
     if config.gc.interval > 0:
         background.append(asyncio.create_task(collect_forever(db, store, locks, config)))
+    dispatcher = start_dispatcher(db, config.notifications.endpoints)
+    pulls = app[PULLS] = PullRecorder(db)
+    background.append(asyncio.create_task(pulls.run()))
     yield
+    if dispatcher is not None:
+        dispatcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher
     if purger is not None:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -124,6 +154,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await task
     with contextlib.suppress(Exception):
         await touches.flush()
+    await pulls.flush()
     sendfile_pool.shutdown()
     await db.dispose()
     await stores.aclose()

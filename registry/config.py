@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 
 class ConfigError(ValueError):
@@ -25,6 +25,22 @@ class TLSConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PrometheusConfig:
+    enabled: bool = False
+    path: str = "/metrics"
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ConfigError(f"http.debug.prometheus.path: {self.path!r} must start with /")
+
+
+@dataclass(frozen=True, slots=True)
+class DebugConfig:
+    addr: str = ""  # Distribution's debug server (metrics, /debug/health); "" = off
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
+
+
+@dataclass(frozen=True, slots=True)
 class HTTPConfig:
     addr: str = "127.0.0.1:5000"
     workers: int = 0  # Berth-only; 0 means one per CPU
@@ -32,6 +48,7 @@ class HTTPConfig:
     tls: TLSConfig = field(default_factory=TLSConfig)
     secret: str = ""  # Distribution's http.secret: what replicas share, derived from it
     trustedproxies: tuple[str, ...] = ()  # Berth-only; CIDRs whose X-Forwarded-For is believed
+    debug: DebugConfig = field(default_factory=DebugConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +154,56 @@ class ProxyConfig:
     password: str = ""
 
 
+EVENT_ACTIONS: Final = ("push", "pull", "delete", "mount")
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreConfig:
+    mediatypes: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """One webhook receiver, with Distribution's keys and defaults."""
+
+    name: str = ""
+    url: str = ""
+    headers: dict[str, Any] = field(default_factory=dict)  # name -> value or [values]
+    timeout: float = 1.0
+    threshold: int = 10  # consecutive failures before waiting `backoff` between attempts
+    backoff: float = 1.0
+    ignoredmediatypes: tuple[str, ...] = ()
+    ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
+    disabled: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"notifications.endpoints: {self.name or '(unnamed)'}"
+        if not self.name:
+            raise ConfigError(f"{where}: name is required")
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: url {self.url!r} is not an http(s) URL")
+        unknown = set(self.ignore.actions) - set(EVENT_ACTIONS)
+        if unknown:
+            raise ConfigError(f"{where}: ignore.actions {sorted(unknown)} (known: {EVENT_ACTIONS})")
+        if self.timeout <= 0:
+            raise ConfigError(f"{where}: timeout must be positive")
+
+    def wants(self, action: str, media_type: str | None) -> bool:
+        if self.disabled or action in self.ignore.actions:
+            return False
+        ignored = (*self.ignoredmediatypes, *self.ignore.mediatypes)
+        return media_type is None or media_type not in ignored
+
+
 @dataclass(frozen=True, slots=True)
 class NotificationsConfig:
-    endpoints: tuple[dict[str, Any], ...] = ()  # accepted, not yet acted on
+    endpoints: tuple[EndpointConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [e.name for e in self.endpoints]
+        if len(names) != len(set(names)):
+            raise ConfigError(f"notifications.endpoints: names must be unique, got {names}")
 
 
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
@@ -149,10 +213,14 @@ LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
 class LogConfig:
     level: str = "info"
     accesslog: bool = True  # Distribution's log.accesslog.disabled is accepted too
+    formatter: str = "text"  # text | json (Distribution's log.formatter)
+    fields: dict[str, Any] = field(default_factory=dict)  # added to every log line
 
     def __post_init__(self) -> None:
         if self.level.lower() not in LOG_LEVELS:
             raise ConfigError(f"level: {self.level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if self.formatter not in ("text", "json"):
+            raise ConfigError(f"formatter: {self.formatter!r} is not text or json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +230,17 @@ class GCConfig:
     interval: float = 0.0  # seconds between passes; 0 turns the schedule off
     grace: float = 3600.0  # blobs uploaded, mounted or HEADed this recently are kept
     deleteuntagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UIUsageConfig:
+    interval: float = 300.0  # seconds between recomputing the storage page's figures
+
+
+@dataclass(frozen=True, slots=True)
+class UIConfig:
+    enabled: bool = True  # Berth-only: the web interface at /ui/
+    usage: UIUsageConfig = field(default_factory=UIUsageConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +255,7 @@ class Config:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     gc: GCConfig = field(default_factory=GCConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
 
     retention: tuple[RetentionRule, ...] = ()  # Berth-only, registry.retention
     quotas: tuple[QuotaRule, ...] = ()  # Berth-only, registry.quota

@@ -26,7 +26,15 @@ ENV_PREFIX: Final = "BERTH_"
 _RAW_SECTIONS: Final = ("auth",)
 _DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)?$")
 _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_KEYS: Final = {"draintimeout", "age", "interval", "timeout", "grace", "olderthan"}
+_DURATION_KEYS: Final = {
+    "draintimeout",
+    "age",
+    "interval",
+    "timeout",
+    "grace",
+    "olderthan",
+    "backoff",
+}
 _SIZE_KEYS: Final = {"limit"}  # integers that take units: 512MiB, 10GiB, 2GB, or bytes
 _SIZE: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?$", re.IGNORECASE)
 _TRUE: Final = {"true", "yes", "on", "1"}
@@ -38,7 +46,6 @@ _ENV_ALIASES: Final = {f"{ENV_PREFIX}LOG_ACCESSLOG_DISABLED": ("log", "accesslog
 # believes a cache or webhooks are running; delete a line when its feature lands.
 NOT_YET_ACTED_ON: Final = {
     "proxy": "the pull-through cache is not built yet",
-    "notifications": "webhooks are not built yet",
 }
 
 T = TypeVar("T")

@@ -28,10 +28,11 @@ from typing import Final
 import uvloop
 from aiohttp import web
 
-from registry import log_redaction
+from registry import log_redaction, logs, metrics
 from registry.app import create_app
 from registry.config import Config, ConfigError
 from registry.db import upgrade
+from registry.http.debug import start_debug_server
 from registry.http.errors import hide_server_software
 from registry.http.keys import INFLIGHT
 
@@ -52,16 +53,16 @@ def _one_line(exc: BaseException) -> str:
     return first if isinstance(exc, ConfigError | OSError) else f"{type(exc).__name__}: {first}"
 
 
-def parse_addr(addr: str) -> tuple[str, int]:
+def parse_addr(addr: str, key: str = "http.addr") -> tuple[str, int]:
     """`host:port`, `:port` or `[v6]:port`."""
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"http.addr: {addr!r} is not HOST:PORT")
+        raise ConfigError(f"{key}: {addr!r} is not HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def bind(addr: str) -> socket.socket:
-    host, port = parse_addr(addr)
+def bind(addr: str, key: str = "http.addr") -> socket.socket:
+    host, port = parse_addr(addr, key)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,7 +70,7 @@ def bind(addr: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"http.addr: cannot listen on {addr}: {exc.strerror}") from None
+        raise ConfigError(f"{key}: cannot listen on {addr}: {exc.strerror}") from None
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
@@ -92,23 +93,22 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
 def serve(config: Config) -> int:
     """Migrate, bind, and serve until SIGTERM/SIGINT. Returns the exit status."""
     log_redaction.install()
-    logging.basicConfig(
-        level=config.log.level.upper(),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(config.log)
     hide_server_software()
     parse_addr(config.http.addr)
     context = ssl_context(config)
     os.makedirs(config.data_dir, exist_ok=True)
     _migrate_in_child(config.database_url)
     sock = bind(config.http.addr)
+    debug_addr = config.http.debug.addr
+    debug_sock = bind(debug_addr, "http.debug.addr") if debug_addr else None
     workers = config.http.workers or os.cpu_count() or 1
     scheme = "https" if context else "http"
     log.info("listening on %s://%s with %d worker(s)", scheme, config.http.addr, workers)
     if workers == 1:
-        _run_worker(config, sock, context)
+        _run_worker(config, sock, context, debug_sock)
         return 0
-    return _supervise(config, sock, context, workers)
+    return _supervise(config, sock, context, workers, debug_sock)
 
 
 def _migrate_in_child(url: str) -> None:
@@ -135,30 +135,35 @@ def _run_worker(
     config: Config,
     sock: socket.socket,
     context: ssl.SSLContext | None,
+    debug_sock: socket.socket | None = None,
     ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve; ConfigError or StartupError if the app cannot start."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(config, sock, context, ready))
+        runner.run(_serve(config, sock, context, debug_sock, ready))
 
 
 async def _serve(
-    config: Config, sock: socket.socket, context: ssl.SSLContext | None, ready: Callable[[], None]
+    config: Config,
+    sock: socket.socket,
+    context: ssl.SSLContext | None,
+    debug_sock: socket.socket | None,
+    ready: Callable[[], None],
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, let in-flight requests finish (bodies
     still arriving included) for up to http.draintimeout, and shut down."""
     try:
         app = create_app(config)
-        access_log = logging.getLogger("aiohttp.access") if config.log.accesslog else None
         runner = web.AppRunner(
             app,
             handle_signals=False,
-            access_log=access_log,
+            access_log=None,  # registry.http.observe writes the access log
             shutdown_timeout=config.http.draintimeout,
         )
         await runner.setup()
         site = web.SockSite(runner, sock, ssl_context=context)
         await site.start()
+        debug = await start_debug_server(app, debug_sock) if debug_sock is not None else None
     except ConfigError:
         raise
     except Exception as exc:
@@ -178,11 +183,17 @@ async def _serve(
         if not await inflight.wait_idle(config.http.draintimeout):
             log.warning("drain timeout: %d request(s) cut off", inflight.count)
     finally:
+        if debug is not None:
+            await debug.cleanup()
         await runner.cleanup()
 
 
 def _supervise(
-    config: Config, sock: socket.socket, context: ssl.SSLContext | None, count: int
+    config: Config,
+    sock: socket.socket,
+    context: ssl.SSLContext | None,
+    count: int,
+    debug_sock: socket.socket | None = None,
 ) -> int:
     children: dict[int, int] = {}  # pid -> worker slot
     ready: set[int] = set()
@@ -199,7 +210,9 @@ def _supervise(
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 1
             try:
-                _run_worker(config, sock, context, lambda: _report(report_end, _READY, ""))
+                _run_worker(
+                    config, sock, context, debug_sock, lambda: _report(report_end, _READY, "")
+                )
                 code = 0
             except ConfigError as exc:
                 _report(report_end, _CONFIG, str(exc))
@@ -247,6 +260,7 @@ def _supervise(
             if pid not in children:
                 continue
             slot = children.pop(pid)
+            metrics.process_dead(pid)
             if stopping:
                 continue
             if pid not in ready and not os.WIFSIGNALED(status):  # it gave up starting

@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING
 
 from berth.cli import CommandError
+from berth.commands._retention import add_retention_argument, apply_retention
 from berth.commands.images import human_size
 from berth.commands.serve import add_config_arguments, config_from_args
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(gc.grace, default 1h; 0s is allowed)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_retention_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -64,10 +66,16 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             raise CommandError(str(exc).replace("--grace.grace", "--grace")) from None
         config = dataclasses.replace(config, gc=dataclasses.replace(config.gc, grace=grace))
+    retention = apply_retention(config, dry_run=args.dry_run) if args.retention else None
+    if retention is not None and not args.json:
+        print("\n".join(retention.lines() or ["retention: no tag to delete"]))
     on_removal = None if args.json else _print_removal(args.dry_run)
     report = asyncio.run(_collect(config, options(args, config), on_removal))
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        shown = report.as_dict()
+        if retention is not None:
+            shown["retention"] = retention.as_json()
+        print(json.dumps(shown, indent=2))
     else:
         print(_summary(report))
     return 0

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from berth.cli import CommandError
-from registry.auth.htpasswd import set_password, validate_username
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -32,6 +31,9 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def add(args: argparse.Namespace) -> int:
+    # Imported here: `berth serve` must configure prometheus-client before the registry loads.
+    from registry.auth.htpasswd import set_password, validate_username
+
     try:
         validate_username(args.user)
     except ValueError as exc:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from berth.cli import CommandError
@@ -68,11 +74,32 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)  # before the server's imports: a bad config fails fast
     except ConfigError as exc:
         return config_failure(args, exc)
-    from registry.server import StartupError, serve
+    with _metrics_directory():
+        from registry.server import StartupError, serve
 
+        try:
+            return serve(config)
+        except ConfigError as exc:
+            return config_failure(args, exc)
+        except StartupError as exc:
+            raise CommandError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """Where every worker's Prometheus values go (prometheus-client's multiprocess mode). Set
+    before anything imports prometheus-client, which reads it once. The user's own
+    PROMETHEUS_MULTIPROC_DIR is emptied of old values; otherwise a private one is made."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for old in Path(given).glob("*.db"):
+            old.unlink()
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="berth-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     try:
-        return serve(config)
-    except ConfigError as exc:
-        return config_failure(args, exc)
-    except StartupError as exc:
-        raise CommandError(str(exc)) from None
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from registry.config import DatabasePoolConfig
 
@@ -107,12 +108,16 @@ def insert_ignore(conn: _HasDialect, table: Table, keys: list[str]) -> Insert:
 
 
 def upsert(
-    conn: _HasDialect, table: Table, keys: list[str], values: Mapping[str, object]
+    conn: _HasDialect,
+    table: Table,
+    keys: list[str],
+    values: Mapping[str, object],
+    where: ColumnElement[bool] | None = None,
 ) -> Insert:
-    """INSERT .. ON CONFLICT (keys) DO UPDATE SET the other columns of `values`."""
+    """INSERT .. ON CONFLICT (keys) DO UPDATE SET the other columns of `values` [WHERE where]."""
     stmt = _insert(conn, table).values(**values)
     update = {k: stmt.excluded[k] for k in values if k not in keys}
-    return stmt.on_conflict_do_update(index_elements=keys, set_=update)  # type: ignore[no-any-return]  # dialect inserts are untyped
+    return stmt.on_conflict_do_update(index_elements=keys, set_=update, where=where)  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
 def _insert(conn: _HasDialect, table: Table) -> Any:

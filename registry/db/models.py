@@ -10,11 +10,14 @@
     leases                named exclusive holds with an expiry (registry.leases)
     shared_secrets        secrets every replica must agree on, created once (token signing key)
     login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
+    manifest_pulls        manifest -> when it was last pulled (for the web UI)
+    storage_usage         bytes stored per namespace (and "" for all), recomputed periodically
     blob_pins             uploads between their pin and their link: GC keeps these blobs
 
 A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
 its bytes; nothing may reference it any more), and `touched_at` is its last upload, mount
 or HEAD, recorded at most once a minute (docs/gc.md).
+    webhook_outbox        webhook events per endpoint, until delivered (registry.webhooks)
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus
@@ -195,4 +198,49 @@ quota_usage = Table(
     metadata,
     Column("scope", String(300), primary_key=True),
     Column("bytes", BigInteger, nullable=False),
+)
+
+# Webhook events waiting for (or done with) delivery, one row per (event, endpoint), written
+# in the same transaction as the change they report (registry.webhooks).
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # delivery order
+    Column("endpoint", String(255), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("repository", String(255), nullable=False),
+    Column("payload", Text, nullable=False),  # the event, as JSON
+    Column("created_at", DateTime(timezone=True), nullable=False, default=utcnow),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webhook_outbox_pending", "endpoint", "delivered_at", "id"),
+)
+
+manifest_pulls = Table(
+    "manifest_pulls",
+    metadata,
+    # When a manifest was last pulled (GET), written at most once a minute per manifest.
+    Column(
+        "manifest_id",
+        Integer,
+        ForeignKey("manifests.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pulled_at", DateTime(timezone=True), nullable=False),
+)
+
+storage_usage = Table(
+    "storage_usage",
+    metadata,
+    # A snapshot the UI's storage page reads; namespace "" is the whole registry.
+    Column("namespace", String(255), primary_key=True),
+    Column("repositories", Integer, nullable=False),
+    Column("blobs", Integer, nullable=False),
+    Column("blob_bytes", BigInteger, nullable=False),
+    Column("manifests", Integer, nullable=False),
+    Column("manifest_bytes", BigInteger, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
 )

@@ -12,6 +12,7 @@ from registry.config import Config
 from registry.db import Database
 from registry.gc.collect import GCOptions, collect_garbage
 from registry.leases import LeaseBusy, Leases, run_as_leader
+from registry.retention import retain_on_schedule
 from registry.service.upload_locks import UploadLocks
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ async def collect_forever(
     async def job() -> None:
         while True:
             await asyncio.sleep(config.gc.interval)
+            await retain_on_schedule(db, config)
             try:
                 report = await collect_garbage(db, store, locks, options_from(config))
             except LeaseBusy as exc:

@@ -18,8 +18,10 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     info = await blobs.stat(name, digest)
     if request.method == "HEAD":
         request.app[TOUCHES].touch(str(digest))  # garbage collection's grace (docs/gc.md)
-    if request.method == "GET" and (url := await blobs.redirect_url(digest)) is not None:
-        raise web.HTTPTemporaryRedirect(url, headers={"Docker-Content-Digest": str(digest)})
+    else:
+        await blobs.pulled(name, info)
+        if (url := await blobs.redirect_url(digest)) is not None:
+            raise web.HTTPTemporaryRedirect(url, headers={"Docker-Content-Digest": str(digest)})
     headers = {
         "Docker-Content-Digest": str(info.digest),
         "Content-Type": "application/octet-stream",

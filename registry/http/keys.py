@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from blobstore import BlobStore
 from registry.config import Config
 from registry.db import Database
 from registry.http.inflight import InFlight
@@ -12,11 +13,13 @@ from registry.service import (
     BlobService,
     CatalogService,
     ManifestService,
+    PullRecorder,
     ReferrerService,
     TagService,
     UploadService,
 )
 from registry.service.touches import TouchRecorder
+from registry.webhooks import Outbox
 
 CONFIG = web.AppKey("berth.config", Config)
 BLOBS = web.AppKey("berth.blobs", BlobService)
@@ -28,6 +31,9 @@ REFERRERS = web.AppKey("berth.referrers", ReferrerService)
 SENDFILE_POOL = web.AppKey("berth.sendfile_pool", SendfilePool)
 INFLIGHT = web.AppKey("berth.inflight", InFlight)
 TOUCHES = web.AppKey("berth.touches", TouchRecorder)
+PULLS = web.AppKey("berth.pulls", PullRecorder)
 RESPONSE_STARTED = web.RequestKey("berth.response_started", bool)
 DATABASE = web.AppKey("berth.database", Database)
 HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive
+BLOBSTORE = web.AppKey("berth.blobstore", BlobStore)
+EVENTS = web.AppKey("berth.events", Outbox)

@@ -7,7 +7,7 @@ from typing import Final
 from aiohttp import web
 
 from registry.errcode import MANIFEST_TOO_LARGE, RegistryError
-from registry.http.keys import MANIFESTS
+from registry.http.keys import MANIFESTS, PULLS
 from registry.http.params import repo_name
 from registry.names import check_tag, parse_reference
 
@@ -23,6 +23,8 @@ async def get_manifest(request: web.Request) -> web.Response:
         "ETag": f'"{stored.digest}"',
         "Content-Type": stored.media_type,
     }
+    if request.method == "GET":
+        request.app[PULLS].saw(name, stored.digest)
     if headers["ETag"] in request.headers.get("If-None-Match", ""):
         del headers["Content-Type"]
         return web.Response(status=304, headers=headers)

@@ -11,7 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
-from registry.http import blobs, discovery, manifests, uploads
+from registry.http import blobs, discovery, health, manifests, uploads
 
 _NAME: Final = "{name:.+}"
 
@@ -30,4 +30,6 @@ ROUTES: Final = [
     web.delete(f"/v2/{_NAME}/manifests/{{reference}}", manifests.delete_manifest),
     web.get(f"/v2/{_NAME}/tags/list", discovery.list_tags, allow_head=False),
     web.get(f"/v2/{_NAME}/referrers/{{digest}}", discovery.referrers, allow_head=False),
+    web.get("/healthz", health.healthz),
+    web.get("/readyz", health.readyz),
 ]

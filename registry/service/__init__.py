@@ -3,6 +3,7 @@
 from registry.service.blobs import BlobService
 from registry.service.catalog import CatalogService
 from registry.service.manifests import ManifestService, PutResult, StoredManifest
+from registry.service.pulls import PullRecorder
 from registry.service.referrers import ReferrerService
 from registry.service.tags import Page, TagService
 from registry.service.uploads import ChunkRange, UploadService, UploadState, range_header
@@ -13,6 +14,7 @@ __all__ = [
     "ChunkRange",
     "ManifestService",
     "Page",
+    "PullRecorder",
     "PutResult",
     "ReferrerService",
     "StoredManifest",

@@ -14,6 +14,7 @@ from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
 from registry.quota import Quotas
 from registry.service.pins import link_existing_blob
 from registry.service.repos import ensure_repository, repository_id
+from registry.webhooks import Outbox
 
 _LINKED = (
     select(repository_blobs.c.digest)
@@ -40,6 +41,7 @@ class BlobService:
         delete_enabled: bool,
         redirect: bool = True,
         quotas: Quotas | None = None,
+        events: Outbox | None = None,
     ) -> None:
         self._db = db
         self._engine = db.engine
@@ -47,6 +49,7 @@ class BlobService:
         self._delete_enabled = delete_enabled
         self._quotas = quotas or Quotas()
         self._redirect = redirect
+        self._events = events or Outbox()
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
@@ -58,6 +61,10 @@ class BlobService:
             return await self._store.stat(digest)  # the size, and proof the bytes are there
         except BlobNotFound:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+
+    async def pulled(self, repo: str, info: BlobInfo) -> None:
+        """A GET of the blob's bytes began (a pull event, for endpoints that want them)."""
+        await self._events.blob_pulled(self._db, repo, str(info.digest), info.size)
 
     def local_path(self, digest: Digest) -> Path | None:
         """The blob's file when the store is local (so the server can use sendfile)."""
@@ -90,6 +97,8 @@ class BlobService:
                     repository_blobs.c.digest == str(digest),
                 )
             )
+            if result.rowcount:
+                await self._events.blob_deleted(conn, repo, str(digest))
             return result.rowcount
 
         if await self._db.transact(work) == 0:
@@ -125,6 +134,9 @@ class BlobService:
             linked = await link_existing_blob(conn, await ensure_repository(conn, repo), digest)
             if linked:
                 await self._quotas.enforce(conn, repo)
+                await self._events.blob_mounted(
+                    conn, repo, str(digest), info.size, readable[0].name
+                )
             return linked
 
         return info if await self._db.transact(work) else None

@@ -32,6 +32,7 @@ from registry.manifest import ParsedManifest, parse_manifest
 from registry.quota import Quotas
 from registry.service.pins import LIVE
 from registry.service.repos import ensure_repository, repository_id
+from registry.webhooks import Outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +75,14 @@ class ManifestService:
         delete_enabled: bool,
         immutable: ImmutableTags | None = None,
         quotas: Quotas | None = None,
+        events: Outbox | None = None,
     ) -> None:
         self._db = db
         self._engine = db.engine
         self._delete_enabled = delete_enabled
         self._immutable = immutable or ImmutableTags()
         self._quotas = quotas or Quotas()
+        self._events = events or Outbox()
 
     async def get(self, repo: str, reference: Digest | str) -> StoredManifest:
         """By tag or digest; NAME_UNKNOWN for an unknown repository, else MANIFEST_UNKNOWN."""
@@ -92,6 +95,10 @@ class ManifestService:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
         if row is None:
             raise RegistryError(MANIFEST_UNKNOWN, detail={"reference": str(reference)})
+        tag = "" if by_digest else str(reference)
+        await self._events.manifest_pulled(
+            self._db, repo, row.digest, row.media_type, len(row.payload), tag
+        )
         return StoredManifest(row.digest, row.media_type, row.payload)
 
     async def put(
@@ -130,6 +137,9 @@ class ManifestService:
                     )
                 )
             await self._quotas.enforce(conn, repo)
+            await self._events.manifest_pushed(
+                conn, repo, str(parsed.digest), parsed.media_type, len(payload), tag_names
+            )
 
         await self._db.transact(work)
         subject = parsed.subject.digest if parsed.subject else None
@@ -149,6 +159,8 @@ class ManifestService:
                 result = await conn.execute(
                     delete(tags).where(tags.c.repository_id == repo_id, tags.c.name == reference)
                 )
+                if result.rowcount:
+                    await self._events.tag_deleted(conn, repo, reference)
                 return result.rowcount
             found = (
                 await conn.execute(
@@ -165,6 +177,7 @@ class ManifestService:
                 delete(manifest_references).where(manifest_references.c.manifest_id == found)
             )
             await conn.execute(delete(manifests).where(manifests.c.id == found))
+            await self._events.manifest_deleted(conn, repo, str(reference))
             return 1
 
         if await self._db.transact(work) == 0:

@@ -26,6 +26,7 @@ from registry.quota import Quotas
 from registry.service.pins import link_blob, pin_blob, unpin_blob
 from registry.service.repos import ensure_repository
 from registry.service.upload_locks import UploadBusy, UploadLocks
+from registry.webhooks import Outbox
 
 _SESSION_IN_REPO = (
     select(upload_sessions.c.id, upload_sessions.c.state)
@@ -54,13 +55,20 @@ class UploadState:
 
 class UploadService:
     def __init__(
-        self, db: Database, store: BlobStore, locks: UploadLocks, *, quotas: Quotas | None = None
+        self,
+        db: Database,
+        store: BlobStore,
+        locks: UploadLocks,
+        *,
+        quotas: Quotas | None = None,
+        events: Outbox | None = None,
     ) -> None:
         self._db = db
         self._engine = db.engine
         self._store = store
         self._locks = locks
         self._quotas = quotas or Quotas()
+        self._events = events or Outbox()
 
     async def begin(self, repo: str) -> UploadState:
         upload = await self._store.begin()
@@ -151,6 +159,7 @@ class UploadService:
                 await unpin_blob(conn, digest, upload_id)
                 await _forget(conn, upload_id)
                 await self._quotas.enforce(conn, repo)
+                await self._events.blob_pushed(conn, repo, str(info.digest), info.size)
 
             try:
                 await self._db.transact(work)
@@ -190,6 +199,7 @@ class UploadService:
                 await link_blob(conn, await ensure_repository(conn, repo), info)
                 await unpin_blob(conn, digest, upload.id)
                 await self._quotas.enforce(conn, repo)
+                await self._events.blob_pushed(conn, repo, str(info.digest), info.size)
 
             await self._db.transact(work)
         except BaseException:

@@ -19,7 +19,6 @@ import os
 import random
 import subprocess
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +40,6 @@ from registry.db.models import (
 from registry.gc import GCOptions, collect_garbage
 from registry.leases import LeaseBusy
 from registry.service.upload_locks import UploadLocks
-from tests.api.conftest import PostgresServer, _pg_bin, postgres_server  # noqa: F401  (fixture)
 from tests.e2e.conftest import assert_no_traceback
 from tests.support.clients import stored_blob_files
 from tests.support.server import RunningServer, berth_executable, start_berth
@@ -285,23 +283,6 @@ def inprocess_loop(server: RunningServer, url: str, stop: threading.Event, out: 
         asyncio.run(loop())
     except Exception as exc:  # noqa: BLE001  (reported by the test)
         out.failures.append(repr(exc))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'registry-data' / 'registry.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = "race_" + uuid.uuid4().hex[:12]
-    subprocess.run(
-        [
-            *("runuser", "-u", "postgres", "--", str(_pg_bin() / "createdb")),
-            *("-h", "127.0.0.1", "-p", str(server.port), name),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return server.url(name)
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_distribution_style_file(tmp_path: Path) -> None:
         "  tls: {certificate: /c.pem, key: /k.pem}\n"
         "auth:\n  htpasswd: {realm: r, path: /etc/htpasswd}\n"
         "proxy: {remoteurl: ''}\n"
-        "notifications:\n  endpoints: []\n"
+        "notifications:\n  endpoints:\n    - {name: hook, url: 'http://x/'}\n"
     )
     config = load_config(file, environ={})
     assert config.storage.filesystem.rootdirectory == "/var/lib/registry"
@@ -57,6 +57,9 @@ def test_distribution_style_file(tmp_path: Path) -> None:
     assert config.http.draintimeout == 5
     assert config.http.tls.certificate == "/c.pem"
     assert config.auth == {"htpasswd": {"realm": "r", "path": "/etc/htpasswd"}}
+    assert config.proxy.remoteurl == ""
+    (hook,) = config.notifications.endpoints
+    assert (hook.name, hook.url, hook.timeout, hook.threshold) == ("hook", "http://x/", 1.0, 10)
     assert config.log.level == "debug"
 
 
@@ -136,7 +139,21 @@ def test_bad_environment_values_name_key_value_and_variable(
         ("- a\n- b\n", "the top level must be a mapping"),
         ("http: {addr: [1, 2]}\n", "http.addr: [1, 2] is not a string"),
         ("auth: yes-please\n", "auth: 'yes-please' is not a mapping"),
-        ("notifications: {endpoints: [1]}\n", "notifications.endpoints: 1 is not a mapping"),
+        ("notifications: {endpoints: [1]}\n", "notifications.endpoints[0]: expected a mapping"),
+        (
+            "notifications: {endpoints: [{name: a, url: ftp://x}]}\n",
+            "notifications.endpoints: a: url 'ftp://x' is not an http(s) URL",
+        ),
+        (
+            "notifications: {endpoints: [{name: a, url: http://x, ignore: {actions: [pul]}}]}\n",
+            "notifications.endpoints: a: ignore.actions ['pul']",
+        ),
+        (
+            "notifications: {endpoints: [{name: a, url: http://x, tiemout: 1s}]}\n",
+            "notifications.endpoints[0].tiemout: unknown configuration key",
+        ),
+        ("log: {formatter: logstash}\n", "log.formatter: 'logstash' is not text or json"),
+        ("http: {debug: {prometheus: {path: metrics}}}\n", "must start with /"),
         ("http: {addr: 'a\n", "not valid YAML"),
     ],
 )
@@ -182,10 +199,6 @@ def test_trusted_proxies_and_pool(tmp_path: Path) -> None:
         (
             "proxy: {remoteurl: https://registry-1.docker.io}\n",
             "proxy: Berth does not act on this section yet (the pull-through cache",
-        ),
-        (
-            "notifications:\n  endpoints:\n    - {name: hook, url: http://x/}\n",
-            "notifications: Berth does not act on this section yet (webhooks",
         ),
         ("log: {level: loud}\n", "log.level: 'loud' is not one of debug, info, warn"),
         ("log: {accesslog: {disabled: perhaps}}\n", "log.accesslog.disabled: 'perhaps'"),
@@ -278,3 +291,31 @@ def test_s3_storage_errors_name_the_key(tmp_path: Path, yaml_text: str, message:
     file.write_text(yaml_text + "\n")
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load_config(file, environ={})
+
+
+def test_distribution_notifications_and_debug_keys(tmp_path: Path) -> None:
+    file = tmp_path / "config.yml"
+    file.write_text(
+        "log: {formatter: json, fields: {service: registry}}\n"
+        "http:\n  debug: {addr: 127.0.0.1:5001, prometheus: {enabled: true, path: /m}}\n"
+        "notifications:\n  endpoints:\n"
+        "    - name: ci\n      url: https://ci.example/hook\n"
+        "      headers: {Authorization: [Bearer xyz]}\n"
+        "      timeout: 500ms\n      threshold: 5\n      backoff: 2s\n"
+        "      ignoredmediatypes: [application/octet-stream]\n"
+        "      ignore: {mediatypes: [text/plain], actions: [pull]}\n"
+        "    - {name: off, url: 'http://x/', disabled: true}\n"
+    )
+    config = load_config(file, environ={})
+    assert config.log.formatter == "json"
+    assert config.log.fields == {"service": "registry"}
+    assert config.http.debug.addr == "127.0.0.1:5001"
+    assert config.http.debug.prometheus.path == "/m"
+    ci, off = config.notifications.endpoints
+    assert (ci.timeout, ci.threshold, ci.backoff) == (0.5, 5, 2.0)
+    assert ci.headers == {"Authorization": ["Bearer xyz"]}
+    assert ci.wants("push", "application/vnd.oci.image.manifest.v1+json")
+    assert not ci.wants("push", "application/octet-stream")
+    assert not ci.wants("push", "text/plain")
+    assert not ci.wants("pull", "application/vnd.oci.image.manifest.v1+json")
+    assert not off.wants("push", None)

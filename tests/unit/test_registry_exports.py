@@ -8,7 +8,7 @@ from registry import errcode
 
 
 @pytest.mark.parametrize(
-    "package", ["registry", "registry.db", "registry.http", "registry.service"]
+    "package", ["registry", "registry.db", "registry.http", "registry.service", "registry.webhooks"]
 )
 def test_all_lists_every_public_name_once(package: str) -> None:
     module = importlib.import_module(package)

@@ -1,0 +1,126 @@
+"""Watching every request: a request id, Prometheus metrics and one access log line.
+
+The request id is taken from `X-Request-Id` when the client sent a sane one, else made, and
+returned on the response; webhook events carry it too. The access log line holds the route
+template and the repository, never the query string (signed URLs, tokens) or any header.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+import uuid
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import Counter, Histogram
+
+from registry import metrics
+from registry.auth.state import IDENTITY
+from registry.request_context import CURRENT_REQUEST, REQUEST_ID
+
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_SANE_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+access_log = logging.getLogger("berth.access")
+
+
+def install(app: web.Application, *, access_log_enabled: bool) -> None:
+    """Observe every request of `app`, outermost (sees the final status of errors too)."""
+    app.middlewares.insert(0, observe_middleware(access_log_enabled))
+    app.on_response_prepare.append(_add_request_id)
+
+
+def route_of(request: web.Request) -> str:
+    """The matched route's template, or `other` (unknown path, wrong method)."""
+    resource = request.match_info.route.resource  # None for the 404/405 system routes
+    return "other" if resource is None else resource.canonical
+
+
+def observe_middleware(access_log_enabled: bool) -> Middleware:
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = time.perf_counter()
+        sent = request.headers.get(REQUEST_ID_HEADER, "")
+        request[REQUEST_ID] = sent if _SANE_ID.fullmatch(sent) else str(uuid.uuid4())
+        token = CURRENT_REQUEST.set(request)
+        status = 500
+        response: web.StreamResponse | None = None
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            CURRENT_REQUEST.reset(token)
+            _record(request, response, status, time.perf_counter() - start, access_log_enabled)
+
+    return observe
+
+
+def _record(
+    request: web.Request,
+    response: web.StreamResponse | None,
+    status: int,
+    duration: float,
+    log_it: bool,
+) -> None:
+    method, route = request.method, route_of(request)
+    received = request.content.total_bytes
+    sent = _body_bytes(request, response)
+    count, timing, bytes_in, bytes_out = _series(method, route, status)
+    count.inc()
+    timing.observe(duration)
+    if received:
+        bytes_in.inc(received)
+    if sent:
+        bytes_out.inc(sent)
+    if not log_it:
+        return
+    identity = request.get(IDENTITY)
+    fields = {
+        "request_id": request[REQUEST_ID],
+        "method": method,
+        "route": route,
+        "repository": request.match_info.get("name", ""),
+        "status": status,
+        "bytes_in": received,
+        "bytes_out": sent,
+        "duration": round(duration, 6),
+        "user": identity.user if identity is not None and identity.user else "",
+        "remote": request.remote or "",
+    }
+    access_log.info("%s %s %d %.3fs", method, route, status, duration, extra={"fields": fields})
+
+
+@functools.lru_cache(maxsize=4096)
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram, Counter, Counter]:
+    """The labelled metrics of one kind of request (`labels()` costs more than the update)."""
+    if method not in _METHODS:  # any token is a method: keep the label bounded
+        method = "other"
+    return (
+        metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+        metrics.HTTP_DURATION.labels(method, route),
+        metrics.HTTP_RECEIVED.labels(method, route),
+        metrics.HTTP_SENT.labels(method, route),
+    )
+
+
+def _body_bytes(request: web.Request, response: web.StreamResponse | None) -> int:
+    if response is None or request.method == "HEAD":
+        return 0
+    if response.prepared and response.body_length:
+        return response.body_length
+    return response.content_length or 0  # not sent yet, or sent by sendfile outside aiohttp
+
+
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
