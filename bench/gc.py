@@ -69,7 +69,7 @@ def generate(manifests: int) -> Store:
             "config": _descriptor("application/vnd.oci.image.config.v1+json", blobs[0]),
             "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar", b) for b in blobs[1:]],
         }
-        tagged = n % 10 != 0
+        tagged = (n // len(repositories)) % 10 != 0  # every repository keeps some tags
         images.append((n % len(repositories), json.dumps(body).encode(), tagged, blobs))
     loose = [(n % len(repositories), f"loose {n}".encode()) for n in range(manifests)]
     unlinked = [f"unlinked {n}".encode() for n in range(manifests // 2)]
@@ -184,19 +184,20 @@ class Pass:
 
 
 def run_measured(argv: list[str]) -> tuple[float, float, str]:
-    """Run `argv`; its wall time, its peak RSS in MiB and its stdout."""
+    """Run `argv`; its wall time, its peak RSS in MiB (sampled from /proc: the kernel's
+    ru_maxrss would count this big parent's pages, copied at fork) and its stdout."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        with servers.PeakRss(proc.pid) as rss:
+            proc.wait()
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[:2]} exited {proc.returncode}: {stderr[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return seconds, rss.peak / (1 << 20), stdout
 
 
 def push_once(session: requests.Session, base: str, n: int) -> float:
@@ -315,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 "garbage": store.garbage_blobs,
             }
             row["berth"] = berth_pass(store, workdir)
+            print(json.dumps(row["berth"], indent=2), flush=True)
             if not args.no_distribution:
                 row["distribution"] = distribution_pass(store, workdir)
             results.append(row)

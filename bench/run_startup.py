@@ -1,5 +1,6 @@
 """Container start-up to exit: `berth run --rm IMAGE true` (image already pulled) beside
 `docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`;
+`run -d` (returning once the container runs under its monitor) beside docker's;
 and the CLI's own start-up: `berth --help`, `berth ps`, `berth images` beside docker's.
 
     python -m bench.run_startup [-n 15]        (root, dockerd running)
@@ -86,7 +87,7 @@ def _in_process(root: Path, image: str) -> Callable[[], float]:
     store = ImageStore(root)
     record = store.find(image)
     assert record is not None
-    config = json.dumps(asyncio.run(store.image_config(record)))
+    config = json.dumps(store.image_config(record))
     layers = [str(p) for p in store.layer_dirs(record)]
 
     def once() -> float:
@@ -138,15 +139,19 @@ def main() -> int:
             ("berth run --rm --runtime crun IMAGE true",
              _command([*run, "--runtime", "crun", image, "true"]), 0),
             ("berth executor in-process (create+start+remove)", _in_process(root, image), 0),
+            ("docker run -d --rm --network none IMAGE true",
+             _command(["docker", "run", "-d", "--rm", "--network", "none", image, "true"]), None),
+            ("berth run -d --rm IMAGE true (returns at exec)",
+             _command([*run, "-d", image, "true"]), 6),
             ("docker --help", _command(["docker", "--help"]), None),
-            ("berth --help", _command([berth, "--help"]), 6),
+            ("berth --help", _command([berth, "--help"]), 8),
             ("docker ps", _command(["docker", "ps"]), None),
-            ("berth ps", _command([berth, "ps", *state]), 8),
+            ("berth ps", _command([berth, "ps", *state]), 10),
             ("docker images", _command(["docker", "images"]), None),
-            ("berth images", _command([berth, "images", *state]), 10),
+            ("berth images", _command([berth, "images", *state]), 12),
         ]  # fmt: skip
-        samples = _rounds([sampler for _, sampler, _ in table], args.n)
-        rows = [(name, taken, base) for (name, _, base), taken in zip(table, samples, strict=True)]
+        measured = _rounds([sampler for _, sampler, _ in table], args.n)
+        rows = [(name, taken, base) for (name, _, base), taken in zip(table, measured, strict=True)]
     finally:
         if (bundle / "rootfs").is_mount():
             subprocess.run(["umount", str(bundle / "rootfs")], check=False)

@@ -12,7 +12,9 @@ To add a command, add one line to `COMMANDS`:
 
 and write berth/commands/gc.py with `register`. Several commands may share a module (`ps`
 and `rm`); `register` then adds all of them. Keep heavy imports inside handlers or in the
-command's own module, never at the top of a module another command imports.
+command's own module, never at the top of a module another command imports. A module left
+out of the table still works, loaded whenever no listed command is named (slower; a test
+in tests/unit/test_cli_table.py asks for the table line).
 
 Failures end with one line on stderr, `berth COMMAND: message`, and a non-zero status:
 2 for usage and configuration errors, `CommandError.status` or else the command's
@@ -41,6 +43,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("berth.commands.bundle", "write an OCI runtime bundle for an image"),
     "ps": ("berth.commands.containers", "list containers"),
     "rm": ("berth.commands.containers", "remove containers"),
+    "stop": ("berth.commands.containers", "stop running containers (SIGTERM, then SIGKILL)"),
+    "logs": ("berth.commands.logs", "show a detached container's output"),
+    "kill": ("berth.commands.containers", "send a signal to running containers"),
+    "start": ("berth.commands.containers", "start stopped containers in the background"),
+    "restart": ("berth.commands.containers", "stop, then start containers"),
+    "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
+    "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }
@@ -62,30 +71,42 @@ def _chosen(argv: Sequence[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+def _unlisted() -> list[str]:
+    """Command modules missing from `COMMANDS` (say, from a branch merged without its table
+    line): loaded whenever no listed command is named, so that they work, only slower."""
+    import pkgutil
+
+    import berth.commands
+
+    listed = {module for module, _ in COMMANDS.values()}
+    found = (f"berth.commands.{m.name}" for m in pkgutil.iter_modules(berth.commands.__path__))
+    return sorted(m for m in found if m not in listed and not m.rpartition(".")[2].startswith("_"))
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser, with only the sub-parser of the command in `argv` (every command's when
-    `argv` is None). Without a known command, one-line stubs list them all for `--help`."""
+    `argv` is None). Without a listed command, one-line stubs list them for `--help`."""
     parser = argparse.ArgumentParser(
         prog="berth", description="A container image registry, puller and runner."
     )
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen(argv) if argv is not None else None
     if argv is None:
-        modules = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
+        modules = [*dict.fromkeys(module for module, _ in COMMANDS.values()), *_unlisted()]
+    elif chosen in COMMANDS:
+        modules = [COMMANDS[chosen][0]]
     else:
-        chosen = _chosen(argv)
-        modules = [COMMANDS[chosen][0]] if chosen in COMMANDS else []
-    if not modules:
         for name, (_, help_text) in COMMANDS.items():
             subparsers.add_parser(name, help=help_text)
+        modules = _unlisted()
     for module in modules:
+        before = set(subparsers.choices)
         import_module(module).register(subparsers)
-        for name, (owner, _) in COMMANDS.items():
-            if owner == module:
-                subparsers.choices[name].add_argument(
-                    "--debug", action="store_true", default=argparse.SUPPRESS,
-                    help=argparse.SUPPRESS,
-                )  # fmt: skip
+        for name in subparsers.choices.keys() - before:  # `berth pull --debug` works too
+            subparsers.choices[name].add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            )
     return parser
 
 

@@ -469,10 +469,15 @@ class S3Upload:
         self._dirty = True
         chunk_size = self._store.options.chunk_size
         while len(buffer) >= chunk_size:
+            # The buffer is dropped before the upload, so a part's bytes are held once.
             with memoryview(buffer) as view:
-                part = bytes(view[:chunk_size])  # one copy, not two
-            await self._upload_part(part)
-            del buffer[:chunk_size], part  # only once stored: the hasher has these bytes
+                part, rest = bytes(view[:chunk_size]), bytearray(view[chunk_size:])
+            buffer = self._buffer = rest
+            try:
+                await self._upload_part(part)
+            except BaseException:
+                self._buffer = bytearray(part) + rest  # keep every byte the hasher has seen
+                raise
 
     async def _ensure_multipart(self) -> str:
         if self._progress.multipart is None:
@@ -511,13 +516,19 @@ class S3Upload:
         if self._buffer is None:
             return
         if len(self._buffer) >= MIN_CHUNK_SIZE:  # big enough for a part of its own
-            await self._upload_part(bytes(self._buffer))
-            self._buffer.clear()
+            part, self._buffer = bytes(self._buffer), bytearray()
+            try:
+                await self._upload_part(part)
+            except BaseException:
+                self._buffer = bytearray(part)
+                raise
         if self._dirty:
             if self._buffer:
                 s3 = await self._store.client()
                 await s3.put_object(
-                    Bucket=self._store.bucket, Key=self._tail_key(), Body=bytes(self._buffer)
+                    Bucket=self._store.bucket,
+                    Key=self._tail_key(),
+                    Body=bytes(self._buffer),
                 )
             self._progress.tail = len(self._buffer)
             self._dirty = False
@@ -547,7 +558,10 @@ class S3Upload:
                     await self._require_multipart()
                 if not await store._exists(target):
                     await s3.put_object(
-                        Bucket=store.bucket, Key=target, Body=bytes(buffer), **store._put_args()
+                        Bucket=store.bucket,
+                        Key=target,
+                        Body=bytes(buffer),
+                        **store._put_args(),
                     )
             else:
                 if buffer:

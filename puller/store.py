@@ -25,7 +25,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from blobstore import BlobStore, Digest, LocalBlobPaths, UploadNotFound
 from blobstore.paths import blob_path
@@ -35,9 +35,6 @@ from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True, slots=True)

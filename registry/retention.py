@@ -27,6 +27,7 @@ from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import manifests, repositories, tags, utcnow
 from registry.globs import compile_pattern, matches_any
 from registry.immutable_tags import ImmutableTags
+from registry.webhooks import Outbox
 
 __all__ = ["ExpiredTag", "Retention", "RetentionReport", "retain_on_schedule"]
 
@@ -81,13 +82,21 @@ class RetentionReport:
 
 
 class Retention:
-    def __init__(self, rules: Iterable[RetentionRule], immutable: ImmutableTags) -> None:
+    def __init__(
+        self,
+        rules: Iterable[RetentionRule],
+        immutable: ImmutableTags,
+        events: Outbox | None = None,
+    ) -> None:
         self._rules = tuple(rules)
         self._immutable = immutable
+        self._events = events or Outbox()
 
     @classmethod
     def from_config(cls, config: Config) -> Retention:
-        return cls(config.retention, ImmutableTags(config.immutabletags))
+        """Rules, immutable tags and webhook endpoints (a deleted tag is a delete event)."""
+        events = Outbox(config.notifications.endpoints)
+        return cls(config.retention, ImmutableTags(config.immutabletags), events)
 
     async def run(
         self, db: Database, *, dry_run: bool = False, now: datetime | None = None
@@ -113,7 +122,9 @@ class Retention:
             if dry_run:
                 deleted += (planned.tag for planned in expired)
                 continue
-            done = await db.transact(functools.partial(_delete, repo_id=repo_id, expired=expired))
+            done = await db.transact(
+                functools.partial(_delete, repo_id=repo_id, expired=expired, events=self._events)
+            )
             changed += len(expired) - len(done)
             for tag in done:
                 log.info("retention deleted tag %s:%s (%s)", tag.repository, tag.tag, tag.digest)
@@ -161,7 +172,7 @@ def _expired_by(rule: RetentionRule, newest_first: Sequence[ExpiredTag], now: da
 
 
 async def _delete(
-    conn: WriteConnection, *, repo_id: int, expired: Sequence[_Planned]
+    conn: WriteConnection, *, repo_id: int, expired: Sequence[_Planned], events: Outbox
 ) -> list[ExpiredTag]:
     done = []
     for planned in expired:
@@ -175,6 +186,7 @@ async def _delete(
         )
         if result.rowcount:
             done.append(planned.tag)
+            await events.tag_deleted(conn, planned.tag.repository, planned.tag.tag)
     return done
 
 

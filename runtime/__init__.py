@@ -22,6 +22,10 @@ __all__ = [
     "ContainerState",
     "ContainerStore",
     "is_running",
+    "finished",
+    "NameInUse",
+    "stop",
+    "detach",
     "RunOptions",
     "Volume",
     "OptionError",
@@ -48,6 +52,10 @@ _EXPORTS: dict[str, str] = {
     "ContainerState": "runtime.containers",
     "ContainerStore": "runtime.containers",
     "is_running": "runtime.containers",
+    "finished": "runtime.containers",
+    "NameInUse": "runtime.containers",
+    "stop": "runtime.launch",
+    "detach": "runtime.monitor",
     "StartError": "runtime.executor",
     "RUNTIMES": "runtime.launch",
     "create": "runtime.launch",
@@ -82,10 +90,22 @@ if typing.TYPE_CHECKING:
         ContainerNotFound,
         ContainerState,
         ContainerStore,
+        NameInUse,
+        finished,
         is_running,
     )
     from runtime.executor import StartError
-    from runtime.launch import RUNTIMES, create, kill, make_spec, remove, start, write_bundle
+    from runtime.launch import (
+        RUNTIMES,
+        create,
+        kill,
+        make_spec,
+        remove,
+        start,
+        stop,
+        write_bundle,
+    )
+    from runtime.monitor import detach
     from runtime.mounts import Mount, parse_options
     from runtime.options import (
         OptionError,

@@ -10,15 +10,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runtime import _linux, cgroups, executor, oci
-from runtime.containers import Container, ContainerStore
+from runtime.containers import Container, ContainerStore, NameInUse, finished, is_running
 from runtime.etcfiles import write_etc_files
 from runtime.layers import read_image_file
+from runtime.names import generate
 from runtime.options import RunOptions
 from runtime.overlay import make_links, plan_overlay
 from runtime.spec import build_spec, command_line
@@ -64,12 +66,24 @@ def create(
     *,
     runtime: str = "berth",
     host_env: Mapping[str, str] | None = None,
+    name: str = "",
 ) -> Container:
-    """A new container directory with its bundle; nothing runs and nothing is mounted yet."""
+    """A new container directory with its bundle; nothing runs and nothing is mounted yet.
+    Raises containers.NameInUse when `name` is another container's."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
     args = command_line(image_config.get("config") or {}, options)
-    container = store.new(reference, args, runtime, list(layers))
+    if name:
+        container = store.new(reference, args, runtime, list(layers), name)
+    else:  # a generated one, as docker gives; a clash makes another
+        for attempt in range(10):
+            try:
+                container = store.new(reference, args, runtime, list(layers), generate(attempt))
+                break
+            except NameInUse:
+                continue
+        else:
+            container = store.new(reference, args, runtime, list(layers))
     try:
         hostname = options.hostname or container.id[:12]
         etc = write_etc_files(container.path / "etc", hostname, options.network)
@@ -89,8 +103,14 @@ def create(
     return container
 
 
-def start(container: Container, *, keep_stdin: bool = False) -> int:
-    """Run to completion; returns the exit status. Raises executor.StartError."""
+def start(
+    container: Container,
+    *,
+    keep_stdin: bool = False,
+    on_start: Callable[[int], None] | None = None,
+) -> int:
+    """Run to completion; returns the exit status. Raises executor.StartError.
+    `on_start(pid)` runs once the container's process has been exec'd."""
     state = container.state()
     layers = [Path(p) for p in state.layers]
     overlay = plan_overlay(
@@ -104,7 +124,9 @@ def start(container: Container, *, keep_stdin: bool = False) -> int:
     mount = overlay.mount
 
     def started(pid: int) -> None:
-        container.update(status="running", pid=pid)
+        container.update(status="running", pid=pid, started=time.time(), exit_code=None)
+        if on_start is not None:
+            on_start(pid)
 
     code = executor.SETUP_FAILED
     try:
@@ -170,6 +192,23 @@ def write_bundle(
     make_links(overlay)
     _linux.apply(overlay.mount)
     return rootfs
+
+
+def stop(container: Container, timeout: float = 10, signum: int = signal.SIGTERM) -> None:
+    """docker stop: `signum`, then SIGKILL after `timeout` seconds; returns once the exit
+    is recorded (and a detached container's log complete)."""
+    container.update(stopped=True)  # before the signal: the monitor must not restart it
+    for sig, wait in ((signum, timeout), (signal.SIGKILL, 30.0)):
+        if timeout <= 0 and sig != signal.SIGKILL:
+            continue
+        if is_running(container.state()):
+            with contextlib.suppress(ProcessLookupError):
+                kill(container, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if finished(container.state()):
+                return
+            time.sleep(0.05)
 
 
 def kill(container: Container, signum: int = 9) -> None:

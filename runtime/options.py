@@ -15,12 +15,17 @@ class OptionError(ValueError):
     """A run option the user got wrong; the message names it."""
 
 
-def parse_memory(text: str) -> int:
+def parse_size(text: str) -> int:
     """Bytes from a docker-style size: `64m`, `1g`, `512k`, `1.5G`, `100MiB` (binary units)."""
     match = _SIZE.match(text.strip())
     if not match:
         raise OptionError(f"invalid size: {text!r}")
-    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_memory(text: str) -> int:
+    """`-m`: a size (parse_size) of at least 6 MB, as docker requires."""
+    size = parse_size(text)
     if size < MIN_MEMORY:
         raise OptionError(f"minimum memory limit allowed is 6MB, got {text!r}")
     return size

@@ -22,7 +22,8 @@ def supervise(pid: int, errors: int, on_start: Callable[[int], None] | None) -> 
     """Wait for child `pid`, forwarding FORWARDED signals to it meanwhile.
 
     `errors` is the read end of a close-on-exec pipe the child writes a setup failure to;
-    it reaches EOF at exec. Returns (failure message or b"", exit code)."""
+    it reaches EOF at exec, and then `on_start(pid)` is called unless setup failed.
+    Returns (failure message or b"", exit code)."""
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -31,10 +32,10 @@ def supervise(pid: int, errors: int, on_start: Callable[[int], None] | None) -> 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     chunks = []
     try:
-        if on_start is not None:
-            on_start(pid)
         while chunk := os.read(errors, 4096):
             chunks.append(chunk)
+        if on_start is not None and not chunks:  # exec'd: the container runs
+            on_start(pid)
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(errors)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from berth.cli import CommandError
 from berth.commands._retention import add_retention_argument, apply_retention
 from berth.commands.images import human_size
-from berth.commands.serve import add_config_arguments, config_from_args
+from berth.commands.serve import EXIT_CONFIG, add_config_arguments, config_failure, config_from_args
 
 if TYPE_CHECKING:
     from registry.config import Config
@@ -59,12 +59,16 @@ def run(args: argparse.Namespace) -> int:
     from registry.config import ConfigError, GCConfig
     from registry.config_load import build
 
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        return config_failure(args, exc)
     if args.grace is not None:
         try:
             grace = build(GCConfig, {"grace": args.grace}, "--grace").grace
         except ConfigError as exc:
-            raise CommandError(str(exc).replace("--grace.grace", "--grace")) from None
+            message = str(exc).replace("--grace.grace", "--grace")
+            raise CommandError(message, status=EXIT_CONFIG) from None
         config = dataclasses.replace(config, gc=dataclasses.replace(config.gc, grace=grace))
     retention = apply_retention(config, dry_run=args.dry_run) if args.retention else None
     if retention is not None and not args.json:
@@ -113,7 +117,8 @@ def _print_removal(dry_run: bool) -> OnRemoval:
 def _summary(report: GCReport) -> str:
     counts = (
         f"{report.manifests} manifest(s), {report.links} link(s), {report.blobs} blob(s) "
-        f"({human_size(report.bytes_freed)}), {report.uploads} upload session(s)"
+        f"({human_size(report.bytes_freed)}), {report.uploads} upload session(s), "
+        f"{report.ingests} orphaned ingest(s)"
     )
     verb = "Would remove" if report.dry_run else "Removed"
     return f"{verb} {counts} in {report.seconds:.1f}s"

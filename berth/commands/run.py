@@ -12,12 +12,15 @@ from typing import Any
 from berth.cli import CommandError
 from berth.commands.pull import add_unpack_limits, open_store
 from runtime import (
+    Container,
     ContainerStore,
+    NameInUse,
     OptionError,
     RunOptions,
     StartError,
     UserError,
     create,
+    detach,
     parse_cpus,
     parse_env,
     parse_memory,
@@ -25,8 +28,25 @@ from runtime import (
     remove,
     start,
 )
+from runtime.containers import check_name
+from runtime.logfile import Rotation
+from runtime.restart import Restart
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
+
+
+def _restart(value: str) -> Restart:
+    try:
+        return Restart.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _name(value: str) -> str:
+    try:
+        return check_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +119,16 @@ def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list
 def _run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise CommandError("berth run needs root (namespaces, cgroups, overlay mounts)")
+    if args.restart.policy != "no" and args.rm:
+        raise CommandError("conflicting options: --restart and --rm")
+    if args.restart.policy != "no" and not args.detach:
+        raise CommandError("--restart needs -d: the container monitor applies it")
+    try:
+        args.log_rotation = Rotation.parse(args.log_opt)
+    except ValueError as exc:  # OptionError too
+        raise CommandError(str(exc), status=BERTH_FAILED) from exc
+    if args.log_opt and not args.detach:
+        raise CommandError("--log-opt needs -d: only the container monitor keeps a log")
     options = run_options(args)
     root, reference, config, layers = image_for(args)
     for volume in options.volumes:
@@ -106,12 +136,26 @@ def _run(args: argparse.Namespace) -> int:
     store = ContainerStore(root)
     try:
         container = create(
-            store, reference, config, layers, options, runtime=args.runtime, host_env=os.environ
+            store,
+            reference,
+            config,
+            layers,
+            options,
+            runtime=args.runtime,
+            host_env=os.environ,
+            name=args.name or "",
         )
-    except (OptionError, UserError) as exc:
+    except (OptionError, UserError, NameInUse) as exc:
         raise CommandError(str(exc)) from exc
     if args.verbose:
         print(container.id, file=sys.stderr)
+    if args.detach:
+        container.update(
+            restart=str(args.restart),
+            log_max_size=args.log_rotation.max_size,
+            log_max_files=args.log_rotation.max_files,
+        )
+        return _detached(store, container, auto_remove=args.rm)
     try:
         code = start(container, keep_stdin=args.interactive)
     except StartError as exc:
@@ -123,10 +167,39 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+def _detached(store: ContainerStore, container: Container, *, auto_remove: bool) -> int:
+    """docker run -d: the id once the container runs, which then outlives this process."""
+    try:
+        detach(store, container, auto_remove=auto_remove)
+    except StartError as exc:
+        print(f"berth run: {exc}", file=sys.stderr)
+        return exc.code
+    print(container.id)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a command in a new container")
     parser.add_argument("--rm", action="store_true", help="remove the container when it exits")
     parser.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    parser.add_argument(
+        "-d", "--detach", action="store_true", help="run in the background, print the id"
+    )
+    parser.add_argument("--name", type=_name, help="a name to refer to the container by")
+    parser.add_argument(
+        "--restart",
+        type=_restart,
+        default=Restart(),
+        metavar="POLICY",
+        help="no (default), on-failure[:N], always or unless-stopped (with -d)",
+    )
+    parser.add_argument(
+        "--log-opt",
+        action="append",
+        default=[],
+        metavar="max-size=SIZE|max-file=N",
+        help="rotate the log past SIZE, keeping N files (with -d)",
+    )
     parser.add_argument(
         "--runtime",
         default="berth",

@@ -33,6 +33,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("blob_pins")
-    with op.batch_alter_table("blobs", schema=None) as batch_op:
-        batch_op.drop_column("touched_at")
-        batch_op.drop_column("state")
+    # Plain ALTER TABLE .. DROP COLUMN (SQLite >= 3.35): a batch rebuild would drop `blobs`,
+    # which repository_blobs references, and fail with foreign keys on.
+    op.drop_column("blobs", "touched_at")
+    op.drop_column("blobs", "state")

@@ -5,8 +5,8 @@
 Phases, in order: finish blobs an interrupted pass had marked; (opt-in) delete untagged
 manifests; remove repository links no manifest of the repository references; mark, delete
 and forget unused blobs; delete stored files the database has no row for; purge expired
-upload sessions. Every phase streams in batches, so memory does not grow with the store.
-How this stays correct while pushes run is in docs/gc.md.
+upload sessions and orphaned one-request ingests. Every phase streams in batches, so memory
+does not grow with the store. How this stays correct while pushes run is in docs/gc.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from registry.gc.context import Pass
 from registry.gc.references import remove_untagged_manifests, remove_unused_links
 from registry.gc.report import GCReport, OnRemoval, Removal
 from registry.leases import Leases
-from registry.service.purge import purge_uploads
+from registry.service.purge import purge_orphaned_ingests, purge_uploads
 from registry.service.upload_locks import UploadLocks
 
 DEFAULT_GRACE: Final = timedelta(hours=1)
@@ -84,3 +84,8 @@ async def _phases(run: Pass, locks: UploadLocks, options: GCOptions) -> None:
         )
         for upload_id in purged:
             run.emit(Removal("upload", upload_id))
+        orphans = await purge_orphaned_ingests(
+            run.db, run.store, older_than=options.upload_age, dry_run=run.dry_run
+        )
+        for ingest_id in orphans:
+            run.emit(Removal("ingest", ingest_id))

@@ -7,6 +7,8 @@ only what still meets the condition, so a push committed since the listing is se
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import delete, select, tuple_
 
 from registry.db import WriteConnection
@@ -14,6 +16,9 @@ from registry.db.models import blobs, manifests, repository_blobs
 from registry.gc.context import Pass, repository_names
 from registry.gc.queries import doomed_manifests, link_removable, reached_manifests
 from registry.gc.report import Removal
+
+_LINKS_PER_WRITE = 100  # each write holds SQLite's write lock: keep it short for pushes
+_LINK_KEY = tuple_(repository_blobs.c.repository_id, repository_blobs.c.digest)
 
 
 async def remove_untagged_manifests(run: Pass) -> None:
@@ -85,26 +90,35 @@ async def remove_unused_links(run: Pass) -> None:
             for row in rows:
                 run.emit(Removal("link", row.digest, names[row.repository_id]))
             continue
-        pairs = [(row.repository_id, row.digest) for row in rows]
+        for start in range(0, len(rows), _LINKS_PER_WRITE):
+            pairs = [
+                (row.repository_id, row.digest) for row in rows[start : start + _LINKS_PER_WRITE]
+            ]
+            for repo_id, digest in await run.db.transact(_remove_links(run, pairs)):
+                run.emit(Removal("link", digest, names[repo_id]))
 
-        async def work(
-            conn: WriteConnection, pairs: list[tuple[int, str]] = pairs
-        ) -> list[tuple[int, str]]:
-            await conn.execute(
-                select(blobs.c.digest)
-                .where(blobs.c.digest.in_({digest for _, digest in pairs}))
-                .order_by(blobs.c.digest)
-                .with_for_update()
-            )
-            result = await conn.execute(
-                delete(repository_blobs)
-                .where(
-                    tuple_(repository_blobs.c.repository_id, repository_blobs.c.digest).in_(pairs),
-                    link_removable(run.cutoff, None),
-                )
-                .returning(repository_blobs.c.repository_id, repository_blobs.c.digest)
-            )
-            return [(int(r.repository_id), str(r.digest)) for r in result]
 
-        for repo_id, digest in await run.db.transact(work):
-            run.emit(Removal("link", digest, names[repo_id]))
+def _remove_links(
+    run: Pass, pairs: list[tuple[int, str]]
+) -> Callable[[WriteConnection], Awaitable[list[tuple[int, str]]]]:
+    async def work(conn: WriteConnection) -> list[tuple[int, str]]:
+        await conn.execute(
+            select(blobs.c.digest)
+            .where(blobs.c.digest.in_({digest for _, digest in pairs}))
+            .order_by(blobs.c.digest)
+            .with_for_update()
+        )
+        result = await conn.execute(
+            delete(repository_blobs)
+            .where(
+                # The range lets SQLite seek the primary key instead of scanning the
+                # table for the IN list: this transaction holds the write lock.
+                _LINK_KEY.between(tuple_(*pairs[0]), tuple_(*pairs[-1])),
+                _LINK_KEY.in_(pairs),
+                link_removable(run.cutoff, None),
+            )
+            .returning(repository_blobs.c.repository_id, repository_blobs.c.digest)
+        )
+        return [(int(r.repository_id), str(r.digest)) for r in result]
+
+    return work

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["manifest", "link", "blob", "upload"]
+Kind = Literal["manifest", "link", "blob", "upload", "ingest"]
 
 
 @dataclass(frozen=True, slots=True)
 class Removal:
     """One thing removed: a manifest or link names its repository; a blob frees `size` bytes;
-    an upload is an expired session (`digest` holds its id)."""
+    an upload is an expired session and an ingest the data of a one-request upload whose
+    process died (`digest` holds their id)."""
 
     kind: Kind
     digest: str
@@ -33,9 +34,9 @@ class GCReport:
     links: int = 0
     blobs: int = 0
     uploads: int = 0
+    ingests: int = 0
     bytes_freed: int = 0
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     def add(self, removal: Removal) -> None:
         if removal.kind == "manifest":
@@ -45,8 +46,10 @@ class GCReport:
         elif removal.kind == "blob":
             self.blobs += 1
             self.bytes_freed += removal.size
-        else:
+        elif removal.kind == "upload":
             self.uploads += 1
+        else:
+            self.ingests += 1
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -56,8 +59,8 @@ class GCReport:
                 "links": self.links,
                 "blobs": self.blobs,
                 "uploads": self.uploads,
+                "ingests": self.ingests,
             },
             "bytes_freed": self.bytes_freed,
             "seconds": round(self.seconds, 3),
-            "notes": self.notes,
         }

@@ -12,6 +12,7 @@ from registry.config import Config
 from registry.db import Database
 from registry.gc.collect import GCOptions, collect_garbage
 from registry.leases import LeaseBusy, Leases, run_as_leader
+from registry.metrics import GC_FREED_BYTES, GC_RUNS
 from registry.retention import retain_on_schedule
 from registry.service.upload_locks import UploadLocks
 
@@ -47,6 +48,8 @@ async def collect_forever(
             except Exception:
                 log.exception("garbage collection failed")
                 continue
+            GC_RUNS.inc()
+            GC_FREED_BYTES.inc(report.bytes_freed)
             log.info("garbage collection: %s", report.as_dict())
 
     await run_as_leader(Leases(db), SCHEDULE_LEASE, job)

@@ -88,6 +88,7 @@ def _record(
         "request_id": request[REQUEST_ID],
         "method": method,
         "route": route,
+        "path": request.path,  # never the query string: signed URLs and tokens live there
         "repository": request.match_info.get("name", ""),
         "status": status,
         "bytes_in": received,

@@ -283,17 +283,23 @@ async def test_dry_run_lists_what_a_real_pass_removes(
     assert dry.bytes_freed == real.bytes_freed
 
 
-async def test_expired_upload_sessions_are_purged(
+async def test_expired_upload_sessions_and_orphaned_ingests_are_purged(
     client: Client, config: Config, db: Database
 ) -> None:
     response = await client.post("/v2/s/blobs/uploads/")
     assert response.status == 202
     upload_id = response.headers["Docker-Upload-UUID"]
+    store = FilesystemBlobStore(config.blob_root)
+    orphan = await store.begin()  # a one-request upload whose process died mid-way
+    await orphan.write(b"half a blob")
+    await orphan.close()
 
-    _, removed = await gc(config, db, upload_age=timedelta(0))
+    report, removed = await gc(config, db, upload_age=timedelta(0))
 
-    assert [(r.kind, r.digest) for r in removed] == [("upload", upload_id)]
+    assert [(r.kind, r.digest) for r in removed] == [("upload", upload_id), ("ingest", orphan.id)]
+    assert (report.uploads, report.ingests) == (1, 1)
     assert (await client.get(f"/v2/s/blobs/uploads/{upload_id}")).status == 404
+    assert await store.idle_uploads(0) == []
 
 
 def berth(*args: str, database: str = "") -> subprocess.CompletedProcess[str]:
@@ -317,17 +323,27 @@ async def test_cli_text_json_and_dry_run(client: Client, config: Config) -> None
     assert real.returncode == 0, real.stderr
     report = json.loads(real.stdout)
     assert report["dry_run"] is False
-    assert report["removed"] == {"manifests": 0, "links": 1, "blobs": 1, "uploads": 0}
+    assert report["removed"] == {
+        "manifests": 0,
+        "links": 1,
+        "blobs": 1,
+        "uploads": 0,
+        "ingests": 0,
+    }
     assert report["bytes_freed"] == 22
     assert digest not in stored(config)
 
 
-def test_cli_rejects_a_bad_grace(tmp_path: Path) -> None:
+def test_cli_rejects_a_bad_grace_and_a_bad_config(tmp_path: Path) -> None:
     result = berth("gc", "--data-dir", str(tmp_path), "--grace", "soon")
-    assert result.returncode == 1
-    assert (
-        result.stderr.strip() == "berth gc: --grace: 'soon' is not a duration such as 30s or 168h"
-    )
+    assert result.returncode == 2
+    expected = "berth gc: --grace: 'soon' is not a duration such as 30s or 168h"
+    assert result.stderr.strip() == expected
+    config = tmp_path / "config.yml"
+    config.write_text("gc:\n  intervall: 1h\n")
+    result = berth("gc", "--config", str(config), "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "berth gc: gc.intervall: unknown configuration key"
 
 
 async def test_head_touches_at_most_once_a_minute(
@@ -354,12 +370,13 @@ async def test_head_touches_at_most_once_a_minute(
 def test_exports() -> None:
     import registry.gc
 
-    assert registry.gc.__all__ == sorted(registry.gc.__all__)
-    assert set(registry.gc.__all__) == {
-        "DEFAULT_GRACE",
-        "GCOptions",
-        "GCReport",
-        "GC_LEASE",
-        "Removal",
-        "collect_garbage",
-    }
+    assert sorted(registry.gc.__all__) == sorted(
+        {
+            "DEFAULT_GRACE",
+            "GCOptions",
+            "GCReport",
+            "GC_LEASE",
+            "Removal",
+            "collect_garbage",
+        }
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from registry import Config, create_app
+from registry.config import DatabaseConfig
 from registry.logs import JSONFormatter
 from tests.api.conftest import ClientFactory
 from tests.api.oci import push_image
@@ -31,11 +33,18 @@ async def test_healthz_and_readyz(aiohttp_client: ClientFactory, config: Config)
 
 
 async def test_readyz_names_the_database_while_it_is_gone(
-    aiohttp_client: ClientFactory, config: Config
+    aiohttp_client: ClientFactory, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """SQLite's file moved away (PostgreSQL stopped: tests/api/test_operate_postgres.py)."""
+    database = tmp_path / "own" / "registry.db"
+    database.parent.mkdir()
+    shutil.copy(request.getfixturevalue("_sqlite_template"), database)
+    config = Config(
+        datadir=str(tmp_path / "own"),
+        database=DatabaseConfig(url=f"sqlite+aiosqlite:///{database}"),
+    )
     client = await aiohttp_client(create_app(config))
     assert (await client.get("/readyz")).status == 200
-    database = Path(config.datadir) / "registry.db"
     moved = database.with_name("moved-away.db")
     database.rename(moved)
     try:

@@ -27,7 +27,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from blobstore import FilesystemBlobStore
+from registry.blobstores import open_blobstore
+from registry.config_load import load_config
 from registry.db import Database
 from registry.db.models import (
     blob_pins,
@@ -42,6 +43,7 @@ from registry.leases import LeaseBusy
 from registry.service.upload_locks import UploadLocks
 from tests.e2e.conftest import assert_no_traceback
 from tests.support.clients import stored_blob_files
+from tests.support.seaweedfs import SeaweedFS, berth_env, bucket_contents
 from tests.support.server import RunningServer, berth_executable, start_berth
 
 pytestmark = pytest.mark.e2e
@@ -258,24 +260,29 @@ def cli_loop(
             out.failures.append(result.stderr)
 
 
-def inprocess_loop(server: RunningServer, url: str, stop: threading.Event, out: Collector) -> None:
+def inprocess_loop(
+    server: RunningServer, env: dict[str, str], stop: threading.Event, out: Collector
+) -> None:
+    config = load_config(environ={**os.environ, **env}, overrides={"datadir": server.data_dir})
+
     async def loop() -> None:
-        db = Database(url)
-        store = FilesystemBlobStore(server.data_dir)
+        db = Database(config.database_url)
         locks = UploadLocks(db)
         try:
-            for _ in range(INPROCESS_PASSES):
-                if stop.is_set():
-                    return
-                try:
-                    report = await collect_garbage(db, store, locks, GCOptions(grace=timedelta(0)))
-                except LeaseBusy:
-                    out.busy += 1
-                    await asyncio.sleep(0.05)
-                    continue
-                out.passes += 1
-                out.blobs_removed += report.blobs
-                await asyncio.sleep(random.uniform(0.05, 0.4))  # leave the CLI loop a chance
+            async with open_blobstore(config) as store:
+                for _ in range(INPROCESS_PASSES):
+                    if stop.is_set():
+                        return
+                    try:
+                        options = GCOptions(grace=timedelta(0))
+                        report = await collect_garbage(db, store, locks, options)
+                    except LeaseBusy:
+                        out.busy += 1
+                        await asyncio.sleep(0.05)
+                        continue
+                    out.passes += 1
+                    out.blobs_removed += report.blobs
+                    await asyncio.sleep(random.uniform(0.05, 0.4))  # leave the CLI loop a chance
         finally:
             await db.dispose()
 
@@ -285,11 +292,36 @@ def inprocess_loop(server: RunningServer, url: str, stop: threading.Event, out: 
         out.failures.append(repr(exc))
 
 
+@dataclasses.dataclass
+class Storage:
+    """Where the blobs go: the data dir, or (marked `s3`) a SeaweedFS bucket."""
+
+    env: dict[str, str]
+    seaweedfs: SeaweedFS | None = None
+    bucket: str = ""
+
+    async def digests(self, data_dir: Path) -> set[str]:
+        if self.seaweedfs is None:
+            return {digest for digest, _ in stored_blob_files(data_dir)}
+        keys = await bucket_contents(self.seaweedfs, self.bucket)
+        prefix = "docker/registry/v2/blobs/"
+        assert all(key.startswith(prefix) for key in keys), keys  # no uploads left behind
+        return {"sha256:" + key.split("/")[-2] for key in keys}
+
+
+@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def storage(request: pytest.FixtureRequest) -> Storage:
+    if request.param == "filesystem":
+        return Storage({})
+    seaweedfs: SeaweedFS = request.getfixturevalue("seaweedfs")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return Storage(berth_env(seaweedfs, bucket, redirect=False), seaweedfs, bucket)
+
+
 @pytest.fixture
-def registry(tmp_path: Path, database_url: str) -> Iterator[RunningServer]:
-    server = start_berth(
-        tmp_path / "registry-data", workers=2, env={"BERTH_DATABASE_URL": database_url}
-    )
+def registry(tmp_path: Path, database_url: str, storage: Storage) -> Iterator[RunningServer]:
+    env = {"BERTH_DATABASE_URL": database_url, **storage.env}
+    server = start_berth(tmp_path / "registry-data", workers=2, env=env)
     try:
         yield server
     finally:
@@ -341,16 +373,16 @@ async def stored_state(
 
 
 async def test_gc_without_grace_never_loses_or_corrupts_a_push(
-    registry: RunningServer, database_url: str
+    registry: RunningServer, database_url: str, storage: Storage
 ) -> None:
-    env = {"BERTH_DATABASE_URL": database_url}
+    env = {"BERTH_DATABASE_URL": database_url, **storage.env}
     shared = [os.urandom(4096 + i) for i in range(SHARED_LAYERS)]
     tally = Tally()
     stop = threading.Event()
     cli, inprocess = Collector(), Collector()
     loops = [
         threading.Thread(target=cli_loop, args=(registry, env, stop, cli)),
-        threading.Thread(target=inprocess_loop, args=(registry, database_url, stop, inprocess)),
+        threading.Thread(target=inprocess_loop, args=(registry, env, stop, inprocess)),
     ]
     for thread in loops:
         thread.start()
@@ -386,7 +418,7 @@ async def test_gc_without_grace_never_loses_or_corrupts_a_push(
     assert tally.pull_failures == [], "lost or corrupt after the last pass"
 
     referenced, rows, links, needed, deleting, pins = await stored_state(database_url)
-    stored = {digest for digest, _ in stored_blob_files(registry.data_dir)}
+    stored = await storage.digests(registry.data_dir)
     assert stored == referenced
     assert rows == referenced
     assert links == needed

@@ -18,7 +18,9 @@ from tests.support.server import RunningServer, start_berth
 
 pytestmark = [pytest.mark.e2e, pytest.mark.s3]
 
-BLOB_GET = re.compile(r'"GET /v2/s3/image/blobs/(sha256:[0-9a-f]{64}) HTTP/1\.1" (\d{3}) ')
+BLOB_GET = re.compile(
+    r" method=GET route=\S+ path=/v2/s3/image/blobs/(sha256:[0-9a-f]{64}) \S+ status=(\d{3}) "
+)
 
 
 @pytest.fixture(params=[True, False], ids=["redirect", "stream"])

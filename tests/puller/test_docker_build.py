@@ -3,11 +3,8 @@ tree `docker export` gives for a container of that image, minus Docker's runtime
 
 from __future__ import annotations
 
-import hashlib
-import io
 import shutil
 import subprocess
-import tarfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,15 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.puller.conftest import Berth
-from tests.puller.trees import Node, differences, link_groups, scan_tree
+from tests.puller.docker_export import DOCKER_INIT_LAYER_RECREATED, export_tree, run
+from tests.puller.trees import differences, link_groups, scan_tree
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
-
-# Written into every container by dockerd, not part of the image.
-DOCKER_RUNTIME_FILES = {".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
-# dockerd's init layer re-creates these even when the image has them: same node, new mtime.
-DOCKER_INIT_LAYER_RECREATED = {"dev/console", "etc/mtab"}
 
 DOCKERFILE = """\
 FROM scratch
@@ -41,12 +34,6 @@ $B rm -r /gone; $B rm /etc/removed.conf; $B rm -r /opt/keep; $B mkdir /opt/keep;
 $B echo new > /opt/keep/new; $B echo appended >> /data/sub/file; \
 $B ln /etc/base.conf /etc/base-hardlink; $B chmod 1777 /data"]
 """
-
-
-def _run(*argv: str) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(argv, capture_output=True, timeout=300, check=False)
-    assert proc.returncode == 0, f"{argv}: {proc.stderr.decode(errors='replace')}"
-    return proc
 
 
 @pytest.fixture
@@ -67,65 +54,14 @@ def docker_built(registry: RunningServer, tmp_path: Path) -> Iterator[str]:
     (context / "Dockerfile").write_text(DOCKERFILE)
     tag = f"{registry.host}/puller/docker-built-{uuid.uuid4().hex[:8]}:v1"
     container = f"puller-export-{uuid.uuid4().hex[:8]}"
-    _run("docker", "build", "-q", "-t", tag, str(context))
+    run("docker", "build", "-q", "-t", tag, str(context))
     try:
-        _run("docker", "push", tag)
-        _run("docker", "create", "--name", container, tag, "/bin/busybox", "true")
+        run("docker", "push", tag)
+        run("docker", "create", "--name", container, tag, "/bin/busybox", "true")
         yield tag
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
-
-
-def _export_tree(container: str) -> dict[str, Node]:
-    exported = _run("docker", "export", container).stdout
-    tree: dict[str, Node] = {}
-    inode = 0
-    with tarfile.open(fileobj=io.BytesIO(exported), mode="r:") as tar:
-        for member in tar:
-            path = member.name.strip("/").removeprefix("./")
-            inode += 1
-            if member.islnk():
-                tree[path] = tree[member.linkname.strip("/")]
-                continue
-            data = b""
-            if member.isreg():
-                source = tar.extractfile(member)
-                assert source is not None
-                data = source.read()
-            kind = (
-                "file"
-                if member.isreg()
-                else "dir"
-                if member.isdir()
-                else "symlink"
-                if member.issym()
-                else "fifo"
-                if member.isfifo()
-                else "char"
-                if member.ischr()
-                else "block"
-            )
-            tree[path] = Node(
-                kind=kind,
-                mode=0 if member.issym() else member.mode & 0o7777,
-                uid=member.uid,
-                gid=member.gid,
-                size=len(data) if member.isreg() else 0,
-                sha256=hashlib.sha256(data).hexdigest() if member.isreg() else "",
-                target=member.linkname if member.issym() else "",
-                rdev=(member.devmajor, member.devminor) if kind in ("char", "block") else (0, 0),
-                mtime=0 if member.isdir() else int(member.mtime),
-                inode=inode,
-                xattrs=tuple(
-                    sorted(
-                        (k[len("SCHILY.xattr.") :], v.encode("utf-8", "surrogateescape"))
-                        for k, v in member.pax_headers.items()
-                        if k.startswith("SCHILY.xattr.")
-                    )
-                ),
-            )
-    return {p: n for p, n in tree.items() if p and p not in DOCKER_RUNTIME_FILES}
 
 
 def test_mount_equals_docker_export(docker_built: str, berth: Berth, tmp_path: Path) -> None:
@@ -136,7 +72,7 @@ def test_mount_equals_docker_export(docker_built: str, berth: Berth, tmp_path: P
         text=True,
         check=True,
     ).stdout.split()[0]
-    expected = _export_tree(container)
+    expected = export_tree(container)
     mounted = berth.mount(docker_built, tmp_path / "mnt")
     try:
         actual = scan_tree(mounted)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.puller.conftest import Berth
-from tests.puller.test_docker_build import DOCKER_INIT_LAYER_RECREATED, _export_tree, _run
+from tests.puller.docker_export import DOCKER_INIT_LAYER_RECREATED, export_tree, run
 from tests.puller.trees import differences, expected_tree, link_groups, scan_tree
 from tests.support import images as img
 from tests.support.server import RunningServer
@@ -75,8 +75,8 @@ def many_layers(registry: RunningServer) -> Iterator[tuple[str, str, list[list[i
     reference = f"{registry.host}/{name}:v1"
     container = f"puller-many-{uuid.uuid4().hex[:8]}"
     try:
-        _run("docker", "pull", "-q", reference)
-        _run("docker", "create", "--name", container, reference)
+        run("docker", "pull", "-q", reference)
+        run("docker", "create", "--name", container, reference)
         yield container, reference, layers
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
@@ -88,7 +88,7 @@ def test_125_layers_mount_as_docker_exports_them(
 ) -> None:
     container, reference, layers = many_layers
     berth("pull", reference)
-    expected = _export_tree(container)
+    expected = export_tree(container)
     mounted = berth.mount(reference, tmp_path / "mnt")
     try:
         actual = scan_tree(mounted)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.cli import COMMANDS, build_parser
+from berth.cli import COMMANDS, _unlisted, build_parser
 
 HEAVY = (
     *("asyncio", "aiohttp", "sqlalchemy", "ctypes", "registry", "zstandard", "runtime.launch"),
@@ -33,6 +33,10 @@ def _modules_after(*argv: str) -> set[str]:
         [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=True
     ).stdout
     return set(out.split("\n")[-2].split())
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    assert _unlisted() == []
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -60,3 +64,18 @@ def test_listing_commands_stay_light(command: str, tmp_path: Path) -> None:
     assert f"berth.commands.{'containers' if command == 'ps' else 'images'}" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY)
     assert heavy == []
+
+
+def test_run_loads_neither_asyncio_nor_the_http_client(tmp_path: Path) -> None:
+    """`berth run` of a pulled image: asyncio and aiohttp load only if it has to pull."""
+    code = (
+        "import sys, berth.commands.run as r, puller;"
+        "s = puller.ImageStore(sys.argv[1]); s.find('a/b:c');"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(out.split())
+    assert "runtime.launch" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("asyncio", "aiohttp", "zstandard")}

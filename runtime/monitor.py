@@ -1,0 +1,153 @@
+"""The container monitor, as conmon or containerd-shim are: `berth run -d` forks twice, so a
+process of its own session, adopted by init, owns the container. It starts it (its PID 1 is
+the monitor's child), copies its stdout and stderr to the container's log, records its exit
+status in state.json and, for `--rm`, removes it. The CLI returns once the process has been
+exec'd (or setup failed), and the container outlives it.
+
+    berth run -d ──fork──> child: setsid ──fork──> monitor ──fork──> container PID 1
+         │                    └ exits                 │    └─fork──> log copier
+         └ reads "0" or "CODE\\nmessage" from the ready pipe, prints the id
+
+The log copier is a process of its own (threads and fork do not mix), reading two pipes the
+container writes to; it ends at EOF, once the container and the monitor are gone, so the log
+is complete when the monitor's pid is gone (what `berth logs -f` waits for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import NoReturn
+
+from runtime import logfile
+from runtime.containers import Container, ContainerStore
+from runtime.executor import SETUP_FAILED, StartError
+from runtime.launch import remove, start
+from runtime.restart import Restart, delay
+from runtime.supervise import exit_code
+
+
+def detach(store: ContainerStore, container: Container, *, auto_remove: bool = False) -> None:
+    """Start `container` under a monitor of its own and return once it runs; raises
+    StartError (with docker's code) when it could not be started."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the monitor's side, seen through its effects
+        try:
+            os.close(read_end)
+            os.setsid()
+            if os.fork() == 0:
+                _monitor(store, container, write_end, auto_remove)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    chunks = []
+    try:
+        while chunk := os.read(read_end, 4096):
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+    status, _, message = b"".join(chunks).decode(errors="replace").partition("\n")
+    if status != "0":
+        code = int(status) if status.isdigit() else SETUP_FAILED
+        raise StartError(code, message or "the container monitor failed")
+
+
+def _null_stdio() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def _run_once(container: Container, ready: int) -> int:
+    """Run the container in a child of the monitor (Berth's executor can run once per
+    process) and return its exit code; the child reports to `ready` if it is open."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - seen through its effects
+        code = SETUP_FAILED
+
+        def report(message: str) -> None:
+            nonlocal ready
+            if ready >= 0:
+                with contextlib.suppress(OSError):
+                    os.write(ready, message.encode())
+                os.close(ready)
+                ready = -1
+
+        try:
+            code = start(container, on_start=lambda _pid: report("0"))
+        except StartError as exc:
+            os.write(2, f"berth: {exc}\n".encode())  # into the container's log
+            report(f"{exc.code}\n{exc}")
+            code = exc.code
+        except BaseException as exc:  # noqa: BLE001  (the CLI must hear of every failure)
+            traceback.print_exc()
+            report(f"{SETUP_FAILED}\n{type(exc).__name__}: {exc}")
+        report(f"{SETUP_FAILED}\nthe container exited before it started")  # once reported: no-op
+        sys.stderr.flush()
+        os._exit(code)
+    if ready >= 0:
+        os.close(ready)  # the child's copy is the one that reports
+    _, status = os.waitpid(pid, 0)
+    return exit_code(status)
+
+
+def _monitor(
+    store: ContainerStore, container: Container, ready: int, auto_remove: bool
+) -> NoReturn:
+    """The monitor process: never returns."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)  # a closed terminal or pipe is no concern of ours
+    os.chdir("/")
+    _null_stdio()
+    container.log.touch(0o640)  # before `run -d` returns: `berth logs` finds it at once
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    if os.fork() == 0:  # the log copier
+        try:
+            for fd in (ready, out_w, err_w):
+                os.close(fd)
+            state = container.state()
+            rotation = logfile.Rotation(state.log_max_size, state.log_max_files)
+            logfile.copy_streams({out_r: "stdout", err_r: "stderr"}, container.log, rotation)
+        finally:
+            os._exit(0)
+    os.close(out_r)
+    os.close(err_r)
+    os.dup2(out_w, 1)  # the container's stdout and stderr, inherited across its exec
+    os.dup2(err_w, 2)
+    os.close(out_w)
+    os.close(err_w)
+
+    state = container.update(monitor_pid=os.getpid(), stopped=False)
+    policy = Restart.parse(state.restart)
+    while True:
+        code = _run_once(container, ready)
+        ready = -1  # only the first run reports to `berth run -d`
+        try:
+            state = container.state()
+            if policy.again(code, state.restart_count, state.stopped):
+                time.sleep(delay(state.restart_count))
+                state = container.update(restart_count=state.restart_count + 1)
+                if not state.stopped:
+                    continue
+        except (OSError, ValueError):  # removed meanwhile
+            pass
+        break
+    sys.stderr.flush()
+    _null_stdio()  # the log copier sees EOF once the container's copies are closed too
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.wait()  # the log copier (and anything the container left to us)
+    if auto_remove:
+        with contextlib.suppress(OSError):
+            remove(store, container)
+    os._exit(0)
