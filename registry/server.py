@@ -3,9 +3,9 @@
 The parent migrates the database, binds the socket, forks the workers and forwards SIGTERM and
 SIGINT to them; each worker drains its in-flight requests (http.draintimeout) before exiting.
 Each worker reports through a pipe once it is serving, or why it could not start. A worker
-that dies after that is replaced; one that dies while starting stops the whole server with
-its error, since a replacement would fail the same way. With one worker, the parent serves
-by itself.
+that dies after that, or is killed by a signal, is replaced; one that gives up while starting
+stops the whole server with its error, since a replacement would fail the same way. With one
+worker, the parent serves by itself.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def _supervise(
             metrics.process_dead(pid)
             if stopping:
                 continue
-            if pid not in ready:
+            if pid not in ready and not os.WIFSIGNALED(status):  # it gave up starting
                 if failure is None:
                     code = os.waitstatus_to_exitcode(status)
                     failure = StartupError(f"worker {slot} exited with status {code} starting")

@@ -81,7 +81,8 @@ def test_ingest_of_a_crashed_one_request_upload_is_purged(tmp_path: Path) -> Non
     }
     server = start_berth(data_dir, port=int(port), env=env)
     try:
-        deadline = time.monotonic() + 20
+        # Purging runs on the leader; the killed server's lease lapses after its ttl (30 s).
+        deadline = time.monotonic() + 75
         while (data_dir / "ingest" / orphan).exists():
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.1)

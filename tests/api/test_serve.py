@@ -100,6 +100,9 @@ def test_bad_auth_section_with_two_workers_exits_2_at_once(tmp_path: Path) -> No
     assert result.stderr.splitlines() == [
         "berth serve: auth.scheme: expected 'token' or 'basic', got 'magic'"
     ]
+    migrate = _berth("migrate", "--config", str(config), "--data-dir", str(tmp_path))
+    assert migrate.returncode == 2
+    assert migrate.stderr.startswith("berth migrate: auth.scheme: ")
 
 
 def test_unusable_auth_file_stops_the_workers_with_exit_2(tmp_path: Path) -> None:

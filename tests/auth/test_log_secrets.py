@@ -95,8 +95,7 @@ def test_no_secret_reaches_the_log(server: RunningServer) -> None:
     assert undecodable.startswith(b"HTTP/1.1 401")
     server.stop()
     log = server.log()
-    assert "Error handling request" in log  # aiohttp did log the oversized header...
-    assert "access_token=<redacted>" in log  # ...and the access log the URLs
+    assert "Error handling request" in log  # aiohttp did log the oversized header
     assert "unhandled error" not in log  # no 500 on the way
     for what, secret in secrets.items():
         assert secret not in log, f"the {what} is in the log"
