@@ -164,6 +164,17 @@ class _EnvValue(str):
         return obj
 
 
+def _structured(hint: Any) -> bool:
+    """Mappings and lists of mappings: what an environment variable gives as YAML."""
+    origin = typing.get_origin(hint)
+    if hint is dict or origin is dict:
+        return True
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return dataclasses.is_dataclass(item) or item is dict or typing.get_origin(item) is dict
+    return False
+
+
 def _yaml_scalar(value: str) -> object:
     try:
         return yaml.safe_load(value) if value else ""
@@ -212,6 +223,8 @@ def _convert(hint: Any, value: object, key: str) -> object:
     shown = f"{key}: {value!r}"
     if isinstance(value, _EnvValue):
         shown += f" (from {value.variable})"
+        if _structured(hint):  # a list or mapping, written in YAML flow style (or JSON)
+            value = _yaml_scalar(value)
     if hint is bool:
         if isinstance(value, bool):
             return value

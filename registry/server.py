@@ -168,7 +168,7 @@ async def _serve(
         raise
     except Exception as exc:
         log.debug("start-up failed", exc_info=True)
-        raise StartupError(_one_line(exc)) from exc
+        raise StartupError(log_redaction.redact(_one_line(exc))) from exc
     ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

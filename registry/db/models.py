@@ -13,11 +13,13 @@
     manifest_pulls        manifest -> when it was last pulled (for the web UI)
     storage_usage         bytes stored per namespace (and "" for all), recomputed periodically
     blob_pins             uploads between their pin and their link: GC keeps these blobs
+    quota_contents        per quota scope and digest: references and size (kept by triggers)
+    quota_usage           per quota scope: bytes stored, each blob counted once (registry.quota)
+    webhook_outbox        webhook events per endpoint, until delivered (registry.webhooks)
 
 A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
 its bytes; nothing may reference it any more), and `touched_at` is its last upload, mount
 or HEAD, recorded at most once a minute (docs/gc.md).
-    webhook_outbox        webhook events per endpoint, until delivered (registry.webhooks)
 
 Every reference a garbage collector or quota needs is a row here, so both can be added
 without a redesign. Concurrent writers rely on the unique constraints plus

@@ -214,9 +214,11 @@ class UploadService:
         await self._db.transact(lambda conn: unpin_blob(conn, digest, holder))
 
     async def cancel(self, repo: str, upload_id: str) -> None:
-        upload = await self._open(repo, upload_id)
-        await upload.abort()
-        await self._db.transact(lambda conn: _forget(conn, upload_id))
+        """DELETE of an upload: under its hold, so a PATCH or PUT in flight is not cut off."""
+        async with self._hold(repo, upload_id) as state:
+            upload = await self._resume(upload_id, state)
+            await upload.abort()
+            await self._db.transact(lambda conn: _forget(conn, upload_id))
 
     @contextlib.asynccontextmanager
     async def _hold(self, repo: str, upload_id: str) -> AsyncIterator[bytes | None]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from registry import Config
-from registry.config import ImmutableTagRule, RetentionRule
+from registry.config import EndpointConfig, ImmutableTagRule, RetentionRule
 from registry.db import Database
-from registry.db.models import utcnow
+from registry.db.models import utcnow, webhook_outbox
 from registry.immutable_tags import ImmutableTags
 from registry.retention import Retention, RetentionReport
+from registry.webhooks import Outbox
 from tests.api.oci import Client, push_image
 from tests.policies.conftest import PolicyClient
 
@@ -128,3 +132,30 @@ async def test_immutable_tags_are_never_deleted(
     report = await _run(config, (rule,), immutable=immutable, later=timedelta(hours=1))
     assert _gone(report) == [("rel/app", "tmp1"), ("rel/app", "tmp2")]
     assert await _tags(client, "rel/app") == ["tmp3", "v1", "v2"]
+
+
+async def test_deleted_tags_are_webhook_delete_events(
+    policy_client: PolicyClient, config: Config
+) -> None:
+    client = await policy_client()
+    await _push_tags(client, "ci/hooked", ["a1", "a2", "a3"])
+    endpoint = EndpointConfig(name="ci", url="http://127.0.0.1:9/")
+    db = Database(config.database_url)
+    try:
+        retention = Retention(
+            (RetentionRule(("ci/**",), keeplast=1),), ImmutableTags(), Outbox((endpoint,))
+        )
+        report = await retention.run(db)
+        async with db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(webhook_outbox.c.action, webhook_outbox.c.payload).where(
+                        webhook_outbox.c.action == "delete"
+                    )
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    assert _gone(report) == [("ci/hooked", "a1"), ("ci/hooked", "a2")]
+    targets = sorted(json.loads(row.payload)["target"]["tag"] for row in rows)
+    assert targets == ["a1", "a2"]

@@ -319,3 +319,25 @@ def test_distribution_notifications_and_debug_keys(tmp_path: Path) -> None:
     assert not ci.wants("push", "text/plain")
     assert not ci.wants("pull", "application/vnd.oci.image.manifest.v1+json")
     assert not off.wants("push", None)
+
+
+def test_lists_and_mappings_from_the_environment() -> None:
+    environ = {
+        "BERTH_QUOTAS": "[{repositories: ['ci/**'], limit: 5GiB}]",
+        "BERTH_LOG_FIELDS": "{service: registry}",
+        "BERTH_NOTIFICATIONS_ENDPOINTS": '[{"name": "ci", "url": "http://127.0.0.1:9/"}]',
+    }
+    config = load_config(environ=environ)
+    (quota,) = config.quotas
+    assert (quota.repositories, quota.limit) == (("ci/**",), 5 << 30)
+    assert config.log.fields == {"service": "registry"}
+    assert [e.name for e in config.notifications.endpoints] == ["ci"]
+    with pytest.raises(ConfigError, match=r"BERTH_QUOTAS"):
+        load_config(environ={"BERTH_QUOTAS": "not a list"})
+
+
+@pytest.mark.parametrize(("key", "value"), [("backoff", "0s"), ("threshold", "0")])
+def test_webhook_backoff_and_threshold_must_be_positive(key: str, value: str) -> None:
+    endpoint = f'[{{"name": "ci", "url": "http://127.0.0.1:9/", "{key}": "{value}"}}]'
+    with pytest.raises(ConfigError, match=f"{key} must"):
+        load_config(environ={"BERTH_NOTIFICATIONS_ENDPOINTS": endpoint})
