@@ -67,7 +67,7 @@ def reg(server: RunningServer) -> Registry:
 @pytest.fixture
 def name(request: pytest.FixtureRequest) -> str:
     """A repository of this test's own, nested as real ones often are."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:80]
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:80].strip("-")
     return f"conformance/{slug}"
 
 
