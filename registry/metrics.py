@@ -69,24 +69,21 @@ DB_POOL_SIZE = Gauge(
 
 
 def instrument_pool(engine: AsyncEngine) -> None:
-    """Follow `engine`'s pool in DB_POOL_IN_USE and DB_POOL_SIZE."""
+    """Follow `engine`'s pool in DB_POOL_IN_USE and DB_POOL_SIZE: after every pool event the
+    gauges are set from the pool's own counts, so they can never drift."""
     pool = engine.sync_engine.pool
+    checked_out = getattr(pool, "checkedout", None)
+    checked_in = getattr(pool, "checkedin", None)
+    if checked_out is None or checked_in is None:  # a pool without counts (NullPool)
+        return
 
-    @event.listens_for(pool, "connect")
-    def _connect(*_: Any) -> None:
-        DB_POOL_SIZE.inc()
+    def update(*_: Any) -> None:
+        in_use = checked_out()
+        DB_POOL_IN_USE.set(in_use)
+        DB_POOL_SIZE.set(in_use + checked_in())
 
-    @event.listens_for(pool, "close")
-    def _close(*_: Any) -> None:
-        DB_POOL_SIZE.dec()
-
-    @event.listens_for(pool, "checkout")
-    def _checkout(*_: Any) -> None:
-        DB_POOL_IN_USE.inc()
-
-    @event.listens_for(pool, "checkin")
-    def _checkin(*_: Any) -> None:
-        DB_POOL_IN_USE.dec()
+    for name in ("connect", "close", "checkout", "checkin"):
+        event.listen(pool, name, update)
 
 
 def render(gauges: Mapping[str, tuple[str, float]]) -> bytes:
