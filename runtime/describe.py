@@ -7,6 +7,7 @@ from typing import Any
 
 from runtime.containers import Container, is_running
 from runtime.logfile import rfc3339
+from runtime.volumemounts import records
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # docker's "never"
 
@@ -44,6 +45,7 @@ def describe(container: Container) -> dict[str, Any]:
         "LogPath": str(container.log) if container.log.exists() else "",
         "Name": f"/{state.name}" if state.name else "",
         "RestartCount": state.restart_count,
+        "Mounts": records(container.path),
         "HostConfig": {
             "Runtime": state.runtime,
             "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
