@@ -9,8 +9,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +68,9 @@ def copy_up(layers: Sequence[Path], path: str, dest: Path, scratch: Path) -> Non
     """Copy the image's `path` (a directory, as the merged layers show it) into `dest`, with
     owners, modes and xattrs: docker's copy of image content into an empty volume. The image
     is mounted read-only in a child's private mount namespace; nothing stays mounted."""
+    import subprocess
+    import tempfile
+
     from runtime import _linux
     from runtime.mounts import MS_PRIVATE, MS_REC
     from runtime.paths import secure_join

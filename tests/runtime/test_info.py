@@ -1,0 +1,98 @@
+"""`berth info`: its fields checked against the machine (uname, os.cpu_count, /proc/meminfo,
+findmnt), against `docker info` where both describe the same host, and its counts after
+runs and pulls."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.runtime.conftest import Berth, sh
+
+pytestmark = pytest.mark.e2e
+
+
+def _fields(text: str) -> dict[str, str]:
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(": ")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def _info(berth: Berth) -> tuple[dict[str, str], dict]:
+    plain = berth.cli("info")
+    assert plain.returncode == 0, plain.stderr
+    as_json = berth.cli("info", "--format", "{{json .}}")
+    assert as_json.returncode == 0, as_json.stderr
+    return _fields(plain.stdout), json.loads(as_json.stdout)
+
+
+def test_info_describes_this_machine_as_docker_does(berth):
+    fields, data = _info(berth)
+    uname = os.uname()
+    assert fields["Kernel Version"] == uname.release == data["KernelVersion"]
+    assert fields["Architecture"] == uname.machine
+    assert fields["CPUs"] == str(os.cpu_count()) == str(data["NCPU"])
+    with open("/proc/meminfo") as f:
+        mem_kib = int(next(line for line in f if line.startswith("MemTotal:")).split()[1])
+    assert data["MemTotal"] == mem_kib * 1024
+    assert fields["Berth Root Dir"] == str(berth.root)
+    fstype = sh("findmnt", "-n", "-o", "FSTYPE", "--target", str(berth.root)).stdout.strip()
+    want = "extfs" if fstype.startswith("ext") else fstype
+    assert fields["Backing Filesystem"] == want
+    cgroup2_only = (
+        subprocess.run(
+            ["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True, text=True
+        ).stdout.strip()
+        == "cgroup2fs"
+    )
+    assert fields["Cgroup Version"] == ("2" if cgroup2_only else "1")
+    assert fields["Default Runtime"] == "berth"
+    assert set(fields["Runtimes"].split()) == {"berth", "runc", "crun"}
+    runc_version = sh("runc", "--version").stdout.splitlines()[0].split()[-1]
+    assert fields["runc version"] == runc_version
+    # what docker says of the same machine
+    docker = _fields(sh("docker", "info").stdout)
+    for key in ("Kernel Version", "Operating System", "OSType", "Architecture", "CPUs",
+                "Total Memory", "Cgroup Driver", "Cgroup Version", "Name"):  # fmt: skip
+        assert fields[key] == docker[key], key
+    assert docker["runc version"].startswith(fields["runc version"])
+
+
+def test_info_counts_images_and_containers(berth, registry_images):
+    _, before = _info(berth)
+    listed = berth.cli("images")
+    assert listed.returncode == 0
+    assert before["Images"] == len(listed.stdout.strip().splitlines()) - 1
+    assert before["Containers"] == len(berth.containers())
+    started = berth.run("berth", "-d", registry_images.base, "sh", "-c", "sleep 30")
+    assert started.returncode == 0, started.stderr
+    running = started.stdout.strip()
+    exited = berth.run("berth", "--verbose", registry_images.base, "true")
+    assert exited.returncode == 0, exited.stderr
+    stopped = next(w for w in exited.stderr.split() if re.fullmatch(r"[0-9a-f]{64}", w))
+    try:
+        _, after = _info(berth)
+        assert after["Containers"] == before["Containers"] + 2
+        assert after["ContainersRunning"] == before["ContainersRunning"] + 1
+        assert after["ContainersStopped"] == before["ContainersStopped"] + 1
+        assert after["ContainersPaused"] == 0
+        assert after["Images"] == before["Images"]
+    finally:
+        berth.cli("rm", "-f", running, stopped)
+    _, end = _info(berth)
+    assert end["Containers"] == before["Containers"]
+
+
+def test_info_format_takes_fields_and_refuses_the_rest(berth):
+    one = berth.cli("info", "-f", "{{.NCPU}} {{.OSType}}")
+    assert one.stdout == f"{os.cpu_count()} linux\n"
+    bad = berth.cli("info", "-f", "{{range .Runtimes}}x{{end}}")
+    assert bad.returncode == 2
+    assert len(bad.stderr.splitlines()) == 1
