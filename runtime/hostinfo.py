@@ -99,13 +99,3 @@ def host_info(root: Path) -> HostInfo:
         runtimes={"berth": "", **found},
         runtime_versions={name: _version(path) for name, path in found.items()},
     )
-
-
-def binary_size(size: float) -> str:
-    """docker's units.BytesSize: binary units, four significant digits (`23.59GiB`)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024
-        i += 1
-    return f"{size:.4g}{units[i]}"

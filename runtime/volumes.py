@@ -176,13 +176,3 @@ class VolumeStore:
                 shutil.rmtree(volume.path)
                 removed.append((volume.name, size))
         return removed
-
-
-def human_size(size: float) -> str:
-    """docker's units.HumanSize: decimal units, four significant digits (`1.982MB`)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{units[i]}"

@@ -53,7 +53,7 @@ def collect(root: Path) -> dict[str, Any]:
 
 
 def text(info: dict[str, Any]) -> str:
-    from runtime.hostinfo import binary_size
+    from runtime.units import human_size
 
     lines = [
         "Server:",
@@ -76,7 +76,7 @@ def text(info: dict[str, Any]) -> str:
         f" OSType: {info['OSType']}",
         f" Architecture: {info['Architecture']}",
         f" CPUs: {info['NCPU']}",
-        f" Total Memory: {binary_size(info['MemTotal'])}",
+        f" Total Memory: {human_size(info['MemTotal'], binary=True)}",
         f" Name: {info['Name']}",
         f" Berth Root Dir: {info['DockerRootDir']}",
     ]

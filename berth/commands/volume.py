@@ -10,7 +10,8 @@ from pathlib import Path
 
 from berth.cli import CommandError
 from runtime.options import OptionError
-from runtime.volumes import NoSuchVolume, VolumeError, VolumeStore, human_size
+from runtime.units import human_size
+from runtime.volumes import NoSuchVolume, VolumeError, VolumeStore
 
 
 def _store(args: argparse.Namespace) -> VolumeStore:
