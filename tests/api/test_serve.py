@@ -420,6 +420,7 @@ def test_large_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         response = conn.getresponse()
         response.read()
         location = response.getheader("Location")
+        assert location is not None
         conn.putrequest("PATCH", location)
         conn.putheader("Content-Length", str(total << 20))
         conn.endheaders()
