@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restart": ("berth.commands.containers", "stop, then start containers"),
     "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
     "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
+    "login": ("berth.commands.login", "log in to a registry (docker's config.json)"),
+    "logout": ("berth.commands.login", "log out from a registry"),
     "info": ("berth.commands.info", "show system-wide information, as docker info"),
     "volume": ("berth.commands.volume", "manage volumes (create, ls, rm, inspect, prune)"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),

@@ -98,12 +98,19 @@ class RegistryClient:
         ) as resp:
             yield resp
 
+    async def check_login(self) -> None:
+        """`GET /v2/` with the credentials, as `docker login` checks them (a Bearer token
+        asked for without a scope); raises AuthenticationFailed when they are refused."""
+        async with self.request("GET", "/v2/", "", {}):
+            pass
+
     @contextlib.asynccontextmanager
     async def request(
         self, method: str, path: str, repository: str, headers: Mapping[str, str]
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send with auth and retries; yields a 2xx response, raises RegistryError otherwise."""
-        scope = pull_scope(repository)
+        """Send with auth and retries; yields a 2xx response, raises RegistryError otherwise.
+        `repository` "" asks for no scope (the API root)."""
+        scope = pull_scope(repository) if repository else ""
         resp = await self._send(method, path, scope, headers)
         try:
             if resp.status >= 300:
@@ -182,7 +189,9 @@ class RegistryClient:
         realm = challenge.params.get("realm")
         if not realm:
             raise AuthenticationFailed(f"{self._base}: Bearer challenge without a realm")
-        query = {"scope": scope}
+        query = {"scope": scope} if scope else {}
+        if self._credentials:
+            query["account"] = self._credentials[0]  # as docker sends it
         if "service" in challenge.params:
             query["service"] = challenge.params["service"]
         headers = {"Authorization": _basic(self._credentials)} if self._credentials else {}
