@@ -247,8 +247,8 @@ def parse_tmpfs_flag(spec: str) -> MountRequest:
     _target(target)
     options = list(_TMPFS_DEFAULTS)
     for option in filter(None, text.split(",")):
-        key = option.partition("=")[0]
-        if option not in _TMPFS_FLAGS and key not in _TMPFS_DATA:
+        key, eq, value = option.partition("=")
+        if option not in _TMPFS_FLAGS and not (key in _TMPFS_DATA and eq and value):
             raise OptionError(f'invalid tmpfs option ["{option}"]')
         opposite = {"exec": "noexec", "suid": "nosuid", "dev": "nodev"}.get(option)
         if opposite in options:

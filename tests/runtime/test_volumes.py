@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,12 +122,16 @@ def test_copy_up_honours_whiteouts_and_opaque_dirs_like_docker(berth, registry_i
     assert "5\n" not in got.stdout.split("\n", 1)[0]
 
 
+def _anonymous(berth: Berth) -> set[str]:
+    listed = _ok(berth.cli("volume", "ls", "-q")).split()
+    return {n for n in listed if re.fullmatch(r"[0-9a-f]{64}", n)}
+
+
 def test_anonymous_volumes_go_with_rm_v_and_run_rm(berth, registry_images, runtime):
     base = registry_images.base
 
     def anonymous() -> set[str]:
-        listed = _ok(berth.cli("volume", "ls", "-q")).split()
-        return {n for n in listed if re.fullmatch(r"[0-9a-f]{64}", n)}
+        return _anonymous(berth)
 
     before = anonymous()
     cid = _run_kept(berth, runtime, "-v", "/data", "--mount", "type=volume,dst=/more", base,
@@ -158,6 +163,22 @@ def test_anonymous_volumes_go_with_rm_v_and_run_rm(berth, registry_images, runti
     now = anonymous()
     _ok(berth.run(runtime, "--rm", "-v", "/data", base, "true"))
     assert anonymous() == now
+
+
+def test_run_d_rm_takes_anonymous_volumes_along(berth, registry_images):
+    before, containers = _anonymous(berth), berth.containers()
+    started = berth.run("berth", "-d", "--rm", "-v", "/data", registry_images.base,
+                        "sh", "-c", "until [ -e /data/stop ]; do sleep 0.05; done")  # fmt: skip
+    cid = _ok(started).strip()
+    assert len(cid) == 64
+    (made,) = _anonymous(berth) - before  # it lives while the container does
+    (berth.root / "volumes" / made / "_data" / "stop").touch()
+    for _ in range(200):  # the monitor removes the container, then its volumes
+        if berth.containers() == containers and _anonymous(berth) == before:
+            break
+        time.sleep(0.1)
+    assert berth.containers() == containers
+    assert _anonymous(berth) == before
 
 
 def _mount_line(output: str, target: str) -> str:
