@@ -25,7 +25,9 @@ USER, PASSWORD = "alice", USERS["alice"]
 
 
 @pytest.fixture(scope="module", params=["berth", "distribution"])
-def server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[RunningServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     base = tmp_path_factory.mktemp(f"login-{request.param}")
     if request.param == "berth":
         running = start_auth_server(base)
@@ -49,7 +51,9 @@ def config_dir(tmp_path: Path) -> Path:
     return path
 
 
-def _berth(config_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def _berth(
+    config_dir: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_CONFIG": str(config_dir)}
     return subprocess.run(
         [berth_executable(), *args], input=stdin, capture_output=True, text=True, env=env,
@@ -57,7 +61,9 @@ def _berth(config_dir: Path, *args: str, stdin: str | None = None) -> subprocess
     )  # fmt: skip
 
 
-def _docker(config_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def _docker(
+    config_dir: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_CONFIG": str(config_dir)}
     return subprocess.run(
         ["docker", *args], input=stdin, capture_output=True, text=True, env=env, timeout=300,
@@ -76,7 +82,9 @@ def _busybox() -> str:
     return local[0]
 
 
-def test_login_writes_what_docker_and_skopeo_use_and_logout_removes_it(server, config_dir):
+def test_login_writes_what_docker_and_skopeo_use_and_logout_removes_it(
+    server: RunningServer, config_dir: Path
+) -> None:
     host = server.host
     login = _berth(config_dir, "login", "-u", USER, "--password-stdin", host, stdin=PASSWORD)
     assert login.returncode == 0, login.stderr
@@ -123,7 +131,9 @@ def test_login_writes_what_docker_and_skopeo_use_and_logout_removes_it(server, c
     assert (again.returncode, again.stdout) == (0, f"Not logged in to {host}\n")
 
 
-def test_wrong_password_fails_with_one_line_and_writes_nothing(server, config_dir):
+def test_wrong_password_fails_with_one_line_and_writes_nothing(
+    server: RunningServer, config_dir: Path
+) -> None:
     got = _berth(config_dir, "login", "-u", USER, "-p", "not-the-password", server.host)
     assert got.returncode == 1
     lines = got.stderr.splitlines()
@@ -136,7 +146,9 @@ def test_wrong_password_fails_with_one_line_and_writes_nothing(server, config_di
     assert theirs.returncode != 0  # docker refuses them too
 
 
-def test_login_keeps_other_entries_and_usage_errors(server, config_dir):
+def test_login_keeps_other_entries_and_usage_errors(
+    server: RunningServer, config_dir: Path
+) -> None:
     config_file = config_dir / "config.json"
     config_file.write_text(json.dumps({"auths": {"other:5000": {"auth": "eDp5"}}, "x": 1}))
     assert _berth(config_dir, "login", "-u", USER, "-p", PASSWORD, server.host).returncode == 0

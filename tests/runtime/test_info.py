@@ -8,10 +8,11 @@ import json
 import os
 import re
 import subprocess
+from typing import Any
 
 import pytest
 
-from tests.runtime.conftest import Berth, sh
+from tests.runtime.conftest import Berth, Images, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +26,7 @@ def _fields(text: str) -> dict[str, str]:
     return fields
 
 
-def _info(berth: Berth) -> tuple[dict[str, str], dict]:
+def _info(berth: Berth) -> tuple[dict[str, str], dict[str, Any]]:
     plain = berth.cli("info")
     assert plain.returncode == 0, plain.stderr
     as_json = berth.cli("info", "--format", "{{json .}}")
@@ -33,7 +34,7 @@ def _info(berth: Berth) -> tuple[dict[str, str], dict]:
     return _fields(plain.stdout), json.loads(as_json.stdout)
 
 
-def test_info_describes_this_machine_as_docker_does(berth):
+def test_info_describes_this_machine_as_docker_does(berth: Berth) -> None:
     fields, data = _info(berth)
     uname = os.uname()
     assert fields["Kernel Version"] == uname.release == data["KernelVersion"]
@@ -65,7 +66,7 @@ def test_info_describes_this_machine_as_docker_does(berth):
     assert docker["runc version"].startswith(fields["runc version"])
 
 
-def test_info_counts_images_and_containers(berth, registry_images):
+def test_info_counts_images_and_containers(berth: Berth, registry_images: Images) -> None:
     _, before = _info(berth)
     listed = berth.cli("images")
     assert listed.returncode == 0
@@ -90,7 +91,7 @@ def test_info_counts_images_and_containers(berth, registry_images):
     assert end["Containers"] == before["Containers"]
 
 
-def test_info_format_takes_fields_and_refuses_the_rest(berth):
+def test_info_format_takes_fields_and_refuses_the_rest(berth: Berth) -> None:
     one = berth.cli("info", "-f", "{{.NCPU}} {{.OSType}}")
     assert one.stdout == f"{os.cpu_count()} linux\n"
     bad = berth.cli("info", "-f", "{{range .Runtimes}}x{{end}}")

@@ -1,6 +1,8 @@
 """How `-v`, `--mount` and `--tmpfs` are read (docker's rules); the e2e tests in
 test_volumes.py check the same specs against dockerd and in running containers."""
 
+from collections.abc import Callable
+
 import pytest
 
 from runtime.mountspec import (
@@ -71,7 +73,7 @@ def test_tmpfs_flag_lifts_a_default_the_options_contradict() -> None:
         (parse_tmpfs_flag, "/t:size", 'invalid tmpfs option ["size"]'),
     ],
 )  # fmt: skip
-def test_errors(parse, spec: str, message: str) -> None:
+def test_errors(parse: Callable[[str], MountRequest], spec: str, message: str) -> None:
     with pytest.raises(OptionError) as caught:
         parse(spec)
     assert str(caught.value) == message

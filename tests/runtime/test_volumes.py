@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.runtime.conftest import Berth, sh
+from tests.runtime.conftest import Berth, Images, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +38,7 @@ def _docker(*args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def _ok(proc) -> str:
+def _ok(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 0, proc.stderr
     return str(proc.stdout)
 
@@ -48,7 +50,9 @@ def _run_kept(berth: Berth, runtime: str, *args: str) -> str:
     return next(w for w in proc.stderr.split() if re.fullmatch(r"[0-9a-f]{64}", w))
 
 
-def test_a_named_volume_keeps_data_across_containers(berth, registry_images, runtime, names):
+def test_a_named_volume_keeps_data_across_containers(
+    berth: Berth, registry_images: Images, runtime: str, names: list[str]
+) -> None:
     volume = _name(names)
     base = registry_images.base
     write = berth.run(runtime, "--rm", "-v", f"{volume}:/data", base, "sh", "-c",
@@ -81,8 +85,8 @@ def _listing(run_output: str) -> str:
 
 
 def test_a_new_volume_is_filled_with_the_image_content_like_docker(
-    berth, registry_images, runtime, names
-):
+    berth: Berth, registry_images: Images, runtime: str, names: list[str]
+) -> None:
     app = registry_images.app
     script = "ls -lnA /srv/app; ls -ldn /srv/app; cat /srv/app/hello.txt; echo more > /srv/app/new"
     volume = _name(names)
@@ -106,7 +110,9 @@ def test_a_new_volume_is_filled_with_the_image_content_like_docker(
     assert (nocopy.returncode, nocopy.stdout) == (0, "")
 
 
-def test_copy_up_honours_whiteouts_and_opaque_dirs_like_docker(berth, registry_images, names):
+def test_copy_up_honours_whiteouts_and_opaque_dirs_like_docker(
+    berth: Berth, registry_images: Images, names: list[str]
+) -> None:
     layered = registry_images.layered
     volume, dvolume = _name(names), _name(names)
     script = ["sh", "-c", "ls -A /layers | sort | head -8; ls -A /opaque"]
@@ -127,7 +133,9 @@ def _anonymous(berth: Berth) -> set[str]:
     return {n for n in listed if re.fullmatch(r"[0-9a-f]{64}", n)}
 
 
-def test_anonymous_volumes_go_with_rm_v_and_run_rm(berth, registry_images, runtime):
+def test_anonymous_volumes_go_with_rm_v_and_run_rm(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     base = registry_images.base
 
     def anonymous() -> set[str]:
@@ -165,7 +173,7 @@ def test_anonymous_volumes_go_with_rm_v_and_run_rm(berth, registry_images, runti
     assert anonymous() == now
 
 
-def test_run_d_rm_takes_anonymous_volumes_along(berth, registry_images):
+def test_run_d_rm_takes_anonymous_volumes_along(berth: Berth, registry_images: Images) -> None:
     before, containers = _anonymous(berth), berth.containers()
     started = berth.run("berth", "-d", "--rm", "-v", "/data", registry_images.base,
                         "sh", "-c", "until [ -e /data/stop ]; do sleep 0.05; done")  # fmt: skip
@@ -195,7 +203,9 @@ def _mount_line(output: str, target: str) -> str:
         ("--mount", "type=tmpfs,destination=/t,readonly"),
     ],
 )
-def test_tmpfs_is_a_tmpfs_with_dockers_options(berth, registry_images, runtime, flags):
+def test_tmpfs_is_a_tmpfs_with_dockers_options(
+    berth: Berth, registry_images: Images, runtime: str, flags: tuple[str, ...]
+) -> None:
     base = registry_images.base
     got = berth.run(runtime, "--rm", *flags, base, "sh", "-c", "cat /proc/mounts; stat -c %a /t")
     assert got.returncode == 0, got.stderr
@@ -206,7 +216,9 @@ def test_tmpfs_is_a_tmpfs_with_dockers_options(berth, registry_images, runtime, 
     assert got.stdout.splitlines()[-1] == out.splitlines()[-1]  # the mode of its root
 
 
-def test_mount_bind_and_volume(berth, registry_images, runtime, names, host_dir: Path):
+def test_mount_bind_and_volume(
+    berth: Berth, registry_images: Images, runtime: str, names: list[str], host_dir: Path
+) -> None:
     base = registry_images.base
     (host_dir / "in").write_text("from the host\n")
     volume = _name(names)
@@ -260,7 +272,9 @@ def _docker_message(stderr: str) -> str:
 
 
 @pytest.mark.parametrize(("flag", "value"), MOUNT_ERRORS)
-def test_bad_mount_specs_fail_with_dockers_message(berth, registry_images, flag, value):
+def test_bad_mount_specs_fail_with_dockers_message(
+    berth: Berth, registry_images: Images, flag: str, value: str
+) -> None:
     base = registry_images.base
     before = berth.containers()
     got = berth.run("berth", "--rm", flag, value, base, "true")
@@ -273,14 +287,18 @@ def test_bad_mount_specs_fail_with_dockers_message(berth, registry_images, flag,
     assert berth.containers() == before
 
 
-def test_duplicate_mount_points_are_refused(berth, registry_images, host_dir):
+def test_duplicate_mount_points_are_refused(
+    berth: Berth, registry_images: Images, host_dir: Path
+) -> None:
     got = berth.run("berth", "--rm", "-v", f"{host_dir}:/d", "--tmpfs", "/d",
                     registry_images.base, "true")  # fmt: skip
     assert got.returncode == 125
     assert got.stderr == "berth run: Duplicate mount point: /d\n"
 
 
-def test_volume_commands_like_docker(berth, registry_images, names):
+def test_volume_commands_like_docker(
+    berth: Berth, registry_images: Images, names: list[str]
+) -> None:
     volume = _name(names)
     assert _ok(berth.cli("volume", "create", "--label", "team=a", volume)) == f"{volume}\n"
     assert _ok(berth.cli("volume", "create", volume)) == f"{volume}\n"  # exists: as docker
@@ -324,7 +342,9 @@ def test_volume_commands_like_docker(berth, registry_images, names):
     assert berth.cli("volume", "rm", "-f", volume).returncode == 0
 
 
-def test_inspect_shows_mounts_as_docker_does(berth, registry_images, names, host_dir):
+def test_inspect_shows_mounts_as_docker_does(
+    berth: Berth, registry_images: Images, names: list[str], host_dir: Path
+) -> None:
     volume = _name(names)
     flags = [
         "-v", f"{volume}:/data:ro",
@@ -344,10 +364,10 @@ def test_inspect_shows_mounts_as_docker_does(berth, registry_images, names, host
         sh("docker", "rm", "-v", dname, check=False)
     _ok(berth.cli("rm", "-v", cid))
 
-    def key(m: dict) -> str:
+    def key(m: dict[str, Any]) -> str:
         return str(m["Destination"])
 
-    def comparable(m: dict) -> dict:
+    def comparable(m: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in m.items() if k != "Source" or m["Type"] == "bind"}
 
     mine_mounts = sorted(mine["Mounts"], key=key)
