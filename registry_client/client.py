@@ -202,8 +202,9 @@ class RegistryClient:
             ) as resp:
                 text = await resp.text()
                 if resp.status != 200:
+                    refused = f"scope {scope!r}" if scope else "the credentials"
                     raise AuthenticationFailed(
-                        f"token service {realm} refused scope {scope!r}: {resp.status} "
+                        f"token service {realm} refused {refused}: {resp.status} "
                         f"{text[:200].strip()}"
                     )
         except aiohttp.ClientError as exc:
