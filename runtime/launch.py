@@ -158,10 +158,11 @@ def start(
 def remove(store: ContainerStore, container: Container, *, volumes: bool = False) -> None:
     """Delete the container: its directory (upper dir included) and any cgroup left over;
     with `volumes`, its anonymous volumes too (`rm -v`, `run --rm`), as docker does."""
-    from runtime.volumemounts import anonymous_volumes, remove_volumes
-    from runtime.volumes import VolumeStore
+    anonymous: list[str] = []
+    if volumes and (container.path / "mounts.json").exists():  # volumemounts.RECORD
+        from runtime.volumemounts import anonymous_volumes
 
-    anonymous = anonymous_volumes(container.path) if volumes else []
+        anonymous = anonymous_volumes(container.path)
     state = container.state()
     if state.cgroups_path:
         cgroups.locate(state.cgroups_path).remove()
@@ -169,6 +170,9 @@ def remove(store: ContainerStore, container: Container, *, volumes: bool = False
         raise OSError(16, "rootfs is still mounted", str(container.rootfs))
     store.remove(container)
     if anonymous:
+        from runtime.volumemounts import remove_volumes
+        from runtime.volumes import VolumeStore
+
         remove_volumes(VolumeStore(store.dir.parent), anonymous)
 
 

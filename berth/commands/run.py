@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.cli import CommandError
 from berth.commands.pull import add_unpack_limits, open_store
@@ -30,10 +31,10 @@ from runtime import (
 )
 from runtime.containers import check_name
 from runtime.logfile import Rotation
-from runtime.mountspec import MountRequest, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
 from runtime.restart import Restart
-from runtime.volumemounts import create_with_mounts
-from runtime.volumes import VolumeError
+
+if TYPE_CHECKING:
+    from runtime.mountspec import MountRequest
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
 
@@ -54,6 +55,10 @@ def _name(value: str) -> str:
 
 def mount_requests(volumes: list[str], mounts: list[str], tmpfs: list[str]) -> list[MountRequest]:
     """`-v`, `--mount` and `--tmpfs`, parsed as docker parses them (runtime.mountspec)."""
+    if not (volumes or mounts or tmpfs):
+        return []  # `run --rm IMAGE true` loads none of the volume code
+    from runtime.mountspec import parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
+
     try:
         return [
             *(parse_volume_flag(v) for v in volumes),
@@ -150,24 +155,23 @@ def _run(args: argparse.Namespace) -> int:
     options = run_options(args)
     root, reference, config, layers = image_for(args)
     store = ContainerStore(root)
-    try:
-        container = create_with_mounts(
+
+    def make(mounts: list[dict[str, Any]]) -> Container:
+        return create(
             store,
-            requests,
+            reference,
+            config,
             layers,
-            lambda mounts: create(
-                store,
-                reference,
-                config,
-                layers,
-                options,
-                runtime=args.runtime,
-                host_env=os.environ,
-                name=args.name or "",
-                mounts=mounts,
-            ),
+            options,
+            runtime=args.runtime,
+            host_env=os.environ,
+            name=args.name or "",
+            mounts=mounts,
         )
-    except (OptionError, UserError, NameInUse, VolumeError) as exc:
+
+    try:
+        container = _with_mounts(store, requests, layers, make) if requests else make([])
+    except (OptionError, UserError, NameInUse) as exc:
         raise CommandError(str(exc)) from exc
     if args.verbose:
         print(container.id, file=sys.stderr)
@@ -187,6 +191,21 @@ def _run(args: argparse.Namespace) -> int:
         if args.rm:
             remove(store, container, volumes=True)
     return code
+
+
+def _with_mounts(
+    store: ContainerStore,
+    requests: list[MountRequest],
+    layers: list[Path],
+    make: Callable[[list[dict[str, Any]]], Container],
+) -> Container:
+    from runtime.volumemounts import create_with_mounts
+    from runtime.volumes import VolumeError
+
+    try:
+        return create_with_mounts(store, requests, layers, make)
+    except VolumeError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _detached(store: ContainerStore, container: Container, *, auto_remove: bool) -> int:
