@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,3 +98,27 @@ def test_info_format_takes_fields_and_refuses_the_rest(berth: Berth) -> None:
     bad = berth.cli("info", "-f", "{{range .Runtimes}}x{{end}}")
     assert bad.returncode == 2
     assert len(bad.stderr.splitlines()) == 1
+
+
+def test_info_counts_an_image_once_pulled(registry_images: Images, tmp_path: Path) -> None:
+    fresh = Berth(tmp_path / "fresh-root")
+    _, before = _info(fresh)
+    assert (before["Images"], before["Containers"]) == (0, 0)
+    pulled = fresh.cli("pull", "--plain-http", registry_images.base)
+    assert pulled.returncode == 0, pulled.stderr
+    _, after = _info(fresh)
+    assert after["Images"] == 1
+
+
+def test_info_json_uses_dockers_field_names() -> None:
+    docker = json.loads(sh("docker", "info", "--format", "{{json .}}").stdout)
+    root = Path(sh("mktemp", "-d").stdout.strip())
+    try:
+        ours = json.loads(Berth(root).cli("info", "-f", "json").stdout)
+    finally:
+        sh("rm", "-rf", str(root))
+    own = {"RuntimeVersions"}  # Berth's: docker names runc's version in RuncCommit instead
+    assert set(ours) - own <= set(docker)
+    for key in ("NCPU", "MemTotal", "KernelVersion", "OperatingSystem", "OSType", "Architecture",
+                "CgroupDriver", "CgroupVersion"):  # fmt: skip
+        assert ours[key] == docker[key], key
