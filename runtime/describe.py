@@ -7,7 +7,7 @@ from typing import Any
 
 from runtime.containers import Container, is_running
 from runtime.logfile import rfc3339
-from runtime.volumemounts import records
+from runtime.volumemounts import host_config, records
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # docker's "never"
 
@@ -24,6 +24,7 @@ def describe(container: Container) -> dict[str, Any]:
     spec = container.spec()
     process = spec.get("process") or {}
     args = list(state.command)
+    given = host_config(container.path)
     return {
         "Id": state.id,
         "Created": _time(state.created),
@@ -49,6 +50,8 @@ def describe(container: Container) -> dict[str, Any]:
         "HostConfig": {
             "Runtime": state.runtime,
             "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
+            "Binds": given["Binds"],
+            "Tmpfs": given["Tmpfs"],
         },
         "Config": {
             "Hostname": spec.get("hostname", ""),
@@ -56,5 +59,6 @@ def describe(container: Container) -> dict[str, Any]:
             "Cmd": args,
             "Image": state.image,
             "WorkingDir": process.get("cwd", "/"),
+            "Volumes": given["ConfigVolumes"],
         },
     }

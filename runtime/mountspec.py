@@ -12,7 +12,7 @@ What each flag may say (docker run's reference; errors worded as docker words th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from runtime.containers import check_name
 from runtime.options import OptionError, parse_size
@@ -55,6 +55,7 @@ class MountRequest:
     options: tuple[str, ...] = ()
     mode: str = ""  # docker's Mode column in `inspect`'s Mounts: what the user wrote
     flag: str = "-v"  # which flag asked for it: -v, --mount or --tmpfs
+    spec: str = field(default="", compare=False)  # as given: inspect's HostConfig.Binds/Tmpfs
 
 
 def _absolute(path: str) -> str:
@@ -93,6 +94,10 @@ def _is_mode(text: str) -> bool:
 
 def parse_volume_flag(spec: str) -> MountRequest:
     """`-v`: a bind mount, a named volume or an anonymous one."""
+    return replace(_parse_volume_flag(spec), spec=spec)
+
+
+def _parse_volume_flag(spec: str) -> MountRequest:
     parts = spec.split(":")
     if any(p == "" for p in parts):
         raise OptionError(f"invalid spec: {spec}: empty section between colons")
@@ -255,7 +260,7 @@ def parse_tmpfs_flag(spec: str) -> MountRequest:
             options.remove(opposite)
         options.append(option)
     return MountRequest(
-        "tmpfs", "", target, "ro" in options, options=tuple(options), flag="--tmpfs"
+        "tmpfs", "", target, "ro" in options, options=tuple(options), flag="--tmpfs", spec=spec
     )
 
 

@@ -142,8 +142,12 @@ def plan(
 
 def save(container_dir: Path, planned: Sequence[PlannedMount]) -> None:
     """Write `mounts.json`: docker's Mounts entries and the volumes the container holds."""
+    given = [p.request for p in planned]
     data = {
         "Mounts": [rec for p in planned if (rec := p.record()) is not None],
+        "Binds": [r.spec for r in given if r.flag == "-v" and r.source],
+        "Tmpfs": {r.target: r.spec.partition(":")[2] for r in given if r.flag == "--tmpfs"},
+        "ConfigVolumes": {r.target: {} for r in given if r.flag == "-v" and not r.source},
         "Volumes": [p.volume.name for p in planned if p.volume is not None],
         "Anonymous": [p.volume.name for p in planned if p.volume and p.volume.anonymous],
     }
@@ -161,6 +165,13 @@ def _load(container_dir: Path) -> dict[str, Any]:
 def records(container_dir: Path) -> list[dict[str, Any]]:
     """`inspect`'s Mounts for the container."""
     return list(_load(container_dir).get("Mounts") or [])
+
+
+def host_config(container_dir: Path) -> dict[str, Any]:
+    """inspect's HostConfig.Binds and .Tmpfs, and Config.Volumes (anonymous `-v`), as docker
+    fills them (None where nothing was given)."""
+    data = _load(container_dir)
+    return {key: data.get(key) or None for key in ("Binds", "Tmpfs", "ConfigVolumes")}
 
 
 def volumes_of(container_dir: Path) -> list[str]:
