@@ -118,25 +118,34 @@ def plan(
     store: VolumeStore, requests: Sequence[MountRequest], layers: Sequence[Path]
 ) -> list[PlannedMount]:
     """Make what the requests need: missing `-v` host dirs (as docker makes them), volumes
-    (filled from the image when empty, unless nocopy). Call under `store.locked()`."""
-    planned = []
-    for r in requests:
-        if r.type == "bind":
-            if r.flag == "-v":
-                os.makedirs(r.source, exist_ok=True)
-            elif not os.path.exists(r.source):
-                raise OptionError(
-                    f'invalid mount config for type "bind": bind source path does not exist: '
-                    f"{r.source}"
-                )
-            planned.append(PlannedMount(r, source=r.source))
-        elif r.type == "volume":
-            volume, _ = store.create(r.source, anonymous=not r.source)
-            if not r.nocopy and _empty(volume.mountpoint):
-                copy_up(layers, r.target, volume.mountpoint, store.dir)
-            planned.append(PlannedMount(r, source=str(volume.mountpoint), volume=volume))
-        else:
-            planned.append(PlannedMount(r))
+    (filled from the image when empty, unless nocopy). Call under `store.locked()`. On a
+    failure the volumes made by this call are removed again."""
+    planned: list[PlannedMount] = []
+    made: list[Volume] = []
+    try:
+        for r in requests:
+            if r.type == "bind":
+                if r.flag == "-v":
+                    os.makedirs(r.source, exist_ok=True)
+                elif not os.path.exists(r.source):
+                    raise OptionError(
+                        f'invalid mount config for type "bind": bind source path does not '
+                        f"exist: {r.source}"
+                    )
+                planned.append(PlannedMount(r, source=r.source))
+            elif r.type == "volume":
+                volume, new = store.create(r.source, anonymous=not r.source)
+                if new:
+                    made.append(volume)
+                if not r.nocopy and _empty(volume.mountpoint):
+                    copy_up(layers, r.target, volume.mountpoint, store.dir)
+                planned.append(PlannedMount(r, source=str(volume.mountpoint), volume=volume))
+            else:
+                planned.append(PlannedMount(r))
+    except BaseException:
+        for volume in made:
+            shutil.rmtree(volume.path, ignore_errors=True)
+        raise
     return planned
 
 

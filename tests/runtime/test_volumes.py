@@ -287,6 +287,18 @@ def test_bad_mount_specs_fail_with_dockers_message(
     assert berth.containers() == before
 
 
+def test_a_failed_run_leaves_no_volume_it_made(berth: Berth, registry_images: Images) -> None:
+    before, containers = set(_ok(berth.cli("volume", "ls", "-q")).split()), berth.containers()
+    name = f"berthvol-{uuid.uuid4().hex[:8]}"
+    got = berth.run("berth", "--rm", "-v", "/anon", "-v", f"{name}:/named",
+                    "--mount", "type=bind,src=/nonexistent-berth-vol,dst=/x",
+                    registry_images.base, "true")  # fmt: skip
+    assert got.returncode == 125
+    assert "bind source path does not exist: /nonexistent-berth-vol" in got.stderr
+    assert set(_ok(berth.cli("volume", "ls", "-q")).split()) == before
+    assert berth.containers() == containers
+
+
 def test_duplicate_mount_points_are_refused(
     berth: Berth, registry_images: Images, host_dir: Path
 ) -> None:
