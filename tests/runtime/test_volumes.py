@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.runtime.conftest import Berth, Images, sh
+from tests.support.server import berth_executable
 
 pytestmark = pytest.mark.e2e
 
@@ -297,6 +298,37 @@ def test_a_failed_run_leaves_no_volume_it_made(berth: Berth, registry_images: Im
     assert "bind source path does not exist: /nonexistent-berth-vol" in got.stderr
     assert set(_ok(berth.cli("volume", "ls", "-q")).split()) == before
     assert berth.containers() == containers
+
+
+def test_volume_rm_racing_run_never_removes_a_volume_in_use(
+    berth: Berth, registry_images: Images, names: list[str]
+) -> None:
+    """Each round starts `run -d -v NAME:/d` and `volume rm NAME` together: either rm wins
+    (the run then makes the volume anew) or it is refused as in use; a running container's
+    volume always exists. Bounded by rounds, not time."""
+    for _ in range(6):
+        volume = _name(names)
+        _ok(berth.cli("volume", "create", volume))
+        base = [berth_executable(), "--debug"]
+        root = ["--root", str(berth.root)]
+        run = subprocess.Popen(
+            [*base, "run", *root, "-d", "-v", f"{volume}:/d", registry_images.base,
+             "sh", "-c", "until [ -e /d/stop ]; do sleep 0.05; done"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        rm = subprocess.run([*base, "volume", "rm", *root, volume], capture_output=True,
+                            text=True, timeout=120, check=False)  # fmt: skip
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        cid = out.strip()
+        if rm.returncode != 0:
+            assert f"volume is in use - [{cid}]" in rm.stderr
+        data = berth.root / "volumes" / volume / "_data"
+        assert data.is_dir()  # made anew if rm won
+        (data / "stop").touch()
+        _ok(berth.cli("wait", cid))
+        _ok(berth.cli("rm", cid))
+        _ok(berth.cli("volume", "rm", volume))
 
 
 def test_duplicate_mount_points_are_refused(
