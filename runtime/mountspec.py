@@ -7,7 +7,7 @@ What each flag may say (docker run's reference; errors worded as docker words th
     -v /dst[:ro]                            anonymous volume
     --tmpfs /dst[:OPT,...]                  tmpfs (noexec,nosuid,nodev plus OPTs)
     --mount type=bind|volume|tmpfs,source=..,target=..,readonly,bind-propagation=..,
-            volume-nocopy,tmpfs-size=..,tmpfs-mode=..
+            volume-nocopy,volume-label=K=V,volume-driver=local,tmpfs-size=..,tmpfs-mode=..
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class MountRequest:
     options: tuple[str, ...] = ()
     mode: str = ""  # docker's Mode column in `inspect`'s Mounts: what the user wrote
     flag: str = "-v"  # which flag asked for it: -v, --mount or --tmpfs
+    labels: tuple[tuple[str, str], ...] = ()  # --mount volume-label: for a volume made now
     spec: str = field(default="", compare=False)  # as given: inspect's HostConfig.Binds/Tmpfs
 
 
@@ -148,19 +149,20 @@ def _mount_error(spec: str, message: str) -> OptionError:
 
 def parse_mount_flag(spec: str) -> MountRequest:
     """`--mount type=...,source=...,target=...`: docker's CSV of key=value fields."""
-    fields: dict[str, str | None] = {}
+    fields: list[tuple[str, str | None]] = []
     for item in spec.split(","):
         name, eq, given = item.partition("=")
         name = name.strip().lower()
         if not eq and name not in ("readonly", "ro", "volume-nocopy"):
             raise _mount_error(spec, f"invalid field '{item}' must be a key=value pair")
-        fields[name] = given if eq else None
+        fields.append((name, given if eq else None))
     kind, source, target = "volume", "", ""
+    labels: list[tuple[str, str]] = []
     readonly = nocopy = False
     propagation, size, mode = "", "", ""
     seen_bind = seen_volume = seen_tmpfs = False
     try:
-        for key, value in fields.items():
+        for key, value in fields:
             text = value or ""
             if key == "type":
                 kind = text.lower()
@@ -174,6 +176,14 @@ def parse_mount_flag(spec: str) -> MountRequest:
                 propagation, seen_bind = text.lower(), True
             elif key == "volume-nocopy":
                 nocopy, seen_volume = _bool(key, value), True
+            elif key == "volume-label":
+                label, _, label_value = text.partition("=")
+                labels.append((label, label_value))
+                seen_volume = True
+            elif key == "volume-driver":
+                if text != "local":
+                    raise OptionError(f"invalid value for {key}: {text} (only local)")
+                seen_volume = True
             elif key == "tmpfs-size":
                 seen_tmpfs = True
                 try:
@@ -201,7 +211,8 @@ def parse_mount_flag(spec: str) -> MountRequest:
                 raise OptionError(f"cannot mix '{prefix}-*' options with mount type '{kind}'")
     except OptionError as exc:
         raise _mount_error(spec, str(exc)) from None
-    return _checked_mount(kind, source, target, readonly, propagation, nocopy, size, mode)
+    checked = _checked_mount(kind, source, target, readonly, propagation, nocopy, size, mode)
+    return replace(checked, labels=tuple(labels))
 
 
 def _checked_mount(

@@ -134,7 +134,7 @@ def plan(
                     )
                 planned.append(PlannedMount(r, source=r.source))
             elif r.type == "volume":
-                volume, new = store.create(r.source, anonymous=not r.source)
+                volume, new = store.create(r.source, dict(r.labels), anonymous=not r.source)
                 if new:
                     made.append(volume)
                 if not r.nocopy and _empty(volume.mountpoint):

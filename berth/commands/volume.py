@@ -51,14 +51,26 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 def _ls(args: argparse.Namespace) -> int:
     store = _store(args)
     volumes = store.all()
-    if args.filter:
-        used = store.users()
-        for f in args.filter:
-            key, _, value = f.partition("=")
-            if key != "dangling" or value not in ("true", "false", "1", "0"):
-                raise CommandError(f"invalid filter {f!r}: only dangling=true|false", status=2)
+    used = store.users() if args.filter else {}
+    for f in args.filter:
+        key, _, value = f.partition("=")
+        if key == "dangling" and value in ("true", "false", "1", "0"):
             dangling = value in ("true", "1")
             volumes = [v for v in volumes if (v.name not in used) == dangling]
+        elif key == "name" and value:
+            volumes = [v for v in volumes if value in v.name]
+        elif key == "label" and value:
+            label, eq, wanted = value.partition("=")
+            volumes = [
+                v for v in volumes if label in v.labels and (not eq or v.labels[label] == wanted)
+            ]
+        elif key == "driver" and value:
+            volumes = [v for v in volumes if value == "local"]
+        else:
+            raise CommandError(
+                f"invalid filter {f!r}: dangling=true|false, name=, label=K[=V] or driver=",
+                status=2,
+            )
     if args.quiet:
         for volume in volumes:
             print(volume.name)
@@ -135,7 +147,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ls = commands.add_parser("ls", aliases=["list"], help="list volumes")
     ls.add_argument("-q", "--quiet", action="store_true", help="only print names")
     ls.add_argument(
-        "-f", "--filter", action="append", default=[], metavar="dangling=true", help="filter"
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dangling=true|false, name=PART, label=K[=V], driver=local",
     )
     ls.set_defaults(handler=_ls)
     rm = commands.add_parser("rm", aliases=["remove"], help="remove volumes")

@@ -217,6 +217,19 @@ def test_tmpfs_is_a_tmpfs_with_dockers_options(
     assert got.stdout.splitlines()[-1] == out.splitlines()[-1]  # the mode of its root
 
 
+def test_mount_volume_label_labels_a_new_volume_like_docker(
+    berth: Berth, registry_images: Images, names: list[str]
+) -> None:
+    volume = _name(names)
+    spec = f"source={volume},target=/v,volume-label=color=blue,volume-driver=local"
+    _ok(berth.run("berth", "--rm", "--mount", spec, registry_images.base, "true"))
+    code, _, err = _docker("--mount", spec, registry_images.base, "true")
+    assert code == 0, err
+    (mine,) = json.loads(_ok(berth.cli("volume", "inspect", volume)))
+    (theirs,) = json.loads(_ok(sh("docker", "volume", "inspect", volume)))
+    assert mine["Labels"] == theirs["Labels"] == {"color": "blue"}
+
+
 def test_mount_bind_and_volume(
     berth: Berth, registry_images: Images, runtime: str, names: list[str], host_dir: Path
 ) -> None:
@@ -361,6 +374,10 @@ def test_volume_commands_like_docker(
         _ok(berth.cli("volume", "inspect", "-f", "{{.Mountpoint}}", volume)).strip()
         == (mine["Mountpoint"])
     )
+    for f, listed in ((f"name={volume}", True), ("label=team=a", True), ("label=team", True),
+                      ("label=team=b", False), ("driver=local", True)):  # fmt: skip
+        assert (volume in _ok(berth.cli("volume", "ls", "-q", "-f", f)).split()) == listed, f
+    assert berth.cli("volume", "ls", "-f", "bogus=1").returncode == 2
     missing = berth.cli("volume", "inspect", "berthvol-missing")
     assert (missing.returncode, missing.stdout.strip()) == (1, "[]")
     assert missing.stderr == "berth volume inspect: get berthvol-missing: no such volume\n"
