@@ -439,7 +439,8 @@ def test_inspect_shows_mounts_as_docker_does(
             if (k != "Source" or m["Type"] == "bind") and not (k == "Name" and anonymous)
         }
 
-    assert mine["HostConfig"]["Binds"] == theirs["HostConfig"]["Binds"]
+    # dockerd lists Binds in no fixed order
+    assert sorted(mine["HostConfig"]["Binds"]) == sorted(theirs["HostConfig"]["Binds"])
     assert mine["HostConfig"]["Tmpfs"] == theirs["HostConfig"]["Tmpfs"]
     assert mine["Config"]["Volumes"] == theirs["Config"]["Volumes"]
     mine_mounts = sorted(mine["Mounts"], key=key)
