@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runtime import _linux, cgroups, rootfs
+from runtime import _linux, cgroups, console, rootfs
 from runtime.mounts import Mount
 from runtime.process import ExecError, execute
 from runtime.supervise import supervise
@@ -80,6 +80,7 @@ def _child(
     overlay: Mount | None,
     cgroup: cgroups.Cgroup | None,
     keep_stdin: bool,
+    console_socket: int | None,
 ) -> None:
     _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setsid()
@@ -92,6 +93,9 @@ def _child(
     if flags & _linux.CLONE_NEWUTS and spec.get("hostname"):
         _linux.sethostname(spec["hostname"])
     rootfs.prepare(spec, bundle, overlay, bool(flags & _linux.CLONE_NEWNET))
+    if spec["process"].get("terminal") and console_socket is not None:
+        console.open_terminal(console_socket, int(spec["process"].get("user", {}).get("uid", 0)))
+        keep_stdin = True
     execute(spec["process"], keep_stdin=keep_stdin)
 
 
@@ -102,8 +106,10 @@ def run(
     overlay: Mount | None = None,
     keep_stdin: bool = False,
     on_start: Callable[[int], None] | None = None,
+    console_socket: int | None = None,
 ) -> int:
-    """Run the bundle to completion and return its exit status; raises StartError."""
+    """Run the bundle to completion and return its exit status; raises StartError. With
+    process.terminal, the pty master goes over `console_socket` (runtime.console)."""
     global _used
     if _used:
         raise RuntimeError("runtime.executor.run can be called once per process")
@@ -117,7 +123,7 @@ def run(
         if new_pid:
             _linux.unshare(_linux.CLONE_NEWPID)
         return fork_and_supervise(
-            lambda: _child(spec, bundle, overlay, cgroup, keep_stdin), on_start
+            lambda: _child(spec, bundle, overlay, cgroup, keep_stdin, console_socket), on_start
         )
     finally:
         if cgroup is not None:
