@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from runtime import _linux, cgroups, console, rootfs
 from runtime.mounts import Mount
@@ -37,6 +37,20 @@ class StartError(Exception):
         self.code = code
 
 
+def run_setup(setup: Callable[[], None], errors: int) -> NoReturn:
+    """In a forked child: run `setup`, which must exec; a failure goes to `errors` as
+    "CODE\nmessage" (what fork_and_supervise raises as StartError) and ends the child."""
+    code, message = SETUP_FAILED, "unknown error"
+    try:
+        setup()
+    except ExecError as exc:
+        code, message = exc.code, str(exc)
+    except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
+        message = f"{type(exc).__name__}: {exc}"
+    os.write(errors, f"{code}\n{message}".encode())
+    os._exit(code)
+
+
 def fork_and_supervise(setup: Callable[[], None], on_start: Callable[[int], None] | None) -> int:
     """Fork; the child runs `setup`, which must exec. A setup failure travels back through a
     close-on-exec pipe and is raised here as StartError; otherwise return the exit code."""
@@ -46,15 +60,7 @@ def fork_and_supervise(setup: Callable[[], None], on_start: Callable[[int], None
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the container side, seen through its effects
         os.close(read_end)
-        code, message = SETUP_FAILED, "unknown error"
-        try:
-            setup()
-        except ExecError as exc:
-            code, message = exc.code, str(exc)
-        except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
-            message = f"{type(exc).__name__}: {exc}"
-        os.write(write_end, f"{code}\n{message}".encode())
-        os._exit(code)
+        run_setup(setup, write_end)
     os.close(write_end)
     failure, code = supervise(pid, read_end, on_start)
     if failure:

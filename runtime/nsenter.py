@@ -16,11 +16,11 @@ import socket
 import sys
 from collections.abc import Callable, Mapping
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 from runtime import _linux, cgroups, console, terminal
-from runtime.executor import SETUP_FAILED, StartError, fork_and_supervise
-from runtime.process import ExecError, execute
+from runtime.executor import SETUP_FAILED, StartError, fork_and_supervise, run_setup
+from runtime.process import execute
 from runtime.supervise import FORWARDED, exit_code
 
 _ORDER = ("user", "cgroup", "ipc", "uts", "net", "mnt")  # as nsenter joins them; pid apart
@@ -110,8 +110,11 @@ def _with_terminal(
         os.close(errors_r)
         ours.close()
         console_socket = theirs.fileno()
-        _report(errors_w, lambda: _child(namespaces, root, cgroups_path, process, stdin=True,
-                                          console_socket=console_socket, detach=False))  # fmt: skip
+        run_setup(
+            lambda: _child(namespaces, root, cgroups_path, process, stdin=True,
+                           console_socket=console_socket, detach=False),
+            errors_w,
+        )  # fmt: skip
     os.close(errors_w)
     theirs.close()
     master = -1
@@ -135,18 +138,6 @@ def _with_terminal(
         os.close(master)
     _, status = os.waitpid(child, 0)
     return exit_code(status)
-
-
-def _report(errors: int, setup: Callable[[], None]) -> NoReturn:
-    code, message = SETUP_FAILED, "unknown error"
-    try:
-        setup()
-    except ExecError as exc:
-        code, message = exc.code, str(exc)
-    except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
-        message = f"{type(exc).__name__}: {exc}"
-    os.write(errors, f"{code}\n{message}".encode())
-    os._exit(code)
 
 
 def _relay(master: int, child: int) -> None:
