@@ -65,9 +65,33 @@ def start_attached(
     return _relay_until_exit(container, sock, stdin=stdin, close=stdin)
 
 
-def _attach(args: argparse.Namespace) -> int:
+def start_and_attach(args: argparse.Namespace) -> int:
+    """`start -a [-i] ID`: attached before the container starts; its exit code."""
+    if len(args.ids) != 1:
+        raise CommandError("you cannot start and attach multiple containers at once")
+    store = ContainerStore(_root(args))
+    try:
+        container = store.get(args.ids[0])
+    except ContainerNotFound:
+        raise CommandError(f"no such container: {args.ids[0]}") from None
+    state = container.state()
+    check_input_terminal(state.tty, args.interactive and state.open_stdin)
+    if is_running(state):
+        return _attach_running(container, stdin=args.interactive and state.open_stdin)
+    return start_attached(store, container, interactive=args.interactive)
+
+
+def _attach_running(container: Container, *, stdin: bool) -> int:
     from runtime.attach import AttachError, connect
 
+    try:
+        sock = connect(container.path)
+    except AttachError as exc:
+        raise CommandError(str(exc)) from exc
+    return _relay_until_exit(container, sock, stdin=stdin, close=False)
+
+
+def _attach(args: argparse.Namespace) -> int:
     store = ContainerStore(_root(args))
     try:
         container = store.get(args.container)
@@ -78,11 +102,7 @@ def _attach(args: argparse.Namespace) -> int:
         raise CommandError("you cannot attach to a stopped container, start it first")
     stdin = state.open_stdin and not args.no_stdin
     check_input_terminal(state.tty, stdin)
-    try:
-        sock = connect(container.path)
-    except AttachError as exc:
-        raise CommandError(str(exc)) from exc
-    return _relay_until_exit(container, sock, stdin=stdin, close=False)
+    return _attach_running(container, stdin=stdin)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     if args.verbose:
         print(container.id, file=sys.stderr)
-    if args.detach or args.tty:  # under a monitor, which owns the terminal (runtime.relay)
+    if args.detach or args.tty or args.interactive:
         container.update(
             restart=str(args.restart),
             log_max_size=args.log_rotation.max_size,
@@ -162,8 +162,9 @@ def _run(args: argparse.Namespace) -> int:
             tty=args.tty,
             open_stdin=args.interactive,
         )
-        if args.detach:
-            return _detached(store, container, auto_remove=args.rm)
+    if args.detach:
+        return _detached(store, container, auto_remove=args.rm)
+    if args.tty:  # under a monitor, which owns the terminal (runtime.relay)
         from berth.commands.attach import start_attached
 
         return start_attached(store, container, interactive=args.interactive, auto_remove=args.rm)
