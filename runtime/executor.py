@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from runtime import _linux, cgroups, console, rootfs
+from runtime import _linux, cgroups, rootfs
 from runtime.mounts import Mount
 from runtime.process import ExecError, execute
 from runtime.supervise import supervise
@@ -100,6 +100,8 @@ def _child(
         _linux.sethostname(spec["hostname"])
     rootfs.prepare(spec, bundle, overlay, bool(flags & _linux.CLONE_NEWNET))
     if spec["process"].get("terminal") and console_socket is not None:
+        from runtime import console
+
         console.open_terminal(console_socket, int(spec["process"].get("user", {}).get("uid", 0)))
         keep_stdin = True
     execute(spec["process"], keep_stdin=keep_stdin)

@@ -18,18 +18,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from runtime import attach, logfile, relay
+from runtime import logfile
 from runtime.containers import Container, ContainerStore
 from runtime.executor import SETUP_FAILED, StartError
 from runtime.launch import remove, start
 from runtime.restart import Restart, delay
 from runtime.supervise import exit_code
+
+if TYPE_CHECKING:  # the relay and sockets load in the monitor only: `run --rm` stays lean
+    import socket
 
 
 def detach(
@@ -44,6 +46,8 @@ def detach(
     StartError (with docker's code) when it could not be started. `attached`: return a
     connection to its relay (runtime.attach) made before the container starts, so that none
     of its output is missed. `console_size`: its terminal's (rows, columns) to begin with."""
+    import socket
+
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     ours, theirs = socket.socketpair() if attached else (None, None)
     sys.stdout.flush()
@@ -125,6 +129,10 @@ def _run_once(container: Container, ready: int, stdin: bool, console_socket: int
 
 def _listen(container: Container) -> socket.socket:
     """The attach socket, bound before `run -d` returns so that `attach` finds it at once."""
+    import socket
+
+    from runtime import attach
+
     path = container.path / attach.SOCKET_NAME
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -148,6 +156,10 @@ def _monitor(
     console_size: tuple[int, int] | None,
 ) -> NoReturn:
     """The monitor process: never returns."""
+    import socket
+
+    from runtime import attach, relay
+
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)  # a closed terminal or pipe is no concern of ours
     os.chdir("/")
