@@ -119,8 +119,11 @@ def _only(table: list[Row], word: str) -> list[Row]:
     kept = [i for i, (name, _, _) in enumerate(table) if word in name]
     kept = sorted({*kept, *(b for i in kept if (b := table[i][2]) is not None)})
     index = {old: new for new, old in enumerate(kept)}
-    return [(table[i][0], table[i][1], None if table[i][2] is None else index[table[i][2]])
-            for i in kept]  # fmt: skip
+    rows: list[Row] = []
+    for i in kept:
+        name, sampler, base = table[i]
+        rows.append((name, sampler, None if base is None else index[base]))
+    return rows
 
 
 def main() -> int:

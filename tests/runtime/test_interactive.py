@@ -9,11 +9,12 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from tests.runtime.conftest import Berth, sh
+from tests.runtime.conftest import Berth, Images, sh
 from tests.support.pty_session import PtySession
 from tests.support.server import berth_executable
 
@@ -28,8 +29,8 @@ def _berth(berth: Berth, command: str, *args: str) -> list[str]:
     return [berth_executable(), command, "--root", str(berth.root), *args]
 
 
-def _exec(berth: Berth, *args: str, **kw: object) -> subprocess.CompletedProcess:
-    return sh(*_berth(berth, "exec", *args), check=False, **kw)  # type: ignore[arg-type]
+def _exec(berth: Berth, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return sh(*_berth(berth, "exec", *args), check=False, **kw)
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
@@ -53,7 +54,9 @@ def _docker_tty_run(image: str) -> tuple[int, bytes]:
     return code, session.output
 
 
-def test_run_it_gives_the_container_a_terminal_and_its_exit_code(berth, registry_images, runtime):
+def test_run_it_gives_the_container_a_terminal_and_its_exit_code(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     argv = _berth(berth, "run", "--runtime", runtime, "--rm", "-it", registry_images.base,
                   "sh", "-c", TTY_SCRIPT)  # fmt: skip
     with PtySession(argv) as session:
@@ -69,7 +72,9 @@ def test_run_it_gives_the_container_a_terminal_and_its_exit_code(berth, registry
     ))  # fmt: skip
 
 
-def test_ctrl_p_ctrl_q_detaches_and_attach_comes_back(berth, registry_images, runtime):
+def test_ctrl_p_ctrl_q_detaches_and_attach_comes_back(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     name = f"tty-{uuid.uuid4().hex[:8]}"
     argv = _berth(berth, "run", "--runtime", runtime, "-it", "--name", name,
                   registry_images.base, "sh")  # fmt: skip
@@ -94,7 +99,7 @@ def test_ctrl_p_ctrl_q_detaches_and_attach_comes_back(berth, registry_images, ru
     assert berth.cli("rm", name).returncode == 0
 
 
-def test_docker_detaches_and_attaches_the_same_way(registry_images):
+def test_docker_detaches_and_attaches_the_same_way(registry_images: Images) -> None:
     name = f"berthrt-{uuid.uuid4().hex[:8]}"
     argv = ["docker", "run", "-it", "--network", "none", "--name", name, registry_images.base, "sh"]
     try:
@@ -111,7 +116,7 @@ def test_docker_detaches_and_attaches_the_same_way(registry_images):
         sh("docker", "rm", "-f", name, check=False)
 
 
-def test_run_it_needs_a_terminal_like_docker(berth, registry_images):
+def test_run_it_needs_a_terminal_like_docker(berth: Berth, registry_images: Images) -> None:
     ours = berth.run("berth", "-it", registry_images.base, "true", stdin=subprocess.DEVNULL)
     theirs = sh("docker", "run", "--rm", "-it", "--network", "none", registry_images.base, "true",
                 check=False, stdin=subprocess.DEVNULL)  # fmt: skip
@@ -120,7 +125,9 @@ def test_run_it_needs_a_terminal_like_docker(berth, registry_images):
     assert "the input device is not a TTY" in theirs.stderr
 
 
-def test_start_a_shows_the_output_and_returns_the_code(berth, registry_images, runtime):
+def test_start_a_shows_the_output_and_returns_the_code(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     started = berth.run(
         runtime, "-d", registry_images.base, "sh", "-c", "echo out; echo err >&2; exit 6"
     )
@@ -133,7 +140,7 @@ def test_start_a_shows_the_output_and_returns_the_code(berth, registry_images, r
 
 
 @pytest.fixture
-def web(berth, registry_images, runtime):
+def web(berth: Berth, registry_images: Images, runtime: str) -> Iterator[str]:
     """A running container of the app image (USER app, WORKDIR /srv/app, ENV GREETING)."""
     started = berth.run(runtime, "-d", registry_images.app, LOOP)
     assert started.returncode == 0, started.stderr
@@ -143,7 +150,7 @@ def web(berth, registry_images, runtime):
 
 
 @pytest.fixture(scope="module")
-def docker_web(registry_images):
+def docker_web(registry_images: Images) -> Iterator[str]:
     name = f"berthrt-{uuid.uuid4().hex[:8]}"
     cid = sh("docker", "run", "-d", "--network", "none", "--name", name, registry_images.app,
              LOOP).stdout.strip()  # fmt: skip
@@ -151,7 +158,9 @@ def docker_web(registry_images):
     sh("docker", "rm", "-f", name, check=False)
 
 
-def test_exec_sees_the_containers_hostname_as_docker_does(berth, web, docker_web):
+def test_exec_sees_the_containers_hostname_as_docker_does(
+    berth: Berth, web: str, docker_web: str
+) -> None:
     ours = _exec(berth, web, "cat", "/etc/hostname")
     theirs = sh("docker", "exec", docker_web, "cat", "/etc/hostname")
     assert (ours.returncode, ours.stdout) == (0, web[:12] + "\n"), ours.stderr
@@ -174,7 +183,9 @@ EXEC_SCRIPT = (
     ],
     ids=["defaults", "env-root-workdir", "group", "nobody", "numeric"],
 )
-def test_exec_env_user_and_workdir_match_docker(berth, web, docker_web, flags):
+def test_exec_env_user_and_workdir_match_docker(
+    berth: Berth, web: str, docker_web: str, flags: list[str]
+) -> None:
     ours = _exec(berth, *flags, web, "sh", "-c", EXEC_SCRIPT)
     theirs = sh("docker", "exec", *flags, docker_web, "sh", "-c", EXEC_SCRIPT, check=False)
     assert ours.returncode == theirs.returncode == 0, ours.stderr
@@ -193,7 +204,9 @@ def test_exec_env_user_and_workdir_match_docker(berth, web, docker_web, flags):
      (["/no/such/path"], 127)],
     ids=["exit-5", "not-found", "not-executable", "no-such-path"],
 )  # fmt: skip
-def test_exec_exit_codes_match_docker(berth, web, docker_web, command, expected):
+def test_exec_exit_codes_match_docker(
+    berth: Berth, web: str, docker_web: str, command: list[str], expected: int
+) -> None:
     ours = _exec(berth, web, *command)
     theirs = sh("docker", "exec", docker_web, *command, check=False)
     assert ours.returncode == expected, ours.stderr
@@ -208,7 +221,7 @@ def test_exec_exit_codes_match_docker(berth, web, docker_web, command, expected)
         assert "OCI runtime exec failed" in ours.stderr
 
 
-def test_exec_i_and_it(berth, web):
+def test_exec_i_and_it(berth: Berth, web: str) -> None:
     piped = _exec(berth, "-i", web, "sh", "-c", "cat; exit 4", input="from stdin\n")
     assert (piped.returncode, piped.stdout) == (4, "from stdin\n")
     with PtySession(_berth(berth, "exec", "-it", web, "sh", "-c", TTY_SCRIPT)) as session:
@@ -217,13 +230,13 @@ def test_exec_i_and_it(berth, web):
     assert re.fullmatch(rb"/dev/pts/\d+\r\n33 101\r\nxterm\r\n", session.output), session.output
 
 
-def test_exec_d_returns_at_once_and_the_command_runs(berth, web):
+def test_exec_d_returns_at_once_and_the_command_runs(berth: Berth, web: str) -> None:
     detached = _exec(berth, "-d", web, "sh", "-c", "echo ran > /tmp/exec-d; sleep 2")
     assert (detached.returncode, detached.stdout) == (0, "")
     _wait_for(lambda: _exec(berth, web, "cat", "/tmp/exec-d").stdout == "ran\n")
 
 
-def test_exec_in_a_stopped_container_fails(berth, registry_images):
+def test_exec_in_a_stopped_container_fails(berth: Berth, registry_images: Images) -> None:
     cid = berth.run("berth", "-d", registry_images.base, "true").stdout.strip()
     assert berth.cli("wait", cid).stdout == "0\n"
     failed = _exec(berth, cid, "true")
