@@ -124,6 +124,10 @@ def exec_in(container: Container, options: ExecOptions, host_env: Mapping[str, s
         check_executable(root, {"process": process, "mounts": spec.get("mounts") or []})
     except ExecError as exc:
         raise StartError(exc.code, f"OCI runtime exec failed: exec failed: {exc}") from None
+    cwd = str(process.get("cwd") or "/")
+    if not os.path.isdir(secure_join(root, cwd)):  # runc creates it for PID 1, not for exec
+        raise StartError(126, f"OCI runtime exec failed: exec failed: chdir to cwd ({cwd!r}) "
+                              "set in config.json failed: no such file or directory")  # fmt: skip
     state = container.state()
     if state.runtime == "berth":
         return nsenter.run(

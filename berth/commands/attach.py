@@ -33,12 +33,32 @@ def _relay_until_exit(container: Container, sock: object, *, stdin: bool, close:
     from runtime.attach import AttachError, relay
 
     assert isinstance(sock, socket.socket)
+    if not container.state().tty:
+        _proxy_signals(container)
     with sock:
         try:
             code = relay(sock, tty=container.state().tty, stdin=stdin, close_stdin=close)
         except AttachError as exc:
             raise CommandError(str(exc), status=BERTH_FAILED) from exc
     return 0 if code is None else code
+
+
+def _proxy_signals(container: Container) -> None:
+    """docker's --sig-proxy (on by default) without a terminal: SIGINT, SIGTERM and friends
+    go to the container. With one, Ctrl-C is a key the container's terminal turns into it."""
+    import contextlib
+    import signal
+    from types import FrameType
+
+    from runtime import kill
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):
+            kill(container, signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                signal.SIGUSR1, signal.SIGUSR2):  # fmt: skip
+        signal.signal(sig, forward)
 
 
 def start_attached(

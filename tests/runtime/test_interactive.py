@@ -5,7 +5,9 @@ doing the same thing, with every runtime."""
 from __future__ import annotations
 
 import functools
+import json
 import re
+import signal
 import subprocess
 import time
 import uuid
@@ -88,7 +90,9 @@ def test_ctrl_p_ctrl_q_detaches_and_attach_comes_back(
         session.send(DETACH)
         assert session.wait() == 0
         assert session.cooked()
-    cid = berth.cli("inspect", name).stdout.split('"Id": "')[1][:64]
+    inspected = json.loads(berth.cli("inspect", name).stdout)[0]
+    assert (inspected["Config"]["Tty"], inspected["Config"]["OpenStdin"]) == (True, True)
+    cid = inspected["Id"]
     assert " Up " in _status(berth, cid)  # it runs on under its monitor
     with PtySession(_berth(berth, "attach", name)) as again:
         again.wait_raw()
@@ -201,14 +205,18 @@ def test_exec_env_user_and_workdir_match_docker(
 @pytest.mark.parametrize(
     ("command", "expected"),
     [(["sh", "-c", "exit 5"], 5), (["no-such-command"], 127), (["/etc/passwd"], 126),
-     (["/no/such/path"], 127)],
-    ids=["exit-5", "not-found", "not-executable", "no-such-path"],
+     (["/no/such/path"], 127), (["-w", "/no/such/dir", "pwd"], 126),
+     (["-u", "no-such-user", "id"], 126)],
+    ids=["exit-5", "not-found", "not-executable", "no-such-path", "no-such-workdir",
+         "no-such-user"],
 )  # fmt: skip
 def test_exec_exit_codes_match_docker(
     berth: Berth, web: str, docker_web: str, command: list[str], expected: int
 ) -> None:
-    ours = _exec(berth, web, *command)
-    theirs = sh("docker", "exec", docker_web, *command, check=False)
+    flags = command[:2] if command[0].startswith("-") else []
+    command = command[len(flags) :]
+    ours = _exec(berth, *flags, web, *command)
+    theirs = sh("docker", "exec", *flags, docker_web, *command, check=False)
     assert ours.returncode == expected, ours.stderr
     if expected == 127:  # docker 20.10's exec says 126 for both (its `run` says 127); newer 127
         assert theirs.returncode in (126, 127)
@@ -218,7 +226,8 @@ def test_exec_exit_codes_match_docker(
     else:
         assert theirs.returncode == expected, theirs.stdout + theirs.stderr
     if expected in (126, 127):
-        assert "OCI runtime exec failed" in ours.stderr
+        said = "unable to find user no-such-user" if "-u" in flags else "OCI runtime exec failed"
+        assert said in ours.stderr
 
 
 def test_exec_i_and_it(berth: Berth, web: str) -> None:
@@ -242,4 +251,19 @@ def test_exec_in_a_stopped_container_fails(berth: Berth, registry_images: Images
     failed = _exec(berth, cid, "true")
     assert failed.returncode == 1
     assert "is not running" in failed.stderr
+    assert berth.cli("rm", cid).returncode == 0
+
+
+def test_attach_without_a_terminal_proxies_signals(berth: Berth, registry_images: Images) -> None:
+    script = 'trap "echo got-int; exit 8" INT; echo ready; ' + LOOP
+    cid = berth.run("berth", "-d", registry_images.base, "sh", "-c", script).stdout.strip()
+    _wait_for(lambda: berth.cli("logs", cid).stdout == "ready\n")
+    attached = subprocess.Popen(
+        _berth(berth, "attach", cid), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(lambda: len(list((berth.root / "containers" / cid).glob("attach.sock"))) == 1)
+    time.sleep(0.5)  # connected and relaying (nothing to see until the container speaks)
+    attached.send_signal(signal.SIGINT)  # docker's --sig-proxy: the container gets it
+    out, err = attached.communicate(timeout=30)
+    assert (attached.returncode, out, err) == (8, "got-int\n", "")
     assert berth.cli("rm", cid).returncode == 0
