@@ -100,7 +100,7 @@ def _child(
         _linux.sethostname(spec["hostname"])
     rootfs.prepare(spec, bundle, overlay, bool(flags & _linux.CLONE_NEWNET))
     if spec["process"].get("terminal") and console_socket is not None:
-        from runtime import console
+        from runtime import console  # loaded by run(), before the root is gone
 
         console.open_terminal(console_socket, int(spec["process"].get("user", {}).get("uid", 0)))
         keep_stdin = True
@@ -122,6 +122,8 @@ def run(
     if _used:
         raise RuntimeError("runtime.executor.run can be called once per process")
     _used = True
+    if console_socket is not None:
+        from runtime import console  # noqa: F401  (for _child: no imports after pivot_root)
     linux = spec.get("linux") or {}
     cgroup = None
     if linux.get("cgroupsPath"):
