@@ -60,14 +60,16 @@ class DetachKeys:
         """What of `data` to pass on; sets `detached` when the sequence is complete."""
         out = bytearray()
         for byte in data:
-            candidate = self.held + bytes((byte,))
-            if self.keys.startswith(candidate):
-                self.held = candidate
-                if candidate == self.keys:
+            key = bytes((byte,))
+            if not self.keys.startswith(self.held + key):
+                out += self.held  # not the sequence after all: what was held goes through
+                self.held = b""
+            if self.keys.startswith(self.held + key):
+                self.held += key
+                if self.held == self.keys:
                     self.detached = True
                     self.held = b""
                     return bytes(out)
-                continue
-            out += candidate
-            self.held = b""
+            else:
+                out += key
         return bytes(out)
