@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from registry import Config, create_app
 from registry.config import DatabaseConfig, ProxyConfig, UpstreamConfig
+from tests.proxy.forwarder import Forwarder
 from tests.support.server import RunningServer, start_berth
 
 ClientFactory = Callable[..., Coroutine[Any, Any, TestClient[web.Request, web.Application]]]
@@ -73,3 +74,13 @@ def make_cache(aiohttp_client: ClientFactory, base_config: Config) -> CacheFacto
         )
 
     return make
+
+
+@pytest.fixture
+async def forwarder(
+    upstream: RunningServer, aiohttp_server: Callable[..., Coroutine[Any, Any, Any]]
+) -> tuple[Forwarder, str]:
+    """The upstream behind a counting (and, on demand, slow or lying) forwarder: (it, its URL)."""
+    forwarder = Forwarder(upstream.url)
+    server = await aiohttp_server(forwarder.app())
+    return forwarder, f"http://127.0.0.1:{server.port}"
