@@ -60,15 +60,22 @@ def make_cache(aiohttp_client: ClientFactory, base_config: Config) -> CacheFacto
         ttl: float = 300.0,
         username: str = "",
         password: str = "",
+        dockerconfig: str = "",
         config: Config | None = None,
     ) -> TestClient[web.Request, web.Application]:
         if prefix is None:
-            proxy = ProxyConfig(remoteurl=remoteurl, username=username, password=password, ttl=ttl)
+            proxy = ProxyConfig(
+                remoteurl=remoteurl,
+                username=username,
+                password=password,
+                ttl=ttl,
+                dockerconfig=dockerconfig,
+            )
         else:
             upstream = UpstreamConfig(
                 prefix=prefix, remoteurl=remoteurl, username=username, password=password, ttl=ttl
             )
-            proxy = ProxyConfig(upstreams=(upstream,))
+            proxy = ProxyConfig(upstreams=(upstream,), dockerconfig=dockerconfig)
         return await aiohttp_client(
             create_app(dataclasses.replace(config or base_config, proxy=proxy))
         )

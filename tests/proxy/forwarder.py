@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 
 _HOP_BY_HOP: Final = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "server", "date"}
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 )
 CHUNK: Final = 64 * 1024
 
