@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from registry import Config, create_app
 from registry.config import DatabaseConfig, ProxyConfig, UpstreamConfig
+from tests.api.oci import Client
 from tests.proxy.forwarder import Forwarder
 from tests.support.server import RunningServer, start_berth
 
@@ -35,10 +36,11 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer
 
 
 @pytest.fixture
-async def upstream_session(upstream: RunningServer) -> AsyncIterator[aiohttp.ClientSession]:
-    """Talks to the upstream directly: pushes what the cache will fetch."""
+async def upstream_session(upstream: RunningServer) -> AsyncIterator[Client]:
+    """Talks to the upstream directly: pushes what the cache will fetch (with the helpers of
+    tests/api/oci.py, which take relative paths as a TestClient does)."""
     async with aiohttp.ClientSession(base_url=upstream.url) as session:
-        yield session
+        yield cast(Client, session)
 
 
 @pytest.fixture

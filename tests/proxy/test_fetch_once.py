@@ -17,6 +17,7 @@ from tests.api.oci import (
     OCI_CONFIG,
     OCI_LAYER,
     OCI_MANIFEST,
+    Client,
     descriptor,
     digest_of,
     push_blob,
@@ -27,7 +28,7 @@ from tests.proxy.forwarder import Forwarder
 CLIENTS = 8
 
 
-async def _image(session: aiohttp.ClientSession, repo: str, size: int) -> tuple[str, bytes]:
+async def _image(session: Client, repo: str, size: int) -> tuple[str, bytes]:
     """An image with a random layer of `size` bytes, pushed; (the layer's digest, its bytes)."""
     layer = os.urandom(size)
     layer_digest = digest_of(layer)
@@ -36,7 +37,7 @@ async def _image(session: aiohttp.ClientSession, repo: str, size: int) -> tuple[
     )
     assert response.status == 201, await response.text()
     config = b'{"architecture":"amd64","os":"linux"}'
-    await push_blob(session, repo, config)  # type: ignore[arg-type]
+    await push_blob(session, repo, config)
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -53,7 +54,7 @@ async def _image(session: aiohttp.ClientSession, repo: str, size: int) -> tuple[
 
 
 async def test_concurrent_pulls_make_one_upstream_request(
-    upstream_session: aiohttp.ClientSession,
+    upstream_session: Client,
     forwarder: tuple[Forwarder, str],
     make_cache: CacheFactory,
 ) -> None:
@@ -78,7 +79,7 @@ async def test_concurrent_pulls_make_one_upstream_request(
 
 
 async def test_two_replicas_fetch_once(
-    upstream_session: aiohttp.ClientSession,
+    upstream_session: Client,
     forwarder: tuple[Forwarder, str],
     make_cache: CacheFactory,
 ) -> None:
@@ -87,10 +88,10 @@ async def test_two_replicas_fetch_once(
     counter.chunk_delay = 0.005
     first, second = await make_cache(url), await make_cache(url)
 
-    async def pull_layer(cache: object) -> bytes:
-        response = await cache.get(f"/v2/up/replicas/app/blobs/{layer_digest}")  # type: ignore[attr-defined]
+    async def pull_layer(cache: Client) -> bytes:
+        response = await cache.get(f"/v2/up/replicas/app/blobs/{layer_digest}")
         assert response.status == 200
-        return await response.read()  # type: ignore[no-any-return]
+        return await response.read()
 
     caches = [first, second] * (CLIENTS // 2)
     bodies = await asyncio.gather(*(pull_layer(cache) for cache in caches))
@@ -99,7 +100,7 @@ async def test_two_replicas_fetch_once(
 
 
 async def test_a_client_going_away_does_not_abort_the_fetch(
-    upstream_session: aiohttp.ClientSession,
+    upstream_session: Client,
     forwarder: tuple[Forwarder, str],
     make_cache: CacheFactory,
 ) -> None:
@@ -121,7 +122,7 @@ async def test_a_client_going_away_does_not_abort_the_fetch(
 
 
 async def test_bytes_that_are_not_the_digest_are_cut_short_and_not_kept(
-    upstream_session: aiohttp.ClientSession,
+    upstream_session: Client,
     forwarder: tuple[Forwarder, str],
     make_cache: CacheFactory,
 ) -> None:

@@ -10,24 +10,24 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.api.oci import error_code, push_image
+from tests.api.oci import Client, error_code, push_image
 from tests.proxy.conftest import CacheFactory
 from tests.proxy.forwarder import Forwarder
 from tests.support.server import start_berth
 
 
 async def test_a_moved_tag_is_picked_up_after_the_ttl_not_before(
-    upstream_session: aiohttp.ClientSession,
+    upstream_session: Client,
     forwarder: tuple[Forwarder, str],
     make_cache: CacheFactory,
 ) -> None:
     counter, url = forwarder
-    first, _ = await push_image(upstream_session, "moving/app", layer=b"one")  # type: ignore[arg-type]
+    first, _ = await push_image(upstream_session, "moving/app", layer=b"one")
     cache = await make_cache(url, ttl=1.0)
     response = await cache.get("/v2/up/moving/app/manifests/latest")
     assert response.headers["Docker-Content-Digest"] == first
 
-    second, _ = await push_image(upstream_session, "moving/app", layer=b"two")  # type: ignore[arg-type]
+    second, _ = await push_image(upstream_session, "moving/app", layer=b"two")
     asked = counter.count("GET", "manifests") + counter.count("HEAD", "manifests")
     response = await cache.get("/v2/up/moving/app/manifests/latest")
     assert response.headers["Docker-Content-Digest"] == first  # within the ttl: not asked
@@ -42,12 +42,12 @@ async def test_a_moved_tag_is_picked_up_after_the_ttl_not_before(
 
 
 async def test_an_unchanged_tag_costs_one_head_per_ttl(
-    upstream_session: aiohttp.ClientSession,
+    upstream_session: Client,
     forwarder: tuple[Forwarder, str],
     make_cache: CacheFactory,
 ) -> None:
     counter, url = forwarder
-    digest, _ = await push_image(upstream_session, "steady/app")  # type: ignore[arg-type]
+    digest, _ = await push_image(upstream_session, "steady/app")
     cache = await make_cache(url, ttl=0.0)
     for _ in range(3):
         response = await cache.get("/v2/up/steady/app/manifests/latest")
