@@ -83,10 +83,13 @@ async def test_stale_on_error(
     assert (await cache.get(f"/v2/up/stale/app/manifests/{digest}")).status == 200
     assert (await cache.get(f"/v2/up/stale/app/blobs/{layer}")).status == 200
 
+    # Uncached: unknown, with a message (what clients show) naming the upstream.
     response = await cache.get("/v2/up/stale/app/manifests/uncached")
-    assert response.status == 502
-    assert await error_code(response) == "UNAVAILABLE"
-    body = await response.json()
-    assert upstream.url in body["errors"][0]["message"]
+    assert response.status == 404
+    assert await error_code(response) == "MANIFEST_UNKNOWN"
+    message = (await response.json())["errors"][0]["message"]
+    assert message == f"upstream registry {upstream.url} is unavailable and nothing is cached"
     response = await cache.get("/v2/up/stale/app/blobs/sha256:" + "2" * 64)
-    assert response.status == 502
+    assert response.status == 404
+    assert await error_code(response) == "BLOB_UNKNOWN"
+    assert upstream.url in (await response.json())["errors"][0]["message"]

@@ -77,8 +77,10 @@ async def test_pulls_from_an_upstream_that_wants_credentials(
     response = await anonymous.get(f"/v2/up/private/app/manifests/{digest}")
     assert response.status == 200  # cached: the upstream is not asked
     response = await anonymous.get("/v2/up/private/other/manifests/latest")
-    assert response.status == 502
-    assert await error_code(response) == "UNAVAILABLE"
+    assert response.status == 404
+    assert await error_code(response) == "MANIFEST_UNKNOWN"
+    detail = (await response.json())["errors"][0]["detail"]
+    assert "credentials" in detail["reason"] or "401" in detail["reason"], detail
 
 
 async def test_credentials_from_a_docker_config(
