@@ -48,6 +48,7 @@ class BlobFetch:
         self.size: int | None = None
         self.sized = asyncio.Event()  # size known, or the fetch ended
         self.published = 0
+        self.linked = False  # downloaded here and linked into the repository that asked
         self.done: asyncio.Future[BlobInfo] = asyncio.get_running_loop().create_future()
         self._listeners: set[Listener] = set()
 
@@ -216,7 +217,8 @@ class CachedBlobs:
             )
         finally:
             early.cancel()
-        await self._link(route.name, info)
+        if not fetch.linked:  # another process or repository downloaded it
+            await self._link(route.name, info)
         return info
 
     async def _size_meanwhile(self, route: Route, digest: Digest, fetch: BlobFetch) -> None:
@@ -263,6 +265,7 @@ class CachedBlobs:
 
             await self._db.transact(work)
             pinned = False
+            fetch.linked = True
             log.info("cached blob %s (%d bytes) from %s", digest, size, route.upstream.url)
             return info
         except (DigestMismatch, SizeMismatch) as exc:
