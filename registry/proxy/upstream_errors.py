@@ -7,7 +7,7 @@ import aiohttp
 
 from registry.errcode import BLOB_UNKNOWN, MANIFEST_UNKNOWN, ErrorCode, RegistryError
 from registry.proxy.upstreams import Route
-from registry_client.errors import ClientError, NotFound
+from registry_client.errors import AuthenticationFailed, ClientError, NotFound
 
 UPSTREAM_FAILURES = (ClientError, aiohttp.ClientError, TimeoutError)
 
@@ -33,6 +33,11 @@ def upstream_error(
     }
     if isinstance(exc, NotFound):
         message = f"{unknown.message} (nor to upstream registry {route.upstream.url})"
+    elif isinstance(exc, AuthenticationFailed):
+        message = (
+            f"upstream registry {route.upstream.url} refused the cache's credentials "
+            "and nothing is cached"
+        )
     else:
         message = f"upstream registry {route.upstream.url} is unavailable and nothing is cached"
     return RegistryError(unknown, message=message, detail=detail)
