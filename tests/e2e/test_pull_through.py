@@ -1,0 +1,185 @@
+"""The pull-through cache with real upstreams, started here: `docker pull` through each prefix
+of one Berth (CNCF Distribution plain, Distribution with token auth, a second Berth with
+htpasswd Basic auth); the second pull comes from the cache; pushes under a prefix are refused;
+8 concurrent pulls of an uncached image fetch each blob from the upstream once.
+
+Images are built in Python (tests/support/upstreams.py: /bin/busybox plus a marker layer) and
+seeded into the upstreams; `docker run` of the pulled image prints its marker.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import DockerImages, assert_no_traceback
+from tests.support.clients import ALL_MANIFEST_TYPES, run, sha256_file
+from tests.support.images import sha256
+from tests.support.server import RunningServer
+from tests.support.token_issuer import TokenIssuer
+from tests.support.upstreams import (
+    USERNAME,
+    Upstream,
+    marker_image,
+    random_image,
+    start_proxy_berth,
+)
+
+pytestmark = pytest.mark.e2e
+
+PREFIXES = {"dist": "dist_upstream", "distauth": "dist_token_upstream", "berthup": "berth_upstream"}
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    tmp_path_factory: pytest.TempPathFactory,
+    dist_upstream: Upstream,
+    dist_token_upstream: Upstream,
+    berth_upstream: Upstream,
+) -> Iterator[RunningServer]:
+    server = start_proxy_berth(
+        tmp_path_factory.mktemp("proxy"),
+        {
+            "ttl": "10m",
+            "upstreams": [
+                dist_upstream.proxy_entry("dist"),
+                dist_token_upstream.proxy_entry("distauth"),
+                berth_upstream.proxy_entry("berthup"),
+            ],
+        },
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert_no_traceback(server)
+
+
+def _repository() -> str:
+    return f"pt/app-{uuid.uuid4().hex[:8]}"
+
+
+def _pull_and_run(docker_images: DockerImages, ref: str) -> str:
+    docker_images.pulled(ref)
+    run(["docker", "pull", ref])
+    return run(["docker", "run", "--rm", "--network", "none", ref]).stdout
+
+
+@pytest.mark.parametrize("prefix", sorted(PREFIXES))
+def test_docker_pull_through_each_prefix(
+    prefix: str,
+    proxy: RunningServer,
+    docker_images: DockerImages,
+    request: pytest.FixtureRequest,
+) -> None:
+    upstream: Upstream = request.getfixturevalue(PREFIXES[prefix])
+    repository, marker = _repository(), f"through {prefix} {uuid.uuid4().hex}"
+    image = marker_image(marker)
+    digest = upstream.seed(repository, "v1", image)
+    ref = f"{proxy.host}/{prefix}/{repository}:v1"
+
+    assert _pull_and_run(docker_images, ref) == marker
+    repo_digests = run(["docker", "image", "inspect", "-f", "{{json .RepoDigests}}", ref]).stdout
+    assert f"{proxy.host}/{prefix}/{repository}@{digest}" in json.loads(repo_digests)
+
+    # The cache answers by digest too, with the upstream's bytes.
+    got = requests.get(
+        f"{proxy.url}/v2/{prefix}/{repository}/manifests/{digest}",
+        headers={"Accept": ALL_MANIFEST_TYPES},
+        timeout=30,
+    )
+    assert got.status_code == 200, got.text
+    assert got.content == image.manifest
+    assert got.headers["Docker-Content-Digest"] == digest
+
+
+def test_second_pull_comes_from_the_cache(
+    proxy: RunningServer, dist_upstream: Upstream, docker_images: DockerImages
+) -> None:
+    repository, marker = _repository(), f"cached {uuid.uuid4().hex}"
+    image = marker_image(marker)
+    dist_upstream.seed(repository, "v1", image)
+    ref = f"{proxy.host}/dist/{repository}:v1"
+    assert _pull_and_run(docker_images, ref) == marker
+    marker_layer = image.layers[1].digest
+    assert dist_upstream.blob_fetches()[marker_layer] == 1
+
+    docker_images.remove(ref)
+    assert _pull_and_run(docker_images, ref) == marker
+    assert dist_upstream.blob_fetches()[marker_layer] == 1  # not fetched again
+    assert dist_upstream.blob_fetches()[sha256(image.config)] == 1
+
+
+def test_token_auth_upstream_gets_the_configured_credentials(
+    proxy: RunningServer, dist_token_upstream: Upstream, token_issuer: TokenIssuer
+) -> None:
+    repository = _repository()
+    image = marker_image(f"token {uuid.uuid4().hex}")
+    digest = dist_token_upstream.seed(repository, "v1", image)
+    asked = len(token_issuer.requests)
+    got = requests.get(
+        f"{proxy.url}/v2/distauth/{repository}/manifests/v1",
+        headers={"Accept": ALL_MANIFEST_TYPES},
+        timeout=30,
+    )
+    assert got.status_code == 200, got.text
+    assert got.headers["Docker-Content-Digest"] == digest
+    new = token_issuer.requests[asked:]
+    assert new, "the proxy fetched from the token-auth upstream without a token"
+    assert all(r["user"] == USERNAME for r in new), new
+    assert any(f"repository:{repository}:pull" in r["scope"] for r in new), new
+
+
+def test_unknown_image_under_a_prefix_is_manifest_unknown(proxy: RunningServer) -> None:
+    got = requests.get(
+        f"{proxy.url}/v2/dist/pt/never-pushed-{uuid.uuid4().hex[:8]}/manifests/v1",
+        headers={"Accept": ALL_MANIFEST_TYPES},
+        timeout=30,
+    )
+    assert got.status_code == 404, got.text
+    assert got.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+
+
+def test_pushes_under_a_prefix_are_refused(
+    proxy: RunningServer, busybox_image: str, docker_images: DockerImages
+) -> None:
+    got = requests.post(f"{proxy.url}/v2/dist/pt/pushed/blobs/uploads/", timeout=30)
+    assert got.status_code == 405, got.text
+    assert got.json()["errors"][0]["code"] == "UNSUPPORTED"
+
+    ref = docker_images.tag(busybox_image, f"{proxy.host}/dist/pt/pushed:v1")
+    pushed = run(["docker", "push", ref], check=False)
+    assert pushed.returncode != 0
+    assert "unsupported" in (pushed.stdout + pushed.stderr).lower()
+
+
+def test_concurrent_pulls_fetch_each_blob_once(
+    proxy: RunningServer, dist_upstream: Upstream, tmp_path: Path
+) -> None:
+    repository = _repository()
+    image = random_image(layers=3, layer_size=6 << 20)
+    dist_upstream.seed(repository, "v1", image)
+    source = f"docker://{proxy.host}/dist/{repository}:v1"
+
+    def pull(n: int) -> Path:
+        layout = tmp_path / f"pull-{n}"
+        run(["skopeo", "copy", "--src-tls-verify=false", source, f"oci:{layout}:v1"])
+        return layout
+
+    with ThreadPoolExecutor(8) as pool:
+        layouts = list(pool.map(pull, range(8)))
+
+    for layout in layouts:  # every pull got every blob, intact
+        for blob in image.blobs():
+            path = layout / "blobs" / "sha256" / sha256(blob).split(":", 1)[1]
+            assert sha256_file(path) == sha256(blob)
+    fetched = dist_upstream.blob_fetches()
+    assert {sha256(blob): fetched[sha256(blob)] for blob in image.blobs()} == {
+        sha256(blob): 1 for blob in image.blobs()
+    }
