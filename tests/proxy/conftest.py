@@ -1,0 +1,75 @@
+"""Pull-through cache tests: a real upstream registry (a second `berth serve`, or an aiohttp
+server in the test where the upstream must misbehave), and the caching registry under test
+from `create_app` on the `database_url` fixture (SQLite, and PostgreSQL when marked)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from registry import Config, create_app
+from registry.config import DatabaseConfig, ProxyConfig, UpstreamConfig
+from tests.support.server import RunningServer, start_berth
+
+ClientFactory = Callable[..., Coroutine[Any, Any, TestClient[web.Request, web.Application]]]
+CacheFactory = Callable[..., Coroutine[Any, Any, TestClient[web.Request, web.Application]]]
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A Berth registry the cache fetches from, shared by a module's tests (each uses its own
+    repository names)."""
+    server = start_berth(tmp_path_factory.mktemp("upstream") / "data")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def upstream_session(upstream: RunningServer) -> AsyncIterator[aiohttp.ClientSession]:
+    """Talks to the upstream directly: pushes what the cache will fetch."""
+    async with aiohttp.ClientSession(base_url=upstream.url) as session:
+        yield session
+
+
+@pytest.fixture
+def base_config(tmp_path: Path, database_url: str) -> Config:
+    data = tmp_path / "cache-data"
+    data.mkdir()
+    return Config(datadir=str(data), database=DatabaseConfig(url=database_url))
+
+
+@pytest.fixture
+def make_cache(aiohttp_client: ClientFactory, base_config: Config) -> CacheFactory:
+    """A caching registry: `await make_cache(remoteurl, prefix="up", ttl=300.0)`; prefix None
+    makes it a whole-registry mirror of `remoteurl`."""
+
+    async def make(
+        remoteurl: str,
+        *,
+        prefix: str | None = "up",
+        ttl: float = 300.0,
+        username: str = "",
+        password: str = "",
+        config: Config | None = None,
+    ) -> TestClient[web.Request, web.Application]:
+        if prefix is None:
+            proxy = ProxyConfig(remoteurl=remoteurl, username=username, password=password, ttl=ttl)
+        else:
+            upstream = UpstreamConfig(
+                prefix=prefix, remoteurl=remoteurl, username=username, password=password, ttl=ttl
+            )
+            proxy = ProxyConfig(upstreams=(upstream,))
+        return await aiohttp_client(
+            create_app(dataclasses.replace(config or base_config, proxy=proxy))
+        )
+
+    return make
