@@ -168,17 +168,16 @@ def test_concurrent_pulls_fetch_each_blob_once(
     source = f"docker://{proxy.host}/dist/{repository}:v1"
 
     def pull(n: int) -> Path:
-        layout = tmp_path / f"pull-{n}"
-        run(["skopeo", "copy", "--src-tls-verify=false", source, f"oci:{layout}:v1"])
-        return layout
+        copy = tmp_path / f"pull-{n}"  # dir: keeps every blob as fetched, named by its hex
+        run(["skopeo", "copy", "--src-tls-verify=false", source, f"dir:{copy}"])
+        return copy
 
     with ThreadPoolExecutor(8) as pool:
-        layouts = list(pool.map(pull, range(8)))
+        copies = list(pool.map(pull, range(8)))
 
-    for layout in layouts:  # every pull got every blob, intact
+    for copy in copies:  # every pull got every blob, intact
         for blob in image.blobs():
-            path = layout / "blobs" / "sha256" / sha256(blob).split(":", 1)[1]
-            assert sha256_file(path) == sha256(blob)
+            assert sha256_file(copy / sha256(blob).split(":", 1)[1]) == sha256(blob)
     fetched = dist_upstream.blob_fetches()
     assert {sha256(blob): fetched[sha256(blob)] for blob in image.blobs()} == {
         sha256(blob): 1 for blob in image.blobs()
