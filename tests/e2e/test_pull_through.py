@@ -115,6 +115,12 @@ def test_second_pull_comes_from_the_cache(
     assert dist_upstream.blob_fetches()[marker_layer] == 1  # not fetched again
     assert dist_upstream.blob_fetches()[sha256(image.config)] == 1
 
+    # Cached content is ordinary content: the catalog and the tag list show it.
+    catalog = requests.get(f"{proxy.url}/v2/_catalog?n=10000", timeout=30).json()
+    assert f"dist/{repository}" in catalog["repositories"]
+    tags = requests.get(f"{proxy.url}/v2/dist/{repository}/tags/list", timeout=30).json()
+    assert "v1" in tags["tags"]
+
 
 def test_token_auth_upstream_gets_the_configured_credentials(
     proxy: RunningServer, dist_token_upstream: Upstream, token_issuer: TokenIssuer
@@ -152,6 +158,12 @@ def test_pushes_under_a_prefix_are_refused(
     got = requests.post(f"{proxy.url}/v2/dist/pt/pushed/blobs/uploads/", timeout=30)
     assert got.status_code == 405, got.text
     assert got.json()["errors"][0]["code"] == "UNSUPPORTED"
+
+    deleted = requests.delete(
+        f"{proxy.url}/v2/dist/pt/pushed/manifests/sha256:{'0' * 64}", timeout=30
+    )
+    assert deleted.status_code == 405, deleted.text
+    assert deleted.json()["errors"][0]["code"] == "UNSUPPORTED"
 
     ref = docker_images.tag(busybox_image, f"{proxy.host}/dist/pt/pushed:v1")
     pushed = run(["docker", "push", ref], check=False)
