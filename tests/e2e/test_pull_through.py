@@ -1,6 +1,8 @@
 """The pull-through cache with real upstreams, started here: `docker pull` through each prefix
 of one Berth (CNCF Distribution plain, Distribution with token auth, a second Berth with
-htpasswd Basic auth); the second pull comes from the cache; pushes under a prefix are refused;
+htpasswd Basic auth, credentials given in the config or by a docker config.json); the second
+pull comes from the cache; a tag moved upstream is seen once the ttl has passed; pushes and
+deletes under a prefix are refused;
 8 concurrent pulls of an uncached image fetch each blob from the upstream once.
 
 Images are built in Python (tests/support/upstreams.py: /bin/busybox plus a marker layer) and
@@ -9,7 +11,9 @@ seeded into the upstreams; `docker run` of the pulled image prints its marker.
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +37,13 @@ from tests.support.upstreams import (
 
 pytestmark = pytest.mark.e2e
 
-PREFIXES = {"dist": "dist_upstream", "distauth": "dist_token_upstream", "berthup": "berth_upstream"}
+PREFIXES = {
+    "dist": "dist_upstream",
+    "distauth": "dist_token_upstream",
+    "berthup": "berth_upstream",
+    "berthcfg": "berth_upstream",  # credentials from proxy.dockerconfig
+}
+FAST_TTL_SECONDS = 1
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +53,22 @@ def proxy(
     dist_token_upstream: Upstream,
     berth_upstream: Upstream,
 ) -> Iterator[RunningServer]:
+    base = tmp_path_factory.mktemp("proxy")
+    # Credentials for `berthcfg` come from a docker config.json, as `docker login` writes it.
+    basic = base64.b64encode(f"{berth_upstream.username}:{berth_upstream.password}".encode())
+    docker_config = base / "docker-config.json"
+    docker_config.write_text(json.dumps({"auths": {berth_upstream.host: {"auth": basic.decode()}}}))
     server = start_proxy_berth(
-        tmp_path_factory.mktemp("proxy"),
+        base,
         {
             "ttl": "10m",
+            "dockerconfig": str(docker_config),
             "upstreams": [
                 dist_upstream.proxy_entry("dist"),
+                dist_upstream.proxy_entry("distfast", ttl=f"{FAST_TTL_SECONDS}s"),
                 dist_token_upstream.proxy_entry("distauth"),
                 berth_upstream.proxy_entry("berthup"),
+                {"prefix": "berthcfg", "remoteurl": berth_upstream.url},
             ],
         },
     )
@@ -120,6 +138,26 @@ def test_second_pull_comes_from_the_cache(
     assert f"dist/{repository}" in catalog["repositories"]
     tags = requests.get(f"{proxy.url}/v2/dist/{repository}/tags/list", timeout=30).json()
     assert "v1" in tags["tags"]
+
+
+def test_a_moved_tag_is_seen_after_the_ttl(
+    proxy: RunningServer, dist_upstream: Upstream, docker_images: DockerImages
+) -> None:
+    repository = _repository()
+    first, second = f"first {uuid.uuid4().hex}", f"second {uuid.uuid4().hex}"
+    dist_upstream.seed(repository, "v1", marker_image(first))
+    ref = f"{proxy.host}/distfast/{repository}:v1"
+    assert _pull_and_run(docker_images, ref) == first
+
+    moved = dist_upstream.seed(repository, "v1", marker_image(second))
+    time.sleep(FAST_TTL_SECONDS + 0.5)
+    assert _pull_and_run(docker_images, ref) == second
+    head = requests.head(
+        f"{proxy.url}/v2/distfast/{repository}/manifests/v1",
+        headers={"Accept": ALL_MANIFEST_TYPES},
+        timeout=30,
+    )
+    assert head.headers["Docker-Content-Digest"] == moved
 
 
 def test_token_auth_upstream_gets_the_configured_credentials(
