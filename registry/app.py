@@ -144,9 +144,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[REFERRERS] = ReferrerService(db)
     cache = None
     if config.proxy.enabled:
-        cache = app[PROXY] = PullThroughCache(
-            config.proxy, db, store, leases, app[MANIFESTS], app[BLOBS]
-        )
+        cache = app[PROXY] = PullThroughCache(config.proxy, db, store, app[MANIFESTS], app[BLOBS])
     sendfile_pool = SendfilePool(SENDFILE_THREADS)
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging

@@ -21,6 +21,7 @@ import aiohttp
 from blobstore import BlobInfo, BlobStore
 from registry.config import ProxyConfig
 from registry.db import Database
+from registry.holders import holder_name
 from registry.leases import Leases
 from registry.proxy.blob_fetch import CachedBlobs, Listener
 from registry.proxy.cached_manifests import CachedManifests
@@ -38,12 +39,13 @@ class PullThroughCache:
         config: ProxyConfig,
         db: Database,
         store: BlobStore,
-        leases: Leases,
         manifests: ManifestService,
         blobs: BlobService,
     ) -> None:
         self._session = aiohttp.ClientSession(timeout=UPSTREAM_TIMEOUT)
         self.upstreams = Upstreams(config, self._session)
+        # A holder of its own: two apps in one process (tests) are two replicas.
+        leases = Leases(db, holder_name())
         self._manifest_flights: SingleFlight[StoredManifest] = SingleFlight(leases)
         self._blob_flights: SingleFlight[BlobInfo] = SingleFlight(leases)
         self.manifests = CachedManifests(db, manifests, self._manifest_flights)

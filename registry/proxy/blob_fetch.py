@@ -69,8 +69,8 @@ class BlobFetch:
             if self.size is None:
                 self.size = info.size
             self.done.set_result(info)
-        if self.done.exception() is not None:
-            pass  # retrieved here: a failure no listener waits for is not logged as lost
+        # Retrieved here, so that a failure no listener waits for is not logged as lost.
+        self.done.exception()
         self.sized.set()
         for listener in self._listeners:
             listener.wake.set()

@@ -53,8 +53,8 @@ class CachedManifests:
         cached = await cached_tag(self._db, route.name, tag)
         started = utcnow()
         ttl = timedelta(seconds=route.upstream.ttl)
-        fresh = cached is not None and cached.checked_at is not None
-        if fresh and cached and cached.checked_at and started - cached.checked_at < ttl:
+        checked = cached.checked_at if cached is not None else None
+        if cached is not None and checked is not None and started - checked < ttl:
             return cached.manifest
 
         async def checked_since_start() -> StoredManifest | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -16,6 +16,8 @@ from aiohttp.test_utils import TestClient
 
 from registry import Config, create_app
 from registry.config import DatabaseConfig, ProxyConfig, UpstreamConfig
+from tests.api.oci import Client
+from tests.proxy.forwarder import Forwarder
 from tests.support.server import RunningServer, start_berth
 
 ClientFactory = Callable[..., Coroutine[Any, Any, TestClient[web.Request, web.Application]]]
@@ -34,10 +36,11 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer
 
 
 @pytest.fixture
-async def upstream_session(upstream: RunningServer) -> AsyncIterator[aiohttp.ClientSession]:
-    """Talks to the upstream directly: pushes what the cache will fetch."""
+async def upstream_session(upstream: RunningServer) -> AsyncIterator[Client]:
+    """Talks to the upstream directly: pushes what the cache will fetch (with the helpers of
+    tests/api/oci.py, which take relative paths as a TestClient does)."""
     async with aiohttp.ClientSession(base_url=upstream.url) as session:
-        yield session
+        yield cast(Client, session)
 
 
 @pytest.fixture
@@ -59,17 +62,34 @@ def make_cache(aiohttp_client: ClientFactory, base_config: Config) -> CacheFacto
         ttl: float = 300.0,
         username: str = "",
         password: str = "",
+        dockerconfig: str = "",
         config: Config | None = None,
     ) -> TestClient[web.Request, web.Application]:
         if prefix is None:
-            proxy = ProxyConfig(remoteurl=remoteurl, username=username, password=password, ttl=ttl)
+            proxy = ProxyConfig(
+                remoteurl=remoteurl,
+                username=username,
+                password=password,
+                ttl=ttl,
+                dockerconfig=dockerconfig,
+            )
         else:
             upstream = UpstreamConfig(
                 prefix=prefix, remoteurl=remoteurl, username=username, password=password, ttl=ttl
             )
-            proxy = ProxyConfig(upstreams=(upstream,))
+            proxy = ProxyConfig(upstreams=(upstream,), dockerconfig=dockerconfig)
         return await aiohttp_client(
             create_app(dataclasses.replace(config or base_config, proxy=proxy))
         )
 
     return make
+
+
+@pytest.fixture
+async def forwarder(
+    upstream: RunningServer, aiohttp_server: Callable[..., Coroutine[Any, Any, Any]]
+) -> tuple[Forwarder, str]:
+    """The upstream behind a counting (and, on demand, slow or lying) forwarder: (it, its URL)."""
+    forwarder = Forwarder(upstream.url)
+    server = await aiohttp_server(forwarder.app())
+    return forwarder, f"http://127.0.0.1:{server.port}"

@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
-
-from tests.api.oci import OCI_MANIFEST, digest_of, error_code, push_image
+from tests.api.oci import OCI_MANIFEST, Client, digest_of, error_code, push_image
 from tests.proxy.conftest import CacheFactory
 from tests.support.server import RunningServer
 
 
 async def test_manifest_and_blobs_through_a_prefix(
-    upstream: RunningServer, upstream_session: aiohttp.ClientSession, make_cache: CacheFactory
+    upstream: RunningServer, upstream_session: Client, make_cache: CacheFactory
 ) -> None:
     layer = b"layer through the cache " * 1000
-    digest, payload = await push_image(upstream_session, "team/app", layer=layer)  # type: ignore[arg-type]
+    digest, payload = await push_image(upstream_session, "team/app", layer=layer)
     cache = await make_cache(upstream.url)
 
     response = await cache.get("/v2/up/team/app/manifests/latest", headers={"Accept": OCI_MANIFEST})
@@ -54,3 +52,59 @@ async def test_unknown_upstream_names_are_unknown(
     response = await cache.get(f"/v2/up/nothing/here/blobs/{missing}")
     assert response.status == 404
     assert await error_code(response) == "BLOB_UNKNOWN"
+
+
+async def test_pushes_and_deletes_under_a_prefix_are_unsupported(
+    upstream: RunningServer, upstream_session: Client, make_cache: CacheFactory
+) -> None:
+    digest, _ = await push_image(upstream_session, "ro/app")
+    cache = await make_cache(upstream.url)
+    assert (await cache.get("/v2/up/ro/app/manifests/latest")).status == 200
+    blob = "sha256:" + "1" * 64
+    attempts = [
+        cache.post("/v2/up/ro/app/blobs/uploads/"),
+        cache.post(f"/v2/up/ro/app/blobs/uploads/?digest={digest_of(b'x')}", data=b"x"),
+        cache.post("/v2/up/ro/app/blobs/uploads/?mount=" + blob + "&from=local/app"),
+        cache.put("/v2/up/ro/app/manifests/v2", data=b"{}", headers={"Content-Type": OCI_MANIFEST}),
+        cache.delete(f"/v2/up/ro/app/manifests/{digest}"),
+        cache.delete("/v2/up/ro/app/manifests/latest"),
+        cache.delete(f"/v2/up/ro/app/blobs/{blob}"),
+    ]
+    for attempt in attempts:
+        response = await attempt
+        assert response.status == 405, await response.text()
+        assert await error_code(response) == "UNSUPPORTED"
+    # What was cached is still served; names under no prefix are local and take pushes.
+    assert (await cache.get(f"/v2/up/ro/app/manifests/{digest}")).status == 200
+    local_digest, _ = await push_image(cache, "local/app")
+    assert (await cache.get(f"/v2/local/app/manifests/{local_digest}")).status == 200
+
+
+async def test_a_mirror_refuses_pushes_everywhere(
+    upstream: RunningServer, upstream_session: Client, make_cache: CacheFactory
+) -> None:
+    _, payload = await push_image(upstream_session, "mirrored/app")
+    cache = await make_cache(upstream.url, prefix=None)
+    response = await cache.get("/v2/mirrored/app/manifests/latest")
+    assert response.status == 200
+    assert await response.read() == payload
+    response = await cache.post("/v2/anything/blobs/uploads/")
+    assert response.status == 405
+    assert await error_code(response) == "UNSUPPORTED"
+
+
+async def test_catalog_and_tag_lists_show_what_is_cached(
+    upstream: RunningServer, upstream_session: Client, make_cache: CacheFactory
+) -> None:
+    await push_image(upstream_session, "listed/app", reference="v1")
+    await push_image(upstream_session, "listed/app", reference="v2")
+    await push_image(upstream_session, "listed/other", reference="v1")
+    cache = await make_cache(upstream.url)
+    assert (await (await cache.get("/v2/_catalog")).json())["repositories"] == []
+    assert (await cache.get("/v2/up/listed/app/manifests/v1")).status == 200
+
+    catalog = await (await cache.get("/v2/_catalog")).json()
+    assert catalog["repositories"] == ["up/listed/app"]
+    tags = await (await cache.get("/v2/up/listed/app/tags/list")).json()
+    assert tags == {"name": "up/listed/app", "tags": ["v1"]}
+    assert (await cache.get("/v2/up/listed/other/tags/list")).status == 404
