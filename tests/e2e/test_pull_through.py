@@ -77,6 +77,8 @@ def proxy(
     finally:
         server.stop()
     assert_no_traceback(server)
+    for secret in {berth_upstream.password, dist_token_upstream.password}:
+        assert secret not in server.log()
 
 
 def _repository() -> str:
