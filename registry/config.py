@@ -156,6 +156,8 @@ _REMOTE_URL: Final = re.compile(r"https?://[^/\s?#]+/?")
 
 
 def _check_remoteurl(remoteurl: str) -> None:
+    if "@" in remoteurl:  # it would be logged: credentials go in username and password
+        raise ConfigError("remoteurl: no credentials in the URL; set username and password")
     if not _REMOTE_URL.fullmatch(remoteurl):
         raise ConfigError(
             f"remoteurl: {remoteurl!r} is not a registry URL such as https://host[:port]"

@@ -37,6 +37,7 @@ from registry_client.transfer import verified_blob
 log = logging.getLogger(__name__)
 
 LISTENER_BACKLOG: Final = 16 << 20  # bytes queued for one slow client before it reads the store
+EARLY_HEADERS_AFTER: Final = 1.0  # seconds a client waits on another process before headers
 
 
 class BlobFetch:
@@ -206,13 +207,27 @@ class CachedBlobs:
 
     async def _fetch_and_link(self, route: Route, digest: Digest, fetch: BlobFetch) -> BlobInfo:
         # One download per digest (whichever repository asked first); linked into each.
-        info = await self._flights.run(
-            f"proxy-blob:{digest}",
-            lambda: self._download(route, digest, fetch),
-            lambda: self._committed(digest),
-        )
+        early = asyncio.create_task(self._size_meanwhile(route, digest, fetch))
+        try:
+            info = await self._flights.run(
+                f"proxy-blob:{digest}",
+                lambda: self._download(route, digest, fetch),
+                lambda: self._committed(digest),
+            )
+        finally:
+            early.cancel()
         await self._link(route.name, info)
         return info
+
+    async def _size_meanwhile(self, route: Route, digest: Digest, fetch: BlobFetch) -> None:
+        """While another process downloads, learn the size upstream (a HEAD), so that the
+        clients waiting here get their headers and do not time out."""
+        await asyncio.sleep(EARLY_HEADERS_AFTER)
+        if fetch.size is None:
+            with contextlib.suppress(*UPSTREAM_FAILURES):
+                size = await route.upstream.client.head_blob(route.remote, digest)
+                if fetch.size is None:
+                    fetch.set_size(size)
 
     async def _download(self, route: Route, digest: Digest, fetch: BlobFetch) -> BlobInfo:
         client = route.upstream.client

@@ -12,7 +12,9 @@ import aiohttp
 import pytest
 
 from blobstore import BlobNotFound, Digest
+from registry.db import Database
 from registry.http.keys import BLOBSTORE
+from registry.leases import Leases
 from tests.api.oci import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -151,3 +153,22 @@ async def test_bytes_that_are_not_the_digest_are_cut_short_and_not_kept(
     body = await response.read()
     assert digest_of(body) == layer_digest
     assert counter.count("GET", "blobs") == 2
+
+
+async def test_a_fetch_whose_holder_died_is_taken_over(
+    upstream_session: Client,
+    forwarder: tuple[Forwarder, str],
+    make_cache: CacheFactory,
+    db: Database,
+) -> None:
+    counter, url = forwarder
+    layer_digest, layer = await _image(upstream_session, "orphan/app", 1 << 20)
+    cache = await make_cache(url)
+    # A replica took the fetch and died: its lease runs out, and this one takes over.
+    dead = Leases(db, "dead-replica")
+    assert await dead.acquire(f"proxy-blob:{layer_digest}", ttl=1.5) is not None
+
+    response = await cache.get(f"/v2/up/orphan/app/blobs/{layer_digest}")
+    assert response.status == 200
+    assert await response.read() == layer
+    assert counter.count("GET", "blobs") == 1
