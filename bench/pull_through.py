@@ -8,7 +8,9 @@ fetches them) and for `docker pull`:
 
 - first pull: image B through Berth, uncached (Berth fetches, stores and streams it), beside
   image A straight from Distribution, A's first pull too;
-- cached pull: B again through Berth, now from its cache, beside A again from Distribution.
+- cached pull: B again through Berth, now from its cache, beside A again from Distribution;
+- 8 concurrent first pulls of one uncached image through Berth (one upstream fetch per blob,
+  streamed to all eight) beside 8 concurrent pulls of another straight from Distribution.
 
 The report's "Berth" column is the pull through the proxy, "Distribution" the direct pull;
 the ratio is proxy time over direct time (lower is better, 1.0x is no overhead).
@@ -45,6 +47,7 @@ ACCEPT = ", ".join(
 METRICS = [
     Metric("http_pull_first_s", "first pull (HTTP): via proxy vs direct", "s", False, None),
     Metric("http_pull_cached_s", "cached pull (HTTP): via proxy vs direct", "s", False, None),
+    Metric("http_pull_first_x8_s", "8 concurrent first pulls (HTTP)", "s", False, None),
     Metric("docker_pull_first_s", "first docker pull: via proxy vs direct", "s", False, None),
     Metric("docker_pull_cached_s", "cached docker pull: via proxy vs direct", "s", False, None),
 ]
@@ -85,6 +88,13 @@ async def _http_pull(base: str, repository: str, tag: str) -> float:
             manifest = await resp.json(content_type=None)
         digests = [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
         await h.gather_limited(3, [h.get_blob(s, base, repository, d) for d in digests])
+    return time.perf_counter() - t0
+
+
+async def _http_pulls(base: str, repository: str, tag: str, clients: int) -> float:
+    """`clients` pulls of one image at once; returns the seconds until the last finished."""
+    t0 = time.perf_counter()
+    await asyncio.gather(*(_http_pull(base, repository, tag) for _ in range(clients)))
     return time.perf_counter() - t0
 
 
@@ -133,7 +143,8 @@ def one_run(sizes: PullSizes, with_docker: bool) -> tuple[dict[str, float], dict
     direct: dict[str, float] = {}
     pulled: list[str] = []
     try:
-        names = ["http-a", "http-b"] + (["docker-a", "docker-b"] if with_docker else [])
+        names = ["http-a", "http-b", "x8-a", "x8-b"]
+        names += ["docker-a", "docker-b"] if with_docker else []
         for name in names:
             push_image(upstream.url, f"bench/{name}", "v1", _image(sizes))
 
@@ -144,6 +155,13 @@ def one_run(sizes: PullSizes, with_docker: bool) -> tuple[dict[str, float], dict
         direct["http_pull_cached_s"] = asyncio.run(_http_pull(upstream.url, "bench/http-a", "v1"))
         via["http_pull_cached_s"] = asyncio.run(
             _http_pull(proxy.url, f"{PREFIX}/bench/http-b", "v1")
+        )
+
+        direct["http_pull_first_x8_s"] = asyncio.run(
+            _http_pulls(upstream.url, "bench/x8-a", "v1", 8)
+        )
+        via["http_pull_first_x8_s"] = asyncio.run(
+            _http_pulls(proxy.url, f"{PREFIX}/bench/x8-b", "v1", 8)
         )
 
         if with_docker:
