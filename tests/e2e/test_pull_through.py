@@ -44,6 +44,7 @@ PREFIXES = {
     "berthcfg": "berth_upstream",  # credentials from proxy.dockerconfig
 }
 FAST_TTL_SECONDS = 1
+WRONG_PASSWORD = "not-the-upstream-password"
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,7 @@ def proxy(
                 dist_token_upstream.proxy_entry("distauth"),
                 berth_upstream.proxy_entry("berthup"),
                 {"prefix": "berthcfg", "remoteurl": berth_upstream.url},
+                dist_token_upstream.proxy_entry("badauth", password=WRONG_PASSWORD),
             ],
         },
     )
@@ -77,7 +79,7 @@ def proxy(
     finally:
         server.stop()
     assert_no_traceback(server)
-    for secret in {berth_upstream.password, dist_token_upstream.password}:
+    for secret in {berth_upstream.password, dist_token_upstream.password, WRONG_PASSWORD}:
         assert secret not in server.log()
 
 
@@ -180,6 +182,24 @@ def test_token_auth_upstream_gets_the_configured_credentials(
     assert new, "the proxy fetched from the token-auth upstream without a token"
     assert all(r["user"] == USERNAME for r in new), new
     assert any(f"repository:{repository}:pull" in r["scope"] for r in new), new
+
+
+def test_upstream_refusing_the_credentials_is_a_clear_error(
+    proxy: RunningServer, dist_token_upstream: Upstream
+) -> None:
+    repository = _repository()
+    dist_token_upstream.seed(repository, "v1", marker_image(f"refused {uuid.uuid4().hex}"))
+    got = requests.get(
+        f"{proxy.url}/v2/badauth/{repository}/manifests/v1",
+        headers={"Accept": ALL_MANIFEST_TYPES},
+        timeout=30,
+    )
+    # Not a 401: that would send the client to log in to Berth, which would not help.
+    assert got.status_code == 502, got.text
+    error = got.json()["errors"][0]
+    assert error["code"] == "UNAVAILABLE", error
+    assert dist_token_upstream.url in error["message"], error
+    assert WRONG_PASSWORD not in got.text
 
 
 def test_unknown_image_under_a_prefix_is_manifest_unknown(proxy: RunningServer) -> None:

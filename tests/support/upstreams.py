@@ -87,10 +87,10 @@ class Upstream:
 
     def proxy_entry(self, prefix: str, **extra: Any) -> dict[str, Any]:
         """This upstream as one entry of Berth's `proxy.upstreams`."""
-        entry: dict[str, Any] = {"prefix": prefix, "remoteurl": self.url, **extra}
+        entry: dict[str, Any] = {"prefix": prefix, "remoteurl": self.url}
         if self.username:
             entry.update(username=self.username, password=self.password)
-        return entry
+        return {**entry, **extra}
 
     def access_log(self) -> list[tuple[str, str, int]]:
         """(method, path, status) of every request Distribution has logged so far."""
