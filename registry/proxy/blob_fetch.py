@@ -254,6 +254,7 @@ class CachedBlobs:
 
             await self._db.transact(work)
             pinned = False
+            log.info("cached blob %s (%d bytes) from %s", digest, size, route.upstream.url)
             return info
         except (DigestMismatch, SizeMismatch) as exc:
             log.error(

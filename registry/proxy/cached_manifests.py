@@ -96,6 +96,7 @@ class CachedManifests:
             body, content_type = await client.get_manifest(route.remote, tag)
             digest = Digest.of(body)
         stored = await self._manifests.store_fetched(route.name, tag, body, content_type, digest)
+        log.info("cached %s:%s (%s) from %s", route.name, tag, digest, route.upstream.url)
         # Checked as of now, after the fetch: waiters that began meanwhile see it as fresh.
         await mark_checked(self._db, route.name, tag, utcnow())
         return stored
