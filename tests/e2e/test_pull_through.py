@@ -16,20 +16,21 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.e2e.conftest import DockerImages, assert_no_traceback
-from tests.support.clients import ALL_MANIFEST_TYPES, run, sha256_file
+from tests.support.clients import ALL_MANIFEST_TYPES, run
 from tests.support.images import sha256
 from tests.support.server import RunningServer
 from tests.support.token_issuer import TokenIssuer
 from tests.support.upstreams import (
     USERNAME,
     Upstream,
+    assert_each_pull_complete_and_fetched_once,
+    concurrent_pulls,
     marker_image,
     random_image,
     start_proxy_berth,
@@ -239,18 +240,5 @@ def test_concurrent_pulls_fetch_each_blob_once(
     dist_upstream.seed(repository, "v1", image)
     source = f"docker://{proxy.host}/dist/{repository}:v1"
 
-    def pull(n: int) -> Path:
-        copy = tmp_path / f"pull-{n}"  # dir: keeps every blob as fetched, named by its hex
-        run(["skopeo", "copy", "--src-tls-verify=false", source, f"dir:{copy}"])
-        return copy
-
-    with ThreadPoolExecutor(8) as pool:
-        copies = list(pool.map(pull, range(8)))
-
-    for copy in copies:  # every pull got every blob, intact
-        for blob in image.blobs():
-            assert sha256_file(copy / sha256(blob).split(":", 1)[1]) == sha256(blob)
-    fetched = dist_upstream.blob_fetches()
-    assert {sha256(blob): fetched[sha256(blob)] for blob in image.blobs()} == {
-        sha256(blob): 1 for blob in image.blobs()
-    }
+    copies = concurrent_pulls(source, tmp_path, 8)
+    assert_each_pull_complete_and_fetched_once(copies, image, dist_upstream)

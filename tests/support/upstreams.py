@@ -19,6 +19,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,16 @@ import bcrypt
 import pytest
 import yaml
 
-from tests.support.images import Image, build_image, build_layer, directory, file, push_image
+from tests.support.clients import run, sha256_file
+from tests.support.images import (
+    Image,
+    build_image,
+    build_layer,
+    directory,
+    file,
+    push_image,
+    sha256,
+)
 from tests.support.server import RunningServer, start_berth, start_distribution
 from tests.support.token_issuer import TokenIssuer
 
@@ -114,6 +124,31 @@ class Upstream:
             if method == "GET" and "/blobs/sha256:" in path and status == 200:
                 counts[path.rsplit("/", 1)[1].split("?")[0]] += 1
         return counts
+
+
+def concurrent_pulls(source: str, directory: Path, clients: int) -> list[Path]:
+    """`clients` skopeo copies of `source` (`docker://...`) at once, each into a `dir:` copy
+    under `directory` (blobs kept as fetched, named by their hex); returns the copies."""
+
+    def pull(n: int) -> Path:
+        copy = directory / f"pull-{n}"
+        run(["skopeo", "copy", "--src-tls-verify=false", source, f"dir:{copy}"])
+        return copy
+
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(pull, range(clients)))
+
+
+def assert_each_pull_complete_and_fetched_once(
+    copies: list[Path], image: Image, upstream: Upstream
+) -> None:
+    """Every copy holds every blob of `image`, intact; the upstream served each blob once."""
+    digests = [sha256(blob) for blob in image.blobs()]
+    for copy in copies:
+        for digest in digests:
+            assert sha256_file(copy / digest.split(":", 1)[1]) == digest
+    fetched = upstream.blob_fetches()
+    assert {d: fetched[d] for d in digests} == {d: 1 for d in digests}
 
 
 def write_berth_config(path: Path, **sections: Any) -> Path:
