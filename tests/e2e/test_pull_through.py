@@ -1,7 +1,8 @@
 """The pull-through cache with real upstreams, started here: `docker pull` through each prefix
 of one Berth (CNCF Distribution plain, Distribution with token auth, a second Berth with
 htpasswd Basic auth, credentials given in the config or by a docker config.json); the second
-pull comes from the cache; a tag moved upstream is seen once the ttl has passed; pushes and
+pull comes from the cache; a tag moved upstream is seen once the ttl has passed; a cache behind
+Berth's own auth pulls only for a client allowed to pull the cached name; pushes and
 deletes under a prefix are refused;
 8 concurrent pulls of an uncached image fetch each blob from the upstream once.
 
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 
@@ -242,3 +244,43 @@ def test_concurrent_pulls_fetch_each_blob_once(
 
     copies = concurrent_pulls(source, tmp_path, 8)
     assert_each_pull_complete_and_fetched_once(copies, image, dist_upstream)
+
+
+def test_a_cache_behind_berth_auth_needs_pull_on_the_cached_name(
+    tmp_path: Path,
+    dist_upstream: Upstream,
+    docker_images: DockerImages,
+    docker_config: dict[str, str],
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"reader:{bcrypt.hashpw(b'reader-pw', bcrypt.gensalt(4)).decode()}\n")
+    auth = {
+        "htpasswd": {"realm": "cache", "path": str(htpasswd)},
+        "access": [{"users": ["reader"], "repositories": ["dist/pt/**"], "actions": ["pull"]}],
+    }
+    server = start_proxy_berth(
+        tmp_path / "authed",
+        {"upstreams": [dist_upstream.proxy_entry("dist")]},
+        extra={"auth": auth},
+    )
+    try:
+        repository, marker = _repository(), f"authed {uuid.uuid4().hex}"
+        dist_upstream.seed(repository, "v1", marker_image(marker))
+        seeded = len(dist_upstream.access_log())
+        ref = docker_images.pulled(f"{server.host}/dist/{repository}:v1")
+        anonymous = run(["docker", "pull", ref], env=docker_config, check=False)
+        assert anonymous.returncode != 0
+        asked = [path for _, path, _ in dist_upstream.access_log()[seeded:] if repository in path]
+        assert asked == []  # refused before anything was fetched upstream
+
+        run(
+            ["docker", "login", "-u", "reader", "--password-stdin", server.host],
+            env=docker_config,
+            input_text="reader-pw",
+        )
+        run(["docker", "pull", ref], env=docker_config)
+        ran = run(["docker", "run", "--rm", "--network", "none", ref], env=docker_config)
+        assert ran.stdout == marker
+    finally:
+        server.stop()
+    assert_no_traceback(server)
