@@ -186,8 +186,9 @@ class UpstreamConfig:
 
 @dataclass(frozen=True, slots=True)
 class ProxyConfig:
-    """The pull-through cache (docs/proxy.md). `remoteurl`: the whole registry mirrors it, as
-    Distribution's proxy section; `upstreams`: Berth-only, one upstream per name prefix."""
+    """The pull-through cache (docs/pull-through-cache.md). `remoteurl`: the whole registry
+    mirrors it, as Distribution's proxy section; `upstreams`: Berth-only, one upstream per
+    name prefix."""
 
     remoteurl: str = ""
     username: str = ""

@@ -1,5 +1,5 @@
-"""The pull-through cache (issue 13, docs/proxy.md): repositories served from upstream
-registries, fetched once and kept.
+"""The pull-through cache (issue 13, docs/pull-through-cache.md): repositories served from
+upstream registries, fetched once and kept.
 
     upstreams          which upstream a name comes from (`proxy.upstreams`, `proxy.remoteurl`)
     cached_manifests   manifests by digest kept; by tag revalidated after the ttl, stale on error

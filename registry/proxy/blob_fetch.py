@@ -2,8 +2,8 @@
 meanwhile, verified against their digest before they are committed.
 
 A download runs in a task of its own (through `SingleFlight`, so once across processes): it
-writes to a blobstore ingest and hands each chunk to the listeners in this process. The
-registry client holds the last chunk back until the digest and size are verified, so on a
+writes to a blobstore ingest and hands each chunk to the listeners in this process. The last
+chunk is held back until the ingest's commit has verified the digest and size, so on a
 mismatch no listener gets the last byte, its response is cut short, and nothing is committed.
 A listener that falls behind by more than `LISTENER_BACKLOG` bytes is dropped from the live
 stream and reads the rest from the store once the blob is committed; so is one that joins
@@ -32,7 +32,7 @@ from registry.proxy.upstreams import Route
 from registry.service import BlobService
 from registry.service.pins import link_blob, pin_blob, unpin_blob
 from registry.service.repos import ensure_repository
-from registry_client.transfer import verified_blob
+from registry_client.transfer import resumable_blob
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class BlobFetch:
         self.size: int | None = None
         self.sized = asyncio.Event()  # size known, or the fetch ended
         self.published = 0
+        self.linked = False  # downloaded here and linked into the repository that asked
         self.done: asyncio.Future[BlobInfo] = asyncio.get_running_loop().create_future()
         self._listeners: set[Listener] = set()
 
@@ -216,7 +217,8 @@ class CachedBlobs:
             )
         finally:
             early.cancel()
-        await self._link(route.name, info)
+        if not fetch.linked:  # another process or repository downloaded it
+            await self._link(route.name, info)
         return info
 
     async def _size_meanwhile(self, route: Route, digest: Digest, fetch: BlobFetch) -> None:
@@ -238,15 +240,24 @@ class CachedBlobs:
         fetch.set_size(size)
         upload = await self._store.begin()
         pinned = False
+        held: bytes | None = None
         try:
-            source = verified_blob(client, route.remote, digest, size, lambda: upload.size)
+            # Hashed once, by the ingest as it writes (off the event loop), and checked by the
+            # commit: the last chunk reaches the listeners only once the commit verified it.
+            source = resumable_blob(client, route.remote, digest, size, lambda: upload.size)
             async with contextlib.aclosing(source):
                 async for chunk in source:
+                    if upload.size + len(chunk) > size:
+                        raise SizeMismatch(size, upload.size + len(chunk))
                     await upload.write(chunk)
-                    fetch.publish(chunk)
+                    if held is not None:
+                        fetch.publish(held)
+                    held = chunk
             await pin_blob(self._db, digest, size, upload.id)
             pinned = True
             info = await upload.commit(digest, size)
+            if held is not None:
+                fetch.publish(held)
 
             async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, route.name), info)
@@ -254,6 +265,7 @@ class CachedBlobs:
 
             await self._db.transact(work)
             pinned = False
+            fetch.linked = True
             log.info("cached blob %s (%d bytes) from %s", digest, size, route.upstream.url)
             return info
         except (DigestMismatch, SizeMismatch) as exc:

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import aiohttp
 
-from registry.errcode import (
-    BLOB_UNKNOWN,
-    MANIFEST_UNKNOWN,
-    UPSTREAM_UNAVAILABLE,
-    ErrorCode,
-    RegistryError,
-)
+from registry.errcode import BLOB_UNKNOWN, MANIFEST_UNKNOWN, ErrorCode, RegistryError
 from registry.proxy.upstreams import Route
-from registry_client.errors import ClientError, NotFound
+from registry_client.errors import AuthenticationFailed, ClientError, NotFound
 
 UPSTREAM_FAILURES = (ClientError, aiohttp.ClientError, TimeoutError)
 
@@ -26,7 +20,11 @@ def is_unavailable(exc: BaseException) -> bool:
 def upstream_error(
     exc: BaseException, route: Route, reference: str, unknown: ErrorCode
 ) -> RegistryError:
-    """The OCI error for `exc`, raised by a request for `reference` in `route`'s upstream."""
+    """The OCI error for `exc`, raised by a request for `reference` in `route`'s upstream.
+
+    Unknown here either way (MANIFEST_UNKNOWN, BLOB_UNKNOWN: 404), with a message saying why:
+    docker, containerd, skopeo and podman show an error's message for a 4xx only, and "the
+    upstream is down" is what the user needs to read."""
     detail = {
         "upstream": route.upstream.url,
         "repository": route.remote,
@@ -34,12 +32,15 @@ def upstream_error(
         "reason": str(exc) or type(exc).__name__,
     }
     if isinstance(exc, NotFound):
-        return RegistryError(unknown, detail=detail)
-    return RegistryError(
-        UPSTREAM_UNAVAILABLE,
-        message=f"upstream registry {route.upstream.url} is unavailable and nothing is cached",
-        detail=detail,
-    )
+        message = f"{unknown.message} (nor to upstream registry {route.upstream.url})"
+    elif isinstance(exc, AuthenticationFailed):
+        message = (
+            f"upstream registry {route.upstream.url} refused the cache's credentials "
+            "and nothing is cached"
+        )
+    else:
+        message = f"upstream registry {route.upstream.url} is unavailable and nothing is cached"
+    return RegistryError(unknown, message=message, detail=detail)
 
 
 def manifest_error(exc: BaseException, route: Route, reference: str) -> RegistryError:

@@ -22,6 +22,7 @@ class Forwarder:
         self.requests: Counter[tuple[str, str]] = Counter()
         self.corrupt_blobs = False  # flip a byte of every blob GET: the digest no longer matches
         self.chunk_delay = 0.0  # seconds between 64 KiB chunks of a blob GET
+        self.fail_with: int | None = None  # answer every request with this status instead
         self._session: aiohttp.ClientSession | None = None
 
     def count(self, method: str, kind: str) -> int:
@@ -44,6 +45,8 @@ class Forwarder:
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False)
         self.requests[(request.method, request.path)] += 1
+        if self.fail_with is not None:
+            return web.Response(status=self.fail_with, text="failing on purpose")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.read()
         blob_get = request.method == "GET" and "/blobs/sha256:" in request.path

@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import os
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,6 +27,7 @@ from tests.api.oci import (
 )
 from tests.proxy.conftest import CacheFactory
 from tests.proxy.forwarder import Forwarder
+from tests.support.server import start_berth
 
 CLIENTS = 8
 
@@ -171,4 +173,37 @@ async def test_a_fetch_whose_holder_died_is_taken_over(
     response = await cache.get(f"/v2/up/orphan/app/blobs/{layer_digest}")
     assert response.status == 200
     assert await response.read() == layer
+    assert counter.count("GET", "blobs") == 1
+
+
+async def test_workers_of_berth_serve_fetch_once(
+    tmp_path: Path,
+    upstream_session: Client,
+    forwarder: tuple[Forwarder, str],
+) -> None:
+    """`berth serve` with two worker processes: whichever workers the clients reach, one
+    upstream request per blob."""
+    counter, url = forwarder
+    layer_digest, layer = await _image(upstream_session, "workers/app", 2 << 20)
+    counter.chunk_delay = 0.005
+    config = tmp_path / "cache.yml"
+    config.write_text(f"proxy:\n  upstreams:\n    - {{prefix: up, remoteurl: '{url}'}}\n")
+    cache = await asyncio.to_thread(
+        start_berth, tmp_path / "cache-data", workers=2, extra_args=["--config", str(config)]
+    )
+    try:
+        async with aiohttp.ClientSession(base_url=cache.url) as session:
+
+            async def pull() -> bytes:
+                # A connection each, so that the kernel spreads them over the workers.
+                async with session.get(
+                    f"/v2/up/workers/app/blobs/{layer_digest}", headers={"Connection": "close"}
+                ) as response:
+                    assert response.status == 200
+                    return await response.read()
+
+            bodies = await asyncio.gather(*(pull() for _ in range(CLIENTS)))
+    finally:
+        await asyncio.to_thread(cache.stop)
+    assert all(body == layer for body in bodies)
     assert counter.count("GET", "blobs") == 1

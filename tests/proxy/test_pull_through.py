@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.api.oci import OCI_MANIFEST, Client, digest_of, error_code, push_image
 from tests.proxy.conftest import CacheFactory
+from tests.proxy.forwarder import Forwarder
 from tests.support.server import RunningServer
 
 
@@ -108,3 +109,26 @@ async def test_catalog_and_tag_lists_show_what_is_cached(
     tags = await (await cache.get("/v2/up/listed/app/tags/list")).json()
     assert tags == {"name": "up/listed/app", "tags": ["v1"]}
     assert (await cache.get("/v2/up/listed/other/tags/list")).status == 404
+
+
+async def test_head_of_an_uncached_blob_asks_upstream_and_fetches_nothing(
+    upstream_session: Client, forwarder: tuple[Forwarder, str], make_cache: CacheFactory
+) -> None:
+    counter, url = forwarder
+    layer = b"a layer asked about " * 500
+    await push_image(upstream_session, "headed/app", layer=layer)
+    cache = await make_cache(url)
+    blob = f"/v2/up/headed/app/blobs/{digest_of(layer)}"
+
+    head = await cache.head(blob)
+    assert head.status == 200
+    assert head.headers["Content-Length"] == str(len(layer))
+    assert head.headers["Docker-Content-Digest"] == digest_of(layer)
+    assert counter.count("GET", "blobs") == 0
+
+    # A ranged GET of an uncached blob: the whole blob is cached, then the range served.
+    ranged = await cache.get(blob, headers={"Range": "bytes=5-14"})
+    assert ranged.status == 206
+    assert await ranged.read() == layer[5:15]
+    assert (await cache.get(blob)).status == 200
+    assert counter.count("GET", "blobs") == 1

@@ -83,10 +83,39 @@ async def test_stale_on_error(
     assert (await cache.get(f"/v2/up/stale/app/manifests/{digest}")).status == 200
     assert (await cache.get(f"/v2/up/stale/app/blobs/{layer}")).status == 200
 
+    # Uncached: unknown, with a message (what clients show) naming the upstream.
     response = await cache.get("/v2/up/stale/app/manifests/uncached")
-    assert response.status == 502
-    assert await error_code(response) == "UNAVAILABLE"
-    body = await response.json()
-    assert upstream.url in body["errors"][0]["message"]
+    assert response.status == 404
+    assert await error_code(response) == "MANIFEST_UNKNOWN"
+    message = (await response.json())["errors"][0]["message"]
+    assert message == f"upstream registry {upstream.url} is unavailable and nothing is cached"
     response = await cache.get("/v2/up/stale/app/blobs/sha256:" + "2" * 64)
-    assert response.status == 502
+    assert response.status == 404
+    assert await error_code(response) == "BLOB_UNKNOWN"
+    assert upstream.url in (await response.json())["errors"][0]["message"]
+
+
+async def test_an_upstream_answering_5xx_is_stale_on_error_and_404_is_not(
+    upstream_session: Client,
+    forwarder: tuple[Forwarder, str],
+    make_cache: CacheFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counter, url = forwarder
+    digest, _ = await push_image(upstream_session, "flaky/app")
+    cache = await make_cache(url, ttl=0.0)
+    assert (await cache.get("/v2/up/flaky/app/manifests/latest")).status == 200
+
+    counter.fail_with = 503
+    with caplog.at_level(logging.WARNING, logger="registry.proxy"):
+        response = await cache.get("/v2/up/flaky/app/manifests/latest")
+    assert response.status == 200
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert any("up/flaky/app:latest" in r.getMessage() for r in caplog.records)
+
+    counter.fail_with = 404  # the tag is gone upstream: not served from the cache
+    response = await cache.get("/v2/up/flaky/app/manifests/latest")
+    assert response.status == 404
+    assert await error_code(response) == "MANIFEST_UNKNOWN"
+    counter.fail_with = None
+    assert (await cache.get("/v2/up/flaky/app/manifests/latest")).status == 200

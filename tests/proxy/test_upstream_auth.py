@@ -77,8 +77,12 @@ async def test_pulls_from_an_upstream_that_wants_credentials(
     response = await anonymous.get(f"/v2/up/private/app/manifests/{digest}")
     assert response.status == 200  # cached: the upstream is not asked
     response = await anonymous.get("/v2/up/private/other/manifests/latest")
-    assert response.status == 502
-    assert await error_code(response) == "UNAVAILABLE"
+    assert response.status == 404
+    assert await error_code(response) == "MANIFEST_UNKNOWN"
+    message = (await response.json())["errors"][0]["message"]
+    assert (
+        message == f"upstream registry {url} refused the cache's credentials and nothing is cached"
+    )
 
 
 async def test_credentials_from_a_docker_config(
