@@ -188,7 +188,7 @@ def test_token_auth_upstream_gets_the_configured_credentials(
 
 
 def test_upstream_refusing_the_credentials_is_a_clear_error(
-    proxy: RunningServer, dist_token_upstream: Upstream
+    proxy: RunningServer, dist_token_upstream: Upstream, docker_images: DockerImages
 ) -> None:
     repository = _repository()
     dist_token_upstream.seed(repository, "v1", marker_image(f"refused {uuid.uuid4().hex}"))
@@ -197,12 +197,19 @@ def test_upstream_refusing_the_credentials_is_a_clear_error(
         headers={"Accept": ALL_MANIFEST_TYPES},
         timeout=30,
     )
-    # Not a 401: that would send the client to log in to Berth, which would not help.
-    assert got.status_code == 502, got.text
+    # Not a 401: that would send the client to log in to Berth, which would not help. A 4xx
+    # with a message, so that docker shows the message.
+    assert got.status_code == 404, got.text
     error = got.json()["errors"][0]
-    assert error["code"] == "UNAVAILABLE", error
+    assert error["code"] == "MANIFEST_UNKNOWN", error
     assert dist_token_upstream.url in error["message"], error
+    assert "refused" in error["message"], error
     assert WRONG_PASSWORD not in got.text
+
+    ref = docker_images.pulled(f"{proxy.host}/badauth/{repository}:v1")
+    pulled = run(["docker", "pull", ref], check=False)
+    assert pulled.returncode != 0
+    assert f"upstream registry {dist_token_upstream.url} refused" in pulled.stderr, pulled.stderr
 
 
 def test_unknown_image_under_a_prefix_is_manifest_unknown(proxy: RunningServer) -> None:
