@@ -8,10 +8,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from blobstore import BlobStore, Digest, InvalidDigest
 from puller.chain import chain_ids
+from puller.connect import registry_client
 from puller.errors import DiffIDMismatch, LayerRejected, RegistryError, UnsupportedManifest
 from puller.limits import UnpackLimits
 from puller.manifests import (
@@ -30,8 +29,7 @@ from puller.transfer import ensure_blob
 from puller.unpack import BlobFile, apply_layer
 from registry_client import mediatypes
 from registry_client.client import RegistryClient
-from registry_client.credentials import load_credentials
-from registry_client.reference import Reference, default_plain_http
+from registry_client.reference import Reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +49,9 @@ async def pull_image(
     progress: ProgressSink | None = None,
 ) -> ImageRecord:
     report = progress or (lambda event: None)
-    insecure = default_plain_http(ref.registry)
-    credentials = options.credentials or load_credentials(ref.registry)
-    timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = RegistryClient(
-            session,
-            ref.api_host,
-            plain_http=options.plain_http,
-            insecure=insecure,
-            credentials=credentials,
-        )
+    async with registry_client(
+        ref, plain_http=options.plain_http, credentials=options.credentials
+    ) as client:
         index_digest, manifest_digest, manifest = await _resolve(
             client, content, ref, options.platform or host_platform()
         )

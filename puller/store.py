@@ -25,7 +25,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blobstore import BlobStore, Digest, LocalBlobPaths, UploadNotFound
 from blobstore.paths import blob_path
@@ -34,7 +34,11 @@ from puller.limits import UnpackLimits
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.snapshots import SnapshotStore
+from registry_client.errors import InvalidReference
 from registry_client.reference import parse_reference
+
+if TYPE_CHECKING:
+    from puller.pushing import PushResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,41 @@ class ImageStore:
     def layer_dirs(self, record: ImageRecord) -> list[Path]:
         """Unpacked snapshot dirs, base layer first (overlay wants them reversed in lowerdir)."""
         return [self.snapshots.fs(chain_id) for chain_id in record.chain_ids]
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        """Record `target` as another name of the image `source` names (`docker tag`); an
+        image already under `target` loses that name. Returns the new record."""
+        import dataclasses
+
+        found = self.find(source)
+        if found is None:
+            raise ImageNotFound(str(parse_reference(source)))
+        ref = parse_reference(target)
+        if ref.digest is not None:
+            raise InvalidReference(target, "a tag target cannot hold a digest")
+        record = dataclasses.replace(found, reference=str(ref))
+        self.records.put(record)
+        return record
+
+    async def push(
+        self,
+        reference: str,
+        *,
+        plain_http: bool = False,
+        credentials: tuple[str, str] | None = None,
+        progress: ProgressSink | None = None,
+    ) -> PushResult:
+        """Push the local image `reference` to the registry its name says, as stored."""
+        from puller.pushing import PushOptions, push_image  # aiohttp only when pushing
+
+        record = self.find(reference)
+        if record is None:
+            raise ImageNotFound(str(parse_reference(reference)))
+        options = PushOptions(
+            plain_http=plain_http, credentials=credentials, concurrency=self.concurrency
+        )
+        target = parse_reference(record.reference)
+        return await push_image(record, target, self.content, self.records.all(), options, progress)
 
     def remove(self, reference: str) -> ImageRecord:
         """Forget the image record (like `docker rmi`); data stays until `prune`."""

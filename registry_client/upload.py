@@ -1,0 +1,158 @@
+"""Pushing to a registry: blob existence checks, cross-repository mounts, blob uploads
+(monolithic or chunked) and manifest PUTs, as the OCI distribution spec's push section and
+Docker's upload protocol describe them.
+
+A blob's bytes come from an async iterator of chunks (a content store's reader) and never sit
+whole in memory: a blob up to `chunk_size` goes in one PUT; a bigger one in PATCHes of
+`chunk_size` bytes (or the registry's `OCI-Chunk-Min-Length`, if larger), then a closing PUT
+with the digest.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Final
+
+from blobstore import Digest
+from registry_client.client import RegistryClient
+from registry_client.errors import NotFound, RegistryError
+
+DEFAULT_CHUNK_SIZE: Final = 16 * 1024 * 1024
+_OCTETS: Final = {"Content-Type": "application/octet-stream"}
+
+
+async def blob_exists(client: RegistryClient, repository: str, digest: Digest) -> bool:
+    """HEAD the blob in `repository`: True when the registry has it there."""
+    try:
+        async with client.push_request("HEAD", _blob_path(repository, digest), repository, {}):
+            return True
+    except NotFound:
+        return False
+
+
+async def mount_blob(
+    client: RegistryClient, repository: str, digest: Digest, source: str
+) -> str | None:
+    """Ask the registry to link `digest` from `source` into `repository` (no bytes sent).
+    None when mounted; else the Location of the upload the registry opened instead (it does
+    not have the blob in `source`, or may not mount), which the caller can write to."""
+    query = urllib.parse.urlencode({"mount": str(digest), "from": source})
+    path = f"/v2/{repository}/blobs/uploads/?{query}"
+    async with client.push_request(
+        "POST", path, repository, {"Content-Length": "0"}, mount_from=source
+    ) as resp:
+        if resp.status == 201:
+            return None
+        return _location(resp.headers.get("Location"), path)
+
+
+async def start_upload(client: RegistryClient, repository: str) -> tuple[str, int]:
+    """Open an upload session: its Location, and the smallest PATCH it accepts (0: any)."""
+    path = f"/v2/{repository}/blobs/uploads/"
+    async with client.push_request("POST", path, repository, {"Content-Length": "0"}) as resp:
+        minimum = resp.headers.get("OCI-Chunk-Min-Length", "")
+        location = _location(resp.headers.get("Location"), path)
+        return location, int(minimum) if minimum.isdigit() else 0
+
+
+async def upload_blob(
+    client: RegistryClient,
+    repository: str,
+    digest: Digest,
+    size: int,
+    chunks: AsyncIterable[bytes],
+    *,
+    location: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Upload the blob's `size` bytes from `chunks` to `repository` (into the upload at
+    `location` if one is open already). `progress` hears the bytes sent so far."""
+    minimum = 0
+    if location is None:
+        location, minimum = await start_upload(client, repository)
+    piece_size = max(chunk_size, minimum)
+    report = progress or (lambda sent: None)
+    pieces = _pieces(chunks, piece_size)
+    sent = 0
+    if size <= piece_size:
+        body = b"".join([piece async for piece in pieces])
+        await _finish(client, repository, location, digest, body)
+        report(len(body))
+        return
+    async for piece in pieces:
+        headers = {
+            **_OCTETS,
+            "Content-Range": f"{sent}-{sent + len(piece) - 1}",
+            "Content-Length": str(len(piece)),
+        }
+        async with client.push_request("PATCH", location, repository, headers, data=piece) as resp:
+            location = _location(resp.headers.get("Location"), location)
+        sent += len(piece)
+        report(sent)
+    if sent != size:
+        raise RegistryError(f"blob {digest}: the local content has {sent} bytes, not {size}")
+    await _finish(client, repository, location, digest, b"")
+
+
+async def put_manifest(
+    client: RegistryClient, repository: str, reference: str, body: bytes, media_type: str
+) -> Digest:
+    """PUT a manifest (or index) under a tag or digest; returns its digest."""
+    digest = Digest.of(body)
+    async with client.push_request(
+        "PUT",
+        f"/v2/{repository}/manifests/{reference}",
+        repository,
+        {"Content-Type": media_type},
+        data=body,
+    ) as resp:
+        answered = resp.headers.get("Docker-Content-Digest")
+    if answered and answered != str(digest):
+        raise RegistryError(
+            f"{repository}:{reference}: the registry stored the manifest as {answered}, "
+            f"not {digest}"
+        )
+    return digest
+
+
+async def _finish(
+    client: RegistryClient, repository: str, location: str, digest: Digest, body: bytes
+) -> None:
+    url = _with_query(location, digest=str(digest))
+    headers = {**_OCTETS, "Content-Length": str(len(body))}
+    async with client.push_request("PUT", url, repository, headers, data=body) as resp:
+        answered = resp.headers.get("Docker-Content-Digest")
+    if answered and answered != str(digest):
+        raise RegistryError(f"blob {digest}: the registry stored it as {answered}")
+
+
+async def _pieces(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """`chunks` regrouped into pieces of exactly `size` bytes (the last may be shorter)."""
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _blob_path(repository: str, digest: Digest) -> str:
+    return f"/v2/{repository}/blobs/{digest}"
+
+
+def _location(value: str | None, request_path: str) -> str:
+    """An upload's Location, absolute or relative to the request, as a path or URL."""
+    if not value:
+        raise RegistryError(f"POST {request_path}: the registry sent no upload Location")
+    if value.startswith(("http://", "https://")):
+        return value
+    return urllib.parse.urljoin(request_path, value)
+
+
+def _with_query(location: str, **params: str) -> str:
+    separator = "&" if urllib.parse.urlsplit(location).query else "?"
+    return f"{location}{separator}{urllib.parse.urlencode(params)}"
