@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from blobstore import BlobNotFound, BlobStore, Digest
 from puller.connect import registry_client
 from puller.errors import UnsupportedManifest
-from puller.manifests import Descriptor, media_type_of, parse_index, parse_manifest
+from puller.manifests import Descriptor, manifest_blobs, media_type_of, parse_index
 from puller.progress import Phase, ProgressEvent, ProgressSink
 from puller.records import ImageRecord
 from registry_client import mediatypes
@@ -97,9 +97,13 @@ async def push_image(
                     report if shown else (lambda event: None),
                 )
 
-        async with asyncio.TaskGroup() as group:
-            for blob, shown in blobs.values():
-                group.create_task(send(blob, shown))
+        tasks = [asyncio.create_task(send(blob, shown)) for blob, shown in blobs.values()]
+        try:
+            await asyncio.gather(*tasks)  # the first failure is the one reported
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         for manifest in manifests:
             if index is not None or target.tag is None:
                 await put_manifest(
@@ -186,8 +190,7 @@ async def _manifest(content: BlobStore, digest: Digest) -> _Manifest:
     media_type = media_type_of(body, None)
     if media_type not in mediatypes.MANIFESTS:
         raise UnsupportedManifest(f"{digest} is not an image manifest ({media_type})")
-    parsed = parse_manifest(body, media_type)
-    return _Manifest(digest, body, media_type, (parsed.config, *parsed.layers))
+    return _Manifest(digest, body, media_type, manifest_blobs(body))
 
 
 async def _all_stored(content: BlobStore, blobs: Iterable[Descriptor]) -> None:

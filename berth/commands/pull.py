@@ -117,6 +117,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("reference", metavar="REF", help="[registry/]name[:tag][@digest]")
     add_registry_options(parser)
     parser.add_argument("--platform", help="os/arch[/variant] to pick from an index")
+    parser.add_argument(
+        "--all-platforms",
+        action="store_true",
+        help="of an index, store every platform's content too (to push the whole index)",
+    )
     add_unpack_limits(parser)
     add_root_option(parser)
     parser.set_defaults(handler=_pull)
@@ -149,6 +154,7 @@ def _pull(args: argparse.Namespace) -> int:
         lambda display: store.pull(
             args.reference,
             platform=args.platform,
+            all_platforms=args.all_platforms,
             plain_http=args.plain_http,
             credentials=credentials,
             progress=display,
