@@ -150,7 +150,7 @@ async def _push_blob(
         repository,
         digest,
         size,
-        content.read(digest),
+        lambda start, end: content.read(digest, start, end),
         location=location,
         chunk_size=options.chunk_size,
         progress=lambda sent: report(ProgressEvent(Phase.PUSHING, digest, sent, size)),

@@ -14,9 +14,9 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import aiohttp
 import yarl
@@ -27,6 +27,8 @@ from registry_client.challenge import Challenge, parse_challenges, pull_scope, p
 from registry_client.errors import AuthenticationFailed, NotFound, RegistryError
 
 MAX_MANIFEST_SIZE: Final = 4 * 1024 * 1024
+# A request body: bytes, or a function that opens a new stream of them for each attempt.
+Body: TypeAlias = bytes | Callable[[], AsyncIterable[bytes]]
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _TOKEN_MARGIN: Final = 10.0
 
@@ -107,12 +109,13 @@ class RegistryClient:
         headers: Mapping[str, str],
         *,
         scope: str | None = None,
-        data: bytes | None = None,
+        data: Body | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send with auth and retries; yields a 2xx response, raises RegistryError otherwise.
         `scope` is the token scope (default: pull of `repository`; several scopes are
-        separated by spaces); `data` the request body, sent again on a retry. `path` may also
-        be an absolute URL (an upload's Location)."""
+        separated by spaces); `data` the request body: bytes, or a function returning a
+        fresh stream of them for each attempt (send Content-Length with it). `path` may
+        also be an absolute URL (an upload's Location)."""
         scope = scope or pull_scope(repository)
         resp = await self._send(method, path, scope, headers, data)
         try:
@@ -133,7 +136,7 @@ class RegistryClient:
         repository: str,
         headers: Mapping[str, str],
         *,
-        data: bytes | None = None,
+        data: Body | None = None,
         mount_from: str | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """`request` with the scope a push of `repository` needs (plus pull of `mount_from`
@@ -152,7 +155,7 @@ class RegistryClient:
         path: str,
         scope: str,
         headers: Mapping[str, str],
-        data: bytes | None = None,
+        data: Body | None = None,
     ) -> aiohttp.ClientResponse:
         authenticated_once = False
         attempt = 0
@@ -164,7 +167,7 @@ class RegistryClient:
                     method,
                     self._url(path),
                     headers=sent,
-                    data=data,
+                    data=data() if callable(data) else data,
                     ssl=not self._insecure,
                     allow_redirects=method in ("GET", "HEAD"),
                 )

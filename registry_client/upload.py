@@ -2,23 +2,25 @@
 (monolithic or chunked) and manifest PUTs, as the OCI distribution spec's push section and
 Docker's upload protocol describe them.
 
-A blob's bytes come from an async iterator of chunks (a content store's reader) and never sit
-whole in memory: a blob up to `chunk_size` goes in one PUT; a bigger one in PATCHes of
-`chunk_size` bytes (or the registry's `OCI-Chunk-Min-Length`, if larger), then a closing PUT
-with the digest.
+A blob's bytes stream from a ranged reader (a content store's `read(digest, start, end)`)
+straight into the request bodies, never held in memory: a blob up to `chunk_size` goes in one
+PUT; a bigger one in PATCHes of `chunk_size` bytes (or the registry's `OCI-Chunk-Min-Length`,
+if larger), then a closing PUT with the digest. A request retried re-reads its range.
 """
 
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
 from blobstore import Digest
-from registry_client.client import RegistryClient
+from registry_client.client import Body, RegistryClient
 from registry_client.errors import NotFound, RegistryError
 
 DEFAULT_CHUNK_SIZE: Final = 16 * 1024 * 1024
+# Streams bytes [start, end) of the blob being uploaded (a content store's ranged read).
+RangeReader = Callable[[int, int], AsyncIterator[bytes]]
 _OCTETS: Final = {"Content-Type": "application/octet-stream"}
 
 
@@ -61,39 +63,34 @@ async def upload_blob(
     repository: str,
     digest: Digest,
     size: int,
-    chunks: AsyncIterable[bytes],
+    read: RangeReader,
     *,
     location: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Upload the blob's `size` bytes from `chunks` to `repository` (into the upload at
-    `location` if one is open already). `progress` hears the bytes sent so far."""
+    """Upload the blob's `size` bytes, read by `read(start, end)`, to `repository` (into the
+    upload at `location` if one is open already). `progress` hears the bytes sent so far."""
     minimum = 0
     if location is None:
         location, minimum = await start_upload(client, repository)
-    piece_size = max(chunk_size, minimum)
+    piece = max(chunk_size, minimum)
     report = progress or (lambda sent: None)
-    pieces = _pieces(chunks, piece_size)
-    sent = 0
-    if size <= piece_size:
-        body = b"".join([piece async for piece in pieces])
-        await _finish(client, repository, location, digest, body)
-        report(len(body))
+    if size <= piece:
+        await _finish(client, repository, location, digest, _body(read, 0, size, report), size)
         return
-    async for piece in pieces:
+    for start in range(0, size, piece):
+        end = min(start + piece, size)
         headers = {
             **_OCTETS,
-            "Content-Range": f"{sent}-{sent + len(piece) - 1}",
-            "Content-Length": str(len(piece)),
+            "Content-Range": f"{start}-{end - 1}",
+            "Content-Length": str(end - start),
         }
-        async with client.push_request("PATCH", location, repository, headers, data=piece) as resp:
+        async with client.push_request(
+            "PATCH", location, repository, headers, data=_body(read, start, end, report)
+        ) as resp:
             location = _location(resp.headers.get("Location"), location)
-        sent += len(piece)
-        report(sent)
-    if sent != size:
-        raise RegistryError(f"blob {digest}: the local content has {sent} bytes, not {size}")
-    await _finish(client, repository, location, digest, b"")
+    await _finish(client, repository, location, digest, b"", 0)
 
 
 async def put_manifest(
@@ -118,26 +115,37 @@ async def put_manifest(
 
 
 async def _finish(
-    client: RegistryClient, repository: str, location: str, digest: Digest, body: bytes
+    client: RegistryClient,
+    repository: str,
+    location: str,
+    digest: Digest,
+    body: Body,
+    size: int,
 ) -> None:
     url = _with_query(location, digest=str(digest))
-    headers = {**_OCTETS, "Content-Length": str(len(body))}
+    headers = {**_OCTETS, "Content-Length": str(size)}
     async with client.push_request("PUT", url, repository, headers, data=body) as resp:
         answered = resp.headers.get("Docker-Content-Digest")
     if answered and answered != str(digest):
         raise RegistryError(f"blob {digest}: the registry stored it as {answered}")
 
 
-async def _pieces(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
-    """`chunks` regrouped into pieces of exactly `size` bytes (the last may be shorter)."""
-    buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+def _body(
+    read: RangeReader, start: int, end: int, progress: Callable[[int], None]
+) -> Callable[[], AsyncIterator[bytes]]:
+    """A request body of bytes [start, end), opened anew for each attempt, reporting the
+    blob's bytes sent so far as they go."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        sent = start
+        async for chunk in read(start, end):
+            yield chunk
+            sent += len(chunk)
+            progress(sent)
+        if sent != end:
+            raise RegistryError(f"the local content ended at byte {sent}, not {end}")
+
+    return stream
 
 
 def _blob_path(repository: str, digest: Digest) -> str:
