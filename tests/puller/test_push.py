@@ -22,25 +22,18 @@ from tests.puller.test_pull_tree import _on_terminal
 from tests.runtime.images import busybox_layer
 from tests.support import images as img
 from tests.support.clients import run, unique
-from tests.support.server import (
-    RunningServer,
-    berth_executable,
-    start_berth,
-    start_distribution,
-)
+from tests.support.server import RunningServer, berth_executable, running
 
 
 @pytest.fixture(scope="module", params=["berth", "distribution"])
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """The registry pushed to: `berth serve`, then CNCF Distribution."""
-    data = tmp_path_factory.mktemp(f"push-target-{request.param}") / "data"
-    server = start_berth(data) if request.param == "berth" else start_distribution(data)
-    try:
+    """`berth serve`, then CNCF Distribution."""
+    with running(
+        request.param, tmp_path_factory.mktemp(f"push-target-{request.param}") / "data"
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _manifest(server: RunningServer, repository: str, reference: str) -> tuple[bytes, str]:

@@ -19,7 +19,7 @@ from blobstore import Digest
 from registry_client.client import RegistryClient
 from registry_client.upload import blob_exists, mount_blob, put_manifest, upload_blob
 from tests.support import images as img
-from tests.support.server import RunningServer, start_berth, start_distribution
+from tests.support.server import RunningServer, running
 
 MIB = 1024 * 1024
 
@@ -28,12 +28,11 @@ MIB = 1024 * 1024
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    data = tmp_path_factory.mktemp(f"upload-{request.param}") / "data"
-    running = start_berth(data) if request.param == "berth" else start_distribution(data)
-    try:
-        yield running
-    finally:
-        running.stop()
+    """`berth serve`, then CNCF Distribution."""
+    with running(
+        request.param, tmp_path_factory.mktemp(f"upload-{request.param}") / "data"
+    ) as server:
+        yield server
 
 
 def _reader(blob: bytes, reads: list[tuple[int, int]]) -> Any:
