@@ -5,7 +5,9 @@ Docker's upload protocol describe them.
 A blob's bytes stream from a ranged reader (a content store's `read(digest, start, end)`)
 straight into the request bodies, never held in memory: a blob up to `chunk_size` goes in one
 PUT; a bigger one in PATCHes of `chunk_size` bytes (or the registry's `OCI-Chunk-Min-Length`,
-if larger), then a closing PUT with the digest. A request retried re-reads its range.
+if larger), then a closing PUT with the digest. A request retried re-reads its range; a
+PATCH that failed continues from where the registry says the upload stands (or, when the
+registry no longer knows that upload, from a new one).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Final
 
 from blobstore import Digest
 from registry_client.client import Body, RegistryClient
-from registry_client.errors import NotFound, RegistryError
+from registry_client.errors import AuthenticationFailed, NotFound, RegistryError
 
 DEFAULT_CHUNK_SIZE: Final = 16 * 1024 * 1024
 # Streams bytes [start, end) of the blob being uploaded (a content store's ranged read).
@@ -79,18 +81,44 @@ async def upload_blob(
     if size <= piece:
         await _finish(client, repository, location, digest, _body(read, 0, size, report), size)
         return
-    for start in range(0, size, piece):
+    start = failures = 0
+    while start < size:
         end = min(start + piece, size)
         headers = {
             **_OCTETS,
             "Content-Range": f"{start}-{end - 1}",
             "Content-Length": str(end - start),
         }
-        async with client.push_request(
-            "PATCH", location, repository, headers, data=_body(read, start, end, report)
-        ) as resp:
-            location = _location(resp.headers.get("Location"), location)
+        try:
+            async with client.push_request(
+                "PATCH", location, repository, headers, data=_body(read, start, end, report)
+            ) as resp:
+                location = _location(resp.headers.get("Location"), location)
+        except AuthenticationFailed:
+            raise
+        except RegistryError:
+            # the registry may have kept part of the chunk (or all of it, and the answer was
+            # lost): ask where the upload stands and go on from there, or start over when
+            # the upload is gone (Distribution's Location carries a state that went stale)
+            failures += 1
+            if failures >= client.retry.attempts:
+                raise
+            try:
+                location, start = await upload_offset(client, repository, location)
+            except NotFound:
+                (location, _), start = await start_upload(client, repository), 0
+            continue
+        start, failures = end, 0
     await _finish(client, repository, location, digest, b"", 0)
+
+
+async def upload_offset(client: RegistryClient, repository: str, location: str) -> tuple[str, int]:
+    """Where an upload stands (GET on its Location): its Location and the bytes it holds."""
+    async with client.push_request("GET", location, repository, {}) as resp:
+        held = resp.headers.get("Range", "")
+        location = _location(resp.headers.get("Location"), location)
+    _, _, last = held.partition("-")
+    return location, int(last) + 1 if last.isdigit() else 0
 
 
 async def put_manifest(

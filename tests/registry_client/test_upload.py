@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from blobstore import Digest
 from registry_client.client import RegistryClient
@@ -123,3 +124,81 @@ async def test_chunked_and_monolithic_uploads_mounts_and_manifests(
         digest = await put_manifest(client, other, "v1", image.manifest, image.media_type)
         assert str(digest) == image.digest
         assert _get(server, f"/v2/{other}/manifests/{image.digest}") == image.manifest
+
+
+class AnswerLosingProxy:
+    """Forwards to `upstream`, but the answer to the first PATCH is replaced by a 502 after
+    the registry took the chunk: the client must learn where the upload stands."""
+
+    def __init__(self, upstream: RunningServer) -> None:
+        self.upstream = upstream
+        self.log: list[tuple[str, int]] = []  # (method, status sent back)
+        self.lost = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k in ("Accept", "Content-Type", "Content-Range", "Authorization")
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method,
+                self.upstream.url + request.path_qs,
+                headers=headers,
+                data=await request.read(),
+                allow_redirects=False,
+            ) as upstream,
+        ):
+            body = await upstream.read()
+            forwarded = {
+                k: v.replace(self.upstream.host, request.host)
+                for k, v in upstream.headers.items()
+                if k in ("Location", "Range", "Docker-Content-Digest", "Docker-Upload-UUID")
+            }
+        if request.method == "PATCH" and not self.lost:
+            self.lost = True
+            self.log.append((request.method, 502))
+            return web.Response(status=502, text="upstream answer lost")
+        self.log.append((request.method, upstream.status))
+        return web.Response(status=upstream.status, body=body, headers=forwarded)
+
+
+async def test_a_patch_whose_answer_was_lost_continues_where_the_upload_stands(
+    server: RunningServer, aiohttp_server: Any
+) -> None:
+    proxy = AnswerLosingProxy(server)
+    app = web.Application(client_max_size=8 * MIB)
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    front = await aiohttp_server(app)
+    blob = os.urandom(3 * MIB)
+    digest = Digest.parse("sha256:" + hashlib.sha256(blob).hexdigest())
+    reads: list[tuple[int, int]] = []
+    repo = f"upload/{server.kind}-lost"
+    async with aiohttp.ClientSession() as session:
+        client = RegistryClient(session, f"127.0.0.1:{front.port}", plain_http=True)
+        await upload_blob(client, repo, digest, len(blob), _reader(blob, reads), chunk_size=MIB)
+    # the first chunk was sent twice (the 502 is retried as is) and refused: Berth says
+    # where the upload stands (416, then 204 with its Range) and the rest follows once;
+    # Distribution's Location carries a state gone stale (404), so the upload starts over
+    methods = [method for method, _ in proxy.log]
+    if server.kind == "berth":
+        assert methods == ["POST", "PATCH", "PATCH", "GET", "PATCH", "PATCH", "PUT"]
+        assert [status for _, status in proxy.log][1:4] == [502, 416, 204]
+        assert reads == [(0, MIB), (0, MIB), (MIB, 2 * MIB), (2 * MIB, 3 * MIB)]
+    else:
+        assert methods == [
+            "POST",
+            "PATCH",
+            "PATCH",
+            "GET",
+            "POST",
+            "PATCH",
+            "PATCH",
+            "PATCH",
+            "PUT",
+        ]
+        assert [status for _, status in proxy.log][1:4] == [502, 404, 404]
+        assert reads == [(0, MIB), (0, MIB), (0, MIB), (MIB, 2 * MIB), (2 * MIB, 3 * MIB)]
+    assert _get(server, f"/v2/{repo}/blobs/{digest}") == blob
