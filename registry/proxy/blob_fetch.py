@@ -165,12 +165,7 @@ class CachedBlobs:
             info = await self._store.stat(digest)
         except BlobNotFound:
             return None
-        if not await self._referenced_in(route.name, digest):
-            try:  # the upstream repository must have it, not just some other repository here
-                await route.upstream.client.head_blob(route.remote, digest)
-            except UPSTREAM_FAILURES as exc:
-                raise blob_error(exc, route, str(digest)) from None
-        await self._link(route.name, info)
+        await self._link_if_upstream_has(route, info)
         return info
 
     async def upstream_size(self, route: Route, digest: Digest) -> int:
@@ -219,7 +214,7 @@ class CachedBlobs:
         finally:
             early.cancel()
         if not fetch.linked:  # another process or repository downloaded it
-            await self._link(route.name, info)
+            await self._link_if_upstream_has(route, info)
         return info
 
     async def _size_meanwhile(self, route: Route, digest: Digest, fetch: BlobFetch) -> None:
@@ -329,6 +324,17 @@ class CachedBlobs:
             return await self._store.stat(digest)
         except BlobNotFound:
             return None
+
+    async def _link_if_upstream_has(self, route: Route, info: BlobInfo) -> None:
+        """Link a blob whose bytes are here into `route`'s repository, if that repository may
+        have it: a manifest cached there references it, or its upstream repository has it
+        (else a name under one upstream would serve what only another upstream has)."""
+        if not await self._referenced_in(route.name, info.digest):
+            try:
+                await route.upstream.client.head_blob(route.remote, info.digest)
+            except UPSTREAM_FAILURES as exc:
+                raise blob_error(exc, route, str(info.digest)) from None
+        await self._link(route.name, info)
 
     async def _link(self, repo: str, info: BlobInfo) -> None:
         async def work(conn: WriteConnection) -> None:

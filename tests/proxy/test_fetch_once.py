@@ -4,6 +4,7 @@ app or two (two replicas on one database and store); verified before it is commi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import os
@@ -13,6 +14,8 @@ import aiohttp
 import pytest
 
 from blobstore import BlobNotFound, Digest
+from registry import Config, create_app
+from registry.config import ProxyConfig, UpstreamConfig
 from registry.db import Database
 from registry.http.keys import BLOBSTORE
 from registry.leases import Leases
@@ -25,7 +28,7 @@ from tests.api.oci import (
     digest_of,
     push_blob,
 )
-from tests.proxy.conftest import CacheFactory
+from tests.proxy.conftest import CacheFactory, ClientFactory
 from tests.proxy.forwarder import Forwarder
 from tests.support.server import start_berth
 
@@ -206,4 +209,33 @@ async def test_workers_of_berth_serve_fetch_once(
     finally:
         await asyncio.to_thread(cache.stop)
     assert all(body == layer for body in bodies)
+    assert counter.count("GET", "blobs") == 1
+
+
+async def test_a_download_for_one_upstream_is_not_served_under_another(
+    upstream_session: Client,
+    forwarder: tuple[Forwarder, str],
+    aiohttp_client: ClientFactory,
+    base_config: Config,
+) -> None:
+    """A client asking for a digest under prefix `b` while it downloads for prefix `a` gets it
+    only if `b`'s upstream repository has it: joining the download must not skip that check."""
+    counter, url = forwarder
+    layer_digest, layer = await _image(upstream_session, "poison/app", 2 << 20)
+    counter.chunk_delay = 0.005
+    proxy = ProxyConfig(
+        upstreams=(
+            UpstreamConfig(prefix="a", remoteurl=url),
+            UpstreamConfig(prefix="b", remoteurl=url),
+        )
+    )
+    cache = await aiohttp_client(create_app(dataclasses.replace(base_config, proxy=proxy)))
+
+    wanted = await cache.get(f"/v2/a/poison/app/blobs/{layer_digest}")  # headers: under way
+    other = await cache.get(f"/v2/b/poison/nothing-here/blobs/{layer_digest}")
+    assert other.status == 404, await other.read()
+    assert (await other.json())["errors"][0]["code"] == "BLOB_UNKNOWN"
+    assert await wanted.read() == layer
+    again = await cache.get(f"/v2/b/poison/nothing-here/blobs/{layer_digest}")
+    assert again.status == 404
     assert counter.count("GET", "blobs") == 1
