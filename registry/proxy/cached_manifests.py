@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
+from typing import Final
 
 from blobstore import Digest
 from registry.db import Database
@@ -17,6 +19,8 @@ from registry.proxy.upstreams import Route
 from registry.service import ManifestService, StoredManifest
 
 log = logging.getLogger(__name__)
+
+REVALIDATION_WAIT: Final = 10.0  # seconds a client waits for the upstream before stale is served
 
 
 class CachedManifests:
@@ -64,17 +68,22 @@ class CachedManifests:
             return now.manifest
 
         key = f"proxy-tag:{route.name}:{tag}"
+        # With a cached manifest to fall back on, the client waits a bounded time for the
+        # upstream (whose timeouts and retries add up to minutes); the revalidation itself
+        # goes on, shielded, and its answer serves the next request.
+        wait = REVALIDATION_WAIT if cached is not None else None
         try:
-            return await self._flights.run(
-                key, lambda: self._revalidate(route, tag, cached), checked_since_start
-            )
+            async with asyncio.timeout(wait):
+                return await self._flights.run(
+                    key, lambda: self._revalidate(route, tag, cached), checked_since_start
+                )
         except UPSTREAM_FAILURES as exc:
             if cached is None or not is_unavailable(exc):
                 raise manifest_error(exc, route, tag) from None
             log.warning(
                 "upstream %s failed (%s): serving cached %s:%s (%s) stale",
                 route.upstream.url,
-                exc,
+                str(exc) or f"did not answer within {wait:g} s",
                 route.name,
                 tag,
                 cached.manifest.digest,

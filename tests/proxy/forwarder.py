@@ -23,6 +23,8 @@ class Forwarder:
         self.corrupt_blobs = False  # flip a byte of every blob GET: the digest no longer matches
         self.chunk_delay = 0.0  # seconds between 64 KiB chunks of a blob GET
         self.fail_with: int | None = None  # answer every request with this status instead
+        self.hang = False  # answer nothing (until the forwarder stops): an upstream that hangs
+        self._stopping: asyncio.Event | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def count(self, method: str, kind: str) -> int:
@@ -38,6 +40,8 @@ class Forwarder:
         return app
 
     async def _close(self, _: web.Application) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
         if self._session is not None:
             await self._session.close()
 
@@ -45,6 +49,9 @@ class Forwarder:
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False)
         self.requests[(request.method, request.path)] += 1
+        if self.hang:
+            self._stopping = self._stopping or asyncio.Event()
+            await self._stopping.wait()
         if self.fail_with is not None:
             return web.Response(status=self.fail_with, text="failing on purpose")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}

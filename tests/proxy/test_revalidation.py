@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from registry.proxy import cached_manifests
 from tests.api.oci import Client, error_code, push_image
 from tests.proxy.conftest import CacheFactory
 from tests.proxy.forwarder import Forwarder
@@ -119,3 +120,27 @@ async def test_an_upstream_answering_5xx_is_stale_on_error_and_404_is_not(
     assert await error_code(response) == "MANIFEST_UNKNOWN"
     counter.fail_with = None
     assert (await cache.get("/v2/up/flaky/app/manifests/latest")).status == 200
+
+
+async def test_a_hung_upstream_is_stale_on_error_within_a_bound(
+    upstream_session: Client,
+    forwarder: tuple[Forwarder, str],
+    make_cache: CacheFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An upstream that accepts the revalidation and never answers: the cached manifest is
+    served once the revalidation has taken `REVALIDATION_WAIT`, not after the client gave up."""
+    counter, url = forwarder
+    digest, _ = await push_image(upstream_session, "hung/app")
+    cache = await make_cache(url, ttl=0.0)
+    assert (await cache.get("/v2/up/hung/app/manifests/latest")).status == 200
+
+    monkeypatch.setattr(cached_manifests, "REVALIDATION_WAIT", 0.5)
+    counter.hang = True
+    with caplog.at_level(logging.WARNING, logger="registry.proxy"):
+        response = await asyncio.wait_for(cache.get("/v2/up/hung/app/manifests/latest"), 10)
+    assert response.status == 200
+    assert response.headers["Docker-Content-Digest"] == digest
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("up/hung/app:latest" in line and "did not answer" in line for line in warnings)
