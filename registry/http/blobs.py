@@ -23,7 +23,7 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     else:
         found = await _through_cache(request, route, digest)
         if isinstance(found, Listener):
-            return await _stream_fetch(request, digest, found)
+            return await _stream_fetch(request, name, digest, found)
         info = found
     if request.method == "HEAD":
         request.app[TOUCHES].touch(str(digest))  # garbage collection's grace (docs/gc.md)
@@ -77,11 +77,12 @@ async def _through_cache(request: web.Request, route: Route, digest: Digest) -> 
 
 
 async def _stream_fetch(
-    request: web.Request, digest: Digest, listener: Listener
+    request: web.Request, name: str, digest: Digest, listener: Listener
 ) -> web.StreamResponse:
     """A blob as it arrives from the upstream. Cut short if its bytes fail verification."""
     try:
         size = await listener.size()
+        await request.app[BLOBS].pulled(name, BlobInfo(digest, size))
         response = web.StreamResponse(
             headers={
                 "Docker-Content-Digest": str(digest),

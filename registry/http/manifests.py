@@ -22,6 +22,7 @@ async def get_manifest(request: web.Request) -> web.Response:
         stored = await request.app[MANIFESTS].get(name, reference)
     else:
         stored = await request.app[PROXY].manifests.get(route, reference)
+        await request.app[MANIFESTS].pulled(name, stored, reference)
     headers = {
         "Docker-Content-Digest": stored.digest,
         "ETag": f'"{stored.digest}"',

@@ -112,6 +112,6 @@ class CachedManifests:
 
     async def _local(self, repo: str, digest: Digest) -> StoredManifest | None:
         try:
-            return await self._manifests.get(repo, digest)
+            return await self._manifests.find(repo, digest)
         except RegistryError:
             return None

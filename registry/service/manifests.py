@@ -85,9 +85,15 @@ class ManifestService:
         self._events = events or Outbox()
 
     async def get(self, repo: str, reference: Digest | str) -> StoredManifest:
-        """By tag or digest; NAME_UNKNOWN for an unknown repository, else MANIFEST_UNKNOWN."""
-        by_digest = isinstance(reference, Digest)
-        query = _BY_DIGEST if by_digest else _BY_TAG
+        """A pull, by tag or digest; NAME_UNKNOWN for an unknown repository, else
+        MANIFEST_UNKNOWN."""
+        stored = await self.find(repo, reference)
+        await self.pulled(repo, stored, reference)
+        return stored
+
+    async def find(self, repo: str, reference: Digest | str) -> StoredManifest:
+        """`get` without the pull event: a lookup."""
+        query = _BY_DIGEST if isinstance(reference, Digest) else _BY_TAG
         params = {"repo": repo, "ref": str(reference)}
         async with self._db.read() as conn:
             row = (await conn.execute(query, params)).first()
@@ -95,11 +101,15 @@ class ManifestService:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
         if row is None:
             raise RegistryError(MANIFEST_UNKNOWN, detail={"reference": str(reference)})
-        tag = "" if by_digest else str(reference)
-        await self._events.manifest_pulled(
-            self._db, repo, row.digest, row.media_type, len(row.payload), tag
-        )
         return StoredManifest(row.digest, row.media_type, row.payload)
+
+    async def pulled(self, repo: str, stored: StoredManifest, reference: Digest | str) -> None:
+        """A pull of `stored` by `reference` (webhook `pull` events for endpoints that want
+        them); `get` records it, the pull-through cache calls it itself."""
+        tag = "" if isinstance(reference, Digest) else str(reference)
+        await self._events.manifest_pulled(
+            self._db, repo, stored.digest, stored.media_type, len(stored.payload), tag
+        )
 
     async def put(
         self,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+from registry import Config
+from registry.config import EndpointConfig, NotificationsConfig
 from tests.api.oci import OCI_MANIFEST, Client, digest_of, error_code, push_image
 from tests.proxy.conftest import CacheFactory
 from tests.proxy.forwarder import Forwarder
 from tests.support.server import RunningServer
+from tests.support.webhooks import Receiver
 
 
 async def test_manifest_and_blobs_through_a_prefix(
@@ -132,3 +136,46 @@ async def test_head_of_an_uncached_blob_asks_upstream_and_fetches_nothing(
     assert await ranged.read() == layer[5:15]
     assert (await cache.get(blob)).status == 200
     assert counter.count("GET", "blobs") == 1
+
+
+async def test_pulls_through_the_cache_are_pull_events(
+    upstream: RunningServer,
+    upstream_session: Client,
+    make_cache: CacheFactory,
+    base_config: Config,
+) -> None:
+    """A pull that fetches from the upstream is a pull like any other (webhook `pull` events
+    for the manifest and each blob), the first time as well as from the cache."""
+    layer = b"an evented layer"
+    digest, payload = await push_image(upstream_session, "evented/app", layer=layer)
+    receiver = Receiver()
+    receiver.start()
+    try:
+        endpoint = EndpointConfig(name="all", url=receiver.url)
+        config = dataclasses.replace(
+            base_config, notifications=NotificationsConfig(endpoints=(endpoint,))
+        )
+        cache = await make_cache(upstream.url, config=config)
+        assert (await cache.get("/v2/up/evented/app/manifests/latest")).status == 200
+        blobs = [
+            d["digest"] for d in (json.loads(payload)["config"], *json.loads(payload)["layers"])
+        ]
+        for _ in range(2):  # uncached, then cached
+            for blob in blobs:
+                response = await cache.get(f"/v2/up/evented/app/blobs/{blob}")
+                assert response.status == 200
+                await response.read()
+
+        def pulled(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+            return [
+                (e["target"]["repository"], e["target"]["digest"])
+                for e in events
+                if e["action"] == "pull"
+            ]
+
+        events = await receiver.await_events(lambda evs: len(pulled(evs)) >= 5, polls=200)
+    finally:
+        receiver.stop()
+    assert sorted(pulled(events)) == sorted(
+        [("up/evented/app", digest)] + [("up/evented/app", blob) for blob in blobs] * 2
+    )
