@@ -23,6 +23,9 @@ class Forwarder:
         self.corrupt_blobs = False  # flip a byte of every blob GET: the digest no longer matches
         self.chunk_delay = 0.0  # seconds between 64 KiB chunks of a blob GET
         self.fail_with: int | None = None  # answer every request with this status instead
+        # Where authorized blob GETs are redirected (307 to BASE/DIGEST), as registries on
+        # object storage send clients to a presigned URL.
+        self.blob_redirect: str | None = None
         self.hang = False  # answer nothing (until the forwarder stops): an upstream that hangs
         self._stopping: asyncio.Event | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -57,6 +60,9 @@ class Forwarder:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.read()
         blob_get = request.method == "GET" and "/blobs/sha256:" in request.path
+        if blob_get and self.blob_redirect and "Authorization" in request.headers:
+            digest = request.path.rsplit("/", 1)[1]
+            raise web.HTTPTemporaryRedirect(f"{self.blob_redirect}/{digest}")
         async with self._session.request(
             request.method,
             self.target + request.path_qs,

@@ -11,10 +11,11 @@ from typing import Any
 import aiohttp
 import bcrypt
 import pytest
+from aiohttp import web
 
 from registry import Config, create_app
 from registry.db import upgrade
-from tests.api.oci import error_code, push_image
+from tests.api.oci import digest_of, error_code, push_image
 from tests.proxy.conftest import CacheFactory
 from tests.proxy.forwarder import Forwarder
 
@@ -97,3 +98,36 @@ async def test_credentials_from_a_docker_config(
     response = await cache.get("/v2/up/docker/config/manifests/latest")
     assert response.status == 200, await response.text()
     assert await response.read() == payload
+
+
+async def test_a_blob_redirected_to_another_host_gets_no_upstream_credentials(
+    tmp_path: Path, aiohttp_server: Server, make_cache: CacheFactory
+) -> None:
+    """An upstream on object storage answers blob GETs 307 to a presigned URL: the cache
+    follows it, and sends the upstream's Authorization only to the upstream."""
+    counter, url = await _upstream_with_auth(tmp_path, aiohttp_server, "basic")
+    _, payload = await _push(url, "stored/app", "basic")
+    layer = json.loads(payload)["layers"][0]["digest"]
+    seen: list[dict[str, str]] = []
+    basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+    async def presigned(request: web.Request) -> web.Response:
+        """Object storage: the blob's bytes to anyone holding the URL."""
+        seen.append(dict(request.headers))
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": basic}) as session,
+            session.get(f"{counter.target}/v2/stored/app/blobs/{request.match_info['digest']}") as blob,
+        ):
+            return web.Response(body=await blob.read())
+
+    storage = web.Application()
+    storage.router.add_get("/{digest}", presigned)
+    storage_server = await aiohttp_server(storage)
+    counter.blob_redirect = f"http://127.0.0.1:{storage_server.port}"
+    cache = await make_cache(url, username=USER, password=PASSWORD)
+
+    response = await cache.get(f"/v2/up/stored/app/blobs/{layer}")
+    assert response.status == 200, await response.text()
+    assert digest_of(await response.read()) == layer
+    assert len(seen) == 1
+    assert "Authorization" not in seen[0]
