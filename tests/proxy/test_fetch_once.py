@@ -239,3 +239,26 @@ async def test_a_download_for_one_upstream_is_not_served_under_another(
     again = await cache.get(f"/v2/b/poison/nothing-here/blobs/{layer_digest}")
     assert again.status == 404
     assert counter.count("GET", "blobs") == 1
+
+
+async def test_shutting_down_mid_fetch_leaves_no_ingest_and_no_lease(
+    upstream_session: Client,
+    forwarder: tuple[Forwarder, str],
+    make_cache: CacheFactory,
+    db: Database,
+) -> None:
+    counter, url = forwarder
+    layer_digest, _ = await _image(upstream_session, "stopping/app", 3 << 20)
+    counter.chunk_delay = 0.01
+    cache = await make_cache(url)
+    store = cache.app[BLOBSTORE]
+    response = await cache.get(f"/v2/up/stopping/app/blobs/{layer_digest}")
+    assert response.status == 200
+    assert len(await response.content.read(65536)) > 0  # under way
+    assert await store.idle_uploads(-1.0) != []
+
+    await cache.close()  # the app's cleanup: the fetch is cancelled
+    assert await store.idle_uploads(-1.0) == []
+    with pytest.raises(BlobNotFound):
+        await store.stat(Digest.parse(layer_digest))
+    assert await Leases(db).holder_of(f"proxy-blob:{layer_digest}") is None

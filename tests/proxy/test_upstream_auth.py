@@ -116,7 +116,9 @@ async def test_a_blob_redirected_to_another_host_gets_no_upstream_credentials(
         seen.append(dict(request.headers))
         async with (
             aiohttp.ClientSession(headers={"Authorization": basic}) as session,
-            session.get(f"{counter.target}/v2/stored/app/blobs/{request.match_info['digest']}") as blob,
+            session.get(
+                f"{counter.target}/v2/stored/app/blobs/{request.match_info['digest']}"
+            ) as blob,
         ):
             return web.Response(body=await blob.read())
 
