@@ -1,5 +1,6 @@
 """Pulls images from OCI and Docker registries into a local store, unpacked as overlay
-snapshots. `ImageStore` is the API; the state dir layout is drawn in `puller.store`.
+snapshots, and tags and pushes them back out as stored (`puller.pushing`). `ImageStore` is
+the API; the state dir layout is drawn in `puller.store`.
 
 Names load on first use (PEP 562), so that `berth images` or `berth run` of a pulled
 image imports only what it touches.
@@ -58,9 +59,9 @@ _EXPORTS: dict[str, str] = {
     "ProgressEvent": "puller.progress",
     "ProgressSink": "puller.progress",
     "ImageRecord": "puller.records",
-    "Reference": "puller.reference",
-    "default_plain_http": "puller.reference",
-    "parse_reference": "puller.reference",
+    "Reference": "registry_client.reference",
+    "default_plain_http": "registry_client.reference",
+    "parse_reference": "registry_client.reference",
     "ImageStore": "puller.store",
     "PruneReport": "puller.store",
     "default_root": "puller.stateroot",
@@ -85,9 +86,9 @@ if typing.TYPE_CHECKING:
     from puller.platforms import Platform, host_platform, parse_platform
     from puller.progress import Phase, ProgressEvent, ProgressSink
     from puller.records import ImageRecord
-    from puller.reference import Reference, default_plain_http, parse_reference
     from puller.stateroot import default_root
     from puller.store import ImageStore, PruneReport
+    from registry_client.reference import Reference, default_plain_http, parse_reference
 
 
 def __getattr__(name: str) -> object:

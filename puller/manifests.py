@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from blobstore import Digest, InvalidDigest
-from puller import mediatypes
 from puller.errors import UnsupportedManifest
 from puller.platforms import Platform, platform_of
+from registry_client import mediatypes
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,16 @@ def parse_manifest(body: bytes, media_type: str) -> ImageManifest:
                 f"layer {layer.digest} has unsupported media type {layer.media_type!r}"
             )
     return ImageManifest(media_type, config, parsed)
+
+
+def manifest_blobs(body: bytes) -> tuple[Descriptor, ...]:
+    """The config and layers a manifest references, of any media type (attestation
+    manifests carry in-toto layers): what storing or pushing it must carry along."""
+    document = _load(body)
+    layers = document.get("layers")
+    if not isinstance(layers, list):
+        raise UnsupportedManifest("manifest has no layers list")
+    return (_descriptor(document.get("config")), *(_descriptor(layer) for layer in layers))
 
 
 def select_platform(entries: list[Descriptor], wanted: Platform) -> Descriptor:

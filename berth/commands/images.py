@@ -1,4 +1,5 @@
-"""`berth images`, `berth rmi REF`, `berth prune`: the local image store."""
+"""`berth images`, `berth tag SOURCE TARGET`, `berth rmi REF`, `berth prune`: the local image
+store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from berth.cli import CommandError
 from berth.commands.pull import add_root_option, open_store
 from blobstore import BlobStoreError
 from puller import PullerError
+from registry_client.errors import ClientError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,6 +18,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     images.add_argument("--no-trunc", action="store_true", help="show full digests")
     add_root_option(images)
     images.set_defaults(handler=_images)
+    tag = subparsers.add_parser(
+        "tag", help="give a local image another name (TARGET refers to SOURCE)"
+    )
+    tag.add_argument("source", metavar="SOURCE", help="a local image: name[:tag] or name@digest")
+    tag.add_argument("target", metavar="TARGET", help="the new name[:tag]")
+    add_root_option(tag)
+    tag.set_defaults(handler=_tag)
     rmi = subparsers.add_parser("rmi", help="remove local images (data stays until prune)")
     rmi.add_argument("references", nargs="+", metavar="REF")
     add_root_option(rmi)
@@ -45,13 +54,21 @@ def _images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tag(args: argparse.Namespace) -> int:
+    try:
+        open_store(args).tag(args.source, args.target)
+    except (PullerError, ClientError) as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
 def _rmi(args: argparse.Namespace) -> int:
     store = open_store(args)
     failed = False
     for reference in args.references:
         try:
             record = store.remove(reference)
-        except PullerError as exc:
+        except (PullerError, ClientError) as exc:
             print(f"berth rmi: {exc}", file=sys.stderr)
             failed = True
             continue
@@ -64,7 +81,7 @@ def _prune(args: argparse.Namespace) -> int:
 
     try:
         report = asyncio.run(open_store(args).prune())
-    except (PullerError, BlobStoreError, OSError) as exc:
+    except (PullerError, ClientError, BlobStoreError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     print(
         f"Deleted {report.blobs_deleted} blobs ({human_size(report.bytes_freed)}) and "
