@@ -88,7 +88,7 @@ class TokenIssuer:
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append(
             {
-                "scope": request.query.get("scope", ""),
+                "scope": " ".join(request.query.getall("scope", [])),
                 "service": request.query.get("service", ""),
                 "authorization": request.headers.get("Authorization", ""),
             }
@@ -206,3 +206,53 @@ async def test_pull_through_bearer_token_auth(
     )
     assert code == 0, err
     assert out.count("downloaded") == 3
+
+
+async def test_push_asks_for_push_and_mount_scopes(
+    token_registry: tuple[RunningServer, int],
+    issuer: TokenIssuer,
+    tmp_path: Path,
+    aiohttp_server: Any,
+) -> None:
+    """`berth push` to Distribution behind a token service: one token for pull,push of the
+    target, and for the mounts one that also names the source (Distribution checks pull
+    access to `from`); every layer is mounted from where the image was pulled."""
+    registry, token_port = token_registry
+    app = web.Application()
+    app.router.add_get("/token", issuer.handle)
+    await aiohttp_server(app, port=token_port)
+    layers = [img.build_layer([img.file(f"layer{i}", bytes([i]) * 1000)]) for i in range(2)]
+    image = img.build_image(layers)
+    push_token = issuer.token(
+        [{"type": "repository", "name": "puller/source", "actions": ["pull", "push"]}]
+    )
+    await asyncio.to_thread(
+        img.push_image,
+        registry.url,
+        "puller/source",
+        "v1",
+        image,
+        headers={"Authorization": f"Bearer {push_token}"},
+    )
+    root = str(tmp_path / "state")
+    user = ["--user", f"{USER}:{PASSWORD}"]
+    env = {"DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
+    code, _, err = await _berth(
+        "pull", "--root", root, *user, f"{registry.host}/puller/source:v1", env=env
+    )
+    assert code == 0, err
+    target = f"{registry.host}/puller/copy:v2"
+    code, _, err = await _berth("tag", "--root", root, f"{registry.host}/puller/source:v1", target)
+    assert code == 0, err
+
+    issuer.requests.clear()
+    code, out, err = await _berth("push", "--root", root, *user, target, env=env)
+    assert code == 0, err
+    for layer in layers:
+        assert f"{layer.digest[7:19]}: Mounted from puller/source" in out
+    assert out.endswith(f"v2: digest: {image.digest} size: {len(image.manifest)}\n")
+    assert sorted({r["scope"] for r in issuer.requests}) == [
+        "repository:puller/copy:pull,push",
+        "repository:puller/copy:pull,push repository:puller/source:pull",
+    ]
+    assert len(issuer.requests) == 2  # each token cached for its scopes
