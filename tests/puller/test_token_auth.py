@@ -138,6 +138,36 @@ async def _berth(*args: str, env: dict[str, str] | None = None) -> tuple[int, st
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+async def _serve_tokens_and_push(
+    issuer: TokenIssuer,
+    token_port: int,
+    aiohttp_server: Any,
+    registry: RunningServer,
+    repository: str,
+    layer_count: int,
+) -> img.Image:
+    """Start the token service, and push an image of `layer_count` layers as `repository:v1`."""
+    app = web.Application()
+    app.router.add_get("/token", issuer.handle)
+    await aiohttp_server(app, port=token_port)
+    layers = [
+        img.build_layer([img.file(f"layer{i}", bytes([i]) * 1000)]) for i in range(layer_count)
+    ]
+    image = img.build_image(layers)
+    push_token = issuer.token(
+        [{"type": "repository", "name": repository, "actions": ["pull", "push"]}]
+    )
+    await asyncio.to_thread(
+        img.push_image,
+        registry.url,
+        repository,
+        "v1",
+        image,
+        headers={"Authorization": f"Bearer {push_token}"},
+    )
+    return image
+
+
 async def test_pull_through_bearer_token_auth(
     token_registry: tuple[RunningServer, int],
     issuer: TokenIssuer,
@@ -145,21 +175,8 @@ async def test_pull_through_bearer_token_auth(
     aiohttp_server: Any,
 ) -> None:
     registry, token_port = token_registry
-    app = web.Application()
-    app.router.add_get("/token", issuer.handle)
-    await aiohttp_server(app, port=token_port)
-    layers = [img.build_layer([img.file(f"layer{i}", bytes([i]) * 1000)]) for i in range(3)]
-    image = img.build_image(layers)
-    push_token = issuer.token(
-        [{"type": "repository", "name": "puller/auth", "actions": ["pull", "push"]}]
-    )
-    await asyncio.to_thread(
-        img.push_image,
-        registry.url,
-        "puller/auth",
-        "v1",
-        image,
-        headers={"Authorization": f"Bearer {push_token}"},
+    image = await _serve_tokens_and_push(
+        issuer, token_port, aiohttp_server, registry, "puller/auth", 3
     )
     reference = f"{registry.host}/puller/auth:v1"
     root = str(tmp_path / "state")
@@ -218,21 +235,8 @@ async def test_push_asks_for_push_and_mount_scopes(
     target, and for the mounts one that also names the source (Distribution checks pull
     access to `from`); every layer is mounted from where the image was pulled."""
     registry, token_port = token_registry
-    app = web.Application()
-    app.router.add_get("/token", issuer.handle)
-    await aiohttp_server(app, port=token_port)
-    layers = [img.build_layer([img.file(f"layer{i}", bytes([i]) * 1000)]) for i in range(2)]
-    image = img.build_image(layers)
-    push_token = issuer.token(
-        [{"type": "repository", "name": "puller/source", "actions": ["pull", "push"]}]
-    )
-    await asyncio.to_thread(
-        img.push_image,
-        registry.url,
-        "puller/source",
-        "v1",
-        image,
-        headers={"Authorization": f"Bearer {push_token}"},
+    image = await _serve_tokens_and_push(
+        issuer, token_port, aiohttp_server, registry, "puller/source", 2
     )
     root = str(tmp_path / "state")
     user = ["--user", f"{USER}:{PASSWORD}"]
@@ -248,7 +252,7 @@ async def test_push_asks_for_push_and_mount_scopes(
     issuer.requests.clear()
     code, out, err = await _berth("push", "--root", root, *user, target, env=env)
     assert code == 0, err
-    for layer in layers:
+    for layer in image.layers:
         assert f"{layer.digest[7:19]}: Mounted from puller/source" in out
     assert out.endswith(f"v2: digest: {image.digest} size: {len(image.manifest)}\n")
     assert sorted({r["scope"] for r in issuer.requests}) == [
