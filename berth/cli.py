@@ -52,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restart": ("berth.commands.containers", "stop, then start containers"),
     "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
     "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
+    "attach": ("berth.commands.attach", "attach to a running container's input and output"),
+    "exec": ("berth.commands.exec_command", "run a command in a running container"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }

@@ -45,6 +45,13 @@ class RetryPolicy:
         return float(min(self.base_delay * 2.0**attempt, self.max_delay))
 
 
+@dataclass(frozen=True, slots=True)
+class ManifestHead:
+    digest: Digest
+    media_type: str | None
+    size: int | None
+
+
 class RegistryClient:
     """Talks to the registry at `host` ("host:port"). Owns no session: the caller does."""
 
@@ -87,6 +94,28 @@ class RegistryClient:
                 if len(body) > MAX_MANIFEST_SIZE:
                     raise RegistryError(f"manifest {repository}:{target} is larger than 4 MiB")
             return bytes(body), resp.headers.get("Content-Type")
+
+    async def head_manifest(self, repository: str, target: str) -> ManifestHead:
+        """What the registry serves for `target` without the body: digest, type and size.
+        RegistryError when it sends no digest (a HEAD is only useful with one)."""
+        path = f"/v2/{repository}/manifests/{target}"
+        async with self.request("HEAD", path, repository, {"Accept": mediatypes.ACCEPT}) as resp:
+            digest = resp.headers.get("Docker-Content-Digest")
+            if not digest:
+                raise RegistryError(f"HEAD {self._base}{path}: no Docker-Content-Digest")
+            try:
+                parsed = Digest.parse(digest)
+            except ValueError:
+                raise RegistryError(f"HEAD {self._base}{path}: bad digest {digest!r}") from None
+            return ManifestHead(parsed, resp.headers.get("Content-Type"), resp.content_length)
+
+    async def head_blob(self, repository: str, digest: Digest) -> int:
+        """The blob's size, from a HEAD; NotFound when the repository does not have it."""
+        path = f"/v2/{repository}/blobs/{digest}"
+        async with self.request("HEAD", path, repository, {}) as resp:
+            if resp.content_length is None:
+                raise RegistryError(f"HEAD {self._base}{path}: no Content-Length")
+            return resp.content_length
 
     @contextlib.asynccontextmanager
     async def get_blob(

@@ -54,5 +54,7 @@ def describe(container: Container) -> dict[str, Any]:
             "Cmd": args,
             "Image": state.image,
             "WorkingDir": process.get("cwd", "/"),
+            "Tty": state.tty,
+            "OpenStdin": state.open_stdin,
         },
     }

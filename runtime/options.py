@@ -90,6 +90,7 @@ class RunOptions:
     volumes: tuple[Volume, ...] = field(default_factory=tuple)
     read_only: bool = False
     interactive: bool = False
+    tty: bool = False  # -t: process.terminal, TERM=xterm (the pty is runtime.console's)
 
     def __post_init__(self) -> None:
         if self.network not in ("none", "host"):
