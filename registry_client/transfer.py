@@ -1,9 +1,8 @@
 """Verified, resumable blob downloads.
 
-`resumable_blob` yields a blob's bytes from the registry (past the `written()` bytes its caller
-holds already); when the connection drops mid-blob it asks again from the first byte it has not
-yielded with a `Range` request, or skips those bytes if the registry answers the whole blob
-again. `verified_blob` checks them
+`resumable_blob` yields a blob's bytes from the registry; when the connection drops mid-blob it
+asks again from the first byte its caller has not kept (`written()`) with a `Range` request, or
+skips those bytes if the registry answers the whole blob again. `verified_blob` checks them
 against the digest and size and holds back the last chunk until the check passed: a blob whose
 bytes are not the digest's raises DigestMismatch or SizeMismatch before its last byte reaches
 the caller, so nothing downstream commits it or finishes a response with it.
@@ -65,10 +64,8 @@ async def resumable_blob(
     on_retry: RetrySink | None = None,
 ) -> AsyncGenerator[bytes, None]:
     failures = 0
-    # where to go on from: what the caller holds at first, then what was yielded to it (the
-    # caller may still hold a chunk back, as verified_blob does, so `written()` lags behind)
-    offset = written()
     while True:
+        offset = written()
         if offset >= size and offset > 0:
             return
         try:
@@ -86,7 +83,6 @@ async def resumable_blob(
                         if not chunk:
                             continue
                     failures = 0
-                    offset += len(chunk)
                     yield chunk
             return
         except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
@@ -97,7 +93,7 @@ async def resumable_blob(
                     f"attempts: {describe_error(exc)}"
                 ) from exc
             if on_retry is not None:
-                on_retry(offset, describe_error(exc))
+                on_retry(written(), describe_error(exc))
             await asyncio.sleep(client.retry.delay(failures))
 
 
