@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from blobstore import BlobNotFound, BlobStore, Digest
 from puller.connect import registry_client
-from puller.errors import UnsupportedManifest
+from puller.errors import ContentMissing, UnsupportedManifest
 from puller.manifests import Descriptor, manifest_blobs, media_type_of, parse_index
 from puller.progress import Phase, ProgressEvent, ProgressSink
 from puller.records import ImageRecord
@@ -144,6 +144,10 @@ async def _push_blob(
         if location is None:
             report(ProgressEvent(Phase.MOUNTED, digest, size, size, source))
             return
+    try:
+        await content.stat(digest)
+    except BlobNotFound:
+        raise ContentMissing(digest) from None
     report(ProgressEvent(Phase.PUSHING, digest, 0, size))
     await upload_blob(
         client,
