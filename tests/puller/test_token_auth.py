@@ -44,6 +44,7 @@ class TokenIssuer:
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
     )
     requests: list[dict[str, str]] = field(default_factory=list)
+    denied: set[str] = field(default_factory=set)  # repositories granted nothing
 
     def __post_init__(self) -> None:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth token issuer")])
@@ -99,7 +100,8 @@ class TokenIssuer:
         access = []
         for scope in request.query.getall("scope", []):
             kind, name, actions = scope.split(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            if name not in self.denied:
+                access.append({"type": kind, "name": name, "actions": actions.split(",")})
         return web.json_response({"token": self.token(access), "expires_in": 300})
 
 
@@ -260,3 +262,14 @@ async def test_push_asks_for_push_and_mount_scopes(
         "repository:puller/copy:pull,push repository:puller/source:pull",
     ]
     assert len(issuer.requests) == 2  # each token cached for its scopes
+
+    # no read access to either source: Distribution refuses the mount (401); the layers go up
+    issuer.denied.update({"puller/source", "puller/copy"})
+    third = f"{registry.host}/puller/third:v3"
+    code, _, err = await _berth("tag", "--root", root, target, third)
+    assert code == 0, err
+    code, out, err = await _berth("push", "--root", root, *user, third, env=env)
+    assert code == 0, err
+    for layer in image.layers:
+        assert f"{layer.digest[7:19]}: Pushed" in out
+    assert out.endswith(f"v3: digest: {image.digest} size: {len(image.manifest)}\n")
