@@ -4,8 +4,8 @@ stored locally by each, pushed to a fresh CNCF Distribution.
     python -m bench.push_client [-n 3] [--mib 64]   (root, dockerd running)
 
 The image is built in Python and pushed to a throw-away Distribution; `berth pull` and
-`docker pull` store it; then each run starts an empty Distribution, tags the image for it
-and times each client's push (every layer uploaded: the target has nothing to mount from).
+`docker pull` store it; then for each run and client an empty Distribution is started, the
+image tagged for it and the push timed (every layer uploaded: the target holds nothing).
 Prints medians and the ratio berth/docker.
 """
 
@@ -56,16 +56,19 @@ def main(argv: list[str] | None = None) -> int:
             _run([berth, "pull", "--root", root, name])
             _run(["docker", "pull", name])
             for run in range(args.n):
-                target = start_distribution(Path(tmp) / f"target-{run}")
-                try:
-                    remote = f"{target.host}/bench/push:v1"
-                    _run([berth, "tag", "--root", root, name, remote])
-                    times["berth"].append(_run([berth, "push", "--root", root, remote]))
-                    _run(["docker", "tag", name, remote])
-                    made.append(remote)
-                    times["docker"].append(_run(["docker", "push", remote]))
-                finally:
-                    target.stop()
+                for client in ("berth", "docker"):  # each its own empty registry
+                    target = start_distribution(Path(tmp) / f"target-{run}-{client}")
+                    try:
+                        remote = f"{target.host}/bench/push:v1"
+                        if client == "berth":
+                            _run([berth, "tag", "--root", root, name, remote])
+                            times["berth"].append(_run([berth, "push", "--root", root, remote]))
+                        else:
+                            _run(["docker", "tag", name, remote])
+                            made.append(remote)
+                            times["docker"].append(_run(["docker", "push", remote]))
+                    finally:
+                        target.stop()
         finally:
             subprocess.run(["docker", "rmi", "-f", *made], capture_output=True, check=False)
             source.stop()
