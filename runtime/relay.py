@@ -176,7 +176,9 @@ class Relay:
                 os.close(self.streams.stdin)
                 self.streams.stdin = None
             elif kind == attach.RESIZE:
-                rows, _, cols = payload.decode().partition(" ")
+                rows, _, cols = payload.decode(errors="replace").partition(" ")
+                if not (rows.isdigit() and cols.isdigit()):
+                    continue  # a client's mistake must not end the relay
                 size = (int(rows), int(cols))
                 self.streams.console_size = size
                 if self.master is not None:
