@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -160,12 +161,14 @@ def _oci_exec(
     argv.append(container.id)
     stdin = None if options.interactive or options.tty else subprocess.DEVNULL
     try:
-        if options.detach:
-            stdin = subprocess.DEVNULL
-            done = subprocess.run(argv, stdin=stdin, capture_output=True, check=False)
-            if done.returncode != 0:
-                message = done.stderr.decode(errors="replace").strip()
-                raise StartError(SETUP_FAILED, f"{runtime} exec: {message}")
+        if options.detach:  # the command inherits runc's stdio: no pipe it would hold open
+            with tempfile.TemporaryFile() as errors:
+                quiet = subprocess.DEVNULL
+                done = subprocess.run(argv, stdin=quiet, stdout=quiet, stderr=errors, check=False)
+                if done.returncode != 0:
+                    errors.seek(0)
+                    message = errors.read().decode(errors="replace").strip()
+                    raise StartError(SETUP_FAILED, f"{runtime} exec: {message}")
             return 0
         return subprocess.run(argv, stdin=stdin, check=False).returncode
     finally:
