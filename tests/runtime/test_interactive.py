@@ -242,9 +242,10 @@ def test_exec_i_and_it(berth: Berth, web: str) -> None:
 
 
 def test_exec_d_returns_at_once_and_the_command_runs(berth: Berth, web: str) -> None:
-    detached = _exec(berth, "-d", web, "sh", "-c", "echo ran > /tmp/exec-d; sleep 2")
+    detached = _exec(berth, "-d", web, "sh", "-c", "echo ran > /tmp/exec-d; sleep 30")
     assert (detached.returncode, detached.stdout) == (0, "")
     _wait_for(lambda: _exec(berth, web, "cat", "/tmp/exec-d").stdout == "ran\n")
+    assert "sleep 30" in _exec(berth, web, "ps").stdout  # exec -d returned while it runs
 
 
 def test_exec_in_a_stopped_container_fails(berth: Berth, registry_images: Images) -> None:
