@@ -55,10 +55,10 @@ class Frames:
         return out
 
 
-def unix_address(directory: Path, name: str, dirfd: int) -> str:
-    """A short path to `directory/name` through /proc/self/fd/DIRFD, as conmon does: container
-    directories are too deep for sun_path's 108 bytes. `dirfd` must stay open while used."""
-    del directory  # named for the reader: the fd is an open handle on it
+def unix_address(name: str, dirfd: int) -> str:
+    """A short path to `name` in the directory open as `dirfd` (which must stay open while
+    used), through /proc/self/fd, as conmon does: container directories are too deep for
+    sun_path's 108 bytes."""
     return f"/proc/self/fd/{dirfd}/{name}"
 
 
@@ -67,7 +67,7 @@ def connect(directory: Path) -> socket.socket:
     dirfd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        sock.connect(unix_address(directory, SOCKET_NAME, dirfd))
+        sock.connect(unix_address(SOCKET_NAME, dirfd))
     except OSError as exc:
         sock.close()
         raise AttachError("the container has no attach socket: is it running?") from exc

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import selectors
 import socket
 from collections.abc import Callable
@@ -155,8 +156,6 @@ class Relay:
                 try:
                     view = view[os.write(fd, view) :]
                 except BlockingIOError:
-                    import select
-
                     select.select([], [fd], [], 1)
         except OSError:  # the container's stdin is closed, or its terminal is gone
             pass
