@@ -105,6 +105,30 @@ def test_ctrl_p_ctrl_q_detaches_and_attach_comes_back(
     assert berth.cli("rm", name).returncode == 0
 
 
+def test_run_d_it_starts_detached_with_a_terminal(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
+    started = berth.run(runtime, "-d", "-it", registry_images.base, "sh")
+    assert started.returncode == 0, started.stderr
+    cid = started.stdout.strip()
+    with PtySession(_berth(berth, "attach", cid)) as attached:
+        attached.wait_raw()
+        attached.send(b"tty; exit 5\r")
+        attached.expect(r"\r\n/dev/pts/\d+\r\n")
+        assert attached.wait() == 5
+    assert "/dev/pts/" in berth.cli("logs", cid).stdout  # the log has the terminal's output
+    assert berth.cli("rm", cid).returncode == 0
+
+
+def test_start_a_i_gives_the_container_new_input(berth: Berth, registry_images: Images) -> None:
+    name = f"cat-{uuid.uuid4().hex[:8]}"
+    first = berth.run("berth", "-i", "--name", name, registry_images.base, "cat", input="one\n")
+    assert (first.returncode, first.stdout) == (0, "one\n"), first.stderr
+    again = sh(*_berth(berth, "start", "-a", "-i", name), check=False, input="two\n")
+    assert (again.returncode, again.stdout) == (0, "two\n"), again.stderr
+    assert berth.cli("rm", name).returncode == 0
+
+
 def test_docker_detaches_and_attaches_the_same_way(registry_images: Images) -> None:
     name = f"berthrt-{uuid.uuid4().hex[:8]}"
     argv = ["docker", "run", "-it", "--network", "none", "--name", name, registry_images.base, "sh"]
