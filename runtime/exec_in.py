@@ -12,10 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +84,8 @@ def exec_process(
 
 
 def _oci_state(runtime: str, cid: str) -> dict[str, Any]:
+    import subprocess
+
     from runtime.oci import STATE_ROOT
 
     out = subprocess.run(
@@ -146,6 +144,11 @@ def _oci_exec(
 ) -> int:
     """`<runtime> exec --process FILE`: with `-t` runc (and crun) relay the pty to our own
     terminal themselves."""
+    import shutil  # these load for runc and crun only: Berth's own exec stays lean
+    import subprocess
+    import tempfile
+    import uuid
+
     from runtime.oci import STATE_ROOT
 
     binary = shutil.which(runtime)
