@@ -101,6 +101,13 @@ def relay(sock: socket.socket, *, tty: bool, stdin: bool, close_stdin: bool) -> 
                 send_size(sock, terminal.window_size(0) or terminal.window_size(1))
 
         previous = signal.signal(signal.SIGWINCH, resized)
+        if stdin:  # leave the user's terminal as it was, however we are ended
+
+            def ended(signum: int, _frame: FrameType | None) -> None:
+                raise SystemExit(128 + signum)
+
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, ended)
     keys = terminal.DetachKeys()
     frames = Frames()
     reading = [sock.fileno()] + ([0] if stdin else [])

@@ -5,6 +5,7 @@ as docker's. An ID is a container id, its name or a unique id prefix."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import time
@@ -98,7 +99,8 @@ def _rm(args: argparse.Namespace) -> int:
         if is_running(container.state()) and not args.force:
             raise CommandError(f"container {container.id[:12]} is running: stop it or use -f")
         stop(container, timeout=0)  # SIGKILL, as docker rm -f; waits for its monitor
-        remove(store, container)
+        with contextlib.suppress(FileNotFoundError):  # a --rm container's monitor removed it
+            remove(store, container)
 
     return _each(args, rm)
 
