@@ -295,3 +295,19 @@ def test_attach_without_a_terminal_proxies_signals(berth: Berth, registry_images
     assert out.endswith("got-int\n")
     assert set(out.splitlines()[:-1]) <= {"tick"}
     assert berth.cli("rm", cid).returncode == 0
+
+
+def test_a_killed_run_it_leaves_the_terminal_as_it_was(
+    berth: Berth, registry_images: Images
+) -> None:
+    name = f"term-{uuid.uuid4().hex[:8]}"
+    argv = _berth(berth, "run", "-it", "--name", name, registry_images.base, "sh")
+    with PtySession(argv) as session:
+        session.expect(r"# ")
+        assert not session.cooked()  # raw while attached
+        session.process.send_signal(signal.SIGTERM)
+        assert session.wait() == 128 + signal.SIGTERM
+        assert session.cooked()
+    cid = json.loads(berth.cli("inspect", name).stdout)[0]["Id"]
+    assert " Up " in _status(berth, cid)  # as after a detach: it runs on under its monitor
+    assert berth.cli("rm", "-f", name).returncode == 0
