@@ -198,7 +198,8 @@ def test_exec_sees_the_containers_hostname_as_docker_does(
 
 
 EXEC_SCRIPT = (
-    'echo "$FOO $GREETING"; id; pwd; echo $HOME; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status'
+    'echo "$FOO $GREETING"; id; pwd; echo $HOME; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status;'
+    " env | grep -v -e ^HOSTNAME= -e ^PWD= -e ^SHLVL= | sort"
 )
 
 
@@ -256,13 +257,28 @@ def test_exec_exit_codes_match_docker(
         assert said in ours.stderr
 
 
-def test_exec_i_and_it(berth: Berth, web: str) -> None:
+@functools.cache
+def _docker_exec_it(container: str) -> tuple[int, bytes]:
+    with PtySession(["docker", "exec", "-it", container, "sh", "-c", TTY_SCRIPT]) as session:
+        code = session.wait(timeout=120)
+    return code, session.output
+
+
+def test_exec_i_and_it(berth: Berth, web: str, docker_web: str) -> None:
     piped = _exec(berth, "-i", web, "sh", "-c", "cat; exit 4", input="from stdin\n")
-    assert (piped.returncode, piped.stdout) == (4, "from stdin\n")
+    theirs = sh("docker", "exec", "-i", docker_web, "sh", "-c", "cat; exit 4", check=False,
+                input="from stdin\n")  # fmt: skip
+    assert (piped.returncode, piped.stdout) == (theirs.returncode, theirs.stdout) == (
+        4, "from stdin\n"
+    )  # fmt: skip
     with PtySession(_berth(berth, "exec", "-it", web, "sh", "-c", TTY_SCRIPT)) as session:
         assert session.wait() == 3
         assert session.cooked()
     assert re.fullmatch(rb"/dev/pts/\d+\r\n33 101\r\nxterm\r\n", session.output), session.output
+    docker_code, docker_output = _docker_exec_it(docker_web)
+    assert docker_code == 3
+    assert re.match(rb"/dev/pts/\d+\r\n", docker_output), docker_output
+    assert docker_output.endswith(b"\r\nxterm\r\n"), docker_output
 
 
 def test_exec_d_returns_at_once_and_the_command_runs(berth: Berth, web: str) -> None:
