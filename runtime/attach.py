@@ -87,10 +87,17 @@ def send_size(sock: socket.socket, size: tuple[int, int] | None) -> None:
         sock.sendall(frame(RESIZE, f"{size[0]} {size[1]}".encode()))
 
 
-def relay(sock: socket.socket, *, tty: bool, stdin: bool, close_stdin: bool) -> int | None:
+def relay(
+    sock: socket.socket,
+    *,
+    tty: bool,
+    stdin: bool,
+    close_stdin: bool,
+    detach_keys: bytes = terminal.DETACH_KEYS,
+) -> int | None:
     """Copy the user's stdin to the container and its output to our stdout/stderr until the
-    container exits (its exit code) or the user detaches (None). `close_stdin`: end the
-    container's stdin at ours (`run -i`), not just stop sending (`attach`)."""
+    container exits (its exit code) or the user types `detach_keys` (None). `close_stdin`:
+    end the container's stdin at ours (`run -i`), not just stop sending (`attach`)."""
     raw = terminal.raw(0) if tty and stdin else contextlib.nullcontext()
     previous = None
     if tty:
@@ -108,7 +115,7 @@ def relay(sock: socket.socket, *, tty: bool, stdin: bool, close_stdin: bool) -> 
 
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, ended)
-    keys = terminal.DetachKeys()
+    keys = terminal.DetachKeys(detach_keys)
     frames = Frames()
     reading = [sock.fileno()] + ([0] if stdin else [])
     try:

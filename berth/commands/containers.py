@@ -205,6 +205,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start = subparsers.add_parser("start", help="start stopped containers in the background")
     start.add_argument("-a", "--attach", action="store_true", help="attach stdout and stderr")
     start.add_argument("-i", "--interactive", action="store_true", help="attach stdin too")
+    start.add_argument("--detach-keys", metavar="KEYS", help="default: ctrl-p,ctrl-q (with -a)")
     restart = subparsers.add_parser("restart", help="stop, then start containers")
     restart.add_argument(
         "-t", "--time", type=int, default=10, metavar="SECS", help="seconds before SIGKILL"

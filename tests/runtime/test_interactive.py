@@ -105,6 +105,22 @@ def test_ctrl_p_ctrl_q_detaches_and_attach_comes_back(
     assert berth.cli("rm", name).returncode == 0
 
 
+def test_detach_keys_can_be_chosen(berth: Berth, registry_images: Images) -> None:
+    name = f"keys-{uuid.uuid4().hex[:8]}"
+    argv = _berth(berth, "run", "-it", "--detach-keys", "ctrl-a,d", "--name", name,
+                  registry_images.base, "sh")  # fmt: skip
+    with PtySession(argv) as session:
+        session.expect(r"# ")
+        session.send(DETACH + b"echo through\r")  # no longer the detach keys: the shell's
+        session.expect(r"\r\nthrough\r\n")
+        session.send(b"\x01d")
+        assert session.wait() == 0
+    assert " Up " in _status(berth, json.loads(berth.cli("inspect", name).stdout)[0]["Id"])
+    bad = berth.run("berth", "-t", "--detach-keys", "ctrl-1", registry_images.base, "sh")
+    assert (bad.returncode, bad.stderr) == (2, "berth run: invalid detach key 'ctrl-1'\n")
+    assert berth.cli("rm", "-f", name).returncode == 0
+
+
 def test_run_d_it_starts_detached_with_a_terminal(
     berth: Berth, registry_images: Images, runtime: str
 ) -> None:
