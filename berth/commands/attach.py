@@ -8,10 +8,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from berth.cli import CommandError
 from runtime import Container, ContainerNotFound, ContainerStore, is_running
 from runtime.terminal import DETACH_KEYS, parse_detach_keys
+
+if TYPE_CHECKING:
+    import socket
 
 BERTH_FAILED = 125
 
@@ -38,13 +42,10 @@ def detach_keys(args: argparse.Namespace) -> bytes:
 
 
 def _relay_until_exit(
-    container: Container, sock: object, *, stdin: bool, close: bool, keys: bytes
+    container: Container, sock: socket.socket, *, stdin: bool, close: bool, keys: bytes
 ) -> int:
-    import socket
-
     from runtime.attach import AttachError, relay
 
-    assert isinstance(sock, socket.socket)
     if not container.state().tty:
         _proxy_signals(container)
     with sock:
@@ -82,6 +83,7 @@ def start_attached(
     interactive: bool,
     auto_remove: bool = False,
     keys: bytes = DETACH_KEYS,
+    command: str = "run",
 ) -> int:
     """Start `container` under its monitor, attached from the first byte of its output
     (`run -t`, `start -a`); returns its exit code, or 0 when the user detaches."""
@@ -93,7 +95,7 @@ def start_attached(
     try:
         sock = detach(store, container, auto_remove=auto_remove, attached=True, console_size=size)
     except StartError as exc:
-        print(f"berth: {exc}", file=sys.stderr)
+        print(f"berth {command}: {exc}", file=sys.stderr)
         return exc.code
     assert sock is not None
     stdin = interactive and state.open_stdin
@@ -114,7 +116,9 @@ def start_and_attach(args: argparse.Namespace) -> int:
     keys = detach_keys(args)
     if is_running(state):
         return _attach_running(container, stdin=args.interactive and state.open_stdin, keys=keys)
-    return start_attached(store, container, interactive=args.interactive, keys=keys)
+    return start_attached(
+        store, container, interactive=args.interactive, keys=keys, command="start"
+    )
 
 
 def _attach_running(container: Container, *, stdin: bool, keys: bytes) -> int:

@@ -343,3 +343,17 @@ def test_a_killed_run_it_leaves_the_terminal_as_it_was(
     cid = json.loads(berth.cli("inspect", name).stdout)[0]["Id"]
     assert " Up " in _status(berth, cid)  # as after a detach: it runs on under its monitor
     assert berth.cli("rm", "-f", name).returncode == 0
+
+
+def test_run_it_with_a_missing_command_fails_like_docker(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
+    argv = _berth(berth, "run", "--runtime", runtime, "--rm", "-it", registry_images.base,
+                  "no-such-command")  # fmt: skip
+    with PtySession(argv) as session:
+        assert session.wait() == 127
+    assert b'exec: "no-such-command": executable file not found in $PATH' in session.output
+    docker = ["docker", "run", "--rm", "-it", "--network", "none", registry_images.base,
+              "no-such-command"]  # fmt: skip
+    with PtySession(docker) as theirs:
+        assert theirs.wait(timeout=120) == 127
