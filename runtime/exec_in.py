@@ -142,8 +142,7 @@ def exec_in(container: Container, options: ExecOptions, host_env: Mapping[str, s
 def _oci_exec(
     runtime: str, container: Container, process: Mapping[str, Any], options: ExecOptions
 ) -> int:
-    """`<runtime> exec --process FILE`: with `-t` runc (and crun) relay the pty to our own
-    terminal themselves."""
+    """`<runtime> exec --process FILE`; with `-t`, `--console-socket` hands us the pty."""
     import shutil  # these load for runc and crun only: Berth's own exec stays lean
     import subprocess
     import tempfile
@@ -157,12 +156,18 @@ def _oci_exec(
     path = container.path / f"exec-{uuid.uuid4().hex[:12]}.json"
     path.write_text(json.dumps(process))
     argv = [binary, "--root", os.path.join(STATE_ROOT, runtime), "exec", "--process", str(path)]
+    if options.tty and not options.detach:  # the pty comes to us, as for Berth's executor
+        from runtime import oci_console
+
+        try:
+            return oci_console.exec_with_terminal(argv, container.id)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
     if options.detach:
-        argv.append("--detach")
-    if options.tty:
-        argv.append("--tty")
+        argv.append("--detach")  # (no --tty: nobody would read the terminal)
     argv.append(container.id)
-    stdin = None if options.interactive or options.tty else subprocess.DEVNULL
+    stdin = None if options.interactive else subprocess.DEVNULL
     try:
         if options.detach:  # the command inherits runc's stdio: no pipe it would hold open
             with tempfile.TemporaryFile() as errors:

@@ -138,14 +138,16 @@ def _with_terminal(
         code, _, message = failure.decode(errors="replace").partition("\n")
         raise StartError(int(code) if code.isdigit() else SETUP_FAILED, message or "exec failed")
     try:
-        _relay(master, child)
+        relay_terminal(master, child)
     finally:
         os.close(master)
     _, status = os.waitpid(child, 0)
     return exit_code(status)
 
 
-def _relay(master: int, child: int) -> None:
+def relay_terminal(master: int, child: int) -> None:
+    """Our terminal (raw) to and from `master` until the last slave closes; SIGWINCH resizes
+    it, other signals go to `child`."""
     from runtime import terminal
 
     def resized(_signum: int, _frame: FrameType | None) -> None:

@@ -77,3 +77,45 @@ def run(
     _, status = os.waitpid(pid, 0)
     _runtime(binary, name, "delete", "--force", cid)
     return exit_code(status)
+
+
+def exec_with_terminal(argv: list[str], cid: str) -> int:
+    """`<runtime> exec` with `-t`: `argv` (up to the container id) gets `--detach --tty
+    --console-socket`; the master comes to us, sized from our terminal, and we relay it
+    (runtime.nsenter) until the process, our child through PR_SET_CHILD_SUBREAPER, exits."""
+    from runtime import terminal
+    from runtime.nsenter import relay_terminal
+    from runtime.oci import STATE_ROOT
+
+    _linux.prctl(_linux.PR_SET_CHILD_SUBREAPER, 1)
+    path = os.path.join(STATE_ROOT, f"exec-{cid[:16]}-{os.getpid()}.sock")
+    pid_file = os.path.join(STATE_ROOT, f"exec-{cid[:16]}-{os.getpid()}.pid")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        listener.bind(path)
+        listener.listen(1)
+        try:
+            command = [*argv, "--detach", "--tty", "--console-socket", path, "--pid-file",
+                       pid_file, cid]  # fmt: skip
+            done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                                  check=False, timeout=60)  # fmt: skip
+            if done.returncode != 0:
+                message = done.stderr.decode(errors="replace").strip()
+                raise StartError(SETUP_FAILED, f"OCI runtime exec failed: {message}")
+            listener.settimeout(10)
+            conn, _ = listener.accept()
+            with conn:
+                master = console.receive_master(conn)
+        finally:
+            os.unlink(path)
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read().strip())
+        os.unlink(pid_file)
+        terminal.resize(master, terminal.window_size(0) or terminal.window_size(1) or (24, 80))
+        relay_terminal(master, pid)
+    finally:
+        os.close(master)
+    _, status = os.waitpid(pid, 0)
+    return exit_code(status)
