@@ -154,6 +154,12 @@ def _oci_exec(
     if binary is None:
         raise StartError(SETUP_FAILED, f"{runtime} is not installed")
     path = container.path / f"exec-{uuid.uuid4().hex[:12]}.json"
+    if options.tty:  # the OCI process's consoleSize: the pty is sized before the exec
+        from runtime.terminal import window_size
+
+        size = window_size(0) or window_size(1)
+        if size is not None:
+            process = {**process, "consoleSize": {"height": size[0], "width": size[1]}}
     path.write_text(json.dumps(process))
     argv = [binary, "--root", os.path.join(STATE_ROOT, runtime), "exec", "--process", str(path)]
     if options.tty and not options.detach:  # the pty comes to us, as for Berth's executor
