@@ -218,14 +218,17 @@ def stop(container: Container, timeout: float = 10, signum: int = signal.SIGTERM
     for sig, wait in ((signum, timeout), (signal.SIGKILL, 30.0)):
         if timeout <= 0 and sig != signal.SIGKILL:
             continue
-        if is_running(container.state()):
-            with contextlib.suppress(ProcessLookupError):
-                kill(container, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if finished(container.state()):
-                return
-            time.sleep(0.05)
+        try:
+            if is_running(container.state()):
+                with contextlib.suppress(ProcessLookupError):
+                    kill(container, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if finished(container.state()):
+                    return
+                time.sleep(0.05)
+        except FileNotFoundError:  # a --rm container's monitor has removed it: it is gone
+            return
 
 
 def kill(container: Container, signum: int = 9) -> None:

@@ -140,7 +140,7 @@ def _listen(container: Container) -> socket.socket:
     dirfd = os.open(container.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener.bind(attach.unix_address(container.path, attach.SOCKET_NAME, dirfd))
+        listener.bind(attach.unix_address(attach.SOCKET_NAME, dirfd))
     finally:
         os.close(dirfd)
     os.chmod(path, 0o600)

@@ -5,6 +5,7 @@ as docker's. An ID is a container id, its name or a unique id prefix."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import time
@@ -98,7 +99,8 @@ def _rm(args: argparse.Namespace) -> int:
         if is_running(container.state()) and not args.force:
             raise CommandError(f"container {container.id[:12]} is running: stop it or use -f")
         stop(container, timeout=0)  # SIGKILL, as docker rm -f; waits for its monitor
-        remove(store, container, volumes=args.volumes)
+        with contextlib.suppress(FileNotFoundError):  # a --rm container's monitor removed it
+            remove(store, container, volumes=args.volumes)
 
     return _each(args, rm)
 
@@ -204,6 +206,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start = subparsers.add_parser("start", help="start stopped containers in the background")
     start.add_argument("-a", "--attach", action="store_true", help="attach stdout and stderr")
     start.add_argument("-i", "--interactive", action="store_true", help="attach stdin too")
+    start.add_argument("--detach-keys", metavar="KEYS", help="default: ctrl-p,ctrl-q (with -a)")
     restart = subparsers.add_parser("restart", help="stop, then start containers")
     restart.add_argument(
         "-t", "--time", type=int, default=10, metavar="SECS", help="seconds before SIGKILL"

@@ -155,9 +155,10 @@ def _run(args: argparse.Namespace) -> int:
     args.volume = []  # every -v is in `requests`: run_options knows only host binds
     options = run_options(args)
     if args.tty:
-        from berth.commands.attach import check_input_terminal
+        from berth.commands.attach import check_input_terminal, detach_keys
 
         check_input_terminal(args.tty, args.interactive and not args.detach)
+        args.detach_keys = detach_keys(args)  # a bad value fails before anything is made
     root, reference, config, layers = image_for(args)
     store = ContainerStore(root)
 
@@ -193,7 +194,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.tty:  # under a monitor, which owns the terminal (runtime.relay)
         from berth.commands.attach import start_attached
 
-        return start_attached(store, container, interactive=args.interactive, auto_remove=args.rm)
+        return start_attached(
+            store, container, interactive=args.interactive, auto_remove=args.rm,
+            keys=args.detach_keys,
+        )  # fmt: skip
     try:
         code = start(container, keep_stdin=args.interactive)
     except StartError as exc:
@@ -236,6 +240,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--rm", action="store_true", help="remove the container when it exits")
     parser.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     parser.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    parser.add_argument("--detach-keys", metavar="KEYS", help="default: ctrl-p,ctrl-q (with -t)")
     parser.add_argument(
         "-d", "--detach", action="store_true", help="run in the background, print the id"
     )
