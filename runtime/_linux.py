@@ -56,6 +56,10 @@ def unshare(flags: int) -> None:
     _call("unshare", lambda: _libc.unshare(ctypes.c_int(flags)))
 
 
+def setns(fd: int, nstype: int) -> None:
+    _call("setns", lambda: _libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
+
+
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
     _call(
         "mount",

@@ -7,6 +7,7 @@ from typing import Any
 
 from runtime.containers import Container, is_running
 from runtime.logfile import rfc3339
+from runtime.network import settings
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # docker's "never"
 
@@ -47,6 +48,7 @@ def describe(container: Container) -> dict[str, Any]:
         "HostConfig": {
             "Runtime": state.runtime,
             "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
+            **settings.host_config(container),
         },
         "Config": {
             "Hostname": spec.get("hostname", ""),
@@ -55,4 +57,5 @@ def describe(container: Container) -> dict[str, Any]:
             "Image": state.image,
             "WorkingDir": process.get("cwd", "/"),
         },
+        "NetworkSettings": settings.network_settings(container, running),
     }

@@ -30,6 +30,7 @@ from runtime import (
 )
 from runtime.containers import check_name
 from runtime.logfile import Rotation
+from runtime.network.ports import PortMapping, parse_publish
 from runtime.restart import Restart
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
@@ -60,7 +61,19 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 64m")
     add("--cpus", metavar="N", help="CPU quota in CPUs, e.g. 0.5")
     add("--pids-limit", type=int, metavar="N", help="maximum number of processes")
-    add("--network", default="none", choices=("none", "host"), help="default: none")
+    add(
+        "--network",
+        metavar="NAME",
+        help="none (default), host, bridge or a `berth network create` network",
+    )
+    add(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="[IP:][HOSTPORT:]PORT[/udp]",
+        help="publish a container port on the host (on the bridge network by default)",
+    )
     add(
         "-v",
         "--volume",
@@ -75,9 +88,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_unpack_limits(parser)
 
 
+def _publish(text: str) -> PortMapping:
+    try:
+        return parse_publish(text)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
+
+
 def run_options(args: argparse.Namespace) -> RunOptions:
     try:
         workdir = args.workdir
+        publish = tuple(_publish(p) for p in args.publish)
         if workdir is not None and not workdir.startswith("/"):
             raise OptionError(f"the working directory {workdir!r} must be an absolute path")
         return RunOptions(
@@ -90,7 +111,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             memory=parse_memory(args.memory) if args.memory else None,
             cpu_quota=parse_cpus(args.cpus) if args.cpus else None,
             pids_limit=args.pids_limit,
-            network=args.network,
+            network=args.network or ("bridge" if publish else "none"),
+            publish=publish,
             volumes=tuple(parse_volume(v) for v in args.volume),
             read_only=args.read_only,
             interactive=getattr(args, "interactive", False),
