@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.cli import CommandError
 from berth.commands.pull import add_unpack_limits, open_store
@@ -30,8 +30,10 @@ from runtime import (
 )
 from runtime.containers import check_name
 from runtime.logfile import Rotation
-from runtime.network.ports import PortMapping, parse_publish
 from runtime.restart import Restart
+
+if TYPE_CHECKING:
+    from runtime.network.ports import PortMapping
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
 
@@ -89,6 +91,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _publish(text: str) -> PortMapping:
+    from runtime.network.ports import parse_publish  # only for -p: `run` stays lean
+
     try:
         return parse_publish(text)
     except ValueError as exc:

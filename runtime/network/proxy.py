@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from runtime import _linux
 from runtime.network.ports import PortMapping
@@ -156,8 +156,7 @@ class _UdpListener(asyncio.DatagramProtocol):
         self.opening: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # 3.11's is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         flow = self.flows.get(addr)
@@ -189,8 +188,7 @@ class _UdpFlow(asyncio.DatagramProtocol):
         self.pending.clear()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # 3.11's is not a subclass
         self._touch()
 
     def _touch(self) -> None:
