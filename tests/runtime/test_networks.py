@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -24,34 +23,12 @@ import pytest
 
 from tests.runtime.conftest import Berth, sh
 from tests.support.server import free_port
+from tests.support.subnets import BERTH_POOL, DOCKER_POOL, free_subnet
 
 pytestmark = pytest.mark.e2e
 
 PAGE = "hello from the container\n"
 WEB = f"mkdir -p /www && echo '{PAGE.strip()}' > /www/index.html && exec httpd -f -p 80 -h /www"
-
-
-def _used_subnets() -> list[ipaddress.IPv4Network]:
-    used = []
-    with open("/proc/net/route") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            dest, mask = (int(x, 16).to_bytes(4, "little") for x in (fields[1], fields[7]))
-            if int.from_bytes(mask, "little"):
-                addr = f"{ipaddress.IPv4Address(dest)}/{ipaddress.IPv4Address(mask)}"
-                used.append(ipaddress.IPv4Network(addr, strict=False))
-    return used
-
-
-def free_subnet(pool: str) -> str:
-    """A /24 of `pool` that no route on this machine covers (random: test runs may overlap)."""
-    used = _used_subnets()
-    candidates = list(ipaddress.IPv4Network(pool).subnets(new_prefix=24))
-    random.shuffle(candidates)
-    for subnet in candidates:
-        if not any(subnet.overlaps(u) for u in used):
-            return str(subnet)
-    raise AssertionError(f"no free /24 in {pool}")
 
 
 def fetch(url: str, attempts: int = 100) -> str:
@@ -92,12 +69,12 @@ class BerthNetworks:
         self.berth = berth
         self.networks: list[str] = []
         self.containers: list[str] = []
-        self.env = {**os.environ, "BERTH_BRIDGE_SUBNET": free_subnet("198.19.128.0/17")}
+        self.env = {**os.environ, "BERTH_BRIDGE_SUBNET": free_subnet(BERTH_POOL)}
 
     def create(self, *flags: str) -> tuple[str, str, str]:
         """(name, id, subnet) of a new user network."""
         name = f"berthnet-{uuid.uuid4().hex[:8]}"
-        subnet = free_subnet("198.19.128.0/17")
+        subnet = free_subnet(BERTH_POOL)
         made = self.berth.cli("network", "create", "--subnet", subnet, *flags, name)
         assert made.returncode == 0, made.stderr
         self.networks.append(name)
@@ -149,7 +126,7 @@ def _network_files(berth: Berth) -> list[Path]:
 class DockerNetwork:
     def __init__(self) -> None:
         self.name = f"berthrt-net-{uuid.uuid4().hex[:8]}"
-        self.subnet = free_subnet("198.18.128.0/17")
+        self.subnet = free_subnet(DOCKER_POOL)
         self.containers: list[str] = []
         sh("docker", "network", "create", "--subnet", self.subnet, self.name)
 
