@@ -346,9 +346,21 @@ class S3BlobStore:
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for upload in page.get("Uploads", []):
                 upload_id = upload["Key"][len(prefix) :].split("/")[0]
-                if upload["Initiated"] < cutoff and _UPLOAD_ID.fullmatch(upload_id):
+                if upload["Initiated"] >= cutoff or not _UPLOAD_ID.fullmatch(upload_id):
+                    continue
+                # started long ago, but a long upload may still be writing parts
+                if await self._last_part_written(upload["Key"], upload["UploadId"]) < cutoff:
                     idle.append(upload_id)
         return idle
+
+    async def _last_part_written(self, key: str, multipart: str) -> datetime:
+        s3 = await self.client()
+        latest = datetime.min.replace(tzinfo=UTC)
+        paginator = s3.get_paginator("list_parts")
+        async for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=multipart):
+            for part in page.get("Parts", []):
+                latest = max(latest, part["LastModified"])
+        return latest
 
     async def multipart_uploads(self) -> list[str]:
         """Keys of every multipart upload in progress under the root (for leftover checks)."""

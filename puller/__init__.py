@@ -58,9 +58,9 @@ _EXPORTS: dict[str, str] = {
     "ProgressEvent": "puller.progress",
     "ProgressSink": "puller.progress",
     "ImageRecord": "puller.records",
-    "Reference": "puller.reference",
-    "default_plain_http": "puller.reference",
-    "parse_reference": "puller.reference",
+    "Reference": "registry_client.reference",
+    "default_plain_http": "registry_client.reference",
+    "parse_reference": "registry_client.reference",
     "ImageStore": "puller.store",
     "PruneReport": "puller.store",
     "default_root": "puller.stateroot",
@@ -85,9 +85,9 @@ if typing.TYPE_CHECKING:
     from puller.platforms import Platform, host_platform, parse_platform
     from puller.progress import Phase, ProgressEvent, ProgressSink
     from puller.records import ImageRecord
-    from puller.reference import Reference, default_plain_http, parse_reference
     from puller.stateroot import default_root
     from puller.store import ImageStore, PruneReport
+    from registry_client.reference import Reference, default_plain_http, parse_reference
 
 
 def __getattr__(name: str) -> object:

@@ -1,32 +1,43 @@
 """Domain errors of the puller.
 
 PullerError
-├── InvalidReference       a string that is not a Docker image reference
 ├── InvalidPlatform        a --platform value that is not os/arch[/variant]
-├── RegistryError          the registry answered something we cannot use
-│   ├── AuthenticationFailed   401/403, or the token service refused us
-│   ├── NotFound               404 for a manifest or blob
-│   └── UnsupportedManifest    schema1, unknown media type, or no matching platform
+├── UnsupportedManifest    schema1, unknown media type, or no matching platform
 ├── ImageNotFound          no local image record for a reference
 ├── LayerRejected          a layer tries to escape its snapshot, or is malformed
 │   ├── LayerTooLarge      a layer unpacks past the configured size cap
 │   └── DecompressionBomb  a layer inflates more than the allowed ratio over its compressed size
 └── DiffIDMismatch         the uncompressed layer does not hash to the config's diff_id
 
+The registry client's own errors (`InvalidReference`, `RegistryError`, `AuthenticationFailed`,
+`NotFound`: registry_client.errors) are raised through the puller as they are; a caller catches
+`PullerError` and `registry_client.errors.ClientError`.
+
 Every message names the reference, digest or path concerned, so the CLI prints it as is.
 """
 
 from __future__ import annotations
 
+from registry_client.errors import AuthenticationFailed, InvalidReference, NotFound, RegistryError
+
+__all__ = [
+    "AuthenticationFailed",
+    "DecompressionBomb",
+    "DiffIDMismatch",
+    "ImageNotFound",
+    "InvalidPlatform",
+    "InvalidReference",
+    "LayerRejected",
+    "LayerTooLarge",
+    "NotFound",
+    "PullerError",
+    "RegistryError",
+    "UnsupportedManifest",
+]
+
 
 class PullerError(Exception):
     """Base of every error the puller raises on purpose."""
-
-
-class InvalidReference(PullerError, ValueError):
-    def __init__(self, value: str, reason: str) -> None:
-        super().__init__(f"invalid reference {value!r}: {reason}")
-        self.value = value
 
 
 class InvalidPlatform(PullerError, ValueError):
@@ -35,19 +46,7 @@ class InvalidPlatform(PullerError, ValueError):
         self.value = value
 
 
-class RegistryError(PullerError):
-    """The registry answered with an error or with content we cannot use."""
-
-
-class AuthenticationFailed(RegistryError):
-    pass
-
-
-class NotFound(RegistryError):
-    pass
-
-
-class UnsupportedManifest(RegistryError):
+class UnsupportedManifest(PullerError):
     pass
 
 

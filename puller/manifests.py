@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from blobstore import Digest, InvalidDigest
-from puller import mediatypes
 from puller.errors import UnsupportedManifest
 from puller.platforms import Platform, platform_of
+from registry_client import mediatypes
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,7 @@ from typing import Any
 import aiohttp
 
 from blobstore import BlobStore, Digest, InvalidDigest
-from puller import mediatypes
 from puller.chain import chain_ids
-from puller.client import RegistryClient
-from puller.credentials import load_credentials
 from puller.errors import DiffIDMismatch, LayerRejected, RegistryError, UnsupportedManifest
 from puller.limits import UnpackLimits
 from puller.manifests import (
@@ -28,10 +25,13 @@ from puller.manifests import (
 from puller.platforms import Platform, host_platform
 from puller.progress import Phase, ProgressEvent, ProgressSink
 from puller.records import ImageRecord
-from puller.reference import Reference, default_plain_http
 from puller.snapshots import SnapshotInfo, SnapshotStore
 from puller.transfer import ensure_blob
 from puller.unpack import BlobFile, apply_layer
+from registry_client import mediatypes
+from registry_client.client import RegistryClient
+from registry_client.credentials import load_credentials
+from registry_client.reference import Reference, default_plain_http
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,8 @@ from puller.errors import ImageNotFound
 from puller.limits import UnpackLimits
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
-from puller.reference import parse_reference
 from puller.snapshots import SnapshotStore
+from registry_client.reference import parse_reference
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from berth.commands.serve import EXIT_CONFIG, add_config_arguments, config_failu
 if TYPE_CHECKING:
     from registry.config import Config
     from registry.gc import GCOptions, GCReport, Removal
+    from registry.gc.history import GCRun
     from registry.gc.report import OnRemoval
 
 
@@ -40,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(gc.grace, default 1h; 0s is allowed)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="list the last passes (on any replica, scheduled or not) instead of collecting",
+    )
     add_retention_argument(parser)
     parser.set_defaults(handler=run)
 
@@ -70,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             message = str(exc).replace("--grace.grace", "--grace")
             raise CommandError(message, status=EXIT_CONFIG) from None
         config = dataclasses.replace(config, gc=dataclasses.replace(config.gc, grace=grace))
+    if args.history:
+        _print_history(asyncio.run(_history(config)), as_json=args.json)
+        return 0
     retention = apply_retention(config, dry_run=args.dry_run) if args.retention else None
     if retention is not None and not args.json:
         print("\n".join(retention.lines() or ["retention: no tag to delete"]))
@@ -101,6 +110,56 @@ async def _collect(config: Config, chosen: GCOptions, on_removal: OnRemoval | No
         raise CommandError(f"another garbage collection is running ({exc})") from None
     finally:
         await db.dispose()
+
+
+async def _history(config: Config) -> list[GCRun]:
+    from registry.db import Database, upgrade
+    from registry.gc.history import recent_runs
+
+    await asyncio.to_thread(upgrade, config.database_url)
+    db = Database(config.database_url)
+    try:
+        async with db.read() as conn:
+            return await recent_runs(conn, limit=20)
+    finally:
+        await db.dispose()
+
+
+def _print_history(runs: list[GCRun], *, as_json: bool) -> None:
+    if as_json:
+        shown = [
+            {
+                "started": r.started_at.isoformat(),
+                "seconds": round(r.seconds, 3),
+                "trigger": r.trigger,
+                "removed": {
+                    "manifests": r.manifests,
+                    "links": r.links,
+                    "blobs": r.blobs,
+                    "uploads": r.uploads,
+                    "ingests": r.ingests,
+                },
+                "bytes_freed": r.bytes_freed,
+                "error": r.error,
+            }
+            for r in runs
+        ]
+        print(json.dumps({"runs": shown}, indent=2))
+        return
+    if not runs:
+        print("no garbage collection pass has run yet")
+        return
+    table = [("STARTED", "TRIGGER", "SECONDS", "BLOBS", "FREED", "MANIFESTS", "RESULT")]
+    for r in runs:
+        started = r.started_at.strftime("%Y-%m-%d %H:%M:%S")
+        result = f"failed: {r.error}" if r.error else "ok"
+        freed = human_size(r.bytes_freed)
+        table.append(
+            (started, r.trigger, f"{r.seconds:.1f}", str(r.blobs), freed, str(r.manifests), result)
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1])
 
 
 def _print_removal(dry_run: bool) -> OnRemoval:

@@ -9,6 +9,7 @@ from berth.cli import CommandError
 from berth.commands.pull import add_root_option, open_store
 from blobstore import BlobStoreError
 from puller import PullerError
+from registry_client.errors import ClientError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,7 +52,7 @@ def _rmi(args: argparse.Namespace) -> int:
     for reference in args.references:
         try:
             record = store.remove(reference)
-        except PullerError as exc:
+        except (PullerError, ClientError) as exc:
             print(f"berth rmi: {exc}", file=sys.stderr)
             failed = True
             continue
@@ -64,7 +65,7 @@ def _prune(args: argparse.Namespace) -> int:
 
     try:
         report = asyncio.run(open_store(args).prune())
-    except (PullerError, BlobStoreError, OSError) as exc:
+    except (PullerError, ClientError, BlobStoreError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     print(
         f"Deleted {report.blobs_deleted} blobs ({human_size(report.bytes_freed)}) and "

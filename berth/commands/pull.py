@@ -12,7 +12,8 @@ from typing import TextIO
 from berth.cli import USAGE_STATUS, CommandError
 from blobstore import BlobStoreError
 from puller import ImageStore, Phase, ProgressEvent, PullerError, UnpackLimits, default_root
-from puller.credentials import parse_user
+from registry_client.credentials import parse_user
+from registry_client.errors import ClientError
 
 
 def add_root_option(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +123,7 @@ def _pull(args: argparse.Namespace) -> int:
                 progress=display,
             )
         )
-    except (PullerError, BlobStoreError) as exc:
+    except (PullerError, ClientError, BlobStoreError) as exc:
         raise CommandError(str(exc)) from exc
     display.finish()
     print(f"Digest: {record.manifest_digest}")

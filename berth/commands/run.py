@@ -128,6 +128,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list[Path]]:
     """(root, reference, image config, snapshot dirs), pulling the image when missing."""
     from puller import PullerError
+    from registry_client.errors import ClientError
 
     store = open_store(args)
     try:
@@ -138,7 +139,7 @@ def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list
 
             record = asyncio.run(store.pull(args.image, plain_http=args.plain_http))
         return store.root, record.reference, store.image_config(record), store.layer_dirs(record)
-    except PullerError as exc:
+    except (PullerError, ClientError) as exc:
         raise CommandError(str(exc)) from exc
 
 

@@ -85,6 +85,18 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
 
 
+_METRICS_PREFIX = "berth-metrics-"
+
+
+def _remove_stale_metrics_directories() -> None:
+    """Private metrics directories of servers that were killed (SIGKILL skips the cleanup):
+    named after the server's pid, removed once no process has that pid."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{_METRICS_PREFIX}*-*"):
+        pid = directory.name.removeprefix(_METRICS_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _metrics_directory() -> Iterator[None]:
     """Where every worker's Prometheus values go (prometheus-client's multiprocess mode). Set
@@ -97,7 +109,8 @@ def _metrics_directory() -> Iterator[None]:
             old.unlink()
         yield
         return
-    directory = tempfile.mkdtemp(prefix="berth-metrics-")
+    _remove_stale_metrics_directories()
+    directory = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     try:
         yield

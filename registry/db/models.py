@@ -246,3 +246,20 @@ storage_usage = Table(
     Column("manifest_bytes", BigInteger, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
 )
+
+gc_runs = Table(
+    "gc_runs",
+    metadata,
+    # One row per garbage collection pass that ran (dry runs excluded); the newest few are kept.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("trigger", String(16), nullable=False),  # "schedule" or "command"
+    Column("manifests", Integer, nullable=False),
+    Column("links", Integer, nullable=False),
+    Column("blobs", Integer, nullable=False),
+    Column("uploads", Integer, nullable=False),
+    Column("ingests", Integer, nullable=False),
+    Column("bytes_freed", BigInteger, nullable=False),
+    Column("error", Text, nullable=True),  # why the pass stopped, when it failed
+)

@@ -11,6 +11,7 @@ does not grow with the store. How this stays correct while pushes run is in docs
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from registry.db import Database
 from registry.db.models import utcnow
 from registry.gc.blobs import finish_marked, remove_orphan_files, remove_unused_blobs
 from registry.gc.context import Pass
+from registry.gc.history import Trigger, record_run
 from registry.gc.references import remove_untagged_manifests, remove_unused_links
 from registry.gc.report import GCReport, OnRemoval, Removal
 from registry.leases import Leases
@@ -38,6 +40,7 @@ class GCOptions:
     dry_run: bool = False
     upload_age: timedelta | None = None  # purge upload sessions idle this long; None: skip
     batch: int = 500
+    trigger: Trigger = "command"  # recorded in the pass's history row
 
 
 async def collect_garbage(
@@ -66,9 +69,19 @@ async def collect_garbage(
         await _phases(run, locks, options)
     else:
         async with Leases(db).hold(GC_LEASE):
-            await _phases(run, locks, options)
+            try:
+                await _phases(run, locks, options)
+            except Exception as exc:
+                with contextlib.suppress(Exception):  # the pass's own error is the one to see
+                    await record_run(db, options.trigger, now, utcnow(), report, _reason(exc))
+                raise
+            await record_run(db, options.trigger, now, utcnow(), report)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def _phases(run: Pass, locks: UploadLocks, options: GCOptions) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import timedelta
 from typing import Final
@@ -31,6 +32,10 @@ def options_from(config: Config) -> GCOptions:
     )
 
 
+def scheduled_options(config: Config) -> GCOptions:
+    return dataclasses.replace(options_from(config), trigger="schedule")
+
+
 async def collect_forever(
     db: Database, store: BlobStore, locks: UploadLocks, config: Config
 ) -> None:
@@ -41,7 +46,7 @@ async def collect_forever(
             await asyncio.sleep(config.gc.interval)
             await retain_on_schedule(db, config)
             try:
-                report = await collect_garbage(db, store, locks, options_from(config))
+                report = await collect_garbage(db, store, locks, scheduled_options(config))
             except LeaseBusy as exc:
                 log.info("garbage collection skipped: %s", exc)
                 continue

@@ -8,9 +8,11 @@ from aiohttp import web
 
 from blobstore import Digest, InvalidDigest
 from registry.gc.collect import GC_LEASE
+from registry.gc.history import recent_runs
 from registry.http.keys import BLOBS, CONFIG, DATABASE, REFERRERS
 from registry.leases import Leases
 from registry.names import is_repository_name
+from registry.quota import Quotas
 from registry.ui.keys import VIEWER
 from registry.ui.listing import list_repositories
 from registry.ui.manifest import load_manifest
@@ -102,6 +104,10 @@ async def storage(request: web.Request) -> web.Response:
     db = request.config_dict[DATABASE]
     usage = await read_usage(db, spec, per_namespace=sees_all)
     config = request.config_dict[CONFIG]
+    async with db.read() as conn:
+        last_gc = next(iter(await recent_runs(conn, limit=1)), None)
+        quotas_shown = sees_all and bool(config.quotas)
+        quota_usage = await Quotas(config.quotas).report(conn) if quotas_shown else []
     return page(
         request,
         "storage.html",
@@ -110,5 +116,7 @@ async def storage(request: web.Request) -> web.Response:
         sees_all=sees_all,
         gc=config.gc,
         gc_running=await Leases(db).holder_of(GC_LEASE) is not None,
+        last_gc=last_gc,
         quotas=config.quotas,
+        quota_usage=quota_usage,
     )

@@ -118,18 +118,42 @@ class Dispatcher:
 
     async def _prune(self) -> None:
         while True:
-            cutoff = utcnow() - RETENTION
-
-            async def work(conn: WriteConnection, cutoff: object = cutoff) -> None:
-                await conn.execute(
-                    delete(webhook_outbox).where(webhook_outbox.c.delivered_at < cutoff)
-                )
-
             try:
-                await self._db.transact(work)
+                await self.prune_once()
             except Exception:  # a passing database error: next round
-                log.warning("pruning delivered webhook events failed", exc_info=True)
+                log.warning("pruning webhook events failed", exc_info=True)
             await asyncio.sleep(PRUNE_EVERY)
+
+    async def prune_once(self) -> int:
+        """Delete events delivered more than `RETENTION` ago, and those of endpoints no longer
+        configured (or disabled) that have waited that long: nothing would ever send them.
+        Returns how many of the latter went."""
+        cutoff = utcnow() - RETENTION
+        names = [e.name for e in self.endpoints]
+
+        async def work(conn: WriteConnection) -> int:
+            await conn.execute(delete(webhook_outbox).where(webhook_outbox.c.delivered_at < cutoff))
+            orphaned = await conn.execute(
+                delete(webhook_outbox).where(
+                    webhook_outbox.c.delivered_at.is_(None),
+                    webhook_outbox.c.endpoint.not_in(names),
+                    webhook_outbox.c.created_at < cutoff,
+                )
+            )
+            return int(orphaned.rowcount or 0)
+
+        dropped = await self._db.transact(work)
+        if dropped:
+            log.warning(
+                "dropped %d undelivered webhook event(s) of endpoints no longer configured",
+                dropped,
+            )
+        return dropped
+
+    async def has_events(self) -> bool:
+        async with self._db.read() as conn:
+            query = select(webhook_outbox.c.id).limit(1)
+            return (await conn.execute(query)).first() is not None
 
 
 def _pause(failures: int, endpoint: EndpointConfig) -> float:
@@ -163,14 +187,20 @@ def _without_secrets(url: str) -> str:
 LEADER_TTL: Final = 10.0  # seconds before another replica takes over from a dead dispatcher
 
 
-def start_dispatcher(
-    db: Database, endpoints: Sequence[EndpointConfig]
-) -> asyncio.Task[None] | None:
-    """Deliver from whichever process or replica wins the `webhooks` lease; None when no
-    endpoint is enabled. Cancel the task to stop."""
+def start_dispatcher(db: Database, endpoints: Sequence[EndpointConfig]) -> asyncio.Task[None]:
+    """Deliver from whichever process or replica wins the `webhooks` lease. With no endpoint
+    enabled, the task ends at once unless events of former endpoints are left to prune (so a
+    registry without webhooks takes no lease). Cancel the task to stop."""
     dispatcher = Dispatcher(db, endpoints)
-    if not dispatcher.endpoints:
-        return None
-    return asyncio.create_task(
-        run_as_leader(Leases(db), "webhooks", dispatcher.run, ttl=LEADER_TTL)
-    )
+
+    async def serve() -> None:
+        if not dispatcher.endpoints:
+            try:
+                if not await dispatcher.has_events():
+                    return
+            except Exception:
+                log.warning("could not look for webhook events to prune", exc_info=True)
+                return
+        await run_as_leader(Leases(db), "webhooks", dispatcher.run, ttl=LEADER_TTL)
+
+    return asyncio.create_task(serve())

@@ -15,6 +15,7 @@ from registry import Config
 from registry.db import Database, WriteConnection
 from registry.db.models import blobs, manifests, repository_blobs, utcnow
 from registry.gc import GCOptions, GCReport, Removal, collect_garbage
+from registry.gc.history import KEPT, recent_runs
 from registry.http.keys import TOUCHES
 from registry.service.upload_locks import UploadLocks
 from tests.api.oci import (
@@ -332,6 +333,44 @@ async def test_cli_text_json_and_dry_run(client: Client, config: Config) -> None
     }
     assert report["bytes_freed"] == 22
     assert digest not in stored(config)
+
+
+async def test_history_lists_real_passes_newest_first(client: Client, config: Config) -> None:
+    data_dir, url = str(config.data_dir), config.database.url
+    empty = berth("gc", "--data-dir", data_dir, "--history", database=url)
+    assert (empty.returncode, empty.stdout) == (0, "no garbage collection pass has run yet\n")
+
+    await push_blob(client, "hist", b"first loose blob")
+    assert berth("gc", "--data-dir", data_dir, "--grace", "0s", database=url).returncode == 0
+    dry = berth("gc", "--data-dir", data_dir, "--grace", "0s", "--dry-run", database=url)
+    assert dry.returncode == 0
+    await push_blob(client, "hist", b"second, longer loose blob")
+    assert berth("gc", "--data-dir", data_dir, "--grace", "0s", database=url).returncode == 0
+
+    listed = berth("gc", "--data-dir", data_dir, "--history", "--json", database=url)
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)["runs"]
+    assert [(r["trigger"], r["bytes_freed"], r["error"]) for r in runs] == [
+        ("command", len(b"second, longer loose blob"), None),
+        ("command", len(b"first loose blob"), None),
+    ]  # the dry run is not a pass
+    assert runs[0]["removed"]["blobs"] == 1
+    assert runs[0]["started"] > runs[1]["started"]
+    text = berth("gc", "--data-dir", data_dir, "--history", database=url).stdout.splitlines()
+    assert text[0].split() == [
+        "STARTED", "TRIGGER", "SECONDS", "BLOBS", "FREED", "MANIFESTS", "RESULT"
+    ]  # fmt: skip
+    assert len(text) == 3
+    assert text[1].split()[2:] == ["command", text[1].split()[3], "1", "25B", "0", "ok"]
+
+
+async def test_history_keeps_the_newest_passes_only(config: Config, db: Database) -> None:
+    for _ in range(KEPT + 3):
+        await gc(config, db)
+    async with db.read() as conn:
+        runs = await recent_runs(conn, limit=KEPT + 10)
+    assert len(runs) == KEPT
+    assert all(r.trigger == "command" and r.error is None for r in runs)
 
 
 def test_cli_rejects_a_bad_grace_and_a_bad_config(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -383,8 +384,6 @@ async def test_delete_disabled(client_no_delete: Client) -> None:
 
 
 async def test_concurrent_pushes_of_the_same_tag(client: Client) -> None:
-    import asyncio
-
     results = await asyncio.gather(
         *(push_image(client, "race", reference="same") for _ in range(10))
     )
@@ -394,7 +393,7 @@ async def test_concurrent_pushes_of_the_same_tag(client: Client) -> None:
 
 
 async def test_oversized_manifest_without_content_length_is_413(client: Client) -> None:
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         yield b'{"schemaVersion": 2, "mediaType": "%s", "manifests": [], "annotations": {"p": "' % (
             OCI_INDEX.encode()
         )

@@ -420,6 +420,7 @@ def test_large_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         response = conn.getresponse()
         response.read()
         location = response.getheader("Location")
+        assert location is not None
         conn.putrequest("PATCH", location)
         conn.putheader("Content-Length", str(total << 20))
         conn.endheaders()
@@ -465,3 +466,22 @@ def test_a_dead_worker_is_replaced(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.process.returncode == 0
+
+
+def test_metrics_directories_of_killed_servers_are_removed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp), "PROMETHEUS_MULTIPROC_DIR": ""}
+    killed = start_berth(tmp_path / "data", workers=2, env=env)
+    (left,) = temp.glob("berth-metrics-*")
+    assert left.name.startswith(f"berth-metrics-{killed.process.pid}-")
+    killed.kill()
+    assert left.exists()  # SIGKILL: no cleanup ran
+
+    second = start_berth(tmp_path / "data", env=env)
+    (own,) = temp.glob("berth-metrics-*")
+    assert own.name.startswith(f"berth-metrics-{second.process.pid}-")
+    second.stop()
+    assert list(temp.iterdir()) == []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import ClientResponse
 
 from registry import Config
 from tests.api.oci import Client, digest_of, error_code, push_blob
@@ -270,16 +273,16 @@ async def test_concurrent_patches_at_one_offset_accept_exactly_one(client: Clien
     location = await _start(client, "twice")
     first_started = asyncio.Event()
 
-    async def slow_body():  # type: ignore[no-untyped-def]
+    async def slow_body() -> AsyncIterator[bytes]:
         yield b"A" * 1024
         first_started.set()
         await asyncio.sleep(0.3)
         yield b"A" * 1024
 
-    async def first():  # type: ignore[no-untyped-def]
+    async def first() -> ClientResponse:
         return await client.patch(location, data=slow_body(), headers={"Content-Range": "0-2047"})
 
-    async def second():  # type: ignore[no-untyped-def]
+    async def second() -> ClientResponse:
         await first_started.wait()
         await asyncio.sleep(0.05)
         return await client.patch(location, data=b"B" * 2048, headers={"Content-Range": "0-2047"})

@@ -9,17 +9,21 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 from registry import Config, create_app
 from registry.config import EndpointConfig, IgnoreConfig, NotificationsConfig
-from registry.db import Database
+from registry.db import Database, WriteConnection
+from registry.db.models import utcnow, webhook_outbox
+from registry.webhooks import Dispatcher
+from registry.webhooks.dispatcher import RETENTION
 from tests.api.conftest import ClientFactory
 from tests.api.oci import OCI_MANIFEST, digest_of, push_blob, push_image
 from tests.support.server import berth_executable
@@ -228,3 +232,37 @@ async def test_one_push_event_per_tag(
         (digest, "a"),
         (digest, "b"),
     ]
+
+
+async def test_events_of_endpoints_gone_from_the_config_are_pruned_after_a_day(
+    config: Config, db: Database
+) -> None:
+    old = utcnow() - RETENTION - timedelta(minutes=1)
+    rows = [
+        ("kept", old, None),  # still configured, undelivered: waits for its receiver
+        ("kept", old, old),  # delivered a day ago: pruned
+        ("gone", old, None),  # nothing will ever send it: pruned
+        ("gone", utcnow(), None),  # recent: kept for a day (`berth events` shows it)
+    ]
+
+    async def insert_rows(conn: WriteConnection) -> None:
+        for number, (endpoint, created, delivered) in enumerate(rows):
+            await conn.execute(
+                insert(webhook_outbox).values(
+                    endpoint=endpoint,
+                    event_id=f"e{number}",
+                    action="push",
+                    repository="r",
+                    payload="{}",
+                    created_at=created,
+                    delivered_at=delivered,
+                )
+            )
+
+    await db.transact(insert_rows)
+    dispatcher = Dispatcher(db, [EndpointConfig(name="kept", url="http://127.0.0.1:9/")])
+    assert await dispatcher.prune_once() == 1
+    async with db.read() as conn:
+        query = select(webhook_outbox.c.event_id).order_by(webhook_outbox.c.id)
+        assert list((await conn.execute(query)).scalars()) == ["e0", "e3"]
+    assert await Dispatcher(db, []).has_events()

@@ -310,6 +310,20 @@ async def test_idle_uploads_lists_only_uploads_idle_that_long(store: BlobStore) 
     assert upload.id not in await store.idle_uploads(0)
 
 
+async def test_an_upload_written_to_lately_is_not_idle_however_old(store: BlobStore) -> None:
+    """Idle means nothing written for that long, not begun that long ago: a slow upload of a
+    big layer keeps its parts."""
+    upload = await store.begin()
+    await upload.write(os.urandom(11 << 20))  # past S3's part size: one part stored
+    await upload.close()
+    await asyncio.sleep(2.1)
+    again = await store.resume(upload.id, upload.state())
+    await again.write(os.urandom(10 << 20))  # another part, now
+    await again.close()
+    assert upload.id not in await store.idle_uploads(1.5)
+    await (await store.resume(upload.id, again.state())).abort()
+
+
 async def test_one_handle_writes_several_parts_and_commits(store: BlobStore) -> None:
     """Begun, written past S3's part size and committed by one handle, never closed: what
     the upload stored on the way is gone afterwards (the teardown checks for leftovers)."""

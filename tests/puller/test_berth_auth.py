@@ -14,7 +14,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from puller.challenge import parse_challenges
+from registry_client.challenge import parse_challenges
 from tests.puller.conftest import Berth
 from tests.support import images as img
 from tests.support.server import RunningServer, start_berth

@@ -10,9 +10,14 @@ import pytest
 
 from blobstore import Digest
 from puller import InvalidPlatform, Platform, UnsupportedManifest, parse_platform
-from puller.challenge import parse_challenges, pull_scope
-from puller.credentials import credentials_for, docker_config_path, load_credentials, parse_user
 from puller.manifests import media_type_of, parse_index, parse_manifest, select_platform
+from registry_client.challenge import parse_challenges, pull_scope
+from registry_client.credentials import (
+    credentials_for,
+    docker_config_path,
+    load_credentials,
+    parse_user,
+)
 
 
 def test_bearer_challenge_with_commas_inside_quotes() -> None:

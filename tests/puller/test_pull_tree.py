@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from blobstore.filesystem import FilesystemBlobStore
 from puller import ImageStore
 from tests.puller.conftest import Berth, state_leftovers
 from tests.puller.trees import comparable, differences, expected_tree, link_groups, scan_tree
@@ -358,6 +359,8 @@ async def test_prune_sweeps_only_stale_leftovers(berth: Berth) -> None:
     await proc.communicate()
 
     assert proc.returncode == 0
-    assert sorted(await store.content.ingest_ids()) == [uploads[1]]
+    content = store.content
+    assert isinstance(content, FilesystemBlobStore)
+    assert sorted(await content.ingest_ids()) == [uploads[1]]
     assert not stale_tmp.exists()
     assert fresh_tmp.exists()

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ from tests.support.server import berth_executable, registry_server
 RUNTIMES = ("berth", "runc", "crun")
 
 
-def sh(*argv: str, check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+def sh(
+    *argv: str, check: bool = True, timeout: float = 120, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{argv} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -44,8 +47,8 @@ class Berth:
     root: Path
 
     def run(
-        self, runtime: str, *args: str, timeout: float = 60, **kw
-    ) -> subprocess.CompletedProcess:
+        self, runtime: str, *args: str, timeout: float = 60, **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
         return sh(
             berth_executable(),
             "run",
@@ -59,7 +62,7 @@ class Berth:
             **kw,
         )
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return sh(berth_executable(), *args, "--root", str(self.root), check=False)
 
     def containers(self) -> list[str]:
@@ -68,7 +71,7 @@ class Berth:
 
 
 @functools.cache
-def docker_run(*args: str) -> subprocess.CompletedProcess:
+def docker_run(*args: str) -> subprocess.CompletedProcess[str]:
     """`docker run --rm --network none ARGS`; cached, as the runtime-parametrized tests ask the
     same question of docker once per runtime."""
     return sh("docker", "run", "--rm", "--network", "none", *args, check=False, timeout=120)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.runtime.conftest import sh
+from tests.runtime.conftest import Berth, Images, sh
 from tests.support.server import berth_executable
 
 pytestmark = pytest.mark.e2e
 
 
-def test_bundle_runs_under_runc(berth, registry_images, tmp_path):
+def test_bundle_runs_under_runc(berth: Berth, registry_images: Images, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     made = sh(
         berth_executable(),
@@ -53,7 +54,9 @@ def test_bundle_runs_under_runc(berth, registry_images, tmp_path):
     assert not (bundle / "rootfs" / "srv").exists()  # the overlay is gone once unmounted
 
 
-def test_bundle_refuses_unknown_users(berth, registry_images, tmp_path):
+def test_bundle_refuses_unknown_users(
+    berth: Berth, registry_images: Images, tmp_path: Path
+) -> None:
     proc = subprocess.run(
         [
             berth_executable(),

@@ -3,7 +3,11 @@ the container) and one clear line; nothing is left."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from tests.runtime.conftest import Berth, Images
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +28,9 @@ pytestmark = pytest.mark.e2e
         (["-w", "rel"], "berth run: the working directory 'rel' must be an absolute path"),
     ],
 )
-def test_bad_options_fail_before_anything_is_created(berth, registry_images, args, message):
+def test_bad_options_fail_before_anything_is_created(
+    berth: Berth, registry_images: Images, args: list[str], message: str
+) -> None:
     before = berth.containers()
     proc = berth.run("berth", "--rm", *args, registry_images.base, "true")
     assert proc.returncode == 125
@@ -32,14 +38,15 @@ def test_bad_options_fail_before_anything_is_created(berth, registry_images, arg
     assert berth.containers() == before
 
 
-def test_rm_of_an_unknown_container(berth):
+def test_rm_of_an_unknown_container(berth: Berth) -> None:
     proc = berth.cli("rm", "0123456789ab")
     assert proc.returncode == 1
     assert proc.stderr == "berth rm: no such container: 0123456789ab\n"
 
 
-def test_missing_image_is_pulled_and_unknown_image_is_an_error(berth, registry_images, tmp_path):
-    from tests.runtime.conftest import Berth
+def test_missing_image_is_pulled_and_unknown_image_is_an_error(
+    berth: Berth, registry_images: Images, tmp_path: Path
+) -> None:
 
     fresh = Berth(tmp_path / "fresh-root")
     proc = fresh.run("berth", "--rm", "--plain-http", registry_images.base, "echo", "pulled")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from tests.runtime.conftest import Berth, sh
+from tests.runtime.conftest import Berth, Images, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,9 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
     raise AssertionError("timed out")
 
 
-def test_run_d_returns_at_once_and_logs_show_the_output(berth, registry_images, runtime):
+def test_run_d_returns_at_once_and_logs_show_the_output(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     script = "echo out; echo err >&2; sleep 1; echo later; " + LOOP
     cid = _run_d(berth, runtime, registry_images.base, "sh", "-c", script)
     try:
@@ -59,7 +62,9 @@ def test_run_d_returns_at_once_and_logs_show_the_output(berth, registry_images, 
     assert cid not in berth.containers()
 
 
-def test_stop_kills_after_the_timeout_and_ps_a_shows_the_exit(berth, registry_images, runtime):
+def test_stop_kills_after_the_timeout_and_ps_a_shows_the_exit(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     # PID 1 without a handler ignores SIGTERM: docker stop waits -t seconds, then SIGKILLs
     name = f"stop-{uuid.uuid4().hex[:8]}"
     cid = _run_d(berth, runtime, "--name", name, registry_images.base, "sh", "-c", LOOP)
@@ -76,7 +81,9 @@ def test_stop_kills_after_the_timeout_and_ps_a_shows_the_exit(berth, registry_im
     assert cid not in berth.containers()
 
 
-def test_stop_with_a_term_handler_exits_with_its_code(berth, registry_images):
+def test_stop_with_a_term_handler_exits_with_its_code(
+    berth: Berth, registry_images: Images
+) -> None:
     script = "trap 'echo bye; exit 3' TERM; echo ready; " + LOOP
     cid = _run_d(berth, "berth", registry_images.base, "sh", "-c", script)
     _wait_for(lambda: "ready" in berth.cli("logs", cid).stdout)
@@ -99,7 +106,7 @@ def test_stop_with_a_term_handler_exits_with_its_code(berth, registry_images):
     assert berth.cli("rm", cid).returncode == 0
 
 
-def test_logs_follow_ends_when_the_container_exits(berth, registry_images):
+def test_logs_follow_ends_when_the_container_exits(berth: Berth, registry_images: Images) -> None:
     script = "for i in 1 2 3; do echo $i; sleep 0.3; done; exit 4"
     cid = _run_d(berth, "berth", registry_images.base, "sh", "-c", script)
     followed = berth.cli("logs", "-f", cid)
@@ -108,7 +115,9 @@ def test_logs_follow_ends_when_the_container_exits(berth, registry_images):
     assert berth.cli("rm", cid).returncode == 0
 
 
-def test_rm_f_removes_a_running_container_and_frees_its_name(berth, registry_images):
+def test_rm_f_removes_a_running_container_and_frees_its_name(
+    berth: Berth, registry_images: Images
+) -> None:
     name = f"rmf-{uuid.uuid4().hex[:8]}"
     cid = _run_d(berth, "berth", "--name", name, registry_images.base, "sh", "-c", LOOP)
     taken = berth.run("berth", "-d", "--name", name, registry_images.base, "true")
@@ -123,7 +132,9 @@ def test_rm_f_removes_a_running_container_and_frees_its_name(berth, registry_ima
     assert again not in berth.containers()
 
 
-def test_run_d_with_a_missing_command_fails_like_docker(berth, registry_images):
+def test_run_d_with_a_missing_command_fails_like_docker(
+    berth: Berth, registry_images: Images
+) -> None:
     ours = berth.run("berth", "-d", registry_images.base, "no-such-command")
     theirs = sh("docker", "run", "-d", "--rm", "--network", "none", registry_images.base,
                 "no-such-command", check=False)  # fmt: skip
@@ -132,12 +143,14 @@ def test_run_d_with_a_missing_command_fails_like_docker(berth, registry_images):
     assert ours.stdout == ""
 
 
-def test_run_d_rm_removes_the_container_when_it_exits(berth, registry_images):
+def test_run_d_rm_removes_the_container_when_it_exits(
+    berth: Berth, registry_images: Images
+) -> None:
     cid = _run_d(berth, "berth", "--rm", registry_images.base, "sh", "-c", "sleep 0.5")
     _wait_for(lambda: cid not in berth.containers())
 
 
-def test_kill_wait_start_and_restart(berth, registry_images, runtime):
+def test_kill_wait_start_and_restart(berth: Berth, registry_images: Images, runtime: str) -> None:
     name = f"life-{uuid.uuid4().hex[:8]}"
     script = "echo run; trap 'exit 5' USR1; " + LOOP
     cid = _run_d(berth, runtime, "--name", name, registry_images.base, "sh", "-c", script)
@@ -161,14 +174,16 @@ def test_kill_wait_start_and_restart(berth, registry_images, runtime):
         assert berth.cli("rm", "-f", name).returncode == 0
 
 
-def test_unknown_containers_fail_with_one_line(berth):
+def test_unknown_containers_fail_with_one_line(berth: Berth) -> None:
     for command in (["stop"], ["kill"], ["start"], ["wait"], ["logs"], ["rm", "-f"]):
         failed = berth.cli(*command, "no-such-container")
         assert failed.returncode == 1, command
         assert failed.stderr == f"berth {command[0]}: no such container: no-such-container\n"
 
 
-def test_restart_on_failure_restarts_exactly_n_times_like_docker(berth, registry_images):
+def test_restart_on_failure_restarts_exactly_n_times_like_docker(
+    berth: Berth, registry_images: Images
+) -> None:
     script = "echo try; exit 1"
     cid = _run_d(berth, "berth", "--restart", "on-failure:2", registry_images.base, "sh", "-c",
                  script)  # fmt: skip
@@ -188,7 +203,7 @@ def test_restart_on_failure_restarts_exactly_n_times_like_docker(berth, registry
         sh("docker", "rm", "-f", name, check=False)
 
 
-def test_restart_always_ends_with_stop(berth, registry_images):
+def test_restart_always_ends_with_stop(berth: Berth, registry_images: Images) -> None:
     script = "echo up; sleep 0.2"
     cid = _run_d(berth, "berth", "--restart", "always", registry_images.base, "sh", "-c", script)
     _wait_for(lambda: berth.cli("logs", cid).stdout.count("up") >= 3)
@@ -200,7 +215,7 @@ def test_restart_always_ends_with_stop(berth, registry_images):
     assert berth.cli("rm", cid).returncode == 0
 
 
-def test_restart_policy_errors(berth, registry_images):
+def test_restart_policy_errors(berth: Berth, registry_images: Images) -> None:
     bad = berth.run("berth", "-d", "--restart", "sometimes", registry_images.base, "true")
     assert bad.returncode == 2
     assert "invalid restart policy 'sometimes'" in bad.stderr
@@ -211,7 +226,7 @@ def test_restart_policy_errors(berth, registry_images):
     )
 
 
-def test_inspect_shows_what_docker_inspect_shows(berth, registry_images):
+def test_inspect_shows_what_docker_inspect_shows(berth: Berth, registry_images: Images) -> None:
     import json
 
     args = ["--restart", "on-failure:1", registry_images.base, "sh", "-c", "exit 2"]
@@ -228,7 +243,7 @@ def test_inspect_shows_what_docker_inspect_shows(berth, registry_images):
     finally:
         sh("docker", "rm", "-f", docker_name, check=False)
 
-    def view(c: dict) -> tuple:
+    def view(c: dict[str, Any]) -> tuple[Any, ...]:
         s = c["State"]
         return (c["Path"], c["Args"], c["RestartCount"], c["HostConfig"]["RestartPolicy"],
                 s["Status"], s["Running"], s["Pid"], s["ExitCode"], c["Name"][0])  # fmt: skip
@@ -241,7 +256,7 @@ def test_inspect_shows_what_docker_inspect_shows(berth, registry_images):
     assert berth.cli("rm", name).returncode == 0
 
 
-def test_log_opt_rotates_the_log(berth, registry_images):
+def test_log_opt_rotates_the_log(berth: Berth, registry_images: Images) -> None:
     script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done"
     cid = _run_d(berth, "berth", "--log-opt", "max-size=2k", "--log-opt", "max-file=2",
                  registry_images.base, "sh", "-c", script)  # fmt: skip
@@ -260,7 +275,9 @@ def test_log_opt_rotates_the_log(berth, registry_images):
     assert berth.cli("rm", cid).returncode == 0
 
 
-def test_a_container_without_name_gets_one_as_with_docker(berth, registry_images):
+def test_a_container_without_name_gets_one_as_with_docker(
+    berth: Berth, registry_images: Images
+) -> None:
     cid = _run_d(berth, "berth", registry_images.base, "sh", "-c", "echo hi")
     assert berth.cli("wait", cid).stdout == "0\n"
     name = _row(berth, cid, "-a").split()[-1]

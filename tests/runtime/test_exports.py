@@ -1,7 +1,7 @@
 import runtime
 
 
-def test_public_api_is_pinned():
+def test_public_api_is_pinned() -> None:
     assert sorted(runtime.__all__) == sorted([
         "RUNTIMES", "create", "start", "remove", "kill", "make_spec", "write_bundle", "StartError",
         "Container", "ContainerNotFound", "ContainerState", "ContainerStore", "is_running",

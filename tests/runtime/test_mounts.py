@@ -17,7 +17,7 @@ from runtime.mounts import (
 from runtime.overlay import PAGE_LIMIT, image_view, layer_links
 
 
-def test_options_split_into_flags_propagation_and_data():
+def test_options_split_into_flags_propagation_and_data() -> None:
     flags, propagation, data = parse_options(
         ["nosuid", "noexec", "nodev", "ro", "mode=755", "size=65536k", "rprivate"]
     )
@@ -28,7 +28,7 @@ def test_options_split_into_flags_propagation_and_data():
     assert parse_options(["rbind"])[0] == MS_BIND | MS_REC
 
 
-def test_spec_entry_to_mount():
+def test_spec_entry_to_mount() -> None:
     m = from_spec(
         {"destination": "/data", "type": "bind", "source": "/h", "options": ["rbind", "ro"]}
     )
@@ -37,7 +37,7 @@ def test_spec_entry_to_mount():
     assert m.readonly
 
 
-def test_overlay_lists_the_top_layer_first():
+def test_overlay_lists_the_top_layer_first() -> None:
     layers = [Path("/s/base"), Path("/s/mid"), Path("/s/top")]
     m = overlay_mount(layers, Path("/c/upper"), Path("/c/work"), Path("/c/rootfs"))
     assert m.type == "overlay"
@@ -46,7 +46,7 @@ def test_overlay_lists_the_top_layer_first():
     assert m.data == "lowerdir=/s/top:/s/mid:/s/base,upperdir=/c/upper,workdir=/c/work"
 
 
-def test_long_layer_lists_go_relative_to_fit_one_page():
+def test_long_layer_lists_go_relative_to_fit_one_page() -> None:
     root = "/var/lib/berth/snapshots/"
     layers = [Path(root + f"{i:064x}/fs") for i in range(45)]
     m = overlay_mount(
@@ -61,7 +61,7 @@ def test_long_layer_lists_go_relative_to_fit_one_page():
     assert m.data.endswith(",upperdir=containers/c/upper,workdir=containers/c/work")
 
 
-def test_very_long_layer_lists_go_through_short_links():
+def test_very_long_layer_lists_go_through_short_links() -> None:
     layers = [Path(f"/var/lib/berth/snapshots/{i:064x}/fs") for i in range(128)]
     c = Path("/var/lib/berth/containers/c")
     m = overlay_mount(layers, c / "upper", c / "work", Path("/r"), links=c / "l")
@@ -71,7 +71,7 @@ def test_very_long_layer_lists_go_through_short_links():
     assert layer_links(layers, c / "l")[10] == (c / "l" / "a", layers[10])
 
 
-def test_too_many_layers_and_bad_paths_are_refused():
+def test_too_many_layers_and_bad_paths_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one"):
         overlay_mount([], Path("/u"), Path("/w"), Path("/r"))
     with pytest.raises(ValueError, match="do not fit"):
@@ -80,7 +80,7 @@ def test_too_many_layers_and_bad_paths_are_refused():
         overlay_mount([Path("/a:b")], Path("/u"), Path("/w"), Path("/r"))
 
 
-def test_image_view_is_read_only_nodev_nosuid_and_pads_one_layer():
+def test_image_view_is_read_only_nodev_nosuid_and_pads_one_layer() -> None:
     s = Path("/s")
     view = image_view([s / "a" / "fs", s / "b" / "fs"], Path("/m"), empty=s / ".e", links=s / "l")
     assert view.mount.flags == MS_RDONLY | MS_NODEV | MS_NOSUID
@@ -90,7 +90,7 @@ def test_image_view_is_read_only_nodev_nosuid_and_pads_one_layer():
     assert one.mount.data == "lowerdir=/s/a/fs:/s/.e"
 
 
-def test_image_view_of_many_layers_names_them_through_links():
+def test_image_view_of_many_layers_names_them_through_links() -> None:
     layers = [Path(f"/var/lib/berth/snapshots/{i:064x}/fs") for i in range(125)]
     links = Path("/var/lib/berth/.mount-x/l")
     view = image_view(layers, Path("/m"), empty=Path("/e"), links=links)
@@ -114,7 +114,7 @@ HYBRID = """\
 UNIFIED = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
 
 
-def test_cgroup_layouts():
+def test_cgroup_layouts() -> None:
     hybrid = parse_layout(HYBRID)
     assert hybrid.unified is None
     assert hybrid.v1["memory"] == "/sys/fs/cgroup/memory"

@@ -18,22 +18,22 @@ from runtime.network.ports import PortMapping
         ("2t", 2 << 40),
     ],
 )
-def test_memory_sizes_as_docker_reads_them(text, size):
+def test_memory_sizes_as_docker_reads_them(text: str, size: int) -> None:
     assert parse_memory(text) == size
 
 
 @pytest.mark.parametrize("text", ["", "m", "-1m", "12x", "1.2.3m", "64 mbb"])
-def test_bad_memory_sizes_are_refused(text):
+def test_bad_memory_sizes_are_refused(text: str) -> None:
     with pytest.raises(OptionError):
         parse_memory(text)
 
 
-def test_memory_below_docker_minimum_is_refused():
+def test_memory_below_docker_minimum_is_refused() -> None:
     with pytest.raises(OptionError, match="6MB"):
         parse_memory("4m")
 
 
-def test_cpus_become_quota_over_a_100ms_period():
+def test_cpus_become_quota_over_a_100ms_period() -> None:
     assert parse_cpus("0.5") == (50_000, 100_000)
     assert parse_cpus("2") == (200_000, 100_000)
     for bad in ("0", "abc", "-1"):
@@ -41,7 +41,7 @@ def test_cpus_become_quota_over_a_100ms_period():
             parse_cpus(bad)
 
 
-def test_volumes():
+def test_volumes() -> None:
     assert parse_volume("/a:/b") == Volume("/a", "/b", False)
     assert parse_volume("/a:/b:ro") == Volume("/a", "/b", True)
     assert parse_volume("/a:/b:rw") == Volume("/a", "/b", False)
@@ -50,7 +50,7 @@ def test_volumes():
             parse_volume(bad)
 
 
-def test_run_options_refuse_bad_networks_and_zero_pids():
+def test_run_options_refuse_bad_networks_and_zero_pids() -> None:
     assert RunOptions(network="bridge").network == "bridge"  # bridge networks: runtime.network
     for bad in ("container:web", "bad/name", "-x", ""):
         with pytest.raises(OptionError):

@@ -1,6 +1,9 @@
 """Paths inside a container root never resolve outside it; program look-up for runc/crun."""
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -9,7 +12,7 @@ from runtime.paths import secure_join
 from runtime.process import ExecError
 
 
-def test_symlinks_resolve_inside_the_root(tmp_path):
+def test_symlinks_resolve_inside_the_root(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     (root / "real").mkdir()
@@ -25,14 +28,18 @@ def test_symlinks_resolve_inside_the_root(tmp_path):
         secure_join(str(root), "/loop/x")
 
 
-def _spec(args, env=("PATH=/usr/bin:/bin",), mounts=()):
+def _spec(
+    args: list[str],
+    env: Sequence[str] = ("PATH=/usr/bin:/bin",),
+    mounts: Sequence[str] = (),
+) -> dict[str, Any]:
     return {
         "process": {"args": args, "env": list(env), "cwd": "/"},
         "mounts": [{"destination": d} for d in mounts],
     }
 
 
-def test_check_executable(tmp_path):
+def test_check_executable(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     tool = tmp_path / "bin" / "tool"
     tool.write_text("#!/bin/sh\n")

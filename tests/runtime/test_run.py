@@ -7,16 +7,19 @@ import os
 import re
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.runtime.conftest import docker_run
+from tests.runtime.conftest import Berth, Images, docker_run
 from tests.support.server import berth_executable
 
 pytestmark = pytest.mark.e2e
 
 
-def test_output_and_exit_code_match_docker(berth, registry_images, runtime):
+def test_output_and_exit_code_match_docker(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     script = "echo out; echo err >&2; exit 3"
     ours = berth.run(runtime, "--rm", registry_images.base, "sh", "-c", script)
     theirs = docker_run(registry_images.base, "sh", "-c", script)
@@ -24,7 +27,9 @@ def test_output_and_exit_code_match_docker(berth, registry_images, runtime):
     assert (theirs.returncode, theirs.stdout, theirs.stderr) == (3, "out\n", "err\n")
 
 
-def test_env_workdir_user_and_entrypoint_from_the_image(berth, registry_images, runtime):
+def test_env_workdir_user_and_entrypoint_from_the_image(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     ours = berth.run(runtime, "--rm", "--hostname", "h1", registry_images.app)
     theirs = docker_run("--hostname", "h1", registry_images.app)
     assert ours.returncode == theirs.returncode == 0, ours.stderr
@@ -45,14 +50,18 @@ def test_env_workdir_user_and_entrypoint_from_the_image(berth, registry_images, 
     ],
     ids=["env-workdir-root", "uid-gid", "unknown-uid", "entrypoint"],
 )
-def test_run_options_match_docker(berth, registry_images, runtime, options):
+def test_run_options_match_docker(
+    berth: Berth, registry_images: Images, runtime: str, options: list[str]
+) -> None:
     ours = berth.run(runtime, "--rm", "--hostname", "h2", *options, registry_images.app)
     theirs = docker_run("--hostname", "h2", *options, registry_images.app)
     assert ours.returncode == theirs.returncode == 0, ours.stderr
     assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())
 
 
-def test_process_is_pid_1_with_its_own_hostname(berth, registry_images, runtime):
+def test_process_is_pid_1_with_its_own_hostname(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     script = "echo $$; hostname; cat /etc/hostname; ps -o comm > /tmp/ps; tr '\\n' , < /tmp/ps"
     ours = berth.run(runtime, "--rm", "--verbose", registry_images.base, "sh", "-c", script)
     pid, hostname, etc_hostname, processes = ours.stdout.split()
@@ -65,14 +74,18 @@ def test_process_is_pid_1_with_its_own_hostname(berth, registry_images, runtime)
     assert theirs.stdout.split()[3] == processes
 
 
-def test_network_none_has_only_loopback(berth, registry_images, runtime):
+def test_network_none_has_only_loopback(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     script = "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; ip -o link | grep -c UP"
     ours = berth.run(runtime, "--rm", registry_images.base, "sh", "-c", script)
     theirs = docker_run(registry_images.base, "sh", "-c", script)
     assert ours.stdout == theirs.stdout == "lo\n1\n"
 
 
-def test_network_host_shares_the_host_interfaces(berth, registry_images, runtime):
+def test_network_host_shares_the_host_interfaces(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     ours = berth.run(
         runtime, "--rm", "--network", "host", registry_images.base, "cat", "/proc/net/dev"
     )
@@ -81,7 +94,7 @@ def test_network_host_shares_the_host_interfaces(berth, registry_images, runtime
     assert {line.split(":")[0].strip() for line in ours.stdout.splitlines()[2:]} == host
 
 
-def test_host_mounts_are_invisible(berth, registry_images, runtime):
+def test_host_mounts_are_invisible(berth: Berth, registry_images: Images, runtime: str) -> None:
     ours = berth.run(runtime, "--rm", registry_images.base, "cat", "/proc/self/mounts")
     theirs = docker_run(registry_images.base, "cat", "/proc/self/mounts")
     assert ours.returncode == 0, ours.stderr
@@ -101,7 +114,9 @@ def test_host_mounts_are_invisible(berth, registry_images, runtime):
     assert ours.stdout.splitlines()[0].startswith("overlay / overlay ")
 
 
-def test_memory_limit_oom_kills_with_137(berth, registry_images, runtime):
+def test_memory_limit_oom_kills_with_137(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     hog = "dd if=/dev/zero of=/dev/null bs=64M count=1"
     ours = berth.run(
         runtime,
@@ -118,7 +133,7 @@ def test_memory_limit_oom_kills_with_137(berth, registry_images, runtime):
     assert ours.returncode == theirs.returncode == 137
 
 
-def test_pids_limit_stops_a_fork_bomb(berth, registry_images, runtime):
+def test_pids_limit_stops_a_fork_bomb(berth: Berth, registry_images: Images, runtime: str) -> None:
     script = (
         "bomb() { bomb | bomb & sleep 3; }; bomb 2>/dev/null & sleep 1.5; "
         "cat /sys/fs/cgroup/pids/pids.max; grep -c . /sys/fs/cgroup/pids/tasks; "
@@ -135,14 +150,14 @@ def test_pids_limit_stops_a_fork_bomb(berth, registry_images, runtime):
     assert theirs.stdout.splitlines()[0] == "20"
 
 
-def test_cpus_set_the_cfs_quota(berth, registry_images, runtime):
+def test_cpus_set_the_cfs_quota(berth: Berth, registry_images: Images, runtime: str) -> None:
     script = "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us"
     ours = berth.run(runtime, "--rm", "--cpus", "0.5", registry_images.base, "sh", "-c", script)
     theirs = docker_run("--cpus", "0.5", registry_images.base, "sh", "-c", script)
     assert ours.stdout == theirs.stdout == "50000\n100000\n"
 
 
-def test_read_only_root(berth, registry_images, runtime):
+def test_read_only_root(berth: Berth, registry_images: Images, runtime: str) -> None:
     script = "touch /x; echo $?; touch /dev/shm/y && echo shm-ok"
     ours = berth.run(runtime, "--rm", "--read-only", registry_images.base, "sh", "-c", script)
     theirs = docker_run("--read-only", registry_images.base, "sh", "-c", script)
@@ -150,7 +165,9 @@ def test_read_only_root(berth, registry_images, runtime):
     assert "Read-only file system" in ours.stderr
 
 
-def test_bind_mounts(berth, registry_images, runtime, host_dir, tmp_path):
+def test_bind_mounts(
+    berth: Berth, registry_images: Images, runtime: str, host_dir: Path, tmp_path: Path
+) -> None:
     (host_dir / "in.txt").write_text("from the host\n")
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -172,7 +189,9 @@ def test_bind_mounts(berth, registry_images, runtime, host_dir, tmp_path):
     assert not (ro / "z").exists()
 
 
-def test_files_written_in_one_container_are_absent_from_the_next(berth, registry_images, runtime):
+def test_files_written_in_one_container_are_absent_from_the_next(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     first = berth.run(
         runtime,
         "--verbose",
@@ -202,7 +221,7 @@ def _cgroup_dirs(cid: str) -> list[str]:
     return [p for c in os.listdir(root) if os.path.isdir(p := f"{root}/{c}/berth/{cid}")]
 
 
-def test_rm_leaves_nothing_behind(berth, registry_images, runtime):
+def test_rm_leaves_nothing_behind(berth: Berth, registry_images: Images, runtime: str) -> None:
     before = set(berth.containers())
     ours = berth.run(
         runtime,
@@ -225,7 +244,9 @@ def test_rm_leaves_nothing_behind(berth, registry_images, runtime):
 
 
 @pytest.mark.parametrize("name", ["TERM", "INT"])
-def test_signals_reach_the_container(berth, registry_images, runtime, name):
+def test_signals_reach_the_container(
+    berth: Berth, registry_images: Images, runtime: str, name: str
+) -> None:
     script = f'trap "echo got-{name}; exit 42" {name}; echo ready; while true; do sleep 0.1; done'
     proc = subprocess.Popen(
         [
@@ -257,7 +278,9 @@ def test_signals_reach_the_container(berth, registry_images, runtime, name):
     assert out == f"got-{name}\n"
 
 
-def test_command_not_found_is_127_like_docker(berth, registry_images, runtime):
+def test_command_not_found_is_127_like_docker(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     ours = berth.run(runtime, "--rm", registry_images.base, "no-such-command")
     theirs = docker_run(registry_images.base, "no-such-command")
     assert ours.returncode == theirs.returncode == 127
@@ -265,14 +288,18 @@ def test_command_not_found_is_127_like_docker(berth, registry_images, runtime):
     assert berth.run(runtime, "--rm", registry_images.base, "/etc/passwd").returncode == 126
 
 
-def test_docker_built_image_runs_as_under_docker(berth, registry_images, runtime):
+def test_docker_built_image_runs_as_under_docker(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     ours = berth.run(runtime, "--rm", registry_images.built)
     theirs = docker_run(registry_images.built)
     assert ours.returncode == theirs.returncode == 0, ours.stderr
     assert ours.stdout == theirs.stdout == "built in /work/dir as 0 mode=built\n"
 
 
-def test_ps_shows_a_running_container_and_rm_f_kills_it(berth, registry_images, runtime):
+def test_ps_shows_a_running_container_and_rm_f_kills_it(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     argv = [berth_executable(), "run", "--root", str(berth.root), "--runtime", runtime,
             "--verbose", registry_images.base, "sh", "-c",
             "echo ready; while true; do sleep 0.1; done"]  # fmt: skip
@@ -295,7 +322,7 @@ def test_ps_shows_a_running_container_and_rm_f_kills_it(berth, registry_images, 
     assert _cgroup_dirs(cid) == []
 
 
-def test_stdin_only_with_interactive(berth, registry_images, runtime):
+def test_stdin_only_with_interactive(berth: Berth, registry_images: Images, runtime: str) -> None:
     piped = berth.run(
         runtime, "--rm", "-i", registry_images.base, "cat", input="to the container\n"
     )
@@ -305,8 +332,8 @@ def test_stdin_only_with_interactive(berth, registry_images, runtime):
 
 
 def test_many_layers_whiteouts_and_opaque_dirs_as_docker_shows_them(
-    berth, registry_images, runtime
-):
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
     script = "ls /layers | wc -l; test -e /layers/5 || echo no-5; cat /layers/59; ls /opaque"
     ours = berth.run(runtime, "--verbose", registry_images.layered, "sh", "-c", script)
     theirs = docker_run(registry_images.layered, "sh", "-c", script)
@@ -334,7 +361,9 @@ def test_many_layers_whiteouts_and_opaque_dirs_as_docker_shows_them(
     ],
     ids=["caps-root", "caps-user", "device-cgroup", "dev-and-masks", "proc-sys-readonly"],
 )
-def test_privileges_match_docker(berth, registry_images, runtime, options, script):
+def test_privileges_match_docker(
+    berth: Berth, registry_images: Images, runtime: str, options: list[str], script: str
+) -> None:
     ours = berth.run(
         runtime, "--rm", *options, "--entrypoint", "/bin/sh", registry_images.app, "-c", script
     )

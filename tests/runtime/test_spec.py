@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from runtime import ExecUser, OptionError, RunOptions, Volume, build_spec, command_line
@@ -14,7 +16,12 @@ IMAGE = {
 }
 
 
-def spec(options=None, image=IMAGE, user=ROOT, **kw):
+def spec(
+    options: RunOptions | None = None,
+    image: dict[str, Any] = IMAGE,
+    user: ExecUser = ROOT,
+    **kw: Any,
+) -> dict[str, Any]:
     options = options or RunOptions()
     return build_spec(image, options, user, hostname="h1", cgroups_path="/berth/x", **kw)
 
@@ -34,16 +41,18 @@ def spec(options=None, image=IMAGE, user=ROOT, **kw):
         ({"Entrypoint": ["/e"], "Cmd": ["c"]}, RunOptions(entrypoint="", command=("a",)), ["a"]),
     ],
 )
-def test_entrypoint_and_cmd_combine_like_docker(image, options, args):
+def test_entrypoint_and_cmd_combine_like_docker(
+    image: dict[str, Any], options: RunOptions, args: list[str]
+) -> None:
     assert command_line(image, options) == args
 
 
-def test_no_command_at_all_is_an_error():
+def test_no_command_at_all_is_an_error() -> None:
     with pytest.raises(OptionError, match="no command"):
         command_line({}, RunOptions())
 
 
-def test_process_from_image_config():
+def test_process_from_image_config() -> None:
     process = spec()["process"]
     assert process["args"] == ["/entry", "--serve"]
     assert process["cwd"] == "/app"
@@ -56,7 +65,7 @@ def test_process_from_image_config():
     assert "rlimits" not in process  # root here cannot raise hard limits
 
 
-def test_env_overrides_and_passthrough():
+def test_env_overrides_and_passthrough() -> None:
     options = RunOptions(env=("A=9", "NEW=x", "FROM_HOST", "MISSING", "HOME=/h"))
     env = spec(options, host_env={"FROM_HOST": "yes"})["process"]["env"]
     assert env == [
@@ -70,13 +79,13 @@ def test_env_overrides_and_passthrough():
     ]
 
 
-def test_default_path_when_the_image_has_none():
+def test_default_path_when_the_image_has_none() -> None:
     env = spec(image={"config": {"Cmd": ["x"]}})["process"]["env"]
     assert env[0] == f"PATH={DEFAULT_PATH}"
     assert spec(image={"config": {"Cmd": ["x"]}})["process"]["cwd"] == "/"
 
 
-def test_workdir_and_user_options_win():
+def test_workdir_and_user_options_win() -> None:
     user = ExecUser(7, 8, (8, 9), "/home/u")
     process = spec(RunOptions(workdir="/w"), user=user)["process"]
     assert process["cwd"] == "/w"
@@ -84,7 +93,7 @@ def test_workdir_and_user_options_win():
     assert process["env"][-1] == "HOME=/home/u"
 
 
-def test_docker_default_mounts_and_volumes():
+def test_docker_default_mounts_and_volumes() -> None:
     volumes = (Volume("/host/a", "/data"), Volume("/host/b", "/data/ro", True))
     mounts = spec(RunOptions(volumes=volumes))["mounts"]
     destinations = [m["destination"] for m in mounts]
@@ -108,7 +117,7 @@ def test_docker_default_mounts_and_volumes():
     assert "ro" in sysfs["options"]
 
 
-def test_a_volume_replaces_a_default_mount_at_the_same_place():
+def test_a_volume_replaces_a_default_mount_at_the_same_place() -> None:
     mounts = spec(RunOptions(volumes=(Volume("/x", "/dev/shm"),)))["mounts"]
     shm = [m for m in mounts if m["destination"] == "/dev/shm"]
     assert shm == [
@@ -121,7 +130,7 @@ def test_a_volume_replaces_a_default_mount_at_the_same_place():
     ]
 
 
-def test_namespaces_by_network_mode():
+def test_namespaces_by_network_mode() -> None:
     types = [n["type"] for n in spec()["linux"]["namespaces"]]
     assert sorted(types) == ["ipc", "mount", "network", "pid", "uts"]
     host = [n["type"] for n in spec(RunOptions(network="host"))["linux"]["namespaces"]]
@@ -129,7 +138,7 @@ def test_namespaces_by_network_mode():
     assert "pid" in host
 
 
-def test_resources_masked_and_readonly_paths():
+def test_resources_masked_and_readonly_paths() -> None:
     options = RunOptions(memory=64 << 20, cpu_quota=(50_000, 100_000), pids_limit=20)
     linux = spec(options)["linux"]
     assert linux["cgroupsPath"] == "/berth/x"
@@ -144,7 +153,7 @@ def test_resources_masked_and_readonly_paths():
     assert spec(RunOptions(pids_limit=-1))["linux"]["resources"].keys() == {"devices"}
 
 
-def test_root_hostname_and_version():
+def test_root_hostname_and_version() -> None:
     document = spec(RunOptions(read_only=True))
     assert document["root"] == {"path": "rootfs", "readonly": True}
     assert document["hostname"] == "h1"

@@ -32,18 +32,18 @@ svcgrp:x:300:
         ("root:app", ExecUser(0, 1000, (1000,), "/root")),
     ],
 )
-def test_users_resolve_as_docker_resolves_them(spec, expected):
+def test_users_resolve_as_docker_resolves_them(spec: str, expected: ExecUser) -> None:
     assert resolve_user(spec, PASSWD, GROUP) == expected
 
 
-def test_unknown_names_are_errors():
+def test_unknown_names_are_errors() -> None:
     with pytest.raises(UserError, match="unable to find user nope"):
         resolve_user("nope", PASSWD, GROUP)
     with pytest.raises(UserError, match="unable to find group nope"):
         resolve_user("app:nope", PASSWD, GROUP)
 
 
-def test_images_without_passwd_accept_numeric_ids_only():
+def test_images_without_passwd_accept_numeric_ids_only() -> None:
     assert resolve_user("5:6", None, None) == ExecUser(5, 6, (6,), "/")
     assert resolve_user(None, None, None) == ExecUser(0, 0, (0,), "/")
     with pytest.raises(UserError):

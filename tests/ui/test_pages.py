@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 from registry.config import DeleteConfig, GCConfig, QuotaRule, StorageConfig, UIConfig
-from registry.http.keys import DATABASE
+from registry.gc import GCOptions, collect_garbage
+from registry.http.keys import BLOBSTORE, DATABASE
+from registry.service.upload_locks import UploadLocks
 from registry.ui.usage import refresh_usage
-from tests.api.oci import DOCKER_MANIFEST, OCI_INDEX, descriptor, digest_of, push_image
+from tests.api.oci import (
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    descriptor,
+    digest_of,
+    push_blob,
+    push_image,
+)
 from tests.support.seed import seed
 from tests.ui.conftest import AppFactory, Client, first_snapshot
 
@@ -276,3 +286,29 @@ async def test_storage_shows_gc_and_quota_settings(make_client: AppFactory) -> N
     assert "<code>team/**</code>" in quotas
     assert "namespace" in quotas
     assert "5.0 GB" in quotas
+
+
+async def test_storage_shows_the_last_gc_pass_and_quota_usage(make_client: AppFactory) -> None:
+    client = await make_client(quotas=(QuotaRule(("team/**",), 10**6, "namespace"),))
+    html = await (await client.get("/ui/storage")).text()
+    assert re.search(r'id="last-gc">\s*none yet', html)
+    assert "No repository falls under a quota yet." in html
+
+    layer = b"team layer" * 100
+    _, manifest = await push_image(client, "team/app", layer=layer)
+    loose = await push_blob(client, "team/app", b"a blob no manifest uses")
+    db = client.app[DATABASE]
+    store = client.app[BLOBSTORE]
+    await collect_garbage(db, store, UploadLocks(db), GCOptions(grace=timedelta(0)))
+
+    html = await (await client.get("/ui/storage")).text()
+    last = html.split('id="last-gc">')[1].split("</dd>")[0]
+    assert "(berth gc," in last
+    assert "removed 1 blob (" in last
+    assert loose not in html
+    rows = re.findall(r"<tr><td>(\w+)</td><td><a [^>]+>([^<]+)</a></td>(.*?)</tr>", html, re.S)
+    assert [(kind, name) for kind, name, _ in rows] == [("namespace", "team")]
+    config = len(b'{"architecture":"amd64","os":"linux"}')
+    used = f"{len(layer) + config + len(manifest):,} bytes"  # blobs and manifests, once each
+    assert used in rows[0][2]
+    assert "1.0 MB" in rows[0][2]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from blobstore import Digest, InvalidDigest
-from puller.errors import InvalidReference
+from registry_client.errors import InvalidReference
 
 DEFAULT_REGISTRY: Final = "docker.io"
 DEFAULT_TAG: Final = "latest"

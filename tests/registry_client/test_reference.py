@@ -1,4 +1,4 @@
-"""Docker reference parsing and normalization (puller.reference)."""
+"""Docker reference parsing and normalization (registry_client.reference)."""
 
 from __future__ import annotations
 

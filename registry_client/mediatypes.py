@@ -1,4 +1,4 @@
-"""Media types of the manifests and layers the puller understands."""
+"""Media types of manifests, indexes, configs and layers."""
 
 from __future__ import annotations
 

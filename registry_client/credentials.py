@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from puller.reference import DEFAULT_REGISTRY
+from registry_client.reference import DEFAULT_REGISTRY
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 

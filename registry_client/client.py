@@ -22,9 +22,9 @@ import aiohttp
 import yarl
 
 from blobstore import Digest
-from puller import mediatypes
-from puller.challenge import Challenge, parse_challenges, pull_scope
-from puller.errors import AuthenticationFailed, NotFound, RegistryError
+from registry_client import mediatypes
+from registry_client.challenge import Challenge, parse_challenges, pull_scope
+from registry_client.errors import AuthenticationFailed, NotFound, RegistryError
 
 MAX_MANIFEST_SIZE: Final = 4 * 1024 * 1024
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
