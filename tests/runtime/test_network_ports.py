@@ -17,7 +17,7 @@ from runtime.network.ports import PortMapping, parse_publish
         ("[::1]:8080:80/TCP", PortMapping(80, "tcp", "::1", 8080), "[::1]:8080->80/tcp"),
     ],
 )
-def test_parse_publish(spec, want, shown):
+def test_parse_publish(spec: str, want: PortMapping, shown: str) -> None:
     assert parse_publish(spec) == want
     assert str(want) == shown
     assert PortMapping.from_json(want.to_json()) == want
@@ -36,6 +36,6 @@ def test_parse_publish(spec, want, shown):
         ("[::1]8080:80", "invalid port specification"),
     ],
 )
-def test_parse_publish_refuses(spec, message):
+def test_parse_publish_refuses(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_publish(spec)

@@ -53,7 +53,7 @@ def udp_echo() -> Iterator[int]:
     sock.close()
 
 
-def test_tcp_and_udp_are_relayed(tcp_upper, udp_echo):
+def test_tcp_and_udp_are_relayed(tcp_upper: int, udp_echo: int) -> None:
     bound = proxy.bind([
         PortMapping(tcp_upper, "tcp", "127.0.0.1"),
         PortMapping(udp_echo, "udp", "127.0.0.1"),
@@ -83,7 +83,7 @@ def test_tcp_and_udp_are_relayed(tcp_upper, udp_echo):
         assert s.connect_ex(("127.0.0.1", tcp.host_port)) != 0  # gone with the proxy
 
 
-def test_nothing_listening_in_the_container_closes_the_client():
+def test_nothing_listening_in_the_container_closes_the_client() -> None:
     closed = socket.create_server(("127.0.0.1", 0))
     target_port = closed.getsockname()[1]
     closed.close()
@@ -96,7 +96,7 @@ def test_nothing_listening_in_the_container_closes_the_client():
         proxy.stop(pid)
 
 
-def test_a_port_in_use_is_refused_with_dockers_message():
+def test_a_port_in_use_is_refused_with_dockers_message() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         with pytest.raises(proxy.PortInUse, match=f"Bind for 127.0.0.1:{port} failed: port is"):

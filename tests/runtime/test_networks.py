@@ -18,10 +18,11 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.runtime.conftest import Berth, sh
+from tests.runtime.conftest import Berth, Images, sh
 from tests.support.server import free_port
 from tests.support.subnets import BERTH_POOL, DOCKER_POOL, free_subnet
 
@@ -57,7 +58,7 @@ def namespaces() -> set[str]:
     return set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
 
 
-def _json(proc: subprocess.CompletedProcess) -> list[dict]:
+def _json(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     assert proc.returncode == 0, proc.stderr
     return list(json.loads(proc.stdout))
 
@@ -87,7 +88,7 @@ class BerthNetworks:
         self.containers.append(cid)
         return cid
 
-    def inspect(self, ref: str) -> dict:
+    def inspect(self, ref: str) -> dict[str, Any]:
         return _json(self.berth.cli("inspect", ref))[0]
 
     def cleanup(self) -> None:
@@ -151,8 +152,12 @@ def docker_net() -> Iterator[DockerNetwork]:
 
 
 def test_published_port_answers_from_the_host_as_with_docker(
-    berth, registry_images, runtime, nets, docker_net
-):
+    berth: Berth,
+    registry_images: Images,
+    runtime: str,
+    nets: BerthNetworks,
+    docker_net: DockerNetwork,
+) -> None:
     network, _, subnet = nets.create()
     port = free_port()
     name = f"web-{uuid.uuid4().hex[:8]}"
@@ -186,8 +191,12 @@ def test_published_port_answers_from_the_host_as_with_docker(
 
 
 def test_containers_on_a_user_network_reach_each_other_by_name(
-    berth, registry_images, runtime, nets, docker_net
-):
+    berth: Berth,
+    registry_images: Images,
+    runtime: str,
+    nets: BerthNetworks,
+    docker_net: DockerNetwork,
+) -> None:
     network, _, _ = nets.create()
     web = f"web-{uuid.uuid4().hex[:8]}"
     nets.run_d(runtime, "--name", web, "--network", network, registry_images.base, "sh", "-c", WEB)
@@ -205,7 +214,9 @@ def test_containers_on_a_user_network_reach_each_other_by_name(
     assert (theirs.returncode, theirs.stdout) == (0, PAGE), theirs.stderr
 
 
-def test_network_create_ls_inspect_rm_as_docker(berth, registry_images, nets, docker_net):
+def test_network_create_ls_inspect_rm_as_docker(
+    berth: Berth, registry_images: Images, nets: BerthNetworks, docker_net: DockerNetwork
+) -> None:
     network, nid, subnet = nets.create()
     assert len(nid) == 64
     ls = berth.cli("network", "ls")
@@ -266,8 +277,8 @@ def test_network_create_ls_inspect_rm_as_docker(berth, registry_images, nets, do
 
 
 def test_addresses_are_released_at_rm_and_reclaimed_from_a_killed_monitor(
-    berth, registry_images, nets
-):
+    berth: Berth, registry_images: Images, nets: BerthNetworks
+) -> None:
     network, _, subnet = nets.create()
     hosts = ipaddress.ip_network(subnet)
     first = nets.run_d("berth", "--network", network, registry_images.base, "sleep", "60")
@@ -297,7 +308,9 @@ def test_addresses_are_released_at_rm_and_reclaimed_from_a_killed_monitor(
     assert f"berth-{third}" not in namespaces()
 
 
-def test_publish_alone_uses_the_default_bridge(berth, registry_images, nets):
+def test_publish_alone_uses_the_default_bridge(
+    berth: Berth, registry_images: Images, nets: BerthNetworks
+) -> None:
     port = free_port()
     cid = nets.run_d("berth", "-p", f"127.0.0.1:{port}:80", registry_images.base, "sh", "-c", WEB)
     assert fetch(f"http://127.0.0.1:{port}/") == PAGE
