@@ -328,3 +328,26 @@ def test_publish_alone_uses_the_default_bridge(
     none = berth.run("berth", "--rm", "--network", "none", "-p", "80", registry_images.base, "true")
     assert none.returncode == 125
     assert "-p needs a bridge network" in none.stderr
+
+
+def test_nat_is_opt_in_and_its_rule_goes_with_the_network(
+    berth: Berth, nets: BerthNetworks
+) -> None:
+    """Only the rule is checked: no test sends traffic off this machine."""
+    plain, _, _ = nets.create()
+    masqueraded, nid, subnet = nets.create("--nat")
+
+    def rules() -> str:
+        return str(sh("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").stdout)
+
+    ours = [line for line in rules().splitlines() if f"berth:{nid[:12]}" in line]
+    assert ours == [
+        f'-A POSTROUTING -s {subnet} ! -o br-{nid[:12]} -m comment --comment "berth:{nid[:12]}" '
+        "-j MASQUERADE"
+    ]
+    options = _json(berth.cli("network", "inspect", masqueraded, plain))
+    assert [o["Options"]["com.docker.network.bridge.enable_ip_masquerade"] for o in options] == [
+        "true", "false"
+    ]  # fmt: skip
+    assert berth.cli("network", "rm", masqueraded).returncode == 0
+    assert f"berth:{nid[:12]}" not in rules()
