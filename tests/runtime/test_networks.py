@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.runtime.conftest import Berth, Images, sh
-from tests.support.server import free_port
+from tests.support.server import berth_executable, free_port
 from tests.support.subnets import BERTH_POOL, DOCKER_POOL, free_subnet
 
 pytestmark = pytest.mark.e2e
@@ -351,3 +351,24 @@ def test_nat_is_opt_in_and_its_rule_goes_with_the_network(
     ]  # fmt: skip
     assert berth.cli("network", "rm", masqueraded).returncode == 0
     assert f"berth:{nid[:12]}" not in rules()
+
+
+def test_concurrent_starts_get_distinct_addresses(
+    berth: Berth, registry_images: Images, nets: BerthNetworks
+) -> None:
+    """Six `run -d` at once on one network: the lock hands each its own address."""
+    network, _, subnet = nets.create()
+    argv = [
+        berth_executable(), "run", "-d", "--root", str(berth.root), "--network", network,
+        registry_images.base, "sleep", "60",
+    ]  # fmt: skip
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        nets.containers.append(out.strip())
+    inspected = _json(berth.cli("network", "inspect", network))[0]["Containers"]
+    assert sorted(inspected) == sorted(nets.containers)
+    addresses = {c["IPv4Address"] for c in inspected.values()}
+    hosts = ipaddress.ip_network(subnet)
+    assert addresses == {f"{hosts[i]}/24" for i in range(2, 8)}
