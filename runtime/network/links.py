@@ -18,8 +18,6 @@ import struct
 import subprocess
 from ipaddress import IPv4Address, IPv4Network
 
-from runtime import _linux
-
 NETNS_DIR = "/run/netns"
 CONTAINER_IFNAME = "eth0"
 
@@ -93,6 +91,8 @@ def create_sandbox(
 
 def remove_sandbox(netns: str, veth: str) -> None:
     """Delete the veth pair and the namespace's mount; no fork (see above)."""
+    from runtime import _linux  # ctypes: not for `network ls`
+
     delete_link(veth)
     path = netns_path(netns)
     with contextlib.suppress(FileNotFoundError, OSError):

@@ -79,3 +79,11 @@ def test_run_loads_neither_asyncio_nor_the_http_client(tmp_path: Path) -> None:
     loaded = set(out.split())
     assert "runtime.launch" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("asyncio", "aiohttp", "zstandard")}
+    assert not {m for m in loaded if m.startswith("runtime.network")}  # only for bridge networks
+
+
+def test_network_ls_stays_light(tmp_path: Path) -> None:
+    loaded = _modules_after("network", "ls", "--root", str(tmp_path))
+    assert "runtime.network.store" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY) == []
+    assert "runtime.network.proxy" not in loaded  # asyncio: only where ports are published
