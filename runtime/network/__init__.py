@@ -9,7 +9,8 @@ starting the container forks. Nothing here is imported for `--network none|host`
     ports.py     `-p [IP:][HOSTPORT:]CTRPORT[/udp]` values (pure)
     store.py     networks and address leases under <root>/networks/, under a file lock
     links.py     the bridge, veth and namespace devices (iproute2 to make, netlink to delete)
-    proxy.py     the userland proxy for published ports
+    proxy.py     the userland proxy for published ports: binds, forks, stops
+    relay.py     its relay loop (asyncio, imported only in the proxy process)
     endpoint.py  a container joining its network at start and leaving it at exit
     settings.py  what `ps` and `inspect` show (file reads only)
 """

@@ -87,6 +87,7 @@ class Attachment:
         if self.proxy_pid:
             proxy.stop(self.proxy_pid)
             self.proxy_pid = 0
+        # should this fail, the lease stays: reclaimed, deletion retried, once we are gone
         links.remove_sandbox(self.endpoint.netns, self.endpoint.veth)
         remaining = NetworkStore(_root(self.container)).leave(
             self.network.name, self.endpoint.container_id
