@@ -4,8 +4,6 @@ certificate checks, and plain HTTP only when HTTPS fails (every other test cover
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import shutil
 import ssl
 import subprocess
@@ -16,52 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.puller.conftest import Berth
 from tests.support import images as img
 from tests.support.server import free_port
+from tests.support.tls import self_signed
 
 pytestmark = pytest.mark.e2e
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @pytest.fixture
 def tls_registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """CNCF Distribution serving HTTPS only on 127.0.0.1; yields (host, certificate)."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     host = f"127.0.0.1:{free_port()}"
     config = tmp_path / "tls.yml"
     config.write_text(
