@@ -372,3 +372,17 @@ def test_concurrent_starts_get_distinct_addresses(
     addresses = {c["IPv4Address"] for c in inspected.values()}
     hosts = ipaddress.ip_network(subnet)
     assert addresses == {f"{hosts[i]}/24" for i in range(2, 8)}
+
+
+def test_a_peer_started_later_is_found_by_name(
+    berth: Berth, registry_images: Images, runtime: str, nets: BerthNetworks
+) -> None:
+    """The waiting container's /etc/hosts gains the newcomer while it runs."""
+    network, _, _ = nets.create()
+    late = f"late-{uuid.uuid4().hex[:8]}"
+    poll = f"for i in $(seq 300); do wget -qO- http://{late}/ && exit 0; sleep 0.1; done; exit 1"
+    waiter = nets.run_d(runtime, "--network", network, registry_images.base, "sh", "-c", poll)
+    nets.run_d(runtime, "--name", late, "--network", network, registry_images.base, "sh", "-c", WEB)
+    waited = berth.cli("wait", waiter)
+    assert waited.stdout == "0\n", berth.cli("logs", waiter).stderr
+    assert berth.cli("logs", waiter).stdout == PAGE
