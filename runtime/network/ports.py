@@ -26,7 +26,7 @@ class PortMapping:
         return f"{self.container_port}/{self.protocol}"
 
     def __str__(self) -> str:
-        host = f"[{self.bind_ip}]" if ":" in self.bind_ip else self.bind_ip
+        host = f"[{self.bind_ip}]" if ":" in self.bind_ip else self.bind_ip  # as docker 20.10
         return f"{host}:{self.host_port}->{self.key}"
 
     def to_json(self) -> dict[str, Any]:

@@ -21,36 +21,54 @@ from runtime import _linux
 from runtime.network.ports import PortMapping
 from runtime.network.store import NetworkError
 
+_NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
+
 
 class PortInUse(NetworkError):
     pass
 
 
+def _listen(address: str, port: int, protocol: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    sock = socket.socket(family, kind)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def bind(mappings: Sequence[PortMapping]) -> list[tuple[PortMapping, socket.socket]]:
-    """Listening sockets for the mappings, with the host ports the kernel picked filled in."""
+    """Listening sockets for the mappings: on HOST_IP, or as docker on 0.0.0.0 and :: (the
+    same port; IPv4 alone where the host has no IPv6). Each mapping returned names the
+    address and the port (the one the kernel picked, for an empty HOSTPORT)."""
     bound: list[tuple[PortMapping, socket.socket]] = []
     try:
         for m in mappings:
-            family = socket.AF_INET6 if ":" in m.bind_ip else socket.AF_INET
-            kind = socket.SOCK_STREAM if m.protocol == "tcp" else socket.SOCK_DGRAM
-            sock = socket.socket(family, kind)
-            bound.append((m, sock))
-            if kind == socket.SOCK_STREAM:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((m.bind_ip, m.host_port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise PortInUse(
-                        f"Bind for {m.bind_ip}:{m.host_port} failed: port is already allocated"
+            port = m.host_port
+            for address in [m.host_ip] if m.host_ip else ["0.0.0.0", "::"]:
+                try:
+                    sock = _listen(address, port, m.protocol)
+                except OSError as exc:
+                    if not m.host_ip and address == "::" and exc.errno in _NO_IPV6:
+                        continue
+                    if exc.errno == errno.EADDRINUSE:
+                        raise PortInUse(
+                            f"Bind for {address}:{port} failed: port is already allocated"
+                        ) from None
+                    raise NetworkError(
+                        f"Bind for {address}:{port} failed: {exc.strerror}"
                     ) from None
-                raise NetworkError(
-                    f"Bind for {m.bind_ip}:{m.host_port} failed: {exc.strerror}"
-                ) from None
-            if kind == socket.SOCK_STREAM:
-                sock.listen(128)
-            port = sock.getsockname()[1]
-            bound[-1] = (PortMapping(m.container_port, m.protocol, m.host_ip, port), sock)
+                port = sock.getsockname()[1]
+                bound.append((PortMapping(m.container_port, m.protocol, address, port), sock))
     except BaseException:
         for _, sock in bound:
             sock.close()

@@ -28,16 +28,12 @@ def network_mode(container: Container) -> str:
     return "none" if any(ns.get("type") == "network" for ns in namespaces) else "host"
 
 
-def _port_text(port: dict[str, Any]) -> str:
-    host = port["HostIp"] or "0.0.0.0"
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{port['HostPort']}->{port['ContainerPort']}/{port['Protocol']}"
-
-
 def ports_column(container: Container) -> str:
     """`docker ps`'s PORTS of a running container: `127.0.0.1:8080->80/tcp, ...`."""
+    from runtime.network.ports import PortMapping
+
     running = _read(container, ENDPOINT_FILE)
-    return ", ".join(_port_text(p) for p in running.get("Ports") or [])
+    return ", ".join(str(PortMapping.from_json(p)) for p in running.get("Ports") or [])
 
 
 def _bindings(ports: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -48,6 +49,11 @@ def fetch(url: str, attempts: int = 100) -> str:
 def refused(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _shape(ports: str) -> set[str]:
+    """`docker ps`'s PORTS with the host ports left out: `0.0.0.0:*->81/tcp`, ..."""
+    return {re.sub(r":\d+->", ":*->", p) for p in ports.split(", ")}
 
 
 def links() -> set[str]:
@@ -163,24 +169,44 @@ def test_published_port_answers_from_the_host_as_with_docker(
     name = f"web-{uuid.uuid4().hex[:8]}"
     cid = nets.run_d(
         runtime, "--name", name, "--network", network, "-p", f"127.0.0.1:{port}:80",
-        registry_images.base, "sh", "-c", WEB,
+        "-p", "81", registry_images.base, "sh", "-c", WEB,
     )  # fmt: skip
     assert fetch(f"http://127.0.0.1:{port}/") == PAGE
     row = next(line for line in berth.cli("ps").stdout.splitlines() if line.startswith(cid[:12]))
-    assert f"127.0.0.1:{port}->80/tcp" in row.split()
+    ports = re.split(r" {3,}", row)[5]
+    any_port = ports.split(", ")[1].split(":")[1].split("-")[0]  # -p 81: a free one, v4 and v6
+    assert set(ports.split(", ")) == {
+        f"127.0.0.1:{port}->80/tcp", f"0.0.0.0:{any_port}->81/tcp", f"[::]:{any_port}->81/tcp"
+    }  # fmt: skip
     settings = nets.inspect(name)["NetworkSettings"]
-    assert settings["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    assert settings["Ports"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}],
+        "81/tcp": [
+            {"HostIp": "0.0.0.0", "HostPort": any_port},
+            {"HostIp": "::", "HostPort": any_port},
+        ],
+    }
     endpoint = settings["Networks"][network]
     assert ipaddress.ip_address(endpoint["IPAddress"]) in ipaddress.ip_network(subnet)
     assert settings["IPAddress"] == ""  # as docker: top-level fields are the default bridge's
 
     dport = free_port()
-    did = docker_net.run_d("-p", f"127.0.0.1:{dport}:80", registry_images.base, "sh", "-c", WEB)
+    did = docker_net.run_d(
+        "-p", f"127.0.0.1:{dport}:80", "-p", "81", registry_images.base, "sh", "-c", WEB
+    )  # fmt: skip
     assert fetch(f"http://127.0.0.1:{dport}/") == PAGE
     docker_ports = sh("docker", "ps", "--filter", f"id={did}", "--format", "{{.Ports}}").stdout
-    assert docker_ports.strip() == f"127.0.0.1:{dport}->80/tcp"
+    assert f"127.0.0.1:{dport}->80/tcp" in docker_ports
+    assert _shape(docker_ports.strip()) == _shape(ports)
     docker_settings = json.loads(sh("docker", "inspect", did).stdout)[0]["NetworkSettings"]
-    assert docker_settings["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(dport)}]}
+    docker_any = docker_settings["Ports"]["81/tcp"][0]["HostPort"]
+    assert docker_settings["Ports"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(dport)}],
+        "81/tcp": [
+            {"HostIp": "0.0.0.0", "HostPort": docker_any},
+            {"HostIp": "::", "HostPort": docker_any},
+        ],
+    }
     assert docker_settings["IPAddress"] == ""
     assert set(endpoint) <= set(docker_settings["Networks"][docker_net.name])
 
