@@ -247,7 +247,7 @@ class NetworkStore:
             nat.remove(network)
         links.delete_link(network.bridge)
 
-    def _reclaim(self, network: Network) -> builtins.list[Endpoint]:
+    def _reclaim(self, network: Network) -> None:
         """Drop the leases whose owner is gone, deleting their devices."""
         stale = [e for e in network.endpoints.values() if not owner_alive(e)]
         for endpoint in stale:
@@ -255,7 +255,6 @@ class NetworkStore:
             del network.endpoints[endpoint.container_id]
         if stale:
             self._save(network)
-        return stale
 
     def reclaim(self, ref: str) -> Network:
         with self.locked():
@@ -269,9 +268,7 @@ class NetworkStore:
         with self.locked():
             network = self.get(ref)
             self._reclaim(network)
-            previous = network.endpoints.pop(endpoint.container_id, None)
-            if previous is not None:  # its owner lives on: a second start of one container
-                network.endpoints[previous.container_id] = previous
+            if endpoint.container_id in network.endpoints:  # its owner lives on
                 raise NetworkError(f"container {endpoint.container_id[:12]} is already running")
             taken = {network.gateway} | {e.address for e in network.endpoints.values()}
             free = (a for a in network.network.hosts() if str(a) not in taken)
