@@ -49,9 +49,35 @@ def prepare(
     found = store.default() if network == DEFAULT_NETWORK else store.get(network)
     record = {"Network": found.name, "NetworkID": found.id, "Ports": [p.to_json() for p in ports]}
     (container.path / NETWORK_FILE).write_text(json.dumps(record))
+    drop_loopback_nameservers(container.path / "etc" / "resolv.conf")
     for ns in spec["linux"]["namespaces"]:
         if ns["type"] == "network":
             ns["path"] = links.netns_path(netns_name(container.id))
+
+
+def drop_loopback_nameservers(resolv_conf: Path) -> None:
+    """The host's resolver on 127.0.0.53 (say) is not reachable from a network namespace;
+    docker drops such lines too (adding no public resolvers here: nothing leaves the host)."""
+    try:
+        lines = resolv_conf.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    kept = [
+        line
+        for line in lines
+        if not (line.split()[:1] == ["nameserver"] and _is_loopback(line.split()[1:2]))
+    ]
+    if kept != lines:
+        resolv_conf.write_text("".join(kept))
+
+
+def _is_loopback(address: list[str]) -> bool:
+    from ipaddress import ip_address
+
+    try:
+        return bool(address) and ip_address(address[0].split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def hosts_text(network: Network, endpoint: Endpoint) -> str:
