@@ -1,10 +1,11 @@
-"""`berth network create [--subnet CIDR] [--nat] NAME | ls | rm NAME... | inspect NAME...`:
-bridge networks as docker's (runtime.network). Containers on a user network reach each other
-by name; `--network bridge` (or `-p` alone) uses the default one."""
+"""`berth network create [--subnet CIDR] [--nat] NAME | ls | rm NAME... | inspect NAME... |
+prune [-f]`: bridge networks as docker's (runtime.network). Containers on a user network
+reach each other by name; `--network bridge` (or `-p` alone) uses the default one."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -61,6 +62,28 @@ def _rm(args: argparse.Namespace) -> int:
             print(f"berth network rm: {exc}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from runtime.network.store import DEFAULT_NETWORK, NetworkError
+
+    if not args.force:
+        print(
+            "WARNING! This will remove all custom networks not used by at least one container.\n"
+            "Are you sure you want to continue? [y/N] ",
+            end="",
+            flush=True,
+        )
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    store, removed = _store(args), []
+    for network in store.list():
+        if network.name != DEFAULT_NETWORK:
+            with contextlib.suppress(NetworkError):  # in use: kept
+                removed.append(store.remove(network.name).name)
+    if removed:
+        print("Deleted Networks:\n" + "\n".join(removed))
+    return 0
 
 
 def describe(network: Any) -> dict[str, Any]:
@@ -137,5 +160,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     inspect = actions.add_parser("inspect", help="show networks as JSON, as docker does")
     inspect.add_argument("names", nargs="+", metavar="NAME")
     inspect.set_defaults(handler=_inspect)
-    for parser in (create, ls, rm, inspect):
+    prune = actions.add_parser("prune", help="remove the networks no running container uses")
+    prune.add_argument("-f", "--force", action="store_true", help="do not ask")
+    prune.set_defaults(handler=_prune)
+    for parser in (create, ls, rm, inspect, prune):
         parser.add_argument("--root", help="state directory (default: /var/lib/berth)")

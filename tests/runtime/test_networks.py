@@ -412,3 +412,19 @@ def test_a_peer_started_later_is_found_by_name(
     waited = berth.cli("wait", waiter)
     assert waited.stdout == "0\n", berth.cli("logs", waiter).stderr
     assert berth.cli("logs", waiter).stdout == PAGE
+
+
+def test_prune_removes_the_unused_networks(
+    berth: Berth, registry_images: Images, nets: BerthNetworks
+) -> None:
+    used, _, _ = nets.create()
+    unused, _, _ = nets.create()
+    nets.run_d("berth", "--network", used, registry_images.base, "sleep", "60")
+    asked = sh(berth_executable(), "network", "prune", "--root", str(berth.root), input="n\n")
+    assert "Are you sure you want to continue? [y/N]" in asked.stdout
+    names = [n["Name"] for n in _json(berth.cli("network", "inspect", used, unused))]
+    assert names == [used, unused]
+    pruned = berth.cli("network", "prune", "-f")
+    assert (pruned.returncode, pruned.stdout) == (0, f"Deleted Networks:\n{unused}\n")
+    assert berth.cli("network", "inspect", unused).returncode == 1
+    assert _json(berth.cli("network", "inspect", used))[0]["Name"] == used
