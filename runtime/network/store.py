@@ -2,9 +2,9 @@
 
     <root>/networks/<name>.json   the network (docker's field names) and its endpoints:
                                   container id -> address, devices, owner process
-    <root>/networks/.lock         flock(2)ed around every change
+    /run/berth/networks.lock      flock(2)ed around every change, whatever the root
 
-Devices and addresses are host-wide, so every change happens under the lock, and a lease
+Devices and addresses are host-wide, so every change happens under that lock, and a lease
 whose owner (the process that started the container) is gone, killed before it could clean
 up, is reclaimed, its devices deleted, by the next change to that network. The default
 network `bridge` is made on first use with the subnet in $BERTH_BRIDGE_SUBNET (default
@@ -34,6 +34,7 @@ SUBNET_ENV = "BERTH_BRIDGE_SUBNET"
 DEFAULT_SUBNET = "198.19.0.0/24"
 POOL = IPv4Network("198.19.0.0/16")
 RESERVED = ("none", "host")
+HOST_LOCK = "/run/berth/networks.lock"  # beside runc's and crun's state (runtime.oci)
 
 
 class NetworkError(OptionError):
@@ -129,8 +130,10 @@ class NetworkStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
+        """Host-wide, not per root: two roots' networks must not pick one subnet."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a") as lock:
+        os.makedirs(os.path.dirname(HOST_LOCK), exist_ok=True)
+        with open(HOST_LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
