@@ -102,7 +102,7 @@ def create(
         if options.network not in ("none", "host"):
             from runtime.network.endpoint import prepare
 
-            prepare(container, options.network, options.publish, spec)
+            prepare(container, options.network, options.publish, spec, address=options.ip)
         container.write_spec(spec)
     except BaseException:
         store.remove(container)

@@ -97,6 +97,7 @@ class RunOptions:
     read_only: bool = False
     interactive: bool = False
     publish: tuple[PortMapping, ...] = ()  # -p; needs a bridge network (runtime.network)
+    ip: str | None = None  # --ip on a user network (checked against it by runtime.network)
 
     def __post_init__(self) -> None:
         name = self.network
@@ -104,5 +105,7 @@ class RunOptions:
             raise OptionError(f"unsupported network {name!r}: use none, host, bridge or NAME")
         if self.publish and self.network in ("none", "host"):
             raise OptionError(f"-p needs a bridge network, not --network {self.network}")
+        if self.ip is not None and self.network in ("none", "host", "bridge"):
+            raise OptionError("--ip is supported only on user networks (berth network create)")
         if self.pids_limit is not None and self.pids_limit == 0:
             raise OptionError("--pids-limit must not be 0")

@@ -76,6 +76,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="[IP:][HOSTPORT:]PORT[/udp]",
         help="publish a container port on the host (on the bridge network by default)",
     )
+    add("--ip", metavar="ADDRESS", help="the container's IPv4 address on a user network")
     add(
         "-v",
         "--volume",
@@ -117,6 +118,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             pids_limit=args.pids_limit,
             network=args.network or ("bridge" if publish else "none"),
             publish=publish,
+            ip=args.ip,
             volumes=tuple(parse_volume(v) for v in args.volume),
             read_only=args.read_only,
             interactive=getattr(args, "interactive", False),

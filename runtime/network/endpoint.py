@@ -28,6 +28,7 @@ from runtime.network.store import (
     Network,
     NetworkError,
     NetworkStore,
+    check_address,
     process_start,
 )
 
@@ -41,13 +42,24 @@ def netns_name(container_id: str) -> str:
 
 
 def prepare(
-    container: Container, network: str, ports: Sequence[PortMapping], spec: dict[str, Any]
+    container: Container,
+    network: str,
+    ports: Sequence[PortMapping],
+    spec: dict[str, Any],
+    *,
+    address: str | None = None,
 ) -> None:
-    """Record the container's network (made first if it is the default `bridge`) and set
-    config.json's network namespace to the path `attach` will create."""
+    """Record the container's network (made first if it is the default `bridge`), ports and
+    fixed address (--ip), and set config.json's network namespace to the path `attach` will
+    create."""
     store = NetworkStore(_root(container))
     found = store.default() if network == DEFAULT_NETWORK else store.get(network)
-    record = {"Network": found.name, "NetworkID": found.id, "Ports": [p.to_json() for p in ports]}
+    record = {
+        "Network": found.name,
+        "NetworkID": found.id,
+        "Ports": [p.to_json() for p in ports],
+        "IPAddress": check_address(found, address) if address else "",
+    }
     (container.path / NETWORK_FILE).write_text(json.dumps(record))
     drop_loopback_nameservers(container.path / "etc" / "resolv.conf")
     for ns in spec["linux"]["namespaces"]:
@@ -145,7 +157,7 @@ def attach(container: Container) -> Attachment | None:
         owner_start=process_start(pid) or 0,
     )
     store = NetworkStore(_root(container))
-    network, endpoint = store.join(record["Network"], wanted)
+    network, endpoint = store.join(record["Network"], wanted, record.get("IPAddress") or None)
     attachment = Attachment(container, network, endpoint)
     try:
         ports = [PortMapping.from_json(p) for p in record.get("Ports") or []]

@@ -124,6 +124,21 @@ def parse_subnet(text: str) -> IPv4Network:
     return subnet
 
 
+def check_address(network: Network, address: str) -> str:
+    """`--ip`: a host address of the network's subnet other than its gateway."""
+    try:
+        chosen = IPv4Address(address)
+    except ValueError:
+        raise NetworkError(f"invalid IPv4 address {address!r}") from None
+    if chosen not in network.network or chosen in (
+        network.network.network_address,
+        network.network.broadcast_address,
+        IPv4Address(network.gateway),
+    ):
+        raise NetworkError(f"{address} is not a free host address of {network.subnet}")
+    return str(chosen)
+
+
 class NetworkStore:
     def __init__(self, root: Path) -> None:
         self.dir = root / "networks"
@@ -265,21 +280,28 @@ class NetworkStore:
             self._reclaim(network)
             return network
 
-    def join(self, ref: str, endpoint: Endpoint) -> tuple[Network, Endpoint]:
-        """Lease the lowest free address of the network to `endpoint` (its address is filled
-        in) and make sure the bridge exists (it does not after a reboot)."""
+    def join(
+        self, ref: str, endpoint: Endpoint, address: str | None = None
+    ) -> tuple[Network, Endpoint]:
+        """Lease `address`, or else the lowest free one of the network, to `endpoint` (its
+        address is filled in) and make sure the bridge exists (it does not after a reboot)."""
         with self.locked():
             network = self.get(ref)
             self._reclaim(network)
             if endpoint.container_id in network.endpoints:  # its owner lives on
                 raise NetworkError(f"container {endpoint.container_id[:12]} is already running")
             taken = {network.gateway} | {e.address for e in network.endpoints.values()}
-            free = (a for a in network.network.hosts() if str(a) not in taken)
-            address = next(free, None)
-            if address is None:
+            if address is not None:
+                if address in taken:
+                    raise NetworkError(f"Address already in use: {address} on {network.name}")
+                chosen: IPv4Address | None = IPv4Address(check_address(network, address))
+            else:
+                free = (a for a in network.network.hosts() if str(a) not in taken)
+                chosen = next(free, None)
+            if chosen is None:
                 raise NetworkError(f"no available IPv4 addresses on network {network.name}")
-            endpoint.address = str(address)
-            endpoint.mac = "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
+            endpoint.address = str(chosen)
+            endpoint.mac = "02:42:" + ":".join(f"{b:02x}" for b in chosen.packed)
             self._ensure_devices(network)
             network.endpoints[endpoint.container_id] = endpoint
             self._save(network)

@@ -428,3 +428,33 @@ def test_prune_removes_the_unused_networks(
     assert (pruned.returncode, pruned.stdout) == (0, f"Deleted Networks:\n{unused}\n")
     assert berth.cli("network", "inspect", unused).returncode == 1
     assert _json(berth.cli("network", "inspect", used))[0]["Name"] == used
+
+
+def test_a_fixed_address_with_ip(
+    berth: Berth, registry_images: Images, nets: BerthNetworks, docker_net: DockerNetwork
+) -> None:
+    network, _, subnet = nets.create()
+    hosts = ipaddress.ip_network(subnet)
+    fixed = str(hosts[100])
+    cid = nets.run_d(
+        "berth", "--network", network, "--ip", fixed, registry_images.base, "sleep", "60"
+    )
+    assert nets.inspect(cid)["NetworkSettings"]["Networks"][network]["IPAddress"] == fixed
+    again = berth.run(
+        "berth", "--rm", "--network", network, "--ip", fixed, registry_images.base, "true"
+    )
+    assert again.returncode == 125
+    assert f"Address already in use: {fixed}" in again.stderr
+    outside = berth.run(
+        "berth", "--rm", "--network", network, "--ip", "198.19.127.9", registry_images.base, "true"
+    )
+    assert outside.returncode == 125
+    assert f"198.19.127.9 is not a free host address of {subnet}" in outside.stderr
+    default = berth.run("berth", "--rm", "--ip", fixed, registry_images.base, "true")
+    assert default.returncode == 125
+    assert "--ip is supported only on user networks" in default.stderr
+    # docker keeps the address the same way
+    dfixed = str(ipaddress.ip_network(docker_net.subnet)[100])
+    did = docker_net.run_d("--ip", dfixed, registry_images.base, "sleep", "60")
+    networks = json.loads(sh("docker", "inspect", did).stdout)[0]["NetworkSettings"]["Networks"]
+    assert networks[docker_net.name]["IPAddress"] == dfixed
