@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restart": ("berth.commands.containers", "stop, then start containers"),
     "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
     "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
+    "port": ("berth.commands.port", "list a container's published ports"),
     "network": ("berth.commands.network", "manage networks: create, ls, rm, inspect, prune"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),

@@ -25,9 +25,14 @@ class PortMapping:
         """docker's port key: `80/tcp`."""
         return f"{self.container_port}/{self.protocol}"
 
+    @property
+    def host_address(self) -> str:
+        """`127.0.0.1:8080`, `[::]:8080`: as docker 20.10 shows them."""
+        host = f"[{self.bind_ip}]" if ":" in self.bind_ip else self.bind_ip
+        return f"{host}:{self.host_port}"
+
     def __str__(self) -> str:
-        host = f"[{self.bind_ip}]" if ":" in self.bind_ip else self.bind_ip  # as docker 20.10
-        return f"{host}:{self.host_port}->{self.key}"
+        return f"{self.host_address}->{self.key}"
 
     def to_json(self) -> dict[str, Any]:
         return {

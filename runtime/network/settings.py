@@ -4,9 +4,12 @@ show of a container's network, in docker's shapes; file reads only, for `ps`'s s
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.containers import Container
+
+if TYPE_CHECKING:
+    from runtime.network.ports import PortMapping
 
 NETWORK_FILE = "network.json"
 ENDPOINT_FILE = "endpoint.json"
@@ -28,12 +31,16 @@ def network_mode(container: Container) -> str:
     return "none" if any(ns.get("type") == "network" for ns in namespaces) else "host"
 
 
-def ports_column(container: Container) -> str:
-    """`docker ps`'s PORTS of a running container: `127.0.0.1:8080->80/tcp, ...`."""
+def published(container: Container) -> list[PortMapping]:
+    """The ports a running container's proxy listens on (host addresses and ports filled in)."""
     from runtime.network.ports import PortMapping
 
-    running = _read(container, ENDPOINT_FILE)
-    return ", ".join(str(PortMapping.from_json(p)) for p in running.get("Ports") or [])
+    return [PortMapping.from_json(p) for p in _read(container, ENDPOINT_FILE).get("Ports") or []]
+
+
+def ports_column(container: Container) -> str:
+    """`docker ps`'s PORTS of a running container: `127.0.0.1:8080->80/tcp, ...`."""
+    return ", ".join(str(m) for m in published(container))
 
 
 def _bindings(ports: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

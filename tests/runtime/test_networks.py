@@ -188,6 +188,11 @@ def test_published_port_answers_from_the_host_as_with_docker(
     }
     endpoint = settings["Networks"][network]
     assert ipaddress.ip_address(endpoint["IPAddress"]) in ipaddress.ip_network(subnet)
+    listed = berth.cli("port", name)
+    assert set(listed.stdout.splitlines()) == {
+        f"80/tcp -> 127.0.0.1:{port}", f"81/tcp -> 0.0.0.0:{any_port}", f"81/tcp -> [::]:{any_port}"
+    }  # fmt: skip
+    assert berth.cli("port", name, "80").stdout == f"127.0.0.1:{port}\n"
     assert settings["IPAddress"] == ""  # as docker: top-level fields are the default bridge's
 
     dport = free_port()
@@ -198,6 +203,11 @@ def test_published_port_answers_from_the_host_as_with_docker(
     docker_ports = sh("docker", "ps", "--filter", f"id={did}", "--format", "{{.Ports}}").stdout
     assert f"127.0.0.1:{dport}->80/tcp" in docker_ports
     assert _shape(docker_ports.strip()) == _shape(ports)
+    docker_port = sh("docker", "port", did).stdout.splitlines()
+    assert {re.sub(r":\d+$", ":*", p) for p in docker_port} == {
+        re.sub(r":\d+$", ":*", p) for p in listed.stdout.splitlines()
+    }
+    assert sh("docker", "port", did, "80").stdout == f"127.0.0.1:{dport}\n"
     docker_settings = json.loads(sh("docker", "inspect", did).stdout)[0]["NetworkSettings"]
     docker_any = docker_settings["Ports"]["81/tcp"][0]["HostPort"]
     assert docker_settings["Ports"] == {
