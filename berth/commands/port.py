@@ -4,21 +4,16 @@ prints them (`80/tcp -> 127.0.0.1:8080`; with PORT, only the host addresses)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from berth.cli import CommandError
-from runtime import ContainerNotFound, ContainerStore, is_running
+from berth.commands._lookup import named_container
+from runtime import is_running
 
 
 def _port(args: argparse.Namespace) -> int:
-    from puller import default_root
     from runtime.network.settings import published
 
-    store = ContainerStore(Path(args.root) if args.root else default_root())
-    try:
-        container = store.get(args.id)
-    except ContainerNotFound:
-        raise CommandError(f"no such container: {args.id}") from None
+    container = named_container(args)
     mappings = published(container) if is_running(container.state()) else []
     wanted = args.port if args.port is None or "/" in args.port else f"{args.port}/tcp"
     lines = []
