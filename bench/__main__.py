@@ -90,12 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["berth", "distribution"], help="one side only")
     parser.add_argument("--no-docker", action="store_true", help="skip docker push/pull")
     parser.add_argument(
+        "--workload",
+        choices=["registry", "pull-through"],
+        default="registry",
+        help="the registry workload beside Distribution (default), or pulls through Berth's "
+        "pull-through cache beside pulls straight from a Distribution upstream",
+    )
+    parser.add_argument(
         "--storage",
         choices=["filesystem", "s3"],
         default="filesystem",
         help="where both servers keep blobs: local disk, or S3 on one SeaweedFS (default disk)",
     )
     args = parser.parse_args(argv)
+    if args.workload == "pull-through":
+        return _bench_pull_through(args)
     with _seaweedfs(args.storage == "s3") as seaweedfs:
         return _bench(args, seaweedfs)
 
@@ -138,6 +147,35 @@ def _bench(args: argparse.Namespace, seaweedfs: Any) -> int:
     )
     print(f"\nresults: {path}")
     return 1 if any(failures.values()) else 0
+
+
+def _bench_pull_through(args: argparse.Namespace) -> int:
+    from bench import pull_through
+
+    sizes = pull_through.PullSizes.quick() if args.quick else pull_through.PullSizes()
+    results: dict[str, list[dict[str, float]]] = {"berth": [], "distribution": []}
+    failures: list[str] = []
+    for n in range(1, args.runs + 1):
+        t0 = time.monotonic()
+        try:
+            via, direct = pull_through.one_run(sizes, not args.no_docker)
+        except Exception as exc:  # noqa: BLE001  (reported; the next run still goes)
+            failures.append(f"run {n}: {exc!r}")
+            print(f"[bench] pull-through run {n} FAILED: {exc!r}", file=sys.stderr)
+            traceback.print_exc()
+            continue
+        results["berth"].append(via)
+        results["distribution"].append(direct)
+        print(f"[bench] pull-through run {n}/{args.runs} done in {time.monotonic() - t0:.0f} s")
+    rows = report.summarize(results, pull_through.METRICS)
+    print(f"\nimage: {sizes.layers} layers, {sizes.total_mib:g} MiB; upstream: Distribution")
+    print(report.table(rows, pull_through.COLUMNS))
+    for error in failures:
+        print(f"pull-through FAILED {error}")
+    meta = {**_meta(args), "workload": "pull-through", "failures": failures}
+    path = report.write_json(RESULTS_DIR, meta, results, rows)
+    print(f"\nresults: {path}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -60,10 +60,12 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(run[k] for run in runs if k in run) for k in sorted(keys)}
 
 
-def summarize(results: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
+def summarize(
+    results: dict[str, list[dict[str, float]]], metrics: list[Metric] = METRICS
+) -> list[dict[str, Any]]:
     berth, dist = medians(results.get("berth", [])), medians(results.get("distribution", []))
     rows = []
-    for m in METRICS:
+    for m in metrics:
         b, d = berth.get(m.key), dist.get(m.key)
         ratio = b / d if b is not None and d else None
         met = m.met(ratio) if ratio is not None else None
@@ -92,8 +94,10 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}" if value < 1 else f"{value:.1f}"
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    header = ("workload", "unit", "Berth", "Distribution", "Berth/Dist", "target", "met")
+def table(rows: list[dict[str, Any]], columns: tuple[str, str] = ("Berth", "Distribution")) -> str:
+    """`columns` names the two sides (default Berth and Distribution)."""
+    first, second = columns
+    header = ("workload", "unit", first, second, f"{first}/{second}", "target", "met")
     lines = [header]
     for r in rows:
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")

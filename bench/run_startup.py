@@ -1,11 +1,12 @@
 """Container start-up to exit: `berth run --rm IMAGE true` (image already pulled) beside
 `docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`;
-`run -d` (returning once the container runs under its monitor) beside docker's;
+`run -d` (returning once the container runs under its monitor) beside docker's; `exec` in a
+running container beside `docker exec`;
 `run -d -p 127.0.0.1:PORT:80 ... httpd` until the port answers HTTP, on a user network each
 (dockerd here has no default bridge; subnets from 198.18.0.0/15), beside docker's;
 and the CLI's own start-up: `berth --help`, `berth ps`, `berth images` beside docker's.
 
-    python -m bench.run_startup [-n 15]        (root, dockerd running)
+    python -m bench.run_startup [-n 15] [--only exec]   (root, dockerd running)
 
 Builds a small busybox image in Python, pushes it to a throw-away `berth serve`, pulls it
 into a temporary Berth root and into dockerd, then times each command N times (after one
@@ -136,9 +137,31 @@ def _in_process(root: Path, image: str) -> Callable[[], float]:
     return once
 
 
+def _output(argv: Sequence[str]) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+
+Row = tuple[str, Callable[[], float], int | None]
+
+
+def _only(table: list[Row], word: str) -> list[Row]:
+    """The rows whose name has `word`, with the rows they are compared to."""
+    if not word:
+        return table
+    kept = [i for i, (name, _, _) in enumerate(table) if word in name]
+    kept = sorted({*kept, *(b for i in kept if (b := table[i][2]) is not None)})
+    index = {old: new for new, old in enumerate(kept)}
+    rows: list[Row] = []
+    for i in kept:
+        name, sampler, base = table[i]
+        rows.append((name, sampler, None if base is None else index[base]))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=15, help="runs per command (default 15)")
+    parser.add_argument("--only", default="", help="only the rows naming this (and their base)")
     args = parser.parse_args()
     # An installed berth has its bytecode compiled; an editable one under
     # PYTHONDONTWRITEBYTECODE would compile every module on every run.
@@ -149,6 +172,7 @@ def main() -> int:
     image = f"{server.host}/bench/run-startup:1"
     bundle = work / "bundle"
     net = f"bench-{uuid.uuid4().hex[:8]}"
+    docker_web = berth_web = ""
     try:
         push_image(server.url, "bench/run-startup", "1", base_image())
         root = work / "root"
@@ -171,6 +195,9 @@ def main() -> int:
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         published = ["-d", "-p", "127.0.0.1:PORT:80", "--network", net, image, "httpd", "-f"]
+        loop = ["sh", "-c", "while true; do sleep 1; done"]
+        docker_web = _output(["docker", "run", "-d", "--network", "none", image, *loop])
+        berth_web = _output([berth, "run", "-d", *state, image, *loop])
         table = [
             ("docker run --rm --network none IMAGE true",
              _command(["docker", "run", "--rm", "--network", "none", image, "true"]), None),
@@ -195,10 +222,18 @@ def main() -> int:
             ("berth ps", _command([berth, "ps", *state]), 12),
             ("docker images", _command(["docker", "images"]), None),
             ("berth images", _command([berth, "images", *state]), 14),
+            ("docker exec CONTAINER true", _command(["docker", "exec", docker_web, "true"]), None),
+            ("berth exec CONTAINER true", _command([berth, "exec", *state, berth_web, "true"]), 16),
         ]  # fmt: skip
+        table = _only(table, args.only)
         measured = _rounds([sampler for _, sampler, _ in table], args.n)
         rows = [(name, taken, base) for (name, _, base), taken in zip(table, measured, strict=True)]
     finally:
+        if docker_web:
+            subprocess.run(["docker", "rm", "-f", docker_web], check=False, capture_output=True)
+        if berth_web:
+            subprocess.run([berth, "rm", "-f", "--root", str(root), berth_web], check=False,
+                           capture_output=True)  # fmt: skip
         if (bundle / "rootfs").is_mount():
             subprocess.run(["umount", str(bundle / "rootfs")], check=False)
         subprocess.run(["docker", "network", "rm", net], check=False, capture_output=True)

@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _berth_argv(host: str, data_dir: Path) -> list[str]:
+def _berth_argv(host: str, data_dir: Path, extra: Sequence[str] = ()) -> list[str]:
     berth = Path(sys.executable).with_name("berth")
     return [
         str(berth if berth.exists() else "berth"),
@@ -103,6 +104,7 @@ def _berth_argv(host: str, data_dir: Path) -> list[str]:
         host,
         "--data-dir",
         str(data_dir),
+        *extra,
     ]
 
 
@@ -130,15 +132,17 @@ def _distribution_argv(
     return [binary, "serve", str(path)]
 
 
-def start(kind: str, workdir: Path, s3: S3Bucket | None = None) -> Server:
+def start(
+    kind: str, workdir: Path, s3: S3Bucket | None = None, berth_args: Sequence[str] = ()
+) -> Server:
     """Start `kind` ("berth" or "distribution") with data under `workdir` (blobs in `s3`
-    when given); wait for /v2/."""
+    when given; Berth with `berth_args` added, e.g. `--config FILE`); wait for /v2/."""
     workdir.mkdir(parents=True, exist_ok=True)
     host = f"127.0.0.1:{_free_port()}"
     data_dir = workdir / "data"
     data_dir.mkdir()
     argv = (
-        _berth_argv(host, data_dir)
+        _berth_argv(host, data_dir, berth_args)
         if kind == "berth"
         else _distribution_argv(host, data_dir, workdir, s3)
     )

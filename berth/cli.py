@@ -34,7 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("berth.commands.gc", "remove blobs, links and manifests nothing references"),
     "htpasswd": ("berth.commands.htpasswd", "manage users in an htpasswd file"),
     "pull": ("berth.commands.pull", "pull an image from a registry"),
+    "push": ("berth.commands.push", "push a local image to a registry"),
     "images": ("berth.commands.images", "list local images"),
+    "tag": ("berth.commands.images", "give a local image another name (TARGET refers to SOURCE)"),
     "rmi": ("berth.commands.images", "remove local images (data stays until prune)"),
     "prune": ("berth.commands.images", "delete content and snapshots no image uses"),
     "mount": ("berth.commands.mount", "mount an image's root filesystem read-only (nodev, nosuid)"),
@@ -52,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
     "port": ("berth.commands.port", "list a container's published ports"),
     "network": ("berth.commands.network", "manage networks: create, ls, rm, inspect, prune"),
+    "attach": ("berth.commands.attach", "attach to a running container's input and output"),
+    "exec": ("berth.commands.exec_command", "run a command in a running container"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }

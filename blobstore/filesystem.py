@@ -150,7 +150,12 @@ class FilesystemBlobStore:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
-        return FilesystemUpload(self, upload_id, path, fd, os.fstat(fd).st_size)
+        size = os.fstat(fd).st_size
+        if size == 0 and self._hash_state(upload_id) is None:
+            # Nothing written yet, wherever it was begun: hashing can start here, so a whole
+            # blob PUT to a session another process began is never read back at commit.
+            self._remember(upload_id, _HashState(hashlib.sha256(), 0))
+        return FilesystemUpload(self, upload_id, path, fd, size)
 
     async def delete(self, digest: Digest) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,5 +1,6 @@
 """Pulls images from OCI and Docker registries into a local store, unpacked as overlay
-snapshots. `ImageStore` is the API; the state dir layout is drawn in `puller.store`.
+snapshots, and tags and pushes them back out as stored (`puller.pushing`). `ImageStore` is
+the API; the state dir layout is drawn in `puller.store`.
 
 Names load on first use (PEP 562), so that `berth images` or `berth run` of a pulled
 image imports only what it touches.

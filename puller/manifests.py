@@ -62,6 +62,16 @@ def parse_manifest(body: bytes, media_type: str) -> ImageManifest:
     return ImageManifest(media_type, config, parsed)
 
 
+def manifest_blobs(body: bytes) -> tuple[Descriptor, ...]:
+    """The config and layers a manifest references, of any media type (attestation
+    manifests carry in-toto layers): what storing or pushing it must carry along."""
+    document = _load(body)
+    layers = document.get("layers")
+    if not isinstance(layers, list):
+        raise UnsupportedManifest("manifest has no layers list")
+    return (_descriptor(document.get("config")), *(_descriptor(layer) for layer in layers))
+
+
 def select_platform(entries: list[Descriptor], wanted: Platform) -> Descriptor:
     """The first image manifest in `entries` that runs on `wanted` (attestations skipped)."""
     for entry in entries:

@@ -1,4 +1,4 @@
-"""Progress of a pull, reported as events to a one-method sink."""
+"""Progress of a pull or a push, reported as events to a one-method sink."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ class Phase(Enum):
     DOWNLOADED = "downloaded"
     UNPACKING = "unpacking"
     UNPACKED = "unpacked"  # a new snapshot was created (or already existed)
+    # pushes (EXISTS too: the registry has the blob in the repository already)
+    PREPARING = "preparing"  # the layer is about to be checked and sent
+    PUSHING = "pushing"  # `done` bytes of `total` sent
+    PUSHED = "pushed"
+    MOUNTED = "mounted"  # linked from the repository in `detail`, no bytes sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +34,6 @@ class ProgressEvent:
 
 
 class ProgressSink(Protocol):
-    """Receives pull events; called from the event loop, so it must not block."""
+    """Receives pull and push events; called from the event loop, so it must not block."""
 
     def __call__(self, event: ProgressEvent) -> None: ...

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from blobstore import BlobStore, Digest, InvalidDigest
 from puller.chain import chain_ids
+from puller.connect import registry_client
 from puller.errors import DiffIDMismatch, LayerRejected, RegistryError, UnsupportedManifest
 from puller.limits import UnpackLimits
 from puller.manifests import (
     Descriptor,
     ImageManifest,
+    manifest_blobs,
     media_type_of,
     parse_index,
     parse_manifest,
@@ -30,8 +31,7 @@ from puller.transfer import ensure_blob
 from puller.unpack import BlobFile, apply_layer
 from registry_client import mediatypes
 from registry_client.client import RegistryClient
-from registry_client.credentials import load_credentials
-from registry_client.reference import Reference, default_plain_http
+from registry_client.reference import Reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,7 @@ class PullOptions:
     credentials: tuple[str, str] | None = None
     concurrency: int = 3
     limits: UnpackLimits = field(default_factory=UnpackLimits)
+    all_platforms: bool = False  # of an index, store every manifest and its blobs too
 
 
 async def pull_image(
@@ -51,20 +52,13 @@ async def pull_image(
     progress: ProgressSink | None = None,
 ) -> ImageRecord:
     report = progress or (lambda event: None)
-    insecure = default_plain_http(ref.registry)
-    credentials = options.credentials or load_credentials(ref.registry)
-    timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = RegistryClient(
-            session,
-            ref.api_host,
-            plain_http=options.plain_http,
-            insecure=insecure,
-            credentials=credentials,
-        )
-        index_digest, manifest_digest, manifest = await _resolve(
+    async with registry_client(
+        ref, plain_http=options.plain_http, credentials=options.credentials
+    ) as client:
+        index, manifest_digest, manifest = await _resolve(
             client, content, ref, options.platform or host_platform()
         )
+        index_digest = index[0] if index is not None else None
         report(ProgressEvent(Phase.RESOLVED, manifest_digest, 0, len(manifest.layers)))
         await ensure_blob(
             client, content, ref.repository, manifest.config.digest, manifest.config.size
@@ -78,10 +72,16 @@ async def pull_image(
                 await ensure_blob(client, content, ref.repository, layer.digest, layer.size, report)
 
         downloads = [asyncio.create_task(download(layer)) for layer in manifest.layers]
+        if options.all_platforms and index is not None:
+            others = [e for e in index[1] if e.digest != manifest_digest]
+            downloads += [
+                asyncio.create_task(_store_other(client, content, ref, e, download)) for e in others
+            ]
         try:
             size = await _unpack_all(
                 manifest, diff_ids, downloads, content, snapshots, options.limits, report
             )
+            await asyncio.gather(*downloads)  # other platforms' content, if asked for
         finally:
             for task in downloads:
                 task.cancel()
@@ -99,22 +99,41 @@ async def pull_image(
     )
 
 
+async def _store_other(
+    client: RegistryClient,
+    content: BlobStore,
+    ref: Reference,
+    entry: Descriptor,
+    download: Callable[[Descriptor], Awaitable[None]],
+) -> None:
+    """Another manifest of the index, with its config and layers (stored, not unpacked)."""
+    if entry.media_type not in mediatypes.MANIFESTS:
+        return  # not an image: nothing Berth can use or push
+    body, _ = await client.get_manifest(ref.repository, str(entry.digest))
+    await _store_manifest(content, body, entry.digest, f"{ref} ({entry.platform})")
+    for blob in manifest_blobs(body):
+        await download(blob)
+
+
 async def _resolve(
     client: RegistryClient, content: BlobStore, ref: Reference, platform: Platform
-) -> tuple[Digest | None, Digest, ImageManifest]:
+) -> tuple[tuple[Digest, list[Descriptor]] | None, Digest, ImageManifest]:
+    """The image manifest for `platform` (stored), and the index it came from if any: its
+    digest and entries."""
     body, content_type = await client.get_manifest(ref.repository, ref.target)
     digest = await _store_manifest(content, body, ref.digest, f"{ref}")
     media_type = media_type_of(body, content_type)
-    index_digest = None
+    index = None
     if media_type in mediatypes.INDEXES:
-        index_digest = digest
-        chosen = select_platform(parse_index(body), platform)
+        entries = parse_index(body)
+        index = (digest, entries)
+        chosen = select_platform(entries, platform)
         body, content_type = await client.get_manifest(ref.repository, str(chosen.digest))
         digest = await _store_manifest(content, body, chosen.digest, f"{ref} ({platform})")
         media_type = media_type_of(body, content_type)
     if media_type not in mediatypes.MANIFESTS:
         raise UnsupportedManifest(f"{ref}: unsupported manifest media type {media_type!r}")
-    return index_digest, digest, parse_manifest(body, media_type)
+    return index, digest, parse_manifest(body, media_type)
 
 
 async def _store_manifest(

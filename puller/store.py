@@ -25,16 +25,20 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blobstore import BlobStore, Digest, LocalBlobPaths, UploadNotFound
+from blobstore import BlobNotFound, BlobStore, Digest, LocalBlobPaths, UploadNotFound
 from blobstore.paths import blob_path
 from puller.errors import ImageNotFound
 from puller.limits import UnpackLimits
 from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.snapshots import SnapshotStore
+from registry_client.errors import InvalidReference
 from registry_client.reference import parse_reference
+
+if TYPE_CHECKING:
+    from puller.pushing import PushResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +105,13 @@ class ImageStore:
         plain_http: bool = False,
         credentials: tuple[str, str] | None = None,
         progress: ProgressSink | None = None,
+        all_platforms: bool = False,
     ) -> ImageRecord:
         """Pull `reference` into this store and record it; returns the record.
         `plain_http` forces HTTP; without it, loopback registries get HTTPS first (no
-        certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS."""
+        certificate checks) then HTTP, as Docker does, and other hosts verified HTTPS.
+        `all_platforms`: of an index, store every platform's manifest and blobs as well (only
+        `platform`'s is unpacked), so that `push` can send the whole index."""
         import asyncio
 
         from puller.platforms import parse_platform
@@ -117,6 +124,7 @@ class ImageStore:
             credentials=credentials,
             concurrency=self.concurrency,
             limits=self.limits,
+            all_platforms=all_platforms,
         )
         record = await pull_image(ref, self.content, self.snapshots, options, progress)
         await asyncio.to_thread(self.records.put, record)
@@ -143,6 +151,41 @@ class ImageStore:
         """Unpacked snapshot dirs, base layer first (overlay wants them reversed in lowerdir)."""
         return [self.snapshots.fs(chain_id) for chain_id in record.chain_ids]
 
+    def tag(self, source: str, target: str) -> ImageRecord:
+        """Record `target` as another name of the image `source` names (`docker tag`); an
+        image already under `target` loses that name. Returns the new record."""
+        import dataclasses
+
+        found = self.find(source)
+        if found is None:
+            raise ImageNotFound(str(parse_reference(source)))
+        ref = parse_reference(target)
+        if ref.digest is not None:
+            raise InvalidReference(target, "a tag target cannot hold a digest")
+        record = dataclasses.replace(found, reference=str(ref))
+        self.records.put(record)
+        return record
+
+    async def push(
+        self,
+        reference: str,
+        *,
+        plain_http: bool = False,
+        credentials: tuple[str, str] | None = None,
+        progress: ProgressSink | None = None,
+    ) -> PushResult:
+        """Push the local image `reference` to the registry its name says, as stored."""
+        from puller.pushing import PushOptions, push_image  # aiohttp only when pushing
+
+        record = self.find(reference)
+        if record is None:
+            raise ImageNotFound(str(parse_reference(reference)))
+        options = PushOptions(
+            plain_http=plain_http, credentials=credentials, concurrency=self.concurrency
+        )
+        target = parse_reference(record.reference)
+        return await push_image(record, target, self.content, self.records.all(), options, progress)
+
     def remove(self, reference: str) -> ImageRecord:
         """Forget the image record (like `docker rmi`); data stays until `prune`."""
         ref = parse_reference(reference)
@@ -163,7 +206,7 @@ class ImageStore:
         for record in records:
             keep_blobs.update((record.manifest_digest, record.config_digest, *record.layers))
             if record.index_digest is not None:
-                keep_blobs.add(record.index_digest)
+                keep_blobs.update(await self._index_content(record.index_digest))
             keep_snapshots.update(record.chain_ids)
         blobs = freed = 0
         async for info in self.content.walk():
@@ -182,6 +225,26 @@ class ImageStore:
                 snapshots += 1
         await asyncio.to_thread(self.snapshots.sweep_temporaries, cutoff)
         return PruneReport(blobs, freed, snapshots)
+
+    async def _index_content(self, index_digest: Digest) -> set[Digest]:
+        """The index and what of it is stored: its manifests and their blobs (all of them
+        after `pull --all-platforms`, else the one platform's, which the record names)."""
+        from puller.errors import UnsupportedManifest
+        from puller.manifests import manifest_blobs, parse_index
+
+        found = {index_digest}
+        try:
+            entries = parse_index(await self._read_small(index_digest))
+            for entry in entries:
+                blobs = manifest_blobs(await self._read_small(entry.digest))
+                found.add(entry.digest)
+                found.update(blob.digest for blob in blobs)
+        except (BlobNotFound, UnsupportedManifest):
+            pass  # only partly stored: the rest is in the record
+        return found
+
+    async def _read_small(self, digest: Digest) -> bytes:
+        return b"".join([chunk async for chunk in self.content.read(digest)])
 
 
 def _config_document(raw: bytes, digest: Digest) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from registry.http.keys import (
     HTTP_SECRET,
     INFLIGHT,
     MANIFESTS,
+    PROXY,
     PULLS,
     REFERRERS,
     SENDFILE_POOL,
@@ -43,6 +44,7 @@ from registry.http.sendfile import SendfilePool
 from registry.immutable_tags import ImmutableTags
 from registry.leases import Leases
 from registry.metrics import instrument_pool
+from registry.proxy import PullThroughCache
 from registry.quota import Quotas
 from registry.service import (
     BlobService,
@@ -140,6 +142,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[TAGS] = TagService(db, max_page=MAX_PAGE)
     app[CATALOG] = CatalogService(db, max_page=MAX_PAGE)
     app[REFERRERS] = ReferrerService(db)
+    cache = None
+    if config.proxy.enabled:
+        cache = app[PROXY] = PullThroughCache(config.proxy, db, store, app[MANIFESTS], app[BLOBS])
     sendfile_pool = SendfilePool(SENDFILE_THREADS)
     app[SENDFILE_POOL] = sendfile_pool
     purging = config.storage.maintenance.uploadpurging
@@ -158,6 +163,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     pulls = app[PULLS] = PullRecorder(db)
     background.append(asyncio.create_task(pulls.run()))
     yield
+    if cache is not None:
+        await cache.close()
     await _stop([task for task in (dispatcher, purger, *background) if task is not None])
     with contextlib.suppress(Exception):
         await touches.flush()

@@ -9,6 +9,8 @@ Distribution config ports by reading it; Berth-only keys (`datadir`, `database.u
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
@@ -147,11 +149,72 @@ class DatabaseConfig:
     pool: DatabasePoolConfig = field(default_factory=DatabasePoolConfig)
 
 
+PROXY_TTL: Final = 300.0  # seconds a cached tag is served before it is revalidated upstream
+_NAME_COMPONENT: Final = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_PROXY_PREFIX: Final = re.compile(rf"{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*")
+_REMOTE_URL: Final = re.compile(r"https?://[^/\s?#]+/?")
+
+
+def _check_remoteurl(remoteurl: str) -> None:
+    if "@" in remoteurl:  # it would be logged: credentials go in username and password
+        raise ConfigError("remoteurl: no credentials in the URL; set username and password")
+    if not _REMOTE_URL.fullmatch(remoteurl):
+        raise ConfigError(
+            f"remoteurl: {remoteurl!r} is not a registry URL such as https://host[:port]"
+        )
+
+
 @dataclass(frozen=True, slots=True)
-class ProxyConfig:
-    remoteurl: str = ""  # accepted, not yet acted on
+class UpstreamConfig:
+    """One upstream of the pull-through cache: repository PREFIX/REST is its REST."""
+
+    prefix: str = ""
+    remoteurl: str = ""
     username: str = ""
     password: str = ""
+    ttl: float = PROXY_TTL
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            raise ConfigError("prefix: required (repositories PREFIX/... come from remoteurl)")
+        if not _PROXY_PREFIX.fullmatch(self.prefix):
+            raise ConfigError(f"prefix: {self.prefix!r} is not a repository name prefix")
+        _check_remoteurl(self.remoteurl)
+        if self.password and not self.username:
+            raise ConfigError("password: given without username")
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """The pull-through cache (docs/pull-through-cache.md). `remoteurl`: the whole registry
+    mirrors it, as Distribution's proxy section; `upstreams`: Berth-only, one upstream per
+    name prefix."""
+
+    remoteurl: str = ""
+    username: str = ""
+    password: str = ""
+    ttl: float = PROXY_TTL
+    dockerconfig: str = ""  # a docker config.json with credentials per upstream host
+    upstreams: tuple[UpstreamConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.remoteurl:
+            _check_remoteurl(self.remoteurl)
+        elif self.username or self.password:
+            raise ConfigError("username: set without remoteurl (upstreams take their own)")
+        if self.password and not self.username:
+            raise ConfigError("password: given without username")
+        prefixes = sorted(u.prefix for u in self.upstreams)
+        for first, second in itertools.pairwise(prefixes):
+            if second == first or second.startswith(first + "/"):
+                raise ConfigError(
+                    f"upstreams: prefixes {first!r} and {second!r} overlap; "
+                    "a repository must have one upstream"
+                )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.remoteurl or self.upstreams)
 
 
 EVENT_ACTIONS: Final = ("push", "pull", "delete", "mount")

@@ -34,6 +34,7 @@ _DURATION_KEYS: Final = {
     "grace",
     "olderthan",
     "backoff",
+    "ttl",
 }
 _SIZE_KEYS: Final = {"limit"}  # integers that take units: 512MiB, 10GiB, 2GB, or bytes
 _SIZE: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?$", re.IGNORECASE)
@@ -44,9 +45,7 @@ _ENV_ALIASES: Final = {f"{ENV_PREFIX}LOG_ACCESSLOG_DISABLED": ("log", "accesslog
 
 # Sections Berth accepts but does not act on yet. Refused while non-empty, so that nobody
 # believes a cache or webhooks are running; delete a line when its feature lands.
-NOT_YET_ACTED_ON: Final = {
-    "proxy": "the pull-through cache is not built yet",
-}
+NOT_YET_ACTED_ON: Final[dict[str, str]] = {}
 
 T = TypeVar("T")
 
@@ -81,12 +80,28 @@ def check_sections(config: Config) -> None:
         section = getattr(config, name)
         if section != type(section)():
             raise ConfigError(f"{name}: Berth does not act on this section yet ({why}); remove it")
+    if config.proxy.dockerconfig:
+        _check_docker_config(config.proxy.dockerconfig)
     from registry.auth.config import parse_auth_config  # loads only when there is a config
 
     try:
         parse_auth_config(config.auth)
     except ValueError as exc:  # its messages name the key (auth.token.realm: ...)
         raise ConfigError(str(exc)) from None
+
+
+def _check_docker_config(path: str) -> None:
+    """proxy.dockerconfig must be a readable JSON object now, not at the first pull."""
+    import json
+
+    try:
+        document = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"proxy.dockerconfig: cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"proxy.dockerconfig: {path} is not JSON") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"proxy.dockerconfig: {path} is not a JSON object")
 
 
 def _accept_distribution_spellings(data: dict[str, Any]) -> None:

@@ -53,6 +53,14 @@ METHOD_NOT_ALLOWED: Final = ErrorCode("UNSUPPORTED", "method not allowed on this
 INTERNAL: Final = ErrorCode("UNKNOWN", "internal server error", 500)
 QUOTA_EXCEEDED: Final = ErrorCode("DENIED", "storage quota exceeded", 403)
 TAG_IMMUTABLE: Final = ErrorCode("DENIED", "the tag is immutable", 403)
+# The pull-through cache (registry.proxy): Distribution's UNAVAILABLE code, gateway statuses.
+# (An upstream that fails for uncached content gives MANIFEST_UNKNOWN or BLOB_UNKNOWN, whose
+# message clients show; see registry/proxy/upstream_errors.py.)
+UPSTREAM_UNAVAILABLE: Final = ErrorCode("UNAVAILABLE", "the upstream registry is unavailable", 503)
+UPSTREAM_TIMEOUT: Final = ErrorCode("UNAVAILABLE", "timed out waiting for the upstream", 504)
+PROXIED_READ_ONLY: Final = ErrorCode(
+    "UNSUPPORTED", "the repository is a pull-through cache of an upstream registry", 405
+)
 
 ALL_CODES: Final = (
     BLOB_UNKNOWN,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from registry.db import Database, ReadConnection, WriteConnection, insert_ignore
 from registry.db.models import leases as leases_table
@@ -40,6 +40,31 @@ from registry.db.models import utcnow
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL: Final = 30.0
+
+# Built once (see registry.db.insert_ignore): every upload request takes and releases a lease.
+_NAMED = leases_table.c.name == bindparam("_name")
+_HOLDER = select(leases_table.c.holder, leases_table.c.generation).where(_NAMED)
+_RENEW = (
+    update(leases_table)
+    .where(_NAMED, leases_table.c.holder == bindparam("_holder"))
+    .values(expires_at=bindparam("_expires"))
+)
+_TAKE_OVER = (
+    update(leases_table)
+    .where(
+        _NAMED,
+        or_(
+            leases_table.c.expires_at < bindparam("_now"),
+            leases_table.c.holder == bindparam("_holder"),
+        ),
+    )
+    .values(
+        holder=bindparam("_holder"),
+        expires_at=bindparam("_expires"),
+        generation=leases_table.c.generation + 1,
+    )
+)
+_RELEASE = delete(leases_table).where(_NAMED, leases_table.c.holder == bindparam("_holder"))
 
 
 class LeaseBusy(Exception):
@@ -81,38 +106,21 @@ class Leases:
             now = utcnow()
             expires = now + timedelta(seconds=ttl)
             row = None
+            new = {"name": name, "holder": holder, "expires_at": expires, "generation": 1}
+            key = {"_name": name, "_holder": holder, "_expires": expires, "_now": now}
             for _ in range(2):  # twice: the holder may release it between our two statements
-                await conn.execute(
-                    insert_ignore(conn, leases_table, ["name"]).values(
-                        name=name, holder=holder, expires_at=expires, generation=1
-                    )
-                )
-                row = (
-                    await conn.execute(
-                        select(leases_table.c.holder, leases_table.c.generation).where(
-                            leases_table.c.name == name
-                        )
-                    )
-                ).one_or_none()
+                inserted = await conn.execute(insert_ignore(conn, leases_table, ["name"]), new)
+                if inserted.rowcount == 1:  # it was free: ours, nothing more to check
+                    return Lease(name, holder, 1)
+                row = (await conn.execute(_HOLDER, key)).one_or_none()
                 if row is not None:
                     break
             if row is None:
                 return None
             if row.holder == holder:
-                await conn.execute(
-                    update(leases_table)
-                    .where(leases_table.c.name == name, leases_table.c.holder == holder)
-                    .values(expires_at=expires)
-                )
+                await conn.execute(_RENEW, key)
                 return Lease(name, holder, int(row.generation))
-            taken = await conn.execute(
-                update(leases_table)
-                .where(
-                    leases_table.c.name == name,
-                    or_(leases_table.c.expires_at < now, leases_table.c.holder == holder),
-                )
-                .values(holder=holder, expires_at=expires, generation=leases_table.c.generation + 1)
-            )
+            taken = await conn.execute(_TAKE_OVER, key)
             if taken.rowcount != 1:
                 return None
             return Lease(name, holder, int(row.generation) + 1)
@@ -124,11 +132,7 @@ class Leases:
         holder = self.holder
 
         async def work(conn: WriteConnection) -> None:
-            await conn.execute(
-                delete(leases_table).where(
-                    leases_table.c.name == name, leases_table.c.holder == holder
-                )
-            )
+            await conn.execute(_RELEASE, {"_name": name, "_holder": holder})
 
         await self._db.transact(work)
 

@@ -46,3 +46,12 @@ def parse_challenges(header: str) -> list[Challenge]:
 def pull_scope(repository: str) -> str:
     """The token scope a pull of `repository` needs."""
     return f"repository:{repository}:pull"
+
+
+def push_scope(repository: str, mount_from: str | None = None) -> str:
+    """The token scopes a push to `repository` needs: pull and push there, and pull of the
+    repository a blob is mounted from (space-separated, one `scope` parameter each)."""
+    scope = f"repository:{repository}:pull,push"
+    if mount_from and mount_from != repository:
+        scope += f" {pull_scope(mount_from)}"
+    return scope

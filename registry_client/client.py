@@ -14,19 +14,21 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import aiohttp
 import yarl
 
 from blobstore import Digest
 from registry_client import mediatypes
-from registry_client.challenge import Challenge, parse_challenges, pull_scope
+from registry_client.challenge import Challenge, parse_challenges, pull_scope, push_scope
 from registry_client.errors import AuthenticationFailed, NotFound, RegistryError
 
 MAX_MANIFEST_SIZE: Final = 4 * 1024 * 1024
+# A request body: bytes, or a function that opens a new stream of them for each attempt.
+Body: TypeAlias = bytes | Callable[[], AsyncIterable[bytes]]
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _TOKEN_MARGIN: Final = 10.0
 
@@ -41,6 +43,13 @@ class RetryPolicy:
         if retry_after is not None and retry_after.isdigit():
             return min(float(retry_after), self.max_delay)
         return float(min(self.base_delay * 2.0**attempt, self.max_delay))
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestHead:
+    digest: Digest
+    media_type: str | None
+    size: int | None
 
 
 class RegistryClient:
@@ -86,6 +95,28 @@ class RegistryClient:
                     raise RegistryError(f"manifest {repository}:{target} is larger than 4 MiB")
             return bytes(body), resp.headers.get("Content-Type")
 
+    async def head_manifest(self, repository: str, target: str) -> ManifestHead:
+        """What the registry serves for `target` without the body: digest, type and size.
+        RegistryError when it sends no digest (a HEAD is only useful with one)."""
+        path = f"/v2/{repository}/manifests/{target}"
+        async with self.request("HEAD", path, repository, {"Accept": mediatypes.ACCEPT}) as resp:
+            digest = resp.headers.get("Docker-Content-Digest")
+            if not digest:
+                raise RegistryError(f"HEAD {self._base}{path}: no Docker-Content-Digest")
+            try:
+                parsed = Digest.parse(digest)
+            except ValueError:
+                raise RegistryError(f"HEAD {self._base}{path}: bad digest {digest!r}") from None
+            return ManifestHead(parsed, resp.headers.get("Content-Type"), resp.content_length)
+
+    async def head_blob(self, repository: str, digest: Digest) -> int:
+        """The blob's size, from a HEAD; NotFound when the repository does not have it."""
+        path = f"/v2/{repository}/blobs/{digest}"
+        async with self.request("HEAD", path, repository, {}) as resp:
+            if resp.content_length is None:
+                raise RegistryError(f"HEAD {self._base}{path}: no Content-Length")
+            return resp.content_length
+
     @contextlib.asynccontextmanager
     async def get_blob(
         self, repository: str, digest: Digest, start: int = 0
@@ -100,23 +131,60 @@ class RegistryClient:
 
     @contextlib.asynccontextmanager
     async def request(
-        self, method: str, path: str, repository: str, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        repository: str,
+        headers: Mapping[str, str],
+        *,
+        scope: str | None = None,
+        data: Body | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send with auth and retries; yields a 2xx response, raises RegistryError otherwise."""
-        scope = pull_scope(repository)
-        resp = await self._send(method, path, scope, headers)
+        """Send with auth and retries; yields a 2xx response, raises RegistryError otherwise.
+        `scope` is the token scope (default: pull of `repository`; several scopes are
+        separated by spaces); `data` the request body: bytes, or a function returning a
+        fresh stream of them for each attempt (send Content-Length with it). `path` may
+        also be an absolute URL (an upload's Location)."""
+        scope = scope or pull_scope(repository)
+        resp = await self._send(method, path, scope, headers, data)
         try:
             if resp.status >= 300:
                 hint = (
                     "" if self._credentials else "; no credentials given (--user or docker login)"
                 )
-                await _raise_for(resp, f"{method} {self._base}{path}", hint)
+                await _raise_for(resp, f"{method} {self._url(path)}", hint)
             yield resp
         finally:
             resp.release()
 
+    @contextlib.asynccontextmanager
+    async def push_request(
+        self,
+        method: str,
+        path: str,
+        repository: str,
+        headers: Mapping[str, str],
+        *,
+        data: Body | None = None,
+        mount_from: str | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """`request` with the scope a push of `repository` needs (plus pull of `mount_from`
+        for a cross-repository mount)."""
+        async with self.request(
+            method, path, repository, headers, scope=push_scope(repository, mount_from), data=data
+        ) as resp:
+            yield resp
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self._base + path
+
     async def _send(
-        self, method: str, path: str, scope: str, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: Mapping[str, str],
+        data: Body | None = None,
     ) -> aiohttp.ClientResponse:
         authenticated_once = False
         attempt = 0
@@ -125,7 +193,12 @@ class RegistryClient:
             sent = {**headers, **({"Authorization": auth} if auth else {})}
             try:
                 resp = await self._session.request(
-                    method, self._base + path, headers=sent, ssl=not self._insecure
+                    method,
+                    self._url(path),
+                    headers=sent,
+                    data=data() if callable(data) else data,
+                    ssl=not self._insecure,
+                    allow_redirects=method in ("GET", "HEAD"),
                 )
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if self._may_fall_back:
@@ -135,7 +208,7 @@ class RegistryClient:
                 attempt += 1
                 if attempt >= self._retry.attempts:
                     raise RegistryError(
-                        f"{method} {self._base}{path}: {describe_error(exc)}"
+                        f"{method} {self._url(path)}: {describe_error(exc)}"
                     ) from exc
                 await asyncio.sleep(self._retry.delay(attempt))
                 continue
@@ -182,9 +255,9 @@ class RegistryClient:
         realm = challenge.params.get("realm")
         if not realm:
             raise AuthenticationFailed(f"{self._base}: Bearer challenge without a realm")
-        query = {"scope": scope}
+        query = [("scope", one) for one in scope.split()]
         if "service" in challenge.params:
-            query["service"] = challenge.params["service"]
+            query.append(("service", challenge.params["service"]))
         headers = {"Authorization": _basic(self._credentials)} if self._credentials else {}
         same_host = yarl.URL(realm).host == yarl.URL(self._base).host
         try:

@@ -37,10 +37,17 @@ async def verified_blob(
 ) -> AsyncGenerator[bytes, None]:
     """The blob's chunks, each yielded once the next has arrived, so that the last one comes
     only after the digest and size were checked."""
-    source = resumable_blob(client, repository, digest, size, written, on_retry)
+    received = 0
+
+    def offset() -> int:
+        # Resume after what the verifier hashed: the held chunk is the caller's only later.
+        return max(received, written())
+
+    source = resumable_blob(client, repository, digest, size, offset, on_retry)
     async with contextlib.aclosing(source):
         held: bytes | None = None
         async for chunk in VerifyingReader(source, digest, size):
+            received += len(chunk)
             if held is not None:
                 yield held
             held = chunk

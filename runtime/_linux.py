@@ -32,6 +32,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 _CAP_VERSION_3 = 0x20080522
@@ -56,10 +57,6 @@ def unshare(flags: int) -> None:
     _call("unshare", lambda: _libc.unshare(ctypes.c_int(flags)))
 
 
-def setns(fd: int, nstype: int) -> None:
-    _call("setns", lambda: _libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
-
-
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
     _call(
         "mount",
@@ -81,6 +78,18 @@ def apply(m: Mount, target: str | None = None) -> None:
     finally:
         if previous is not None:
             os.chdir(previous)
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace `fd` refers to (an open /proc/PID/ns/* file)."""
+    _call("setns", lambda: _libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
+
+
+def set_controlling_tty(fd: int) -> None:
+    """TIOCSCTTY: make the terminal `fd` the controlling terminal of this session's leader."""
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
 
 
 def umount2(target: str, flags: int = 0) -> None:

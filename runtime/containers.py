@@ -64,6 +64,8 @@ class ContainerState:
     stopped: bool = False  # by `berth stop`: no restart policy starts it again
     log_max_size: int = 0  # --log-opt max-size (runtime.logfile.Rotation); 0: no rotation
     log_max_files: int = 1
+    tty: bool = False  # -t: the container's stdio is a pty (runtime.console, runtime.relay)
+    open_stdin: bool = False  # -i: attached clients' input reaches the container
 
 
 @dataclass(frozen=True, slots=True)

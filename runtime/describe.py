@@ -56,6 +56,8 @@ def describe(container: Container) -> dict[str, Any]:
             "Cmd": args,
             "Image": state.image,
             "WorkingDir": process.get("cwd", "/"),
+            "Tty": state.tty,
+            "OpenStdin": state.open_stdin,
         },
         "NetworkSettings": settings.network_settings(container, running),
     }

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from runtime import _linux, cgroups, rootfs
 from runtime.mounts import Mount
@@ -37,6 +37,20 @@ class StartError(Exception):
         self.code = code
 
 
+def run_setup(setup: Callable[[], None], errors: int) -> NoReturn:
+    """In a forked child: run `setup`, which must exec; a failure goes to `errors` as
+    "CODE\nmessage" (what fork_and_supervise raises as StartError) and ends the child."""
+    code, message = SETUP_FAILED, "unknown error"
+    try:
+        setup()
+    except ExecError as exc:
+        code, message = exc.code, str(exc)
+    except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
+        message = f"{type(exc).__name__}: {exc}"
+    os.write(errors, f"{code}\n{message}".encode())
+    os._exit(code)
+
+
 def fork_and_supervise(setup: Callable[[], None], on_start: Callable[[int], None] | None) -> int:
     """Fork; the child runs `setup`, which must exec. A setup failure travels back through a
     close-on-exec pipe and is raised here as StartError; otherwise return the exit code."""
@@ -46,15 +60,7 @@ def fork_and_supervise(setup: Callable[[], None], on_start: Callable[[int], None
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the container side, seen through its effects
         os.close(read_end)
-        code, message = SETUP_FAILED, "unknown error"
-        try:
-            setup()
-        except ExecError as exc:
-            code, message = exc.code, str(exc)
-        except BaseException as exc:  # noqa: BLE001  (everything must reach the parent)
-            message = f"{type(exc).__name__}: {exc}"
-        os.write(write_end, f"{code}\n{message}".encode())
-        os._exit(code)
+        run_setup(setup, write_end)
     os.close(write_end)
     failure, code = supervise(pid, read_end, on_start)
     if failure:
@@ -95,6 +101,7 @@ def _child(
     overlay: Mount | None,
     cgroup: cgroups.Cgroup | None,
     keep_stdin: bool,
+    console_socket: int | None,
 ) -> None:
     _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setsid()
@@ -109,6 +116,11 @@ def _child(
         _linux.sethostname(spec["hostname"])
     new_net = bool((flags | joined) & _linux.CLONE_NEWNET)
     rootfs.prepare(spec, bundle, overlay, new_net)
+    if spec["process"].get("terminal") and console_socket is not None:
+        from runtime import console  # loaded by run(), before the root is gone
+
+        console.open_terminal(console_socket, int(spec["process"].get("user", {}).get("uid", 0)))
+        keep_stdin = True
     execute(spec["process"], keep_stdin=keep_stdin)
 
 
@@ -119,12 +131,16 @@ def run(
     overlay: Mount | None = None,
     keep_stdin: bool = False,
     on_start: Callable[[int], None] | None = None,
+    console_socket: int | None = None,
 ) -> int:
-    """Run the bundle to completion and return its exit status; raises StartError."""
+    """Run the bundle to completion and return its exit status; raises StartError. With
+    process.terminal, the pty master goes over `console_socket` (runtime.console)."""
     global _used
     if _used:
         raise RuntimeError("runtime.executor.run can be called once per process")
     _used = True
+    if console_socket is not None:
+        from runtime import console  # noqa: F401  (for _child: no imports after pivot_root)
     linux = spec.get("linux") or {}
     cgroup = None
     if linux.get("cgroupsPath"):
@@ -134,7 +150,7 @@ def run(
         if new_pid:
             _linux.unshare(_linux.CLONE_NEWPID)
         return fork_and_supervise(
-            lambda: _child(spec, bundle, overlay, cgroup, keep_stdin), on_start
+            lambda: _child(spec, bundle, overlay, cgroup, keep_stdin, console_socket), on_start
         )
     finally:
         if cgroup is not None:

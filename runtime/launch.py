@@ -115,9 +115,11 @@ def start(
     *,
     keep_stdin: bool = False,
     on_start: Callable[[int], None] | None = None,
+    console_socket: int | None = None,
 ) -> int:
     """Run to completion; returns the exit status. Raises executor.StartError.
-    `on_start(pid)` runs once the container's process has been exec'd."""
+    `on_start(pid)` runs once the container's process has been exec'd. A container with a
+    terminal sends its pty master over `console_socket` (runtime.console)."""
     state = container.state()
     layers = [Path(p) for p in state.layers]
     overlay = plan_overlay(
@@ -145,6 +147,7 @@ def start(
                 overlay=mount,
                 keep_stdin=keep_stdin,
                 on_start=started,
+                console_socket=console_socket,
             )
         else:
             code = oci.run(
@@ -154,6 +157,7 @@ def start(
                 overlay=mount,
                 keep_stdin=keep_stdin,
                 on_start=started,
+                console_socket=console_socket,
             )
     finally:
         if network is not None:

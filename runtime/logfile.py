@@ -91,39 +91,57 @@ def _cut(line: bytes) -> list[bytes]:
     return pieces
 
 
+class LogWriter:
+    """Appends output to `log` as entries, a whole line each (cut past MAX_LINE), rotating
+    it as `rotation` says. Each entry goes out in a single write, so readers see whole lines."""
+
+    _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+
+    def __init__(self, log: Path, rotation: Rotation = Rotation()) -> None:
+        self.log = log
+        self.rotation = rotation
+        self.pending: dict[str, bytes] = {}
+        self.fd = os.open(log, self._FLAGS, 0o640)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, stream: str, chunk: bytes) -> None:
+        """`chunk` of `stream`'s output; an empty chunk is its EOF (the rest goes out)."""
+        *lines, rest = (self.pending.get(stream, b"") + chunk).split(b"\n")
+        entries = [piece for line in lines for piece in _cut(line)]
+        while len(rest) >= MAX_LINE or (not chunk and rest):  # cut, or the last at EOF
+            entries.append(rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        for entry in entries:
+            self.size += os.write(self.fd, _record(stream, entry))
+            if self.rotation.max_size and self.size >= self.rotation.max_size:
+                os.close(self.fd)
+                self.rotation.rotate(self.log)
+                self.fd, self.size = os.open(self.log, self._FLAGS, 0o640), 0
+        self.pending[stream] = rest
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def copy_streams(streams: Mapping[int, str], log: Path, rotation: Rotation = Rotation()) -> None:
     """Copy each pipe read end in `streams` (fd -> "stdout"/"stderr") to `log` until every
-    one reaches EOF. Each entry goes out in a single write, so readers see whole lines."""
-    pending = {fd: b"" for fd in streams}
+    one reaches EOF."""
     poller = select.poll()
     for fd in streams:
         poller.register(fd, select.POLLIN)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-    out = os.open(log, flags, 0o640)
-    size = os.fstat(out).st_size
+    open_fds = set(streams)
+    writer = LogWriter(log, rotation)
     try:
-        while pending:
+        while open_fds:
             for fd, _ in poller.poll():
                 chunk = os.read(fd, 65536)
-                *lines, rest = (pending[fd] + chunk).split(b"\n")
-                entries = [piece for line in lines for piece in _cut(line)]
-                while len(rest) >= MAX_LINE or (not chunk and rest):  # cut, or the last at EOF
-                    entries.append(rest[:MAX_LINE])
-                    rest = rest[MAX_LINE:]
-                for entry in entries:
-                    size += os.write(out, _record(streams[fd], entry))
-                    if rotation.max_size and size >= rotation.max_size:
-                        os.close(out)
-                        rotation.rotate(log)
-                        out, size = os.open(log, flags, 0o640), 0
-                if chunk:
-                    pending[fd] = rest
-                else:
+                writer.write(streams[fd], chunk)
+                if not chunk:
                     poller.unregister(fd)
                     os.close(fd)
-                    del pending[fd]
+                    open_fds.discard(fd)
     finally:
-        os.close(out)
+        writer.close()
 
 
 def _parse(line: bytes) -> Entry:

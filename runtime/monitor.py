@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from runtime import logfile
 from runtime.containers import Container, ContainerStore
@@ -30,23 +30,42 @@ from runtime.launch import remove, start
 from runtime.restart import Restart, delay
 from runtime.supervise import exit_code
 
+if TYPE_CHECKING:  # the relay and sockets load in the monitor only: `run --rm` stays lean
+    import socket
 
-def detach(store: ContainerStore, container: Container, *, auto_remove: bool = False) -> None:
+
+def detach(
+    store: ContainerStore,
+    container: Container,
+    *,
+    auto_remove: bool = False,
+    attached: bool = False,
+    console_size: tuple[int, int] | None = None,
+) -> socket.socket | None:
     """Start `container` under a monitor of its own and return once it runs; raises
-    StartError (with docker's code) when it could not be started."""
+    StartError (with docker's code) when it could not be started. `attached`: return a
+    connection to its relay (runtime.attach) made before the container starts, so that none
+    of its output is missed. `console_size`: its terminal's (rows, columns) to begin with."""
+    import socket
+
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    ours, theirs = socket.socketpair() if attached else (None, None)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the monitor's side, seen through its effects
         try:
             os.close(read_end)
+            if ours is not None:
+                ours.close()
             os.setsid()
             if os.fork() == 0:
-                _monitor(store, container, write_end, auto_remove)
+                _monitor(store, container, write_end, auto_remove, theirs, console_size)
         finally:
             os._exit(0)
     os.close(write_end)
+    if theirs is not None:
+        theirs.close()
     os.waitpid(pid, 0)
     chunks = []
     try:
@@ -56,8 +75,11 @@ def detach(store: ContainerStore, container: Container, *, auto_remove: bool = F
         os.close(read_end)
     status, _, message = b"".join(chunks).decode(errors="replace").partition("\n")
     if status != "0":
+        if ours is not None:
+            ours.close()
         code = int(status) if status.isdigit() else SETUP_FAILED
         raise StartError(code, message or "the container monitor failed")
+    return ours
 
 
 def _null_stdio() -> None:
@@ -67,7 +89,7 @@ def _null_stdio() -> None:
     os.close(null)
 
 
-def _run_once(container: Container, ready: int) -> int:
+def _run_once(container: Container, ready: int, stdin: bool, console_socket: int | None) -> int:
     """Run the container in a child of the monitor (Berth's executor can run once per
     process) and return its exit code; the child reports to `ready` if it is open."""
     pid = os.fork()
@@ -83,7 +105,12 @@ def _run_once(container: Container, ready: int) -> int:
                 ready = -1
 
         try:
-            code = start(container, on_start=lambda _pid: report("0"))
+            code = start(
+                container,
+                keep_stdin=stdin,
+                on_start=lambda _pid: report("0"),
+                console_socket=console_socket,
+            )
         except StartError as exc:
             os.write(2, f"berth: {exc}\n".encode())  # into the container's log
             report(f"{exc.code}\n{exc}")
@@ -100,38 +127,94 @@ def _run_once(container: Container, ready: int) -> int:
     return exit_code(status)
 
 
+def _listen(container: Container) -> socket.socket:
+    """The attach socket, bound before `run -d` returns so that `attach` finds it at once."""
+    import socket
+
+    from runtime import attach
+
+    path = container.path / attach.SOCKET_NAME
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    dirfd = os.open(container.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(attach.unix_address(container.path, attach.SOCKET_NAME, dirfd))
+    finally:
+        os.close(dirfd)
+    os.chmod(path, 0o600)
+    listener.listen(16)
+    return listener
+
+
 def _monitor(
-    store: ContainerStore, container: Container, ready: int, auto_remove: bool
+    store: ContainerStore,
+    container: Container,
+    ready: int,
+    auto_remove: bool,
+    client: socket.socket | None,
+    console_size: tuple[int, int] | None,
 ) -> NoReturn:
     """The monitor process: never returns."""
+    import socket
+
+    from runtime import attach, relay
+
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)  # a closed terminal or pipe is no concern of ours
     os.chdir("/")
     _null_stdio()
     container.log.touch(0o640)  # before `run -d` returns: `berth logs` finds it at once
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    if os.fork() == 0:  # the log copier
+    state = container.state()
+    listener = _listen(container)
+    events_r, events_w = os.pipe2(os.O_CLOEXEC)
+    streams = relay.Streams(console_size=console_size)
+    theirs: list[int] = [events_r]  # the relay's pipe ends, closed here after the fork
+    ours: list[int] = []  # the container's, closed in the relay
+    console_container = None
+    if state.tty:  # the container makes its own pty and sends the master (runtime.console)
+        streams.console, console_container = socket.socketpair()
+    else:
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        os.dup2(out_w, 1)  # the container's stdout and stderr, inherited across its exec
+        os.dup2(err_w, 2)
+        streams.outputs = {out_r: "stdout", err_r: "stderr"}
+        theirs += [out_r, err_r]
+        ours += [out_w, err_w]
+        if state.open_stdin:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            os.dup2(in_r, 0)
+            streams.stdin = in_w
+            theirs.append(in_w)
+            ours.append(in_r)
+    if os.fork() == 0:  # the relay
         try:
-            for fd in (ready, out_w, err_w):
+            _null_stdio()
+            for fd in (ready, events_w, *ours):
                 os.close(fd)
-            state = container.state()
+            if console_container is not None:
+                console_container.close()
             rotation = logfile.Rotation(state.log_max_size, state.log_max_files)
-            logfile.copy_streams({out_r: "stdout", err_r: "stderr"}, container.log, rotation)
+            relay.serve(listener, events_r, streams, container.log, rotation, client)
+            with contextlib.suppress(OSError):
+                (container.path / attach.SOCKET_NAME).unlink()
         finally:
             os._exit(0)
-    os.close(out_r)
-    os.close(err_r)
-    os.dup2(out_w, 1)  # the container's stdout and stderr, inherited across its exec
-    os.dup2(err_w, 2)
-    os.close(out_w)
-    os.close(err_w)
+    for fd in theirs + ours:
+        os.close(fd)
+    for sock in (listener, streams.console, client):
+        if sock is not None:
+            sock.close()
+    console_socket = console_container.fileno() if console_container is not None else None
 
     state = container.update(monitor_pid=os.getpid(), stopped=False)
     policy = Restart.parse(state.restart)
     while True:
-        code = _run_once(container, ready)
+        code = _run_once(container, ready, state.open_stdin, console_socket)
         ready = -1  # only the first run reports to `berth run -d`
+        with contextlib.suppress(OSError):
+            os.write(events_w, f"{code}\n".encode())  # the relay tells attached clients
         try:
             state = container.state()
             if policy.again(code, state.restart_count, state.stopped):
@@ -143,10 +226,11 @@ def _monitor(
             pass
         break
     sys.stderr.flush()
-    _null_stdio()  # the log copier sees EOF once the container's copies are closed too
+    _null_stdio()  # the relay sees EOF once the container's copies are closed too
+    os.close(events_w)
     with contextlib.suppress(ChildProcessError):
         while True:
-            os.wait()  # the log copier (and anything the container left to us)
+            os.wait()  # the relay (and anything the container left to us)
     if auto_remove:
         with contextlib.suppress(OSError):
             remove(store, container)

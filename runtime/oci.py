@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from runtime import _linux
 from runtime.executor import SETUP_FAILED, StartError, fork_and_supervise
@@ -37,7 +37,13 @@ def _hybrid() -> bool:
 
 
 def _child(
-    binary: str, name: str, bundle: str, cid: str, overlay: Mount | None, keep_stdin: bool
+    binary: str,
+    name: str,
+    bundle: str,
+    cid: str,
+    overlay: Mount | None,
+    keep_stdin: bool,
+    command: Sequence[str] = ("run",),
 ) -> None:
     os.setsid()
     _linux.unshare(_linux.CLONE_NEWNS)
@@ -54,7 +60,7 @@ def _child(
         os.dup2(null, 0)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
-    argv = [name, "--root", os.path.join(STATE_ROOT, name), "run", "--bundle", bundle, cid]
+    argv = [name, "--root", os.path.join(STATE_ROOT, name), *command, "--bundle", bundle, cid]
     os.execv(binary, argv)
 
 
@@ -66,13 +72,29 @@ def run(
     overlay: Mount | None = None,
     keep_stdin: bool = False,
     on_start: Callable[[int], None] | None = None,
+    console_socket: int | None = None,
 ) -> int:
-    """Run the bundle with runc or crun and return the container's exit status."""
+    """Run the bundle with runc or crun and return the container's exit status. With
+    process.terminal, the pty master goes over `console_socket` (runtime.oci_console)."""
     if name not in RUNTIMES:
         raise StartError(SETUP_FAILED, f"unknown runtime {name!r}: use berth, runc or crun")
     binary = shutil.which(name)
     if binary is None:
         raise StartError(SETUP_FAILED, f"{name} is not installed")
+    if console_socket is not None:
+        from runtime import oci_console
+
+        with open(os.path.join(bundle, "config.json")) as f:
+            terminal = bool(json.load(f)["process"].get("terminal"))
+        if terminal:
+            return oci_console.run(
+                lambda command: _child(binary, name, bundle, cid, overlay, True, command),
+                binary,
+                name,
+                cid,
+                console_socket,
+                on_start,
+            )
     return fork_and_supervise(
         lambda: _child(binary, name, bundle, cid, overlay, keep_stdin), on_start
     )

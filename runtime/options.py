@@ -98,6 +98,7 @@ class RunOptions:
     interactive: bool = False
     publish: tuple[PortMapping, ...] = ()  # -p; needs a bridge network (runtime.network)
     ip: str | None = None  # --ip on a user network (checked against it by runtime.network)
+    tty: bool = False  # -t: process.terminal, TERM=xterm (the pty is runtime.console's)
 
     def __post_init__(self) -> None:
         name = self.network

@@ -43,8 +43,11 @@ def environment(
     home: str,
     host_env: Mapping[str, str],
 ) -> list[str]:
-    """PATH, HOSTNAME, the image's ENV, then `-e`, then HOME if still unset (docker's order)."""
+    """PATH, HOSTNAME, TERM (with -t), the image's ENV, then `-e`, then HOME if still unset
+    (docker's order)."""
     env = [f"PATH={defaults.DEFAULT_PATH}", f"HOSTNAME={hostname}"]
+    if options.tty:
+        env.append("TERM=xterm")  # as docker adds for -t
     for entry in image.get("Env") or []:
         _set(env, str(entry))
     for entry in options.env:
@@ -106,7 +109,7 @@ def build_spec(
     return {
         "ociVersion": OCI_VERSION,
         "process": {
-            "terminal": False,
+            "terminal": options.tty,
             "user": {
                 "uid": user.uid,
                 "gid": user.gid,

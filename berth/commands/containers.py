@@ -126,6 +126,11 @@ def _kill(args: argparse.Namespace) -> int:
 def _start(args: argparse.Namespace) -> int:
     from runtime import StartError, detach, stop
 
+    if getattr(args, "attach", False) or getattr(args, "interactive", False):
+        from berth.commands.attach import start_and_attach
+
+        return start_and_attach(args)
+
     def start(store: ContainerStore, container: Container) -> None:
         if args.command == "restart":
             stop(container, timeout=args.time)
@@ -199,6 +204,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="signal name or number (default: KILL)",
     )  # fmt: skip
     start = subparsers.add_parser("start", help="start stopped containers in the background")
+    start.add_argument("-a", "--attach", action="store_true", help="attach stdout and stderr")
+    start.add_argument("-i", "--interactive", action="store_true", help="attach stdin too")
     restart = subparsers.add_parser("restart", help="stop, then start containers")
     restart.add_argument(
         "-t", "--time", type=int, default=10, metavar="SECS", help="seconds before SIGKILL"

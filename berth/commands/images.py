@@ -1,4 +1,5 @@
-"""`berth images`, `berth rmi REF`, `berth prune`: the local image store."""
+"""`berth images`, `berth tag SOURCE TARGET`, `berth rmi REF`, `berth prune`: the local image
+store."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     images.add_argument("--no-trunc", action="store_true", help="show full digests")
     add_root_option(images)
     images.set_defaults(handler=_images)
+    tag = subparsers.add_parser(
+        "tag", help="give a local image another name (TARGET refers to SOURCE)"
+    )
+    tag.add_argument("source", metavar="SOURCE", help="a local image: name[:tag] or name@digest")
+    tag.add_argument("target", metavar="TARGET", help="the new name[:tag]")
+    add_root_option(tag)
+    tag.set_defaults(handler=_tag)
     rmi = subparsers.add_parser("rmi", help="remove local images (data stays until prune)")
     rmi.add_argument("references", nargs="+", metavar="REF")
     add_root_option(rmi)
@@ -43,6 +51,14 @@ def _images(args: argparse.Namespace) -> int:
         print(
             "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    return 0
+
+
+def _tag(args: argparse.Namespace) -> int:
+    try:
+        open_store(args).tag(args.source, args.target)
+    except (PullerError, ClientError) as exc:
+        raise CommandError(str(exc)) from exc
     return 0
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TypeVar
 
 from berth.cli import USAGE_STATUS, CommandError
 from blobstore import BlobStoreError
-from puller import ImageStore, Phase, ProgressEvent, PullerError, UnpackLimits, default_root
+from puller import ImageStore, PullerError, UnpackLimits, default_root
 from registry_client.credentials import parse_user
 from registry_client.errors import ClientError
+
+if TYPE_CHECKING:
+    from berth.commands._progress import Display, Kind
+
+T = TypeVar("T")
 
 
 def add_root_option(parser: argparse.ArgumentParser) -> None:
@@ -89,43 +94,72 @@ def unpack_limits(args: argparse.Namespace) -> UnpackLimits:
     )
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("pull", help="pull an image from a registry")
-    parser.add_argument("reference", metavar="REF", help="[registry/]name[:tag][@digest]")
+def add_registry_options(parser: argparse.ArgumentParser) -> None:
+    """--plain-http and --user, of the commands that talk to a registry."""
     parser.add_argument(
         "--plain-http",
         action="store_true",
         help="use HTTP, not HTTPS (default for localhost and 127.0.0.0/8)",
     )
-    parser.add_argument("--platform", help="os/arch[/variant] to pick from an index")
     parser.add_argument("--user", "-u", help="USER:PASSWORD (default: ~/.docker/config.json)")
+
+
+def user_credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The --user credentials (None: look in the docker config when the registry asks)."""
+    try:
+        return parse_user(args.user) if args.user else None
+    except ValueError as exc:
+        raise CommandError(f"--user: {exc}", status=USAGE_STATUS) from None
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("pull", help="pull an image from a registry")
+    parser.add_argument("reference", metavar="REF", help="[registry/]name[:tag][@digest]")
+    add_registry_options(parser)
+    parser.add_argument("--platform", help="os/arch[/variant] to pick from an index")
+    parser.add_argument(
+        "--all-platforms",
+        action="store_true",
+        help="of an index, store every platform's content too (to push the whole index)",
+    )
     add_unpack_limits(parser)
     add_root_option(parser)
     parser.set_defaults(handler=_pull)
 
 
-def _pull(args: argparse.Namespace) -> int:
-    try:
-        credentials = parse_user(args.user) if args.user else None
-    except ValueError as exc:
-        raise CommandError(f"--user: {exc}", status=USAGE_STATUS) from None
+def with_progress(kind: Kind, work: Callable[[Display], Awaitable[T]]) -> tuple[T, Display]:
+    """Run `work` under a progress display on stdout; its failures become one line."""
     import asyncio
 
-    store = open_store(args)
-    display = ProgressDisplay(sys.stdout)
+    from berth.commands._progress import open_display
+
+    display = open_display(sys.stdout, kind)
+
+    async def main() -> T:
+        return await work(display)
+
     try:
-        record = asyncio.run(
-            store.pull(
-                args.reference,
-                platform=args.platform,
-                plain_http=args.plain_http,
-                credentials=credentials,
-                progress=display,
-            )
-        )
+        return asyncio.run(main()), display
     except (PullerError, ClientError, BlobStoreError) as exc:
         raise CommandError(str(exc)) from exc
-    display.finish()
+    finally:
+        display.finish()
+
+
+def _pull(args: argparse.Namespace) -> int:
+    credentials = user_credentials(args)
+    store = open_store(args)
+    record, display = with_progress(
+        "pull",
+        lambda display: store.pull(
+            args.reference,
+            platform=args.platform,
+            all_platforms=args.all_platforms,
+            plain_http=args.plain_http,
+            credentials=credentials,
+            progress=display,
+        ),
+    )
     print(f"Digest: {record.manifest_digest}")
     if display.changed:
         print(f"Status: Downloaded newer image for {record.reference}")
@@ -133,75 +167,3 @@ def _pull(args: argparse.Namespace) -> int:
         print(f"Status: Image is up to date for {record.reference}")
     print(record.reference)
     return 0
-
-
-class ProgressDisplay:
-    """Per-layer progress: redrawn lines on a terminal, plain lines (one per state change,
-    and at most one a second per downloading layer) otherwise."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._tty = out.isatty()
-        self._order: list[str] = []
-        self._lines: dict[str, str] = {}
-        self._started: dict[str, float] = {}
-        self._last_plain: dict[str, float] = {}
-        self._drawn = 0
-        self.changed = False  # anything downloaded or unpacked
-
-    def __call__(self, event: ProgressEvent) -> None:
-        short = event.digest.hex[:12]
-        if event.phase is Phase.DOWNLOADED or (event.phase is Phase.UNPACKED and not event.detail):
-            self.changed = True
-        if event.phase is Phase.RESOLVED:
-            self._emit(short, f"resolved {event.digest} ({event.total} layers)", force=True)
-            return
-        if event.phase is Phase.DOWNLOADING:
-            started = self._started.setdefault(short, time.monotonic())
-            elapsed = max(time.monotonic() - started, 0.1)
-            text = (
-                f"downloading {_size(event.done)}/{_size(event.total)} "
-                f"{_size(int(event.done / elapsed))}/s"
-            )
-            self._emit(short, text, force=False)
-            return
-        text = event.phase.value
-        if event.phase is Phase.DOWNLOADED:
-            elapsed = time.monotonic() - self._started.get(short, time.monotonic())
-            text = f"downloaded {_size(event.total)} in {elapsed:.1f}s"
-        elif event.phase is Phase.RETRYING:
-            text = f"retrying at {_size(event.done)}: {event.detail}"
-        elif event.phase is Phase.UNPACKED and event.detail:
-            text = "snapshot exists"
-        self._emit(short, text, force=True)
-
-    def _emit(self, key: str, text: str, *, force: bool) -> None:
-        if not self._tty:
-            now = time.monotonic()
-            if force or now - self._last_plain.get(key, 0.0) >= 1.0:
-                self._last_plain[key] = now
-                print(f"{key}: {text}", file=self._out, flush=True)
-            return
-        if key not in self._lines:
-            self._order.append(key)
-        self._lines[key] = text
-        self._redraw()
-
-    def _redraw(self) -> None:
-        if self._drawn:
-            self._out.write(f"\x1b[{self._drawn}F")
-        for key in self._order:
-            self._out.write(f"\x1b[2K{key}: {self._lines[key]}\n")
-        self._drawn = len(self._order)
-        self._out.flush()
-
-    def finish(self) -> None:
-        self._out.flush()
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n:.1f}GB"

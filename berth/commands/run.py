@@ -122,6 +122,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             volumes=tuple(parse_volume(v) for v in args.volume),
             read_only=args.read_only,
             interactive=getattr(args, "interactive", False),
+            tty=getattr(args, "tty", False),
         )
     except OptionError as exc:
         raise CommandError(str(exc)) from exc
@@ -159,6 +160,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.log_opt and not args.detach:
         raise CommandError("--log-opt needs -d: only the container monitor keeps a log")
     options = run_options(args)
+    if args.tty:
+        from berth.commands.attach import check_input_terminal
+
+        check_input_terminal(args.tty, args.interactive and not args.detach)
     root, reference, config, layers = image_for(args)
     for volume in options.volumes:
         os.makedirs(volume.source, exist_ok=True)  # as docker does for a missing -v source
@@ -178,13 +183,20 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     if args.verbose:
         print(container.id, file=sys.stderr)
-    if args.detach:
+    if args.detach or args.tty or args.interactive:
         container.update(
             restart=str(args.restart),
             log_max_size=args.log_rotation.max_size,
             log_max_files=args.log_rotation.max_files,
+            tty=args.tty,
+            open_stdin=args.interactive,
         )
+    if args.detach:
         return _detached(store, container, auto_remove=args.rm)
+    if args.tty:  # under a monitor, which owns the terminal (runtime.relay)
+        from berth.commands.attach import start_attached
+
+        return start_attached(store, container, interactive=args.interactive, auto_remove=args.rm)
     try:
         code = start(container, keep_stdin=args.interactive)
     except StartError as exc:
@@ -211,6 +223,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("run", help="run a command in a new container")
     parser.add_argument("--rm", action="store_true", help="remove the container when it exits")
     parser.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    parser.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     parser.add_argument(
         "-d", "--detach", action="store_true", help="run in the background, print the id"
     )

@@ -1,7 +1,7 @@
 """SQL metadata: tables, the engine, write transactions, the read path and migrations."""
 
 from registry.db.database import Database, ReadConnection, WriteConnection
-from registry.db.engine import insert_ignore, make_engine, transact, upsert
+from registry.db.engine import insert_ignore, make_engine, transact, upsert, upsert_statement
 from registry.db.migrate import alembic_config, upgrade
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "transact",
     "upgrade",
     "upsert",
+    "upsert_statement",
 ]

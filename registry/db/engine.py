@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol, TypeVar
@@ -103,8 +104,15 @@ def _retryable(exc: DBAPIError) -> bool:
 
 
 def insert_ignore(conn: _HasDialect, table: Table, keys: list[str]) -> Insert:
-    """INSERT .. ON CONFLICT (keys) DO NOTHING, for the connection's dialect."""
-    return _insert(conn, table).on_conflict_do_nothing(index_elements=keys)  # type: ignore[no-any-return]  # dialect inserts are untyped
+    """INSERT .. ON CONFLICT (keys) DO NOTHING, for the connection's dialect. Built once per
+    dialect and table: on hot paths execute it with the row as parameters, since a statement
+    chained with `.values()` is built and keyed for the compiled cache anew on every call."""
+    return _insert_ignore(conn.dialect.name, table, tuple(keys))
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert:
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
 def upsert(
@@ -115,15 +123,31 @@ def upsert(
     where: ColumnElement[bool] | None = None,
 ) -> Insert:
     """INSERT .. ON CONFLICT (keys) DO UPDATE SET the other columns of `values` [WHERE where]."""
-    stmt = _insert(conn, table).values(**values)
+    stmt = _insert(conn.dialect.name, table).values(**values)
     update = {k: stmt.excluded[k] for k in values if k not in keys}
     return stmt.on_conflict_do_update(index_elements=keys, set_=update, where=where)  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
-def _insert(conn: _HasDialect, table: Table) -> Any:
-    name = conn.dialect.name
-    if name == "sqlite":
+def upsert_statement(
+    conn: _HasDialect, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Insert:
+    """`upsert` of rows with `columns`, built once per dialect: execute it with the row as
+    parameters (for hot paths, see `insert_ignore`)."""
+    return _upsert_statement(conn.dialect.name, table, keys, columns)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(
+    dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Insert:
+    stmt = _insert(dialect, table)
+    update = {k: stmt.excluded[k] for k in columns if k not in keys}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)  # type: ignore[no-any-return]  # dialect inserts are untyped
+
+
+def _insert(dialect: str, table: Table) -> Any:
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    if name == "postgresql":
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    raise NotImplementedError(f"database dialect {name!r} is not supported")
+    raise NotImplementedError(f"database dialect {dialect!r} is not supported")

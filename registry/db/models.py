@@ -16,6 +16,7 @@
     quota_contents        per quota scope and digest: references and size (kept by triggers)
     quota_usage           per quota scope: bytes stored, each blob counted once (registry.quota)
     webhook_outbox        webhook events per endpoint, until delivered (registry.webhooks)
+    proxy_tag_checks      cached tags of the pull-through cache: when last checked upstream
 
 A blob row's `state` is `live` or `deleting` (garbage collection marked it and is deleting
 its bytes; nothing may reference it any more), and `touched_at` is its last upload, mount
@@ -262,4 +263,17 @@ gc_runs = Table(
     Column("ingests", Integer, nullable=False),
     Column("bytes_freed", BigInteger, nullable=False),
     Column("error", Text, nullable=True),  # why the pass stopped, when it failed
+)
+
+
+proxy_tag_checks = Table(
+    "proxy_tag_checks",
+    metadata,
+    # A tag the pull-through cache fetched or revalidated upstream, and when (registry.proxy).
+    Column(
+        "repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(128), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("repository_id", "name"),
 )

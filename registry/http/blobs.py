@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from blobstore import BlobInfo, Digest
 from registry.errcode import BLOB_RANGE_INVALID, RegistryError
-from registry.http.keys import BLOBS, SENDFILE_POOL, TOUCHES
-from registry.http.params import parse_range, repo_name
+from registry.http.keys import BLOBS, PROXY, SENDFILE_POOL, TOUCHES
+from registry.http.params import local_repo_name, parse_range, proxied, repo_name
 from registry.http.sendfile import send_file, sendfile_socket
 from registry.names import parse_digest
+from registry.proxy import Listener, Route
 
 
 async def get_blob(request: web.Request) -> web.StreamResponse:
     """GET|HEAD /v2/{name}/blobs/{digest}"""
     name, digest = repo_name(request), parse_digest(request.match_info["digest"])
     blobs = request.app[BLOBS]
-    info = await blobs.stat(name, digest)
+    route = proxied(request, name)
+    if route is None:
+        info = await blobs.stat(name, digest)
+    else:
+        found = await _through_cache(request, route, digest)
+        if isinstance(found, Listener):
+            return await _stream_fetch(request, digest, found)
+        info = found
     if request.method == "HEAD":
         request.app[TOUCHES].touch(str(digest))  # garbage collection's grace (docs/gc.md)
     else:
@@ -49,6 +58,47 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _through_cache(request: web.Request, route: Route, digest: Digest) -> BlobInfo | Listener:
+    """A cached blob; else for a HEAD its size upstream, for a GET its download (a Range
+    request waits for the whole blob to be cached, then is served from it)."""
+    cache = request.app[PROXY].blobs
+    info = await cache.find(route, digest)
+    if info is not None:
+        return info
+    if request.method == "HEAD":
+        return BlobInfo(digest, await cache.upstream_size(route, digest))
+    listener = cache.fetch(route, digest)
+    if "Range" not in request.headers:
+        return listener
+    try:
+        return await listener.committed()
+    finally:
+        listener.close()
+
+
+async def _stream_fetch(
+    request: web.Request, digest: Digest, listener: Listener
+) -> web.StreamResponse:
+    """A blob as it arrives from the upstream. Cut short if its bytes fail verification."""
+    try:
+        size = await listener.size()
+        response = web.StreamResponse(
+            headers={
+                "Docker-Content-Digest": str(digest),
+                "Content-Type": "application/octet-stream",
+                "ETag": f'"{digest}"',
+            }
+        )
+        response.content_length = size
+        await response.prepare(request)
+        async for chunk in listener.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        listener.close()
+
+
 def _requested_span(
     request: web.Request, size: int, headers: dict[str, str]
 ) -> tuple[int, int] | None:
@@ -69,6 +119,6 @@ def _requested_span(
 
 async def delete_blob(request: web.Request) -> web.Response:
     """DELETE /v2/{name}/blobs/{digest}: unlink from the repository."""
-    name, digest = repo_name(request), parse_digest(request.match_info["digest"])
+    name, digest = local_repo_name(request), parse_digest(request.match_info["digest"])
     await request.app[BLOBS].delete(name, digest)
     return web.Response(status=202, headers={"Docker-Content-Digest": str(digest)})

@@ -9,6 +9,7 @@ from registry.config import Config
 from registry.db import Database
 from registry.http.inflight import InFlight
 from registry.http.sendfile import SendfilePool
+from registry.proxy import PullThroughCache
 from registry.service import (
     BlobService,
     CatalogService,
@@ -37,3 +38,4 @@ DATABASE = web.AppKey("berth.database", Database)
 HTTP_SECRET = web.AppKey("berth.http_secret", bytes)  # derive keys with shared_secret.derive
 BLOBSTORE = web.AppKey("berth.blobstore", BlobStore)
 EVENTS = web.AppKey("berth.events", Outbox)
+PROXY = web.AppKey("berth.proxy", PullThroughCache)  # set only when proxy is configured

@@ -7,8 +7,8 @@ from typing import Final
 from aiohttp import web
 
 from registry.errcode import MANIFEST_TOO_LARGE, RegistryError
-from registry.http.keys import MANIFESTS, PULLS
-from registry.http.params import repo_name
+from registry.http.keys import MANIFESTS, PROXY, PULLS
+from registry.http.params import local_repo_name, proxied, repo_name
 from registry.names import check_tag, parse_reference
 
 MANIFEST_LIMIT: Final = 4 * 1024 * 1024
@@ -17,7 +17,11 @@ MANIFEST_LIMIT: Final = 4 * 1024 * 1024
 async def get_manifest(request: web.Request) -> web.Response:
     """GET|HEAD /v2/{name}/manifests/{reference}"""
     name, reference = repo_name(request), parse_reference(request.match_info["reference"])
-    stored = await request.app[MANIFESTS].get(name, reference)
+    route = proxied(request, name)
+    if route is None:
+        stored = await request.app[MANIFESTS].get(name, reference)
+    else:
+        stored = await request.app[PROXY].manifests.get(route, reference)
     headers = {
         "Docker-Content-Digest": stored.digest,
         "ETag": f'"{stored.digest}"',
@@ -36,7 +40,7 @@ async def get_manifest(request: web.Request) -> web.Response:
 
 async def put_manifest(request: web.Request) -> web.Response:
     """PUT /v2/{name}/manifests/{reference}[?tag=...]"""
-    name, reference = repo_name(request), parse_reference(request.match_info["reference"])
+    name, reference = local_repo_name(request), parse_reference(request.match_info["reference"])
     extra_tags = [check_tag(tag) for tag in request.query.getall("tag", [])]
     payload = await _read_limited(request)
     result = await request.app[MANIFESTS].put(
@@ -59,7 +63,7 @@ async def put_manifest(request: web.Request) -> web.Response:
 
 async def delete_manifest(request: web.Request) -> web.Response:
     """DELETE /v2/{name}/manifests/{reference}: by digest the manifest, by tag the tag only."""
-    name, reference = repo_name(request), parse_reference(request.match_info["reference"])
+    name, reference = local_repo_name(request), parse_reference(request.match_info["reference"])
     await request.app[MANIFESTS].delete(name, reference)
     return web.Response(status=202)
 

@@ -11,8 +11,15 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from registry.errcode import BLOB_UPLOAD_INVALID, PAGINATION_INVALID, RegistryError
+from registry.errcode import (
+    BLOB_UPLOAD_INVALID,
+    PAGINATION_INVALID,
+    PROXIED_READ_ONLY,
+    RegistryError,
+)
+from registry.http.keys import PROXY
 from registry.names import check_name
+from registry.proxy import Route
 from registry.service import ChunkRange
 
 _CONTENT_RANGE: Final = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
@@ -24,6 +31,24 @@ READ_AHEAD: Final = 4
 
 def repo_name(request: web.Request) -> str:
     return check_name(request.match_info["name"])
+
+
+def proxied(request: web.Request, name: str) -> Route | None:
+    """Where the pull-through cache fetches `name` from; None for a local repository."""
+    cache = request.app.get(PROXY)
+    return None if cache is None else cache.route(name)
+
+
+def local_repo_name(request: web.Request) -> str:
+    """The repository of a push or delete: refused (UNSUPPORTED) where it is a cache."""
+    name = repo_name(request)
+    route = proxied(request, name)
+    if route is not None:
+        raise RegistryError(
+            PROXIED_READ_ONLY,
+            detail={"name": name, "upstream": route.upstream.url, "method": request.method},
+        )
+    return name
 
 
 def parse_content_range(value: str | None) -> ChunkRange | None:

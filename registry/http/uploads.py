@@ -10,7 +10,7 @@ from blobstore import SUPPORTED_ALGORITHMS, BlobInfo
 from registry.auth import allowed
 from registry.errcode import DIGEST_INVALID, RegistryError
 from registry.http.keys import BLOBS, UPLOADS
-from registry.http.params import body_chunks, parse_content_range, repo_name
+from registry.http.params import body_chunks, local_repo_name, parse_content_range
 from registry.names import check_name, parse_digest
 from registry.service import UploadState, range_header
 
@@ -40,7 +40,7 @@ def _created(name: str, info: BlobInfo) -> web.Response:
 
 async def start_upload(request: web.Request) -> web.Response:
     """POST /v2/{name}/blobs/uploads/ [?digest=] [?mount=&from=]"""
-    name = repo_name(request)
+    name = local_repo_name(request)
     query = request.query
     if "mount" in query:
         digest = parse_digest(query["mount"])
@@ -67,14 +67,14 @@ async def start_upload(request: web.Request) -> web.Response:
 
 async def upload_status(request: web.Request) -> web.Response:
     """GET /v2/{name}/blobs/uploads/{uuid}"""
-    name = repo_name(request)
+    name = local_repo_name(request)
     state = await request.app[UPLOADS].status(name, request.match_info["uuid"])
     return _upload_response(name, state, 204)
 
 
 async def patch_upload(request: web.Request) -> web.Response:
     """PATCH /v2/{name}/blobs/uploads/{uuid}: append a chunk (Content-Range optional)."""
-    name = repo_name(request)
+    name = local_repo_name(request)
     chunk_range = parse_content_range(request.headers.get("Content-Range"))
     async with contextlib.aclosing(body_chunks(request)) as body:
         state = await request.app[UPLOADS].append(
@@ -85,7 +85,7 @@ async def patch_upload(request: web.Request) -> web.Response:
 
 async def finish_upload(request: web.Request) -> web.Response:
     """PUT /v2/{name}/blobs/uploads/{uuid}?digest=: optional last chunk, verify, publish."""
-    name = repo_name(request)
+    name = local_repo_name(request)
     digest = parse_digest(request.query.get("digest", ""))
     chunk_range = parse_content_range(request.headers.get("Content-Range"))
     async with contextlib.aclosing(body_chunks(request)) as body:
@@ -97,6 +97,6 @@ async def finish_upload(request: web.Request) -> web.Response:
 
 async def cancel_upload(request: web.Request) -> web.Response:
     """DELETE /v2/{name}/blobs/uploads/{uuid}"""
-    name = repo_name(request)
+    name = local_repo_name(request)
     await request.app[UPLOADS].cancel(name, request.match_info["uuid"])
     return web.Response(status=204)

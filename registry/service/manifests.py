@@ -145,6 +145,33 @@ class ManifestService:
         subject = parsed.subject.digest if parsed.subject else None
         return PutResult(parsed.digest, subject, tuple(dict.fromkeys(extra_tags)))
 
+    async def store_fetched(
+        self, repo: str, tag: str | None, payload: bytes, content_type: str | None, digest: Digest
+    ) -> StoredManifest:
+        """Keep a manifest the pull-through cache fetched (registry.proxy), tagged `tag`.
+        Its blobs and children come later, when clients ask for them, so unlike `put` this
+        does not require them; nor is it a push (no event, no quota check)."""
+        parsed = parse_manifest(payload, content_type, digest.algorithm)
+        if parsed.digest != digest:
+            raise RegistryError(
+                DIGEST_INVALID, detail={"expected": str(digest), "actual": str(parsed.digest)}
+            )
+
+        async def work(conn: WriteConnection) -> None:
+            repo_id = await ensure_repository(conn, repo)
+            manifest_id = await _store(conn, repo_id, parsed, payload)
+            if tag is not None:
+                values = {
+                    "repository_id": repo_id,
+                    "name": tag,
+                    "manifest_id": manifest_id,
+                    "updated_at": utcnow(),
+                }
+                await conn.execute(upsert(conn, tags, ["repository_id", "name"], values))
+
+        await self._db.transact(work)
+        return StoredManifest(str(parsed.digest), parsed.media_type, payload)
+
     async def delete(self, repo: str, reference: Digest | str) -> None:
         """By digest: the manifest and every tag on it. By tag: only the tag (OCI 1.1)."""
         if not self._delete_enabled:

@@ -15,10 +15,10 @@ import time
 from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from blobstore import BlobInfo, Digest
-from registry.db import Database, WriteConnection, insert_ignore, upsert
+from registry.db import Database, WriteConnection, insert_ignore, upsert_statement
 from registry.db.models import blob_pins, blobs, repository_blobs, utcnow
 from registry.errcode import BLOB_UPLOAD_INVALID, TOOMANYREQUESTS, RegistryError
 
@@ -27,6 +27,23 @@ DELETING: Final = "deleting"
 PIN_TTL: Final = timedelta(hours=1)  # outlives any commit; a crashed worker's pin expires
 _WAIT_FOR_DELETION: Final = 60.0  # seconds; a collector deletes a batch in well under this
 
+# Built once: every push runs these (see registry.db.insert_ignore).
+_STATE_FOR_SHARE = (
+    select(blobs.c.state).where(blobs.c.digest == bindparam("_digest")).with_for_update(read=True)
+)
+_UNPIN = delete(blob_pins).where(
+    blob_pins.c.digest == bindparam("_digest"), blob_pins.c.holder == bindparam("_holder")
+)
+_LINK_LIVE = (
+    update(blobs)
+    .where(blobs.c.digest == bindparam("_digest"), blobs.c.state == LIVE)
+    .values(size=bindparam("_size"), touched_at=bindparam("_now"))
+)
+
+
+_PIN_KEY: Final = ("digest", "holder")
+_PIN_COLUMNS: Final = ("digest", "holder", "expires_at")
+
 
 async def pin_blob(db: Database, digest: Digest, size: int, holder: str) -> None:
     """Keep garbage collection off `digest` until `link_blob`/`unpin_blob` for `holder`.
@@ -34,19 +51,15 @@ async def pin_blob(db: Database, digest: Digest, size: int, holder: str) -> None
 
     async def work(conn: WriteConnection) -> bool:
         await conn.execute(
-            insert_ignore(conn, blobs, ["digest"]).values(digest=str(digest), size=size)
+            insert_ignore(conn, blobs, ["digest"]), {"digest": str(digest), "size": size}
         )
         state = (
-            await conn.execute(
-                select(blobs.c.state)
-                .where(blobs.c.digest == str(digest))
-                .with_for_update(read=True)
-            )
+            await conn.execute(_STATE_FOR_SHARE, {"_digest": str(digest)})
         ).scalar_one_or_none()
         if state != LIVE:  # None: a collection deleted the row after our insert found it
             return False
         values = {"digest": str(digest), "holder": holder, "expires_at": utcnow() + PIN_TTL}
-        await conn.execute(upsert(conn, blob_pins, ["digest", "holder"], values))
+        await conn.execute(upsert_statement(conn, blob_pins, _PIN_KEY, _PIN_COLUMNS), values)
         return True
 
     deadline = time.monotonic() + _WAIT_FOR_DELETION
@@ -62,31 +75,27 @@ async def pin_blob(db: Database, digest: Digest, size: int, holder: str) -> None
 
 
 async def unpin_blob(conn: WriteConnection, digest: Digest, holder: str) -> None:
-    await conn.execute(
-        delete(blob_pins).where(blob_pins.c.digest == str(digest), blob_pins.c.holder == holder)
-    )
+    await conn.execute(_UNPIN, {"_digest": str(digest), "_holder": holder})
 
 
 async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
     """Record `info` (whose bytes are published) as linked into the repository. Refused when
     garbage collection is deleting the blob, which a pin taken before publishing prevents."""
+    digest = str(info.digest)
     await conn.execute(
-        insert_ignore(conn, blobs, ["digest"]).values(digest=str(info.digest), size=info.size)
+        insert_ignore(conn, blobs, ["digest"]), {"digest": digest, "size": info.size}
     )
     result = await conn.execute(
-        update(blobs)
-        .where(blobs.c.digest == str(info.digest), blobs.c.state == LIVE)
-        .values(size=info.size, touched_at=utcnow())
+        _LINK_LIVE, {"_digest": digest, "_size": info.size, "_now": utcnow()}
     )
     if result.rowcount != 1:
         raise RegistryError(
             BLOB_UPLOAD_INVALID,
-            detail={"digest": str(info.digest), "reason": "garbage-collected during the upload"},
+            detail={"digest": digest, "reason": "garbage-collected during the upload"},
         )
     await conn.execute(
-        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]).values(
-            repository_id=repo_id, digest=str(info.digest)
-        )
+        insert_ignore(conn, repository_blobs, ["repository_id", "digest"]),
+        {"repository_id": repo_id, "digest": digest},
     )
 
 

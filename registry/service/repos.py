@@ -20,7 +20,7 @@ async def ensure_repository(conn: WriteConnection, name: str) -> int:
     found = await repository_id(conn, name)
     if found is not None:
         return found
-    await conn.execute(insert_ignore(conn, repositories, ["name"]).values(name=name))
+    await conn.execute(insert_ignore(conn, repositories, ["name"]), {"name": name})
     created = await repository_id(conn, name)
     assert created is not None
     return created

@@ -34,6 +34,15 @@ _SESSION_IN_REPO = (
     .where(upload_sessions.c.id == bindparam("id"), repositories.c.name == bindparam("repo"))
 )
 
+# Built once (see registry.db.insert_ignore): every upload runs these.
+_NEW_SESSION = upload_sessions.insert()
+_TOUCH = (
+    update(upload_sessions)
+    .where(upload_sessions.c.id == bindparam("_id"))
+    .values(updated_at=bindparam("_now"), state=bindparam("_state"))
+)
+_FORGET = delete(upload_sessions).where(upload_sessions.c.id == bindparam("_id"))
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkRange:
@@ -77,9 +86,7 @@ class UploadService:
         async def work(conn: WriteConnection) -> None:
             repo_id = await ensure_repository(conn, repo)
             await conn.execute(
-                upload_sessions.insert().values(
-                    id=upload.id, repository_id=repo_id, state=upload.state()
-                )
+                _NEW_SESSION, {"id": upload.id, "repository_id": repo_id, "state": upload.state()}
             )
 
         try:
@@ -126,24 +133,15 @@ class UploadService:
         """Write the optional final chunk, verify the whole blob against `digest`, publish it
         and link it into `repo`. On a digest mismatch the session is gone and nothing is stored."""
         async with self._hold(repo, upload_id) as state:
+            # A store resumes an empty ingest with hashing from the start (the filesystem's
+            # in this process, S3's from the saved state): a whole blob in this one request is
+            # hashed as it is written, never read back.
             upload = await self._resume(upload_id, state)
-            # The whole blob in this one request: write it to a fresh ingest begun here, which
-            # hashes as it writes (the session's ingest may have been begun by another worker,
-            # and then the commit would have to read the file back to hash it). A store that
-            # saves its hash state with the session (state() not empty) needs no fresh ingest.
-            whole = (
-                upload.size == 0
-                and (chunk_range is None or chunk_range.start == 0)
-                and not upload.state()
-            )
-            if whole:
-                await upload.close()
-                upload = await self._store.begin()
             try:
                 await _write_chunk(upload, body, chunk_range, length)
                 await pin_blob(self._db, digest, upload.size, upload_id)
             except BaseException:
-                await (upload.abort() if whole else upload.close())
+                await upload.close()
                 raise
             try:
                 await self._quotas.admit(self._db, repo, digest, upload.size)
@@ -170,8 +168,6 @@ class UploadService:
             except BaseException:
                 await self._unpin(digest, upload_id)
                 raise
-            if whole:
-                await self._abort_ingest(upload_id)
         return info
 
     async def _discard(self, upload_id: str) -> None:
@@ -288,12 +284,8 @@ async def _write_chunk(
 
 
 async def _touch(conn: WriteConnection, upload_id: str, state: bytes) -> None:
-    await conn.execute(
-        update(upload_sessions)
-        .where(upload_sessions.c.id == upload_id)
-        .values(updated_at=utcnow(), state=state)
-    )
+    await conn.execute(_TOUCH, {"_id": upload_id, "_now": utcnow(), "_state": state})
 
 
 async def _forget(conn: WriteConnection, upload_id: str) -> None:
-    await conn.execute(delete(upload_sessions).where(upload_sessions.c.id == upload_id))
+    await conn.execute(_FORGET, {"_id": upload_id})

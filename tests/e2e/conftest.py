@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clients import IMAGE_PREFIX, CommandFailed, run
+from tests.support.clients import IMAGE_PREFIX, CommandFailed, run, unmount_under
 from tests.support.server import RunningServer, registry_server
 
 
@@ -204,7 +203,7 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        _unmount_under(base)  # snapshots may leave overlay mounts under root
+        unmount_under(base)  # snapshots may leave overlay mounts under root
 
 
 # --- podman / buildah -------------------------------------------------------------------------
@@ -269,12 +268,4 @@ def containers_env(
             check=False,
             timeout=120,
         )
-    _unmount_under(base)
-
-
-def _unmount_under(base: Path) -> None:
-    with contextlib.suppress(OSError):
-        targets = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-        for target in sorted(targets, reverse=True):
-            if target.startswith(str(base)):
-                subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+    unmount_under(base)

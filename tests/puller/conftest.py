@@ -9,15 +9,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bcrypt
 import pytest
 
-from tests.support.server import RunningServer, berth_executable, registry_server
+from tests.support.server import RunningServer, berth_executable, registry_server, start_berth
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with registry_server(tmp_path_factory.mktemp("puller-registry")) as server:
         yield server
+
+
+AUTH_USER, AUTH_PASSWORD = "puller", "puller-pw"
+
+
+@pytest.fixture(params=["token", "basic"])
+def auth_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
+    """`berth serve` with one htpasswd user, behind its token service, then Basic auth."""
+    htpasswd = tmp_path / "htpasswd"
+    hashed = bcrypt.hashpw(AUTH_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    htpasswd.write_text(f"{AUTH_USER}:{hashed}\n")
+    config = tmp_path / "berth.yaml"
+    config.write_text(f"auth:\n  scheme: {request.param}\n  htpasswd: {{path: {htpasswd}}}\n")
+    server = start_berth(tmp_path / "registry", extra_args=["--config", str(config)])
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass

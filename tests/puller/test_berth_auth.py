@@ -8,38 +8,22 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 
 from registry_client.challenge import parse_challenges
-from tests.puller.conftest import Berth
+from tests.puller.conftest import AUTH_PASSWORD, AUTH_USER, Berth
 from tests.support import images as img
-from tests.support.server import RunningServer, start_berth
+from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 
-USER, PASSWORD = "puller", "puller-pw"
+USER, PASSWORD = AUTH_USER, AUTH_PASSWORD
 
 
 def _basic() -> str:
     return "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-
-@pytest.fixture(params=["token", "basic"])
-def auth_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
-    htpasswd = tmp_path / "htpasswd"
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-    htpasswd.write_text(f"{USER}:{hashed}\n")
-    config = tmp_path / "berth.yaml"
-    config.write_text(f"auth:\n  scheme: {request.param}\n  htpasswd: {{path: {htpasswd}}}\n")
-    server = start_berth(tmp_path / "registry", extra_args=["--config", str(config)])
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _push_headers(registry: RunningServer, repository: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Memory stays flat: a pull of layers much larger than the process's growth allowance
-streams them (download, verify, decompress, unpack) without holding one whole."""
+streams them (download, verify, decompress, unpack) without holding one whole, and so does
+the push of them to another registry."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import images as img
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, start_berth
 
 pytestmark = pytest.mark.e2e
 
@@ -62,3 +63,27 @@ def test_large_layers_stream_with_flat_memory(registry: RunningServer, tmp_path:
     assert sorted(snapshot_files) == [64 * 1024 * 1024, 192 * 1024 * 1024]
     print(f"peak RSS growth during the pull: {growth:.1f} MiB")
     assert growth < 48, f"peak RSS grew by {growth:.0f} MiB while pulling 256 MiB of layers"
+
+    # and back out: the 64 MiB layer goes up in 16 MiB PATCHes streamed from the content store
+    target = start_berth(tmp_path / "target")
+    try:
+        name = f"{target.host}/pushed/large:v1"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "berth",
+                "tag",
+                "--root",
+                root,
+                f"{registry.host}/puller/large:v1",
+                name,
+            ],
+            check=True,
+            timeout=60,
+        )
+        growth = _rss_growth_mib("push", "--root", root, name)
+    finally:
+        target.stop()
+    print(f"peak RSS growth during the push: {growth:.1f} MiB")
+    assert growth < 48, f"peak RSS grew by {growth:.0f} MiB while pushing 64 MiB of layers"

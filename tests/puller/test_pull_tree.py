@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import pty
+import re
+import struct
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -271,24 +275,18 @@ def test_records_survive_and_config_is_readable(registry: RunningServer, berth: 
     assert json.loads(config_path.read_bytes())["config"] == {"Env": ["A=1"], "Cmd": ["/f"]}
 
 
-def test_progress_on_a_terminal_redraws_lines(registry: RunningServer, berth: Berth) -> None:
-    layers = [img.build_layer([img.file(f"f{i}", os.urandom(300_000))]) for i in range(2)]
-    image = img.build_image(layers)
-    img.push_image(registry.url, "puller/tty", "v1", image)
+def _on_terminal(argv: list[str]) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run `argv` with stdout on a pseudo-terminal of 120 columns; returns what it showed."""
     controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     try:
         proc = subprocess.run(
-            [
-                berth_executable(),
-                "pull",
-                "--root",
-                str(berth.root),
-                f"{registry.host}/puller/tty:v1",
-            ],
+            argv,
             stdout=terminal,
             stderr=subprocess.PIPE,
             timeout=120,
             check=False,
+            env={**os.environ, "TERM": "xterm-256color"},
         )
         os.close(terminal)
         output = b""
@@ -297,12 +295,35 @@ def test_progress_on_a_terminal_redraws_lines(registry: RunningServer, berth: Be
                 output += chunk
     finally:
         os.close(controller)
+    return proc, output.decode()
+
+
+def test_progress_on_a_terminal_shows_bars(registry: RunningServer, berth: Berth) -> None:
+    """On a terminal each layer gets a rich progress bar with its bytes, then docker's
+    "Pull complete"; a second pull of a sharing image says "Already exists"."""
+    shared = img.build_layer([img.file("shared", os.urandom(300_000))])
+    layers = [shared, img.build_layer([img.file("own", os.urandom(600_000))])]
+    image = img.build_image(layers)
+    img.push_image(registry.url, "puller/tty", "v1", image)
+    argv = [berth_executable(), "pull", "--root", str(berth.root)]
+    proc, text = _on_terminal([*argv, f"{registry.host}/puller/tty:v1"])
+
     assert proc.returncode == 0, proc.stderr
-    text = output.decode()
-    assert "\x1b[2K" in text  # lines are cleared and redrawn in place
+    assert "\x1b[2K" in text  # the bars are redrawn in place
     for layer in layers:
-        assert f"{layer.digest[7:19]}: unpacked" in text
+        short = layer.digest[7:19]
+        final = [line for line in text.splitlines() if f"{short}: Pull complete" in line][-1]
+        assert "━" in final  # the bar
+        shown = f"{len(layer.data) / 1000:.1f}"
+        assert f"{shown}/{shown} kB" in final, final  # all bytes of the layer, as rich counts
     assert f"Digest: {image.digest}" in text
+    assert "downloading" not in text  # the plain lines are for pipes
+
+    other = img.build_image([shared, img.build_layer([img.file("b", b"b")])])
+    img.push_image(registry.url, "puller/tty2", "v1", other)
+    proc, again = _on_terminal([*argv, f"{registry.host}/puller/tty2:v1"])
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(rf"{shared.digest[7:19]}: Already exists", again), again
 
 
 def test_concurrent_pulls_into_one_root(registry: RunningServer, berth: Berth) -> None:

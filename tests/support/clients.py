@@ -3,6 +3,7 @@ build small images with dockerd, and look at what a registry stored on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -128,3 +129,12 @@ def stored_blob_files(data_dir: Path) -> list[tuple[str, Path]]:
             match = _BLOB_RE.search(str(path))
             found.append((f"{match.group(1)}:{match.group(2)}" if match else "", path))
     return found
+
+
+def unmount_under(base: Path) -> None:
+    """Lazily unmount every mount at or below `base` (overlay snapshots a daemon left)."""
+    with contextlib.suppress(OSError):
+        targets = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for target in sorted(targets, reverse=True):
+            if target.startswith(str(base)):
+                subprocess.run(["umount", "-l", target], check=False, capture_output=True)

@@ -4,7 +4,8 @@ both use it.
 
     running_cluster(directory, database_url, storage)   three `berth serve` replicas, each
         with its own data dir (nothing shared on disk but what `storage` shares), started
-        together (they race to migrate the database), behind a round-robin nginx
+        together (they race to migrate the database), behind a round-robin nginx;
+        `extra_config` adds config sections (a `proxy` section, say)
     Cluster.kill(i) / Cluster.restart(i)                 SIGKILL a replica; start it again
                                                          on the same port
     Cluster.extra_replica(storage_changes)               one more replica on the same
@@ -71,13 +72,17 @@ def s3_storage(seaweedfs: SeaweedFS, bucket: str) -> dict[str, Any]:
     }
 
 
-def replica_config(database_url: str, storage: Mapping[str, Any]) -> dict[str, Any]:
+def replica_config(
+    database_url: str, storage: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every replica's config; `extra` adds sections (e.g. `proxy`)."""
     return {
         "log": {"level": "info"},
         "database": {"url": database_url},
         "storage": dict(storage),
         # nginx runs here: believe its X-Forwarded-For (login throttling per client)
         "http": {"trustedproxies": ["127.0.0.1/32"]},
+        **dict(extra or {}),
     }
 
 
@@ -173,10 +178,11 @@ def running_cluster(
     storage: Mapping[str, Any],
     replicas: int = REPLICAS,
     port: int | None = None,
+    extra_config: Mapping[str, Any] | None = None,
 ) -> Iterator[Cluster]:
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "berth.yml"
-    config_path.write_text(yaml.safe_dump(replica_config(database_url, storage)))
+    config_path.write_text(yaml.safe_dump(replica_config(database_url, storage, extra_config)))
     ports = [free_port() for _ in range(replicas)]
     with ThreadPoolExecutor(replicas) as pool:  # together: they race to migrate the database
         started = list(

@@ -178,3 +178,13 @@ def registry_server(tmp_path: Path, **kwargs: object) -> Iterator[RunningServer]
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def running(kind: str, data_dir: Path) -> Iterator[RunningServer]:
+    """`berth serve` (kind "berth") or CNCF Distribution ("distribution"), stopped after."""
+    server = start_berth(data_dir) if kind == "berth" else start_distribution(data_dir)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -79,6 +79,9 @@ def test_run_loads_neither_asyncio_nor_the_http_client(tmp_path: Path) -> None:
     loaded = set(out.split())
     assert "runtime.launch" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("asyncio", "aiohttp", "zstandard")}
+    # the terminal and attach code loads only for -t, attach and exec
+    terminal = ("runtime.attach", "runtime.relay", "runtime.terminal", "runtime.console")
+    assert not loaded & {*terminal, "runtime.nsenter", "runtime.exec_in", "termios", "tty"}
     assert not {m for m in loaded if m.startswith("runtime.network")}  # only for bridge networks
 
 

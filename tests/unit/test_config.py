@@ -197,8 +197,8 @@ def test_trusted_proxies_and_pool(tmp_path: Path) -> None:
     ("text", "message"),
     [
         (
-            "proxy: {remoteurl: https://registry-1.docker.io}\n",
-            "proxy: Berth does not act on this section yet (the pull-through cache",
+            "proxy: {upstreams: [{prefix: a, remoteurl: 'ftp://x'}]}\n",
+            "proxy.upstreams[0].remoteurl: 'ftp://x' is not a registry URL",
         ),
         ("log: {level: loud}\n", "log.level: 'loud' is not one of debug, info, warn"),
         ("log: {accesslog: {disabled: perhaps}}\n", "log.accesslog.disabled: 'perhaps'"),

@@ -1,0 +1,133 @@
+"""Attaching to a container's stdio, as conmon's attach socket: the monitor's relay
+(runtime.relay) listens on `<container>/attach.sock`; `berth attach`, `run -t` and `start -a`
+connect and exchange frames, each a kind byte, a 4-byte big-endian length and the payload.
+
+    relay -> client: STDOUT data | STDERR data | EXIT "code"   (then the relay closes)
+    client -> relay: STDIN data | CLOSE_STDIN | RESIZE "rows cols"
+
+With a terminal, all output is STDOUT (the pty merges the streams). The client puts the
+user's terminal in raw mode, sends the window size at once and on every SIGWINCH, and
+detaches on Ctrl-P Ctrl-Q (the container runs on under its monitor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import struct
+from pathlib import Path
+from types import FrameType
+
+from runtime import terminal
+
+STDIN, STDOUT, STDERR, EXIT, CLOSE_STDIN, RESIZE = 0, 1, 2, 3, 4, 5
+_HEADER = struct.Struct(">BI")
+SOCKET_NAME = "attach.sock"
+
+
+class AttachError(ConnectionError):
+    """No relay to attach to, or it went away before the container's exit."""
+
+
+def frame(kind: int, payload: bytes = b"") -> bytes:
+    return _HEADER.pack(kind, len(payload)) + payload
+
+
+class Frames:
+    """Reassembles frames from the bytes a stream socket delivers in arbitrary pieces."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self.buffer += data
+        out = []
+        while len(self.buffer) >= _HEADER.size:
+            kind, size = _HEADER.unpack_from(self.buffer)
+            end = _HEADER.size + size
+            if len(self.buffer) < end:
+                break
+            out.append((kind, bytes(self.buffer[_HEADER.size : end])))
+            del self.buffer[:end]
+        return out
+
+
+def unix_address(directory: Path, name: str, dirfd: int) -> str:
+    """A short path to `directory/name` through /proc/self/fd/DIRFD, as conmon does: container
+    directories are too deep for sun_path's 108 bytes. `dirfd` must stay open while used."""
+    del directory  # named for the reader: the fd is an open handle on it
+    return f"/proc/self/fd/{dirfd}/{name}"
+
+
+def connect(directory: Path) -> socket.socket:
+    """A connection to the relay of the container in `directory`; raises AttachError."""
+    dirfd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(unix_address(directory, SOCKET_NAME, dirfd))
+    except OSError as exc:
+        sock.close()
+        raise AttachError("the container has no attach socket: is it running?") from exc
+    finally:
+        os.close(dirfd)
+    return sock
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def send_size(sock: socket.socket, size: tuple[int, int] | None) -> None:
+    if size is not None:
+        sock.sendall(frame(RESIZE, f"{size[0]} {size[1]}".encode()))
+
+
+def relay(sock: socket.socket, *, tty: bool, stdin: bool, close_stdin: bool) -> int | None:
+    """Copy the user's stdin to the container and its output to our stdout/stderr until the
+    container exits (its exit code) or the user detaches (None). `close_stdin`: end the
+    container's stdin at ours (`run -i`), not just stop sending (`attach`)."""
+    raw = terminal.raw(0) if tty and stdin else contextlib.nullcontext()
+    previous = None
+    if tty:
+        send_size(sock, terminal.window_size(0) or terminal.window_size(1))
+
+        def resized(_signum: int, _frame: FrameType | None) -> None:
+            with contextlib.suppress(OSError):
+                send_size(sock, terminal.window_size(0) or terminal.window_size(1))
+
+        previous = signal.signal(signal.SIGWINCH, resized)
+    keys = terminal.DetachKeys()
+    frames = Frames()
+    reading = [sock.fileno()] + ([0] if stdin else [])
+    try:
+        with raw:
+            while True:
+                ready, _, _ = select.select(reading, [], [])
+                if 0 in ready:
+                    data = os.read(0, 65536)
+                    if not data:
+                        reading.remove(0)
+                        if close_stdin:
+                            sock.sendall(frame(CLOSE_STDIN))
+                    else:
+                        data = keys.feed(data)
+                        if data:
+                            sock.sendall(frame(STDIN, data))
+                        if keys.detached:
+                            return None
+                if sock.fileno() in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise AttachError("the container's monitor closed the connection")
+                    for kind, payload in frames.feed(data):
+                        if kind == EXIT:
+                            return int(payload)
+                        _write_all(2 if kind == STDERR else 1, payload)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGWINCH, previous)
