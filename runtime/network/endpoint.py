@@ -105,12 +105,19 @@ def hosts_text(network: Network, endpoint: Endpoint) -> str:
     return "".join(lines)
 
 
-def _rewrite_hosts(network: Network) -> None:
-    """In place: the file is bind-mounted into the container by its inode."""
-    for endpoint in network.endpoints.values():
-        with contextlib.suppress(OSError), open(endpoint.hosts, "r+") as f:
-            f.write(hosts_text(network, endpoint))
-            f.truncate()
+def _rewrite_hosts(store: NetworkStore, name: str) -> None:
+    """Every container's /etc/hosts on the network, from its leases as they are now: under
+    the lock, so that of two containers starting at once the later writer knows both. In
+    place: the file is bind-mounted into the container by its inode."""
+    with store.locked():
+        try:
+            network = store.get(name)
+        except NetworkError:
+            return
+        for endpoint in network.endpoints.values():
+            with contextlib.suppress(OSError), open(endpoint.hosts, "r+") as f:
+                f.write(hosts_text(network, endpoint))
+                f.truncate()
 
 
 @dataclass
@@ -127,11 +134,9 @@ class Attachment:
             self.proxy_pid = 0
         # should this fail, the lease stays: reclaimed, deletion retried, once we are gone
         links.remove_sandbox(self.endpoint.netns, self.endpoint.veth)
-        remaining = NetworkStore(_root(self.container)).leave(
-            self.network.name, self.endpoint.container_id
-        )
-        if remaining is not None:
-            _rewrite_hosts(remaining)
+        store = NetworkStore(_root(self.container))
+        store.leave(self.network.name, self.endpoint.container_id)
+        _rewrite_hosts(store, self.network.name)
         with contextlib.suppress(FileNotFoundError):
             (self.container.path / ENDPOINT_FILE).unlink()
 
@@ -178,7 +183,7 @@ def attach(container: Container) -> Attachment | None:
             raise
         if bound:
             attachment.proxy_pid = proxy.spawn(bound, endpoint.address)
-        _rewrite_hosts(network)
+        _rewrite_hosts(store, network.name)
         running = {
             "Network": network.name,
             "NetworkID": network.id,
@@ -205,9 +210,10 @@ def release(container: Container) -> None:
         record = json.loads((container.path / NETWORK_FILE).read_text())
     except FileNotFoundError:
         return
+    store = NetworkStore(_root(container))
     with contextlib.suppress(NetworkError):
-        network = NetworkStore(_root(container)).reclaim(record["Network"])
-        _rewrite_hosts(network)
+        store.reclaim(record["Network"])
+        _rewrite_hosts(store, record["Network"])
 
 
 __all__ = ["Attachment", "NetworkError", "attach", "prepare", "release"]

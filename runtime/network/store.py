@@ -275,6 +275,7 @@ class NetworkStore:
             self._save(network)
 
     def reclaim(self, ref: str) -> Network:
+        """The network, its stale leases dropped."""
         with self.locked():
             network = self.get(ref)
             self._reclaim(network)
@@ -307,13 +308,12 @@ class NetworkStore:
             self._save(network)
             return network, endpoint
 
-    def leave(self, ref: str, container_id: str) -> Network | None:
-        """Release the container's lease; the network as it is afterwards (None if gone)."""
+    def leave(self, ref: str, container_id: str) -> None:
+        """Release the container's lease (if the network is still there)."""
         with self.locked():
             try:
                 network = self.get(ref)
             except NetworkNotFound:
-                return None
+                return
             if network.endpoints.pop(container_id, None) is not None:
                 self._save(network)
-            return network
