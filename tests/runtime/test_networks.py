@@ -414,6 +414,12 @@ def test_concurrent_starts_get_distinct_addresses(
     addresses = {c["IPv4Address"] for c in inspected.values()}
     hosts = ipaddress.ip_network(subnet)
     assert addresses == {f"{hosts[i]}/24" for i in range(2, 8)}
+    # and each one's /etc/hosts names the five others, whichever wrote it last
+    for cid in nets.containers:
+        seen = sh(berth_executable(), "exec", "--root", str(berth.root), cid, "cat", "/etc/hosts")
+        lines = [line.split() for line in seen.stdout.splitlines() if line.startswith("198.")]
+        assert len(lines) == 6  # itself and five peers
+        assert {other[:12] for other in nets.containers} <= {n for line in lines for n in line}
 
 
 def test_a_peer_started_later_is_found_by_name(
