@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "network": ("berth.commands.network", "manage networks: create, ls, rm, inspect, prune"),
     "attach": ("berth.commands.attach", "attach to a running container's input and output"),
     "exec": ("berth.commands.exec_command", "run a command in a running container"),
+    "login": ("berth.commands.login", "log in to a registry (docker's config.json)"),
+    "logout": ("berth.commands.login", "log out from a registry"),
+    "info": ("berth.commands.info", "show system-wide information, as docker info"),
+    "volume": ("berth.commands.volume", "manage volumes (create, ls, rm, inspect, prune)"),
     "quota": ("berth.commands.quota", "show storage usage against quotas"),
     "events": ("berth.commands.events", "list webhook deliveries pending or failing"),
 }

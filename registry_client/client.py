@@ -129,6 +129,12 @@ class RegistryClient:
         ) as resp:
             yield resp
 
+    async def check_login(self) -> None:
+        """`GET /v2/` with the credentials, as `docker login` checks them (a Bearer token
+        asked for without a scope); raises AuthenticationFailed when they are refused."""
+        async with self.request("GET", "/v2/", "", {}):
+            pass
+
     @contextlib.asynccontextmanager
     async def request(
         self,
@@ -141,11 +147,12 @@ class RegistryClient:
         data: Body | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send with auth and retries; yields a 2xx response, raises RegistryError otherwise.
-        `scope` is the token scope (default: pull of `repository`; several scopes are
-        separated by spaces); `data` the request body: bytes, or a function returning a
-        fresh stream of them for each attempt (send Content-Length with it). `path` may
-        also be an absolute URL (an upload's Location)."""
-        scope = scope or pull_scope(repository)
+        `scope` is the token scope (default: pull of `repository`, none when that is "", as
+        for the API root; several scopes are separated by spaces); `data` the request body:
+        bytes, or a function returning a fresh stream of them for each attempt (send
+        Content-Length with it). `path` may also be an absolute URL (an upload's Location)."""
+        if scope is None:
+            scope = pull_scope(repository) if repository else ""
         resp = await self._send(method, path, scope, headers, data)
         try:
             if resp.status >= 300:
@@ -256,6 +263,8 @@ class RegistryClient:
         if not realm:
             raise AuthenticationFailed(f"{self._base}: Bearer challenge without a realm")
         query = [("scope", one) for one in scope.split()]
+        if self._credentials:
+            query.append(("account", self._credentials[0]))  # as docker sends it
         if "service" in challenge.params:
             query.append(("service", challenge.params["service"]))
         headers = {"Authorization": _basic(self._credentials)} if self._credentials else {}
@@ -266,8 +275,9 @@ class RegistryClient:
             ) as resp:
                 text = await resp.text()
                 if resp.status != 200:
+                    refused = f"scope {scope!r}" if scope else "the credentials"
                     raise AuthenticationFailed(
-                        f"token service {realm} refused scope {scope!r}: {resp.status} "
+                        f"token service {realm} refused {refused}: {resp.status} "
                         f"{text[:200].strip()}"
                     )
         except aiohttp.ClientError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 from runtime.containers import Container, is_running
 from runtime.logfile import rfc3339
 from runtime.network import settings
+from runtime.volumemounts import host_config, records
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # docker's "never"
 
@@ -24,6 +25,7 @@ def describe(container: Container) -> dict[str, Any]:
     spec = container.spec()
     process = spec.get("process") or {}
     args = list(state.command)
+    given = host_config(container.path)
     return {
         "Id": state.id,
         "Created": _time(state.created),
@@ -45,10 +47,13 @@ def describe(container: Container) -> dict[str, Any]:
         "LogPath": str(container.log) if container.log.exists() else "",
         "Name": f"/{state.name}" if state.name else "",
         "RestartCount": state.restart_count,
+        "Mounts": records(container.path),
         "HostConfig": {
             "Runtime": state.runtime,
             "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
             **settings.host_config(container),
+            "Binds": given["Binds"],
+            "Tmpfs": given["Tmpfs"],
         },
         "Config": {
             "Hostname": spec.get("hostname", ""),
@@ -58,6 +63,7 @@ def describe(container: Container) -> dict[str, Any]:
             "WorkingDir": process.get("cwd", "/"),
             "Tty": state.tty,
             "OpenStdin": state.open_stdin,
+            "Volumes": given["ConfigVolumes"],
         },
         "NetworkSettings": settings.network_settings(container, running),
     }

@@ -70,8 +70,10 @@ def create(
     runtime: str = "berth",
     host_env: Mapping[str, str] | None = None,
     name: str = "",
+    mounts: Sequence[Mapping[str, Any]] = (),
 ) -> Container:
     """A new container directory with its bundle; nothing runs and nothing is mounted yet.
+    `mounts` are more config.json mount entries (runtime.volumemounts makes them).
     Raises containers.NameInUse when `name` is another container's."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
@@ -97,7 +99,7 @@ def create(
             hostname=hostname,
             cgroups_path=f"/berth/{container.id}",
             host_env=host_env,
-            extra_mounts=etc,
+            extra_mounts=[*etc, *mounts],
         )
         if options.network not in ("none", "host"):
             from runtime.network.endpoint import prepare
@@ -180,8 +182,14 @@ def _attach_network(container: Container) -> Attachment | None:
         raise executor.StartError(executor.SETUP_FAILED, str(exc)) from exc
 
 
-def remove(store: ContainerStore, container: Container) -> None:
-    """Delete the container: its directory (upper dir included) and any cgroup left over."""
+def remove(store: ContainerStore, container: Container, *, volumes: bool = False) -> None:
+    """Delete the container: its directory (upper dir included) and any cgroup left over;
+    with `volumes`, its anonymous volumes too (`rm -v`, `run --rm`), as docker does."""
+    anonymous: list[str] = []
+    if volumes and (container.path / "mounts.json").exists():  # volumemounts.RECORD
+        from runtime.volumemounts import anonymous_volumes
+
+        anonymous = anonymous_volumes(container.path)
     state = container.state()
     if state.cgroups_path:
         cgroups.locate(state.cgroups_path).remove()
@@ -192,6 +200,11 @@ def remove(store: ContainerStore, container: Container) -> None:
     if os.path.ismount(container.rootfs):
         raise OSError(16, "rootfs is still mounted", str(container.rootfs))
     store.remove(container)
+    if anonymous:
+        from runtime.volumemounts import remove_volumes
+        from runtime.volumes import VolumeStore
+
+        remove_volumes(VolumeStore(store.dir.parent), anonymous)
 
 
 def write_bundle(

@@ -233,5 +233,5 @@ def _monitor(
             os.wait()  # the relay (and anything the container left to us)
     if auto_remove:
         with contextlib.suppress(OSError):
-            remove(store, container)
+            remove(store, container, volumes=True)  # docker run --rm: anonymous ones too
     os._exit(0)

@@ -27,7 +27,8 @@ fi
 if ! docker info >/dev/null 2>&1; then
   echo "test-env: starting dockerd"
   mkdir -p /var/log
-  nohup dockerd --iptables=false --bridge=none >/var/log/berth-test-dockerd.log 2>&1 &
+  # its own session: a dockerd started from a job must outlive the job's process group
+  setsid -f dockerd --iptables=false --bridge=none >/var/log/berth-test-dockerd.log 2>&1 </dev/null
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5

@@ -101,7 +101,7 @@ def _rm(args: argparse.Namespace) -> int:
         if is_running(container.state()) and not args.force:
             raise CommandError(f"container {container.id[:12]} is running: stop it or use -f")
         stop(container, timeout=0)  # SIGKILL, as docker rm -f; waits for its monitor
-        remove(store, container)
+        remove(store, container, volumes=args.volumes)
 
     return _each(args, rm)
 
@@ -188,6 +188,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ps.set_defaults(handler=_ps)
     rm = subparsers.add_parser("rm", help="remove containers")
     rm.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    rm.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes too")
     rm.add_argument("--root", help="state directory (default: /var/lib/berth)")
     rm.add_argument("ids", nargs="+", metavar="ID")
     rm.set_defaults(handler=_rm)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from runtime.logfile import Rotation
 from runtime.restart import Restart
 
 if TYPE_CHECKING:
+    from runtime.mountspec import MountRequest
     from runtime.network.ports import PortMapping
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
@@ -50,6 +52,22 @@ def _name(value: str) -> str:
         return check_name(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def mount_requests(volumes: list[str], mounts: list[str], tmpfs: list[str]) -> list[MountRequest]:
+    """`-v`, `--mount` and `--tmpfs`, parsed as docker parses them (runtime.mountspec)."""
+    if not (volumes or mounts or tmpfs):
+        return []  # `run --rm IMAGE true` loads none of the volume code
+    from runtime.mountspec import parse_mount_flag, parse_tmpfs_flag, parse_volume_flag
+
+    try:
+        return [
+            *(parse_volume_flag(v) for v in volumes),
+            *(parse_mount_flag(m) for m in mounts),
+            *(parse_tmpfs_flag(t) for t in tmpfs),
+        ]
+    except OptionError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +101,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SRC:DST[:ro]",
-        help="bind mount a host path",
+        help="bind mount a host path (run: or a volume NAME:DST, or DST for an anonymous one)",
     )
     add("--read-only", action="store_true", help="mount the root filesystem read-only")
     add("--plain-http", action="store_true", help="pull over plain HTTP")
@@ -159,17 +177,18 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), status=BERTH_FAILED) from exc
     if args.log_opt and not args.detach:
         raise CommandError("--log-opt needs -d: only the container monitor keeps a log")
+    requests = mount_requests(args.volume, args.mount, args.tmpfs)
+    args.volume = []  # every -v is in `requests`: run_options knows only host binds
     options = run_options(args)
     if args.tty:
         from berth.commands.attach import check_input_terminal
 
         check_input_terminal(args.tty, args.interactive and not args.detach)
     root, reference, config, layers = image_for(args)
-    for volume in options.volumes:
-        os.makedirs(volume.source, exist_ok=True)  # as docker does for a missing -v source
     store = ContainerStore(root)
-    try:
-        container = create(
+
+    def make(mounts: list[dict[str, Any]]) -> Container:
+        return create(
             store,
             reference,
             config,
@@ -178,7 +197,11 @@ def _run(args: argparse.Namespace) -> int:
             runtime=args.runtime,
             host_env=os.environ,
             name=args.name or "",
+            mounts=mounts,
         )
+
+    try:
+        container = _with_mounts(store, requests, layers, make) if requests else make([])
     except (OptionError, UserError, NameInUse) as exc:
         raise CommandError(str(exc)) from exc
     if args.verbose:
@@ -204,8 +227,23 @@ def _run(args: argparse.Namespace) -> int:
         code = exc.code
     finally:
         if args.rm:
-            remove(store, container)
+            remove(store, container, volumes=True)
     return code
+
+
+def _with_mounts(
+    store: ContainerStore,
+    requests: list[MountRequest],
+    layers: list[Path],
+    make: Callable[[list[dict[str, Any]]], Container],
+) -> Container:
+    from runtime.volumemounts import create_with_mounts
+    from runtime.volumes import VolumeError
+
+    try:
+        return create_with_mounts(store, requests, layers, make)
+    except VolumeError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _detached(store: ContainerStore, container: Container, *, auto_remove: bool) -> int:
@@ -249,6 +287,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="berth's own executor (default), or hand the bundle to runc/crun",
     )
     parser.add_argument("--verbose", action="store_true", help="print the container id")
+    parser.add_argument(
+        "--mount", action="append", default=[], metavar="type=bind|volume|tmpfs,...",
+        help="attach a mount, in docker's --mount syntax",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tmpfs", action="append", default=[], metavar="DST[:OPTS]", help="mount a tmpfs"
+    )
     add_run_options(parser)
     parser.add_argument("image", metavar="REF")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD")

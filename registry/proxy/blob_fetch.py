@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 LISTENER_BACKLOG: Final = 16 << 20  # bytes queued for one slow client before it reads the store
 EARLY_HEADERS_AFTER: Final = 1.0  # seconds a client waits on another process before headers
+WRITE_QUEUE: Final = 8  # chunks read from the upstream and not yet written to the ingest
 
 
 class BlobFetch:
@@ -240,24 +241,23 @@ class CachedBlobs:
         fetch.set_size(size)
         upload = await self._store.begin()
         pinned = False
-        held: bytes | None = None
+        # The network and the disk work at once: the reader hands chunks to the listeners as
+        # they arrive and queues them for the ingest, which hashes as it writes (off the
+        # event loop); the commit checks digest and size, and only then does the last chunk,
+        # held back by the reader, reach the listeners.
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(WRITE_QUEUE)
+        last: list[bytes] = []
+        reader = asyncio.create_task(self._read(route, digest, size, fetch, queue, last))
         try:
-            # Hashed once, by the ingest as it writes (off the event loop), and checked by the
-            # commit: the last chunk reaches the listeners only once the commit verified it.
-            source = resumable_blob(client, route.remote, digest, size, lambda: upload.size)
-            async with contextlib.aclosing(source):
-                async for chunk in source:
-                    if upload.size + len(chunk) > size:
-                        raise SizeMismatch(size, upload.size + len(chunk))
-                    await upload.write(chunk)
-                    if held is not None:
-                        fetch.publish(held)
-                    held = chunk
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                await upload.write(item)
             await pin_blob(self._db, digest, size, upload.id)
             pinned = True
             info = await upload.commit(digest, size)
-            if held is not None:
-                fetch.publish(held)
+            for chunk in last:
+                fetch.publish(chunk)
 
             async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, route.name), info)
@@ -284,10 +284,44 @@ class CachedBlobs:
         except UPSTREAM_FAILURES as exc:
             raise blob_error(exc, route, str(digest)) from None
         finally:
+            reader.cancel()
+            await asyncio.wait([reader])
             await upload.abort()  # a no-op after the commit
             if pinned:
                 with contextlib.suppress(Exception):
                     await self._db.transact(lambda conn: unpin_blob(conn, digest, upload.id))
+
+    @staticmethod
+    async def _read(
+        route: Route,
+        digest: Digest,
+        size: int,
+        fetch: BlobFetch,
+        queue: asyncio.Queue[bytes | BaseException | None],
+        last: list[bytes],
+    ) -> None:
+        """Upstream bytes into `queue` (then None, or the error), and to the listeners all
+        but the last chunk, which is left in `last`."""
+        received = 0
+        held: bytes | None = None
+        try:
+            source = resumable_blob(
+                route.upstream.client, route.remote, digest, size, lambda: received
+            )
+            async with contextlib.aclosing(source):
+                async for chunk in source:
+                    received += len(chunk)
+                    if received > size:
+                        raise SizeMismatch(size, received)
+                    if held is not None:
+                        fetch.publish(held)
+                    held = chunk
+                    await queue.put(chunk)
+            if held is not None:
+                last.append(held)
+            await queue.put(None)
+        except Exception as exc:  # noqa: BLE001  (whatever it is, the writer raises it)
+            await queue.put(exc)
 
     async def _committed(self, digest: Digest) -> BlobInfo | None:
         """The blob, once another process committed it."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from tests.support.upstreams import Upstream, marker_image, start_dist_upstream,
 
 pytestmark = pytest.mark.e2e
 HUB_PREFIX = "hub"  # the same upstream under a prefix, for the clients that allow a path
+TTL_SECONDS = 1
 
 
 @dataclass
@@ -50,7 +52,11 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
         digest = upstream.seed("library/busybox", "latest", marker_image(marker))
         berth = start_proxy_berth(
             base / "berth",
-            {"remoteurl": upstream.url, "upstreams": [upstream.proxy_entry(HUB_PREFIX)]},
+            {
+                "remoteurl": upstream.url,
+                "ttl": f"{TTL_SECONDS}s",
+                "upstreams": [upstream.proxy_entry(HUB_PREFIX)],
+            },
         )
         yield Mirror(upstream, berth, marker, digest)
     finally:
@@ -139,3 +145,21 @@ def test_podman_registries_conf_pulls_through_berth(
         run([*podman, "rmi", "-a", "-f"], env=env, check=False)
         unmount_under(state)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_mirror_serves_cached_busybox_while_the_upstream_is_down(
+    mirror: Mirror, mirrored_dockerd: Dockerd
+) -> None:
+    """Last in the module: it stops the upstream. (Not an uncached name here: dockerd would
+    fall back to Docker Hub, a DNS lookup off this machine.)"""
+    mirrored_dockerd.docker("pull", "busybox")
+    mirrored_dockerd.docker("rmi", "busybox")
+    mirror.upstream.server.stop()
+    time.sleep(TTL_SECONDS + 0.5)  # the tag is due for revalidation, which fails
+
+    mirrored_dockerd.docker("pull", "busybox")
+    ran = mirrored_dockerd.docker("run", "--rm", "--network", "none", "busybox")
+    assert ran.stdout == mirror.marker
+    assert any(
+        "WARNING" in line and "library/busybox" in line for line in mirror.berth.log().splitlines()
+    ), mirror.berth.log()[-3000:]

@@ -84,11 +84,10 @@ def test_cached_tag_pulls_and_uncached_fails_while_upstream_is_down(
     uncached = docker_images.pulled(_ref(outage, "uncached"))
     failed = run(["docker", "pull", uncached], check=False)
     assert failed.returncode != 0
-    # dockerd (like skopeo and podman) prints an error body only for 4xx answers; for a 5xx
-    # it shows the status alone. Either way the pull must not read as "not found".
-    shown = failed.stderr
-    assert "502 Bad Gateway" in shown or outage.upstream.host in shown, shown
-    assert "not found" not in shown.lower() or outage.upstream.host in shown, shown
+    # dockerd (like skopeo and podman) prints an error's message for 4xx answers only; so the
+    # answer is a 404 whose message says what the user needs to know.
+    unavailable = f"upstream registry {outage.upstream.url} is unavailable and nothing is cached"
+    assert unavailable in failed.stderr, failed.stderr
 
 
 def test_uncached_manifest_and_blob_errors_name_the_upstream(outage: Outage) -> None:
@@ -99,14 +98,14 @@ def test_uncached_manifest_and_blob_errors_name_the_upstream(outage: Outage) -> 
         headers={"Accept": ALL_MANIFEST_TYPES},
         timeout=30,
     )
-    assert manifest.status_code in (404, 502, 503), manifest.text
+    assert manifest.status_code == 404, manifest.text
     error = manifest.json()["errors"][0]
-    assert error["code"] in ("MANIFEST_UNKNOWN", "UNAVAILABLE"), error
-    assert outage.upstream.host in error["message"], error
+    assert error["code"] == "MANIFEST_UNKNOWN", error
+    assert outage.upstream.url in error["message"], error
 
     layer = outage.uncached.layers[1].digest
     blob = requests.get(f"{outage.proxy.url}/v2/dist/{outage.repository}/blobs/{layer}", timeout=30)
-    assert blob.status_code in (404, 502, 503), blob.text
+    assert blob.status_code == 404, blob.text
     error = blob.json()["errors"][0]
-    assert error["code"] in ("BLOB_UNKNOWN", "UNAVAILABLE"), error
-    assert outage.upstream.host in error["message"], error
+    assert error["code"] == "BLOB_UNKNOWN", error
+    assert outage.upstream.url in error["message"], error

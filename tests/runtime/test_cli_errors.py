@@ -22,8 +22,10 @@ pytestmark = pytest.mark.e2e
         (["-m", "2m"], "berth run: minimum memory limit allowed is 6MB, got '2m'"),
         (["--cpus", "zero"], "berth run: invalid value for --cpus: 'zero'"),
         (
-            ["-v", "relative:/x"],
-            "berth run: volume source must be an absolute host path: 'relative'",
+            ["-v", "a/b:/x"],  # not a host path (absolute), nor a volume name
+            'berth run: create a/b: "a/b" includes invalid characters for a local volume name, '
+            'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
+            "directory, use absolute path",
         ),
         (["-w", "rel"], "berth run: the working directory 'rel' must be an absolute path"),
     ],

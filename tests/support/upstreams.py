@@ -7,8 +7,9 @@
 
 Each starts once per session. Seed them with `Upstream.seed(repository, tag, image)` (images
 from `marker_image`, built in Python from this machine's /bin/busybox). Distribution writes
-an access log line per request; `Upstream.fetches(path)` counts the GETs of a path in it.
-`start_proxy_berth` starts the Berth under test with a `proxy:` config section.
+an access log line per request: `Upstream.access_log()`, and `blob_fetches()` counts the blob
+GETs it served. `start_proxy_berth` starts the Berth under test with a `proxy:` config
+section; `concurrent_pulls` runs skopeo copies at once.
 """
 
 from __future__ import annotations
@@ -46,18 +47,15 @@ PASSWORD = "Upstr3am-pull-pw"
 _ACCESS_LINE = re.compile(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (/v2/\S*) HTTP/[\d.]+" (\d{3}) ')
 
 
-def marker_image(marker: str, *, extra: bytes = b"", fmt: str = "docker") -> Image:
+def marker_image(marker: str) -> Image:
     """A runnable image: /bin/busybox in one layer, /marker (the text `marker`) in a second
     layer of its own, so two images share the busybox layer but never the marker layer.
-    `extra` adds a file of those bytes to the marker layer (random bytes make it big)."""
+    Its command prints the marker."""
     busybox = Path("/bin/busybox").read_bytes()
     base = build_layer([directory("bin"), file("bin/busybox", busybox, mode=0o755)])
-    entries = [file("marker", marker.encode())]
-    if extra:
-        entries.append(file("extra.bin", extra))
     return build_image(
-        [base, build_layer(entries)],
-        fmt=fmt,
+        [base, build_layer([file("marker", marker.encode())])],
+        fmt="docker",
         config={"Cmd": ["/bin/busybox", "cat", "/marker"]},
     )
 
@@ -108,14 +106,6 @@ class Upstream:
             (m.group(1), m.group(2), int(m.group(3)))
             for m in _ACCESS_LINE.finditer(self.server.log())
         ]
-
-    def fetches(self, path_suffix: str, method: str = "GET") -> int:
-        """How many `method` requests for a path ending in `path_suffix` got 200 (or 307)."""
-        return sum(
-            1
-            for m, path, status in self.access_log()
-            if m == method and path.split("?")[0].endswith(path_suffix) and status in (200, 307)
-        )
 
     def blob_fetches(self) -> Counter[str]:
         """Successful blob GETs per digest."""
