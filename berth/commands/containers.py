@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from berth.cli import CommandError
+from berth.commands._table import print_table
 from runtime import (
     Container,
     ContainerNotFound,
@@ -46,10 +47,16 @@ def _status(state: ContainerState, now: float) -> str:
 
 def _ps(args: argparse.Namespace) -> int:
     now = time.time()
-    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "RUNTIME", "NAMES")]
-    for state in ContainerStore(_root(args)).list():
+    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "RUNTIME", "NAMES")]
+    store = ContainerStore(_root(args))
+    for state in store.list():
         if not args.all and not is_running(state):
             continue
+        ports = ""
+        if is_running(state):
+            from runtime.network.settings import ports_column
+
+            ports = ports_column(Container(store.dir / state.id))
         command = " ".join(state.command)
         command = command if len(command) <= 22 else command[:19] + "..."
         rows.append(
@@ -59,16 +66,12 @@ def _ps(args: argparse.Namespace) -> int:
                 f'"{command}"',
                 _ago(now - state.created),
                 _status(state, now),
+                ports,
                 state.runtime,
                 state.name,
             )
         )
-    if args.quiet:
-        print("\n".join(row[0] for row in rows[1:]))
-        return 0
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_table(rows, quiet=args.quiet)
     return 0
 
 
