@@ -2,6 +2,8 @@
 `docker run --rm --network none IMAGE true` and `runc run` on a bundle from `berth bundle`;
 `run -d` (returning once the container runs under its monitor) beside docker's; `exec` in a
 running container beside `docker exec`;
+`run -d -p 127.0.0.1:PORT:80 ... httpd` until the port answers HTTP, on a user network each
+(dockerd here has no default bridge; subnets from 198.18.0.0/15), beside docker's;
 and the CLI's own start-up: `berth --help`, `berth ps`, `berth images` beside docker's.
 
     python -m bench.run_startup [-n 15] [--only exec]   (root, dockerd running)
@@ -24,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +38,8 @@ sys.path.insert(0, str(REPO))
 from puller import ImageStore  # noqa: E402  (after the path set-up above)
 from tests.runtime.images import base_image  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
-from tests.support.server import berth_executable, start_berth  # noqa: E402
+from tests.support.server import berth_executable, free_port, start_berth  # noqa: E402
+from tests.support.subnets import BERTH_POOL, DOCKER_POOL, free_subnet  # noqa: E402
 
 
 def _command(argv: Sequence[str]) -> Callable[[], float]:
@@ -53,6 +58,33 @@ def _runc(bundle: Path) -> Callable[[], float]:
     def once() -> float:
         cid = f"berth-bench-{uuid.uuid4().hex[:8]}"
         return _command(["runc", "run", "-b", str(bundle), cid])()
+
+    return once
+
+
+def _answering(start: Sequence[str], remove: Sequence[str]) -> Callable[[], float]:
+    """`start` (a `run -d -p 127.0.0.1:PORT:80 ... httpd`, PORT filled in) until an HTTP
+    request to the port gets an answer; `remove` + the id cleans up, untimed."""
+
+    def once() -> float:
+        port = free_port()
+        argv = [a.replace("PORT", str(port)) for a in start]
+        begun = time.perf_counter()
+        cid = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+        try:
+            for _ in range(2000):  # bounded by count; 404 is an answer too
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+                        break
+                except urllib.error.HTTPError:
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.005)
+            else:
+                raise RuntimeError(f"{argv}: port {port} never answered")
+            return time.perf_counter() - begun
+        finally:
+            subprocess.run([*remove, cid], check=True, stdout=subprocess.DEVNULL)
 
     return once
 
@@ -139,6 +171,7 @@ def main() -> int:
     server = start_berth(work / "registry")
     image = f"{server.host}/bench/run-startup:1"
     bundle = work / "bundle"
+    net = f"bench-{uuid.uuid4().hex[:8]}"
     docker_web = berth_web = ""
     try:
         push_image(server.url, "bench/run-startup", "1", base_image())
@@ -153,6 +186,15 @@ def main() -> int:
         )
         run = [berth, "run", "--rm", "--root", str(root)]
         state = ["--root", str(root)]
+        subprocess.run(
+            [berth, "network", "create", "--subnet", free_subnet(BERTH_POOL), net, *state],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        subprocess.run(
+            ["docker", "network", "create", "--subnet", free_subnet(DOCKER_POOL), net],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        published = ["-d", "-p", "127.0.0.1:PORT:80", "--network", net, image, "httpd", "-f"]
         loop = ["sh", "-c", "while true; do sleep 1; done"]
         docker_web = _output(["docker", "run", "-d", "--network", "none", image, *loop])
         berth_web = _output([berth, "run", "-d", *state, image, *loop])
@@ -170,14 +212,18 @@ def main() -> int:
              _command(["docker", "run", "-d", "--rm", "--network", "none", image, "true"]), None),
             ("berth run -d --rm IMAGE true (returns at exec)",
              _command([*run, "-d", image, "true"]), 6),
+            ("docker run -d -p PORT:80 httpd, until it answers",
+             _answering(["docker", "run", *published], ["docker", "rm", "-f"]), None),
+            ("berth run -d -p PORT:80 httpd, until it answers",
+             _answering([berth, "run", *state, *published], [berth, "rm", "-f", *state]), 8),
             ("docker --help", _command(["docker", "--help"]), None),
-            ("berth --help", _command([berth, "--help"]), 8),
+            ("berth --help", _command([berth, "--help"]), 10),
             ("docker ps", _command(["docker", "ps"]), None),
-            ("berth ps", _command([berth, "ps", *state]), 10),
+            ("berth ps", _command([berth, "ps", *state]), 12),
             ("docker images", _command(["docker", "images"]), None),
-            ("berth images", _command([berth, "images", *state]), 12),
+            ("berth images", _command([berth, "images", *state]), 14),
             ("docker exec CONTAINER true", _command(["docker", "exec", docker_web, "true"]), None),
-            ("berth exec CONTAINER true", _command([berth, "exec", *state, berth_web, "true"]), 14),
+            ("berth exec CONTAINER true", _command([berth, "exec", *state, berth_web, "true"]), 16),
         ]  # fmt: skip
         table = _only(table, args.only)
         measured = _rounds([sampler for _, sampler, _ in table], args.n)
@@ -190,6 +236,11 @@ def main() -> int:
                            capture_output=True)  # fmt: skip
         if (bundle / "rootfs").is_mount():
             subprocess.run(["umount", str(bundle / "rootfs")], check=False)
+        subprocess.run(["docker", "network", "rm", net], check=False, capture_output=True)
+        subprocess.run(
+            [berth_executable(), "network", "rm", net, "--root", str(work / "root")],
+            check=False, capture_output=True,
+        )  # fmt: skip
         subprocess.run(["docker", "rmi", "-f", image], check=False, stdout=subprocess.DEVNULL)
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -52,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restart": ("berth.commands.containers", "stop, then start containers"),
     "wait": ("berth.commands.containers", "wait for containers to exit, print their codes"),
     "inspect": ("berth.commands.containers", "show containers as JSON, as docker inspect does"),
+    "port": ("berth.commands.port", "list a container's published ports"),
+    "network": ("berth.commands.network", "manage networks: create, ls, rm, inspect, prune"),
     "attach": ("berth.commands.attach", "attach to a running container's input and output"),
     "exec": ("berth.commands.exec_command", "run a command in a running container"),
     "login": ("berth.commands.login", "log in to a registry (docker's config.json)"),

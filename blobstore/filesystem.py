@@ -76,6 +76,7 @@ class FilesystemBlobStore:
         self.root = Path(root)
         self._blobs = self.root / "blobs"
         self._ingest = self.root / "ingest"
+        self._blobs_dir = str(self._blobs)  # `blob_path` as a string, without pathlib's cost
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._ingest.mkdir(parents=True, exist_ok=True)
         self._hash_states: OrderedDict[str, _HashState] = OrderedDict()
@@ -96,7 +97,7 @@ class FilesystemBlobStore:
         try:
             # Inline: a stat of a local file costs microseconds, a thread hop ten times more,
             # and a blob HEAD is little else.
-            st = os.stat(self.blob_path(digest))
+            st = os.stat(f"{self._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}")
         except FileNotFoundError:
             raise BlobNotFound(digest) from None
         return BlobInfo(digest, st.st_size)

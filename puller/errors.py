@@ -4,6 +4,7 @@ PullerError
 ├── InvalidPlatform        a --platform value that is not os/arch[/variant]
 ├── UnsupportedManifest    schema1, unknown media type, or no matching platform
 ├── ImageNotFound          no local image record for a reference
+├── ContentMissing         a push needs a blob the local content store no longer holds
 ├── LayerRejected          a layer tries to escape its snapshot, or is malformed
 │   ├── LayerTooLarge      a layer unpacks past the configured size cap
 │   └── DecompressionBomb  a layer inflates more than the allowed ratio over its compressed size
@@ -22,6 +23,7 @@ from registry_client.errors import AuthenticationFailed, InvalidReference, NotFo
 
 __all__ = [
     "AuthenticationFailed",
+    "ContentMissing",
     "DecompressionBomb",
     "DiffIDMismatch",
     "ImageNotFound",
@@ -54,6 +56,14 @@ class ImageNotFound(PullerError):
     def __init__(self, reference: str) -> None:
         super().__init__(f"no local image {reference}")
         self.reference = reference
+
+
+class ContentMissing(PullerError):
+    def __init__(self, digest: object) -> None:
+        super().__init__(
+            f"blob {digest} is not in the local content store (deleted by hand?): "
+            "pull the image again"
+        )
 
 
 class LayerRejected(PullerError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from blobstore import BlobNotFound, BlobStore, Digest
 from puller.connect import registry_client
-from puller.errors import UnsupportedManifest
+from puller.errors import AuthenticationFailed, ContentMissing, UnsupportedManifest
 from puller.manifests import Descriptor, manifest_blobs, media_type_of, parse_index
 from puller.progress import Phase, ProgressEvent, ProgressSink
 from puller.records import ImageRecord
@@ -138,12 +138,20 @@ async def _push_blob(
     if await blob_exists(client, repository, digest):
         report(ProgressEvent(Phase.EXISTS, digest, size, size))
         return
-    location = None
+    location: str | None = None
     if source is not None:
-        location = await mount_blob(client, repository, digest, source)
-        if location is None:
-            report(ProgressEvent(Phase.MOUNTED, digest, size, size, source))
-            return
+        try:
+            location = await mount_blob(client, repository, digest, source)
+        except AuthenticationFailed:
+            pass  # not allowed to read `source` (Distribution answers 401): upload instead
+        else:
+            if location is None:
+                report(ProgressEvent(Phase.MOUNTED, digest, size, size, source))
+                return
+    try:
+        await content.stat(digest)
+    except BlobNotFound:
+        raise ContentMissing(digest) from None
     report(ProgressEvent(Phase.PUSHING, digest, 0, size))
     await upload_blob(
         client,

@@ -118,7 +118,8 @@ async def upload_offset(client: RegistryClient, repository: str, location: str) 
         held = resp.headers.get("Range", "")
         location = _location(resp.headers.get("Location"), location)
     _, _, last = held.partition("-")
-    return location, int(last) + 1 if last.isdigit() else 0
+    # "0-0" is what registries answer for an empty upload (Range ends are inclusive)
+    return location, int(last) + 1 if last.isdigit() and int(last) > 0 else 0
 
 
 async def put_manifest(

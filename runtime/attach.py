@@ -55,10 +55,10 @@ class Frames:
         return out
 
 
-def unix_address(directory: Path, name: str, dirfd: int) -> str:
-    """A short path to `directory/name` through /proc/self/fd/DIRFD, as conmon does: container
-    directories are too deep for sun_path's 108 bytes. `dirfd` must stay open while used."""
-    del directory  # named for the reader: the fd is an open handle on it
+def unix_address(name: str, dirfd: int) -> str:
+    """A short path to `name` in the directory open as `dirfd` (which must stay open while
+    used), through /proc/self/fd, as conmon does: container directories are too deep for
+    sun_path's 108 bytes."""
     return f"/proc/self/fd/{dirfd}/{name}"
 
 
@@ -67,7 +67,7 @@ def connect(directory: Path) -> socket.socket:
     dirfd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        sock.connect(unix_address(directory, SOCKET_NAME, dirfd))
+        sock.connect(unix_address(SOCKET_NAME, dirfd))
     except OSError as exc:
         sock.close()
         raise AttachError("the container has no attach socket: is it running?") from exc
@@ -87,10 +87,17 @@ def send_size(sock: socket.socket, size: tuple[int, int] | None) -> None:
         sock.sendall(frame(RESIZE, f"{size[0]} {size[1]}".encode()))
 
 
-def relay(sock: socket.socket, *, tty: bool, stdin: bool, close_stdin: bool) -> int | None:
+def relay(
+    sock: socket.socket,
+    *,
+    tty: bool,
+    stdin: bool,
+    close_stdin: bool,
+    detach_keys: bytes = terminal.DETACH_KEYS,
+) -> int | None:
     """Copy the user's stdin to the container and its output to our stdout/stderr until the
-    container exits (its exit code) or the user detaches (None). `close_stdin`: end the
-    container's stdin at ours (`run -i`), not just stop sending (`attach`)."""
+    container exits (its exit code) or the user types `detach_keys` (None). `close_stdin`:
+    end the container's stdin at ours (`run -i`), not just stop sending (`attach`)."""
     raw = terminal.raw(0) if tty and stdin else contextlib.nullcontext()
     previous = None
     if tty:
@@ -101,7 +108,14 @@ def relay(sock: socket.socket, *, tty: bool, stdin: bool, close_stdin: bool) -> 
                 send_size(sock, terminal.window_size(0) or terminal.window_size(1))
 
         previous = signal.signal(signal.SIGWINCH, resized)
-    keys = terminal.DetachKeys()
+        if stdin:  # leave the user's terminal as it was, however we are ended
+
+            def ended(signum: int, _frame: FrameType | None) -> None:
+                raise SystemExit(128 + signum)
+
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, ended)
+    keys = terminal.DetachKeys(detach_keys)
     frames = Frames()
     reading = [sock.fileno()] + ([0] if stdin else [])
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from runtime.containers import Container, is_running
 from runtime.logfile import rfc3339
+from runtime.network import settings
 from runtime.volumemounts import host_config, records
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # docker's "never"
@@ -50,6 +51,7 @@ def describe(container: Container) -> dict[str, Any]:
         "HostConfig": {
             "Runtime": state.runtime,
             "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
+            **settings.host_config(container),
             "Binds": given["Binds"],
             "Tmpfs": given["Tmpfs"],
         },
@@ -63,4 +65,5 @@ def describe(container: Container) -> dict[str, Any]:
             "OpenStdin": state.open_stdin,
             "Volumes": given["ConfigVolumes"],
         },
+        "NetworkSettings": settings.network_settings(container, running),
     }

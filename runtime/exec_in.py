@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import subprocess
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +84,8 @@ def exec_process(
 
 
 def _oci_state(runtime: str, cid: str) -> dict[str, Any]:
+    import subprocess
+
     from runtime.oci import STATE_ROOT
 
     out = subprocess.run(
@@ -143,29 +142,47 @@ def exec_in(container: Container, options: ExecOptions, host_env: Mapping[str, s
 def _oci_exec(
     runtime: str, container: Container, process: Mapping[str, Any], options: ExecOptions
 ) -> int:
-    """`<runtime> exec --process FILE`: with `-t` runc (and crun) relay the pty to our own
-    terminal themselves."""
+    """`<runtime> exec --process FILE`; with `-t`, `--console-socket` hands us the pty."""
+    import shutil  # these load for runc and crun only: Berth's own exec stays lean
+    import subprocess
+    import tempfile
+    import uuid
+
     from runtime.oci import STATE_ROOT
 
     binary = shutil.which(runtime)
     if binary is None:
         raise StartError(SETUP_FAILED, f"{runtime} is not installed")
     path = container.path / f"exec-{uuid.uuid4().hex[:12]}.json"
+    if options.tty:  # the OCI process's consoleSize: the pty is sized before the exec
+        from runtime.terminal import window_size
+
+        size = window_size(0) or window_size(1)
+        if size is not None:
+            process = {**process, "consoleSize": {"height": size[0], "width": size[1]}}
     path.write_text(json.dumps(process))
     argv = [binary, "--root", os.path.join(STATE_ROOT, runtime), "exec", "--process", str(path)]
+    if options.tty and not options.detach:  # the pty comes to us, as for Berth's executor
+        from runtime import oci_console
+
+        try:
+            return oci_console.exec_with_terminal(argv, container.id)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
     if options.detach:
-        argv.append("--detach")
-    if options.tty:
-        argv.append("--tty")
+        argv.append("--detach")  # (no --tty: nobody would read the terminal)
     argv.append(container.id)
-    stdin = None if options.interactive or options.tty else subprocess.DEVNULL
+    stdin = None if options.interactive else subprocess.DEVNULL
     try:
-        if options.detach:
-            stdin = subprocess.DEVNULL
-            done = subprocess.run(argv, stdin=stdin, capture_output=True, check=False)
-            if done.returncode != 0:
-                message = done.stderr.decode(errors="replace").strip()
-                raise StartError(SETUP_FAILED, f"{runtime} exec: {message}")
+        if options.detach:  # the command inherits runc's stdio: no pipe it would hold open
+            with tempfile.TemporaryFile() as errors:
+                quiet = subprocess.DEVNULL
+                done = subprocess.run(argv, stdin=quiet, stdout=quiet, stderr=errors, check=False)
+                if done.returncode != 0:
+                    errors.seek(0)
+                    message = errors.read().decode(errors="replace").strip()
+                    raise StartError(SETUP_FAILED, f"{runtime} exec: {message}")
             return 0
         return subprocess.run(argv, stdin=stdin, check=False).returncode
     finally:

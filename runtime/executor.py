@@ -80,6 +80,21 @@ def _namespace_flags(spec: Mapping[str, Any]) -> tuple[int, bool]:
     return flags, "pid" in types
 
 
+def _join_namespaces(spec: Mapping[str, Any]) -> int:
+    """setns(2) into the namespaces config.json gives a path for; returns their flags."""
+    joined = 0
+    for ns in spec.get("linux", {}).get("namespaces") or []:
+        flag = _NAMESPACES.get(ns["type"])
+        if ns.get("path") and flag is not None:
+            fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _linux.setns(fd, flag)
+            finally:
+                os.close(fd)
+            joined |= flag
+    return joined
+
+
 def _child(
     spec: Mapping[str, Any],
     bundle: str,
@@ -93,12 +108,14 @@ def _child(
     if cgroup is not None:
         cgroup.join()
     flags, _ = _namespace_flags(spec)
+    joined = _join_namespaces(spec)  # a bridge network's, made by runtime.network
     _linux.unshare(flags)
     if flags & _linux.CLONE_NEWNET:
         _linux.loopback_up()
     if flags & _linux.CLONE_NEWUTS and spec.get("hostname"):
         _linux.sethostname(spec["hostname"])
-    rootfs.prepare(spec, bundle, overlay, bool(flags & _linux.CLONE_NEWNET))
+    new_net = bool((flags | joined) & _linux.CLONE_NEWNET)
+    rootfs.prepare(spec, bundle, overlay, new_net)
     if spec["process"].get("terminal") and console_socket is not None:
         from runtime import console  # loaded by run(), before the root is gone
 

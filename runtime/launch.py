@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime import _linux, cgroups, executor, oci
 from runtime.containers import Container, ContainerStore, NameInUse, finished, is_running
@@ -25,6 +25,9 @@ from runtime.options import RunOptions
 from runtime.overlay import make_links, plan_overlay
 from runtime.spec import build_spec, command_line
 from runtime.users import resolve_user
+
+if TYPE_CHECKING:
+    from runtime.network.endpoint import Attachment
 
 RUNTIMES = ("berth", *oci.RUNTIMES)
 
@@ -98,6 +101,10 @@ def create(
             host_env=host_env,
             extra_mounts=[*etc, *mounts],
         )
+        if options.network not in ("none", "host"):
+            from runtime.network.endpoint import prepare
+
+            prepare(container, options.network, options.publish, spec, address=options.ip)
         container.write_spec(spec)
     except BaseException:
         store.remove(container)
@@ -133,6 +140,7 @@ def start(
             on_start(pid)
 
     code = executor.SETUP_FAILED
+    network = _attach_network(container)
     try:
         if state.runtime == "berth":
             code = executor.run(
@@ -154,9 +162,24 @@ def start(
                 console_socket=console_socket,
             )
     finally:
+        if network is not None:
+            network.close()
         with contextlib.suppress(FileNotFoundError):  # `berth rm -f` may have removed it
             container.update(status="exited", exit_code=code, finished=time.time(), pid=None)
     return code
+
+
+def _attach_network(container: Container) -> Attachment | None:
+    """A bridge network's attachment (runtime.network.endpoint), None for none and host;
+    the network code is imported only for a container that has one."""
+    if not (container.path / "network.json").exists():
+        return None
+    from runtime.network.endpoint import NetworkError, attach
+
+    try:
+        return attach(container)
+    except (NetworkError, OSError) as exc:
+        raise executor.StartError(executor.SETUP_FAILED, str(exc)) from exc
 
 
 def remove(store: ContainerStore, container: Container, *, volumes: bool = False) -> None:
@@ -170,6 +193,10 @@ def remove(store: ContainerStore, container: Container, *, volumes: bool = False
     state = container.state()
     if state.cgroups_path:
         cgroups.locate(state.cgroups_path).remove()
+    if (container.path / "network.json").exists():  # a lease its killed owner left
+        from runtime.network.endpoint import release
+
+        release(container)
     if os.path.ismount(container.rootfs):
         raise OSError(16, "rootfs is still mounted", str(container.rootfs))
     store.remove(container)
@@ -218,14 +245,17 @@ def stop(container: Container, timeout: float = 10, signum: int = signal.SIGTERM
     for sig, wait in ((signum, timeout), (signal.SIGKILL, 30.0)):
         if timeout <= 0 and sig != signal.SIGKILL:
             continue
-        if is_running(container.state()):
-            with contextlib.suppress(ProcessLookupError):
-                kill(container, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if finished(container.state()):
-                return
-            time.sleep(0.05)
+        try:
+            if is_running(container.state()):
+                with contextlib.suppress(ProcessLookupError):
+                    kill(container, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if finished(container.state()):
+                    return
+                time.sleep(0.05)
+        except FileNotFoundError:  # a --rm container's monitor has removed it: it is gone
+            return
 
 
 def kill(container: Container, signum: int = 9) -> None:

@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 from typing import TYPE_CHECKING, NoReturn
 
 from runtime import logfile
@@ -116,6 +115,8 @@ def _run_once(container: Container, ready: int, stdin: bool, console_socket: int
             report(f"{exc.code}\n{exc}")
             code = exc.code
         except BaseException as exc:  # noqa: BLE001  (the CLI must hear of every failure)
+            import traceback  # here: only a failure needs it (start-up time)
+
             traceback.print_exc()
             report(f"{SETUP_FAILED}\n{type(exc).__name__}: {exc}")
         report(f"{SETUP_FAILED}\nthe container exited before it started")  # once reported: no-op
@@ -139,7 +140,7 @@ def _listen(container: Container) -> socket.socket:
     dirfd = os.open(container.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener.bind(attach.unix_address(container.path, attach.SOCKET_NAME, dirfd))
+        listener.bind(attach.unix_address(attach.SOCKET_NAME, dirfd))
     finally:
         os.close(dirfd)
     os.chmod(path, 0o600)

@@ -12,13 +12,12 @@ import contextlib
 import os
 import select
 import signal
-import socket
 import sys
 from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
-from runtime import _linux, cgroups, console, terminal
+from runtime import _linux, cgroups
 from runtime.executor import SETUP_FAILED, StartError, fork_and_supervise, run_setup
 from runtime.process import execute
 from runtime.supervise import FORWARDED, exit_code
@@ -63,6 +62,8 @@ def _child(
         if os.fork() != 0:
             os._exit(0)  # the grandchild reports a failure to exec, or EOF at its exec
     if console_socket is not None:
+        from runtime import console  # loaded by _with_terminal before the fork and chroot
+
         console.open_terminal(console_socket, int(process.get("user", {}).get("uid", 0)))
         stdin = True
     execute(process, keep_stdin=stdin)
@@ -101,6 +102,10 @@ def _with_terminal(
 ) -> int:
     """Fork the process with a pty of the container's; relay our terminal to it until it
     exits (raw mode, window size on SIGWINCH)."""
+    import socket
+
+    from runtime import console, terminal  # for -t only; before the child's chroot
+
     ours, theirs = socket.socketpair()
     errors_r, errors_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
@@ -133,14 +138,18 @@ def _with_terminal(
         code, _, message = failure.decode(errors="replace").partition("\n")
         raise StartError(int(code) if code.isdigit() else SETUP_FAILED, message or "exec failed")
     try:
-        _relay(master, child)
+        relay_terminal(master, child)
     finally:
         os.close(master)
     _, status = os.waitpid(child, 0)
     return exit_code(status)
 
 
-def _relay(master: int, child: int) -> None:
+def relay_terminal(master: int, child: int) -> None:
+    """Our terminal (raw) to and from `master` until the last slave closes; SIGWINCH resizes
+    it, other signals go to `child`."""
+    from runtime import terminal
+
     def resized(_signum: int, _frame: FrameType | None) -> None:
         size = terminal.window_size(0) or terminal.window_size(1)
         if size is not None:

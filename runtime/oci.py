@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Callable, Sequence
 
 from runtime import _linux
@@ -102,6 +101,8 @@ def run(
 
 def kill(name: str, cid: str, signum: int) -> None:
     """`<runtime> kill ID SIGNAL`, for a container this module started."""
+    import subprocess  # here: `berth run` never needs it (start-up time)
+
     binary = shutil.which(name) or name
     subprocess.run(
         [binary, "--root", os.path.join(STATE_ROOT, name), "kill", cid, str(signum)],

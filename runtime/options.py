@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from runtime.containers import NAME_CHARS
+
+if TYPE_CHECKING:
+    from runtime.network.ports import PortMapping  # imported only when -p is given
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -90,10 +96,17 @@ class RunOptions:
     volumes: tuple[Volume, ...] = field(default_factory=tuple)
     read_only: bool = False
     interactive: bool = False
+    publish: tuple[PortMapping, ...] = ()  # -p; needs a bridge network (runtime.network)
+    ip: str | None = None  # --ip on a user network (checked against it by runtime.network)
     tty: bool = False  # -t: process.terminal, TERM=xterm (the pty is runtime.console's)
 
     def __post_init__(self) -> None:
-        if self.network not in ("none", "host"):
-            raise OptionError(f"unsupported network {self.network!r}: use none or host")
+        name = self.network
+        if not name or not name[0].isalnum() or not set(name) <= NAME_CHARS:
+            raise OptionError(f"unsupported network {name!r}: use none, host, bridge or NAME")
+        if self.publish and self.network in ("none", "host"):
+            raise OptionError(f"-p needs a bridge network, not --network {self.network}")
+        if self.ip is not None and self.network in ("none", "host", "bridge"):
+            raise OptionError("--ip is supported only on user networks (berth network create)")
         if self.pids_limit is not None and self.pids_limit == 0:
             raise OptionError("--pids-limit must not be 0")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import selectors
 import socket
 from collections.abc import Callable
@@ -155,8 +156,6 @@ class Relay:
                 try:
                     view = view[os.write(fd, view) :]
                 except BlockingIOError:
-                    import select
-
                     select.select([], [fd], [], 1)
         except OSError:  # the container's stdin is closed, or its terminal is gone
             pass
@@ -176,7 +175,9 @@ class Relay:
                 os.close(self.streams.stdin)
                 self.streams.stdin = None
             elif kind == attach.RESIZE:
-                rows, _, cols = payload.decode().partition(" ")
+                rows, _, cols = payload.decode(errors="replace").partition(" ")
+                if not (rows.isdigit() and cols.isdigit()):
+                    continue  # a client's mistake must not end the relay
                 size = (int(rows), int(cols))
                 self.streams.console_size = size
                 if self.master is not None:

@@ -104,7 +104,7 @@ def build_spec(
     image: Mapping[str, Any] = image_config.get("config") or {}
     caps = list(defaults.CAPABILITIES)
     namespaces = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
-    if options.network == "none":
+    if options.network != "host":  # a bridge network's path is set by runtime.network
         namespaces.insert(1, {"type": "network"})
     return {
         "ociVersion": OCI_VERSION,

@@ -46,6 +46,23 @@ def is_terminal(fd: int) -> bool:
     return os.isatty(fd)
 
 
+def parse_detach_keys(text: str) -> bytes:
+    """docker's --detach-keys: comma-separated keys, each a letter or `ctrl-X` for X in a-z,
+    @, [, \\, ], ^ or _ ("ctrl-p,ctrl-q" is the default). Raises ValueError."""
+    keys = bytearray()
+    for key in text.split(","):
+        if len(key) == 1:
+            keys += key.encode()
+        elif key.lower().startswith("ctrl-") and len(key) == 6:
+            char = key[5].lower()
+            if not ("a" <= char <= "z" or char in "@[\\]^_"):
+                raise ValueError(f"invalid detach key {key!r}")
+            keys.append(ord(char.upper()) & 0x1F)
+        else:
+            raise ValueError(f"invalid detach keys {text!r}: use e.g. ctrl-p,ctrl-q")
+    return bytes(keys)
+
+
 class DetachKeys:
     """Filters typed input, holding back a prefix of the detach sequence until the next key
     shows whether the user is detaching (then `detached` is set) or typed it for the

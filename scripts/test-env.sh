@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   docker.io containerd runc crun skopeo umoci podman buildah uidmap fuse-overlayfs
-  busybox-static docker-registry iproute2 ca-certificates apache2-utils procps
+  busybox-static docker-registry iproute2 iptables ca-certificates apache2-utils procps
   postgresql nginx-light chromium chromium-driver
 )
 

@@ -8,9 +8,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from berth.cli import CommandError
 from runtime import Container, ContainerNotFound, ContainerStore, is_running
+from runtime.terminal import DETACH_KEYS, parse_detach_keys
+
+if TYPE_CHECKING:
+    import socket
 
 BERTH_FAILED = 125
 
@@ -27,17 +32,27 @@ def check_input_terminal(tty: bool, interactive: bool) -> None:
         raise CommandError("the input device is not a TTY", status=1)
 
 
-def _relay_until_exit(container: Container, sock: object, *, stdin: bool, close: bool) -> int:
-    import socket
+def detach_keys(args: argparse.Namespace) -> bytes:
+    """--detach-keys as bytes (docker's default: ctrl-p,ctrl-q); a bad value is a usage error."""
+    text = getattr(args, "detach_keys", None)
+    try:
+        return parse_detach_keys(text) if text else DETACH_KEYS
+    except ValueError as exc:
+        raise CommandError(str(exc), status=2) from exc
 
+
+def _relay_until_exit(
+    container: Container, sock: socket.socket, *, stdin: bool, close: bool, keys: bytes
+) -> int:
     from runtime.attach import AttachError, relay
 
-    assert isinstance(sock, socket.socket)
     if not container.state().tty:
         _proxy_signals(container)
     with sock:
         try:
-            code = relay(sock, tty=container.state().tty, stdin=stdin, close_stdin=close)
+            code = relay(
+                sock, tty=container.state().tty, stdin=stdin, close_stdin=close, detach_keys=keys
+            )
         except AttachError as exc:
             raise CommandError(str(exc), status=BERTH_FAILED) from exc
     return 0 if code is None else code
@@ -67,6 +82,8 @@ def start_attached(
     *,
     interactive: bool,
     auto_remove: bool = False,
+    keys: bytes = DETACH_KEYS,
+    command: str = "run",
 ) -> int:
     """Start `container` under its monitor, attached from the first byte of its output
     (`run -t`, `start -a`); returns its exit code, or 0 when the user detaches."""
@@ -78,11 +95,11 @@ def start_attached(
     try:
         sock = detach(store, container, auto_remove=auto_remove, attached=True, console_size=size)
     except StartError as exc:
-        print(f"berth: {exc}", file=sys.stderr)
+        print(f"berth {command}: {exc}", file=sys.stderr)
         return exc.code
     assert sock is not None
     stdin = interactive and state.open_stdin
-    return _relay_until_exit(container, sock, stdin=stdin, close=stdin)
+    return _relay_until_exit(container, sock, stdin=stdin, close=stdin, keys=keys)
 
 
 def start_and_attach(args: argparse.Namespace) -> int:
@@ -96,19 +113,22 @@ def start_and_attach(args: argparse.Namespace) -> int:
         raise CommandError(f"no such container: {args.ids[0]}") from None
     state = container.state()
     check_input_terminal(state.tty, args.interactive and state.open_stdin)
+    keys = detach_keys(args)
     if is_running(state):
-        return _attach_running(container, stdin=args.interactive and state.open_stdin)
-    return start_attached(store, container, interactive=args.interactive)
+        return _attach_running(container, stdin=args.interactive and state.open_stdin, keys=keys)
+    return start_attached(
+        store, container, interactive=args.interactive, keys=keys, command="start"
+    )
 
 
-def _attach_running(container: Container, *, stdin: bool) -> int:
+def _attach_running(container: Container, *, stdin: bool, keys: bytes) -> int:
     from runtime.attach import AttachError, connect
 
     try:
         sock = connect(container.path)
     except AttachError as exc:
         raise CommandError(str(exc)) from exc
-    return _relay_until_exit(container, sock, stdin=stdin, close=False)
+    return _relay_until_exit(container, sock, stdin=stdin, close=False, keys=keys)
 
 
 def _attach(args: argparse.Namespace) -> int:
@@ -122,7 +142,13 @@ def _attach(args: argparse.Namespace) -> int:
         raise CommandError("you cannot attach to a stopped container, start it first")
     stdin = state.open_stdin and not args.no_stdin
     check_input_terminal(state.tty, stdin)
-    return _attach_running(container, stdin=stdin)
+    return _attach_running(container, stdin=stdin, keys=detach_keys(args))
+
+
+def add_detach_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--detach-keys", metavar="KEYS", help="keys that detach (default: ctrl-p,ctrl-q)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,6 +156,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "attach", help="attach to a running container's input and output"
     )
     parser.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+    add_detach_keys(parser)
     parser.add_argument("--root", help="state directory (default: /var/lib/berth)")
     parser.add_argument("container", metavar="CONTAINER")
     parser.set_defaults(handler=_attach)

@@ -19,6 +19,8 @@ def _bundle(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise CommandError("berth bundle needs root to mount the overlay root filesystem")
     options = run_options(args)
+    if options.network not in ("none", "host"):
+        raise CommandError("bridge networks and -p need `berth run`: a bundle has no network")
     _, _, config, layers = image_for(args)
     hostname = options.hostname or os.urandom(6).hex()
     try:

@@ -5,6 +5,7 @@ as docker's. An ID is a container id, its name or a unique id prefix."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import time
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from berth.cli import CommandError
+from berth.commands._table import print_table
 from runtime import (
     Container,
     ContainerNotFound,
@@ -45,10 +47,16 @@ def _status(state: ContainerState, now: float) -> str:
 
 def _ps(args: argparse.Namespace) -> int:
     now = time.time()
-    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "RUNTIME", "NAMES")]
-    for state in ContainerStore(_root(args)).list():
+    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "RUNTIME", "NAMES")]
+    store = ContainerStore(_root(args))
+    for state in store.list():
         if not args.all and not is_running(state):
             continue
+        ports = ""
+        if is_running(state):
+            from runtime.network.settings import ports_column
+
+            ports = ports_column(Container(store.dir / state.id))
         command = " ".join(state.command)
         command = command if len(command) <= 22 else command[:19] + "..."
         rows.append(
@@ -58,16 +66,12 @@ def _ps(args: argparse.Namespace) -> int:
                 f'"{command}"',
                 _ago(now - state.created),
                 _status(state, now),
+                ports,
                 state.runtime,
                 state.name,
             )
         )
-    if args.quiet:
-        print("\n".join(row[0] for row in rows[1:]))
-        return 0
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_table(rows, quiet=args.quiet)
     return 0
 
 
@@ -98,7 +102,8 @@ def _rm(args: argparse.Namespace) -> int:
         if is_running(container.state()) and not args.force:
             raise CommandError(f"container {container.id[:12]} is running: stop it or use -f")
         stop(container, timeout=0)  # SIGKILL, as docker rm -f; waits for its monitor
-        remove(store, container, volumes=args.volumes)
+        with contextlib.suppress(FileNotFoundError):  # a --rm container's monitor removed it
+            remove(store, container, volumes=args.volumes)
 
     return _each(args, rm)
 
@@ -204,6 +209,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start = subparsers.add_parser("start", help="start stopped containers in the background")
     start.add_argument("-a", "--attach", action="store_true", help="attach stdout and stderr")
     start.add_argument("-i", "--interactive", action="store_true", help="attach stdin too")
+    start.add_argument("--detach-keys", metavar="KEYS", help="default: ctrl-p,ctrl-q (with -a)")
     restart = subparsers.add_parser("restart", help="stop, then start containers")
     restart.add_argument(
         "-t", "--time", type=int, default=10, metavar="SECS", help="seconds before SIGKILL"

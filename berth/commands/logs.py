@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from berth.cli import CommandError
-from runtime import ContainerNotFound, ContainerStore, finished, logfile
+from berth.commands._lookup import named_container
+from runtime import finished, logfile
 
 
 def _tail(value: str) -> int | None:
@@ -22,13 +22,7 @@ def _tail(value: str) -> int | None:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from puller import default_root
-
-    store = ContainerStore(Path(args.root) if args.root else default_root())
-    try:
-        container = store.get(args.id)
-    except ContainerNotFound:
-        raise CommandError(f"no such container: {args.id}") from None
+    container = named_container(args)
     if not container.log.exists():
         raise CommandError(f"container {args.id} has no log: only `run -d` keeps one")
     if args.follow:

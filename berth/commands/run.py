@@ -35,6 +35,7 @@ from runtime.restart import Restart
 
 if TYPE_CHECKING:
     from runtime.mountspec import MountRequest
+    from runtime.network.ports import PortMapping
 
 BERTH_FAILED = 125  # docker run's status when docker itself fails, not the container
 
@@ -80,7 +81,20 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 64m")
     add("--cpus", metavar="N", help="CPU quota in CPUs, e.g. 0.5")
     add("--pids-limit", type=int, metavar="N", help="maximum number of processes")
-    add("--network", default="none", choices=("none", "host"), help="default: none")
+    add(
+        "--network",
+        metavar="NAME",
+        help="none (default), host, bridge or a `berth network create` network",
+    )
+    add(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="[IP:][HOSTPORT:]PORT[/udp]",
+        help="publish a container port on the host (on the bridge network by default)",
+    )
+    add("--ip", metavar="ADDRESS", help="the container's IPv4 address on a user network")
     add(
         "-v",
         "--volume",
@@ -95,9 +109,19 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_unpack_limits(parser)
 
 
+def _publish(text: str) -> PortMapping:
+    from runtime.network.ports import parse_publish  # only for -p: `run` stays lean
+
+    try:
+        return parse_publish(text)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
+
+
 def run_options(args: argparse.Namespace) -> RunOptions:
     try:
         workdir = args.workdir
+        publish = tuple(_publish(p) for p in args.publish)
         if workdir is not None and not workdir.startswith("/"):
             raise OptionError(f"the working directory {workdir!r} must be an absolute path")
         return RunOptions(
@@ -110,7 +134,9 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             memory=parse_memory(args.memory) if args.memory else None,
             cpu_quota=parse_cpus(args.cpus) if args.cpus else None,
             pids_limit=args.pids_limit,
-            network=args.network,
+            network=args.network or ("bridge" if publish else "none"),
+            publish=publish,
+            ip=args.ip,
             volumes=tuple(parse_volume(v) for v in args.volume),
             read_only=args.read_only,
             interactive=getattr(args, "interactive", False),
@@ -155,9 +181,10 @@ def _run(args: argparse.Namespace) -> int:
     args.volume = []  # every -v is in `requests`: run_options knows only host binds
     options = run_options(args)
     if args.tty:
-        from berth.commands.attach import check_input_terminal
+        from berth.commands.attach import check_input_terminal, detach_keys
 
         check_input_terminal(args.tty, args.interactive and not args.detach)
+        args.detach_keys = detach_keys(args)  # a bad value fails before anything is made
     root, reference, config, layers = image_for(args)
     store = ContainerStore(root)
 
@@ -193,7 +220,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.tty:  # under a monitor, which owns the terminal (runtime.relay)
         from berth.commands.attach import start_attached
 
-        return start_attached(store, container, interactive=args.interactive, auto_remove=args.rm)
+        return start_attached(
+            store, container, interactive=args.interactive, auto_remove=args.rm,
+            keys=args.detach_keys,
+        )  # fmt: skip
     try:
         code = start(container, keep_stdin=args.interactive)
     except StartError as exc:
@@ -236,6 +266,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--rm", action="store_true", help="remove the container when it exits")
     parser.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     parser.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    parser.add_argument("--detach-keys", metavar="KEYS", help="default: ctrl-p,ctrl-q (with -t)")
     parser.add_argument(
         "-d", "--detach", action="store_true", help="run in the background, print the id"
     )

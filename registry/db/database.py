@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
@@ -43,6 +43,10 @@ class _SyncReader:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
     @property
     def dialect(self) -> Dialect:
         return self._conn.dialect
@@ -61,6 +65,9 @@ class Database:
         self.url = url
         self.engine: AsyncEngine = make_engine(url, pool)
         self._sync: Engine | None = None
+        # Kept open: checking a Connection out of the pool for every read costs more than the
+        # SELECT. Autocommit, so it holds no snapshot between statements.
+        self._reader: _SyncReader | None = None
         self._writer: Engine | None = None
         if url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url:
             sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
@@ -74,14 +81,16 @@ class Database:
             async with self.engine.connect() as conn:
                 yield conn
             return
-        with self._sync_connection() as conn:
-            yield _SyncReader(conn)
-
-    @contextlib.contextmanager
-    def _sync_connection(self) -> Iterator[Connection]:
-        assert self._sync is not None
-        with self._sync.connect() as conn:
-            yield conn
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = _SyncReader(self._sync.connect())
+        try:
+            yield reader
+        except DBAPIError:
+            # The next read gets a fresh connection, whatever state this one was left in.
+            self._reader = None
+            reader.close()
+            raise
 
     async def transact(self, work: Callable[[WriteConnection], Awaitable[T]]) -> T:
         """Run `work` in one write transaction. `work` must be safe to rerun (busy retries).
@@ -116,6 +125,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._sync is not None:
             self._sync.dispose()
         if self._writer is not None:

@@ -238,6 +238,8 @@ def test_push_with_credentials(
 
 
 def test_push_errors_are_one_line(registry: RunningServer, berth: Berth) -> None:
+    usage = berth("push", "--user", "no-colon", "127.0.0.1:1/not/here:v1", check=False)
+    assert (usage.returncode, usage.stderr) == (2, "berth push: --user: expected USER:PASSWORD\n")
     missing = berth("push", "127.0.0.1:1/not/here:v1", check=False)
     assert missing.returncode == 1
     assert missing.stderr == (
@@ -250,6 +252,19 @@ def test_push_errors_are_one_line(registry: RunningServer, berth: Berth) -> None
     assert closed.returncode == 1
     [line] = closed.stderr.splitlines()
     assert line.startswith("berth push: HEAD http://127.0.0.1:1/v2/closed/port/blobs/sha256:")
+
+    # a blob the registry lacks and the content store lost (no other name to mount from)
+    name = f"{registry.host}/{unique('push/lost')}:v1"
+    berth("tag", source, name)
+    berth("rmi", source)
+    layer = image.layers[0].digest.split(":")[1]
+    (berth.root / "content/blobs/sha256" / layer[:2] / layer).unlink()
+    lost = berth("push", name, check=False)
+    assert lost.returncode == 1
+    assert lost.stderr == (
+        f"berth push: blob sha256:{layer} is not in the local content store (deleted by "
+        "hand?): pull the image again\n"
+    )
 
 
 def test_push_progress_on_a_terminal(

@@ -44,6 +44,7 @@ class TokenIssuer:
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
     )
     requests: list[dict[str, str]] = field(default_factory=list)
+    denied: set[str] = field(default_factory=set)  # repositories granted nothing
 
     def __post_init__(self) -> None:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth token issuer")])
@@ -88,7 +89,7 @@ class TokenIssuer:
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append(
             {
-                "scope": request.query.get("scope", ""),
+                "scope": " ".join(request.query.getall("scope", [])),
                 "service": request.query.get("service", ""),
                 "authorization": request.headers.get("Authorization", ""),
             }
@@ -99,7 +100,8 @@ class TokenIssuer:
         access = []
         for scope in request.query.getall("scope", []):
             kind, name, actions = scope.split(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            if name not in self.denied:
+                access.append({"type": kind, "name": name, "actions": actions.split(",")})
         return web.json_response({"token": self.token(access), "expires_in": 300})
 
 
@@ -138,6 +140,36 @@ async def _berth(*args: str, env: dict[str, str] | None = None) -> tuple[int, st
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+async def _serve_tokens_and_push(
+    issuer: TokenIssuer,
+    token_port: int,
+    aiohttp_server: Any,
+    registry: RunningServer,
+    repository: str,
+    layer_count: int,
+) -> img.Image:
+    """Start the token service, and push an image of `layer_count` layers as `repository:v1`."""
+    app = web.Application()
+    app.router.add_get("/token", issuer.handle)
+    await aiohttp_server(app, port=token_port)
+    layers = [
+        img.build_layer([img.file(f"layer{i}", bytes([i]) * 1000)]) for i in range(layer_count)
+    ]
+    image = img.build_image(layers)
+    push_token = issuer.token(
+        [{"type": "repository", "name": repository, "actions": ["pull", "push"]}]
+    )
+    await asyncio.to_thread(
+        img.push_image,
+        registry.url,
+        repository,
+        "v1",
+        image,
+        headers={"Authorization": f"Bearer {push_token}"},
+    )
+    return image
+
+
 async def test_pull_through_bearer_token_auth(
     token_registry: tuple[RunningServer, int],
     issuer: TokenIssuer,
@@ -145,21 +177,8 @@ async def test_pull_through_bearer_token_auth(
     aiohttp_server: Any,
 ) -> None:
     registry, token_port = token_registry
-    app = web.Application()
-    app.router.add_get("/token", issuer.handle)
-    await aiohttp_server(app, port=token_port)
-    layers = [img.build_layer([img.file(f"layer{i}", bytes([i]) * 1000)]) for i in range(3)]
-    image = img.build_image(layers)
-    push_token = issuer.token(
-        [{"type": "repository", "name": "puller/auth", "actions": ["pull", "push"]}]
-    )
-    await asyncio.to_thread(
-        img.push_image,
-        registry.url,
-        "puller/auth",
-        "v1",
-        image,
-        headers={"Authorization": f"Bearer {push_token}"},
+    image = await _serve_tokens_and_push(
+        issuer, token_port, aiohttp_server, registry, "puller/auth", 3
     )
     reference = f"{registry.host}/puller/auth:v1"
     root = str(tmp_path / "state")
@@ -206,3 +225,51 @@ async def test_pull_through_bearer_token_auth(
     )
     assert code == 0, err
     assert out.count("downloaded") == 3
+
+
+async def test_push_asks_for_push_and_mount_scopes(
+    token_registry: tuple[RunningServer, int],
+    issuer: TokenIssuer,
+    tmp_path: Path,
+    aiohttp_server: Any,
+) -> None:
+    """`berth push` to Distribution behind a token service: one token for pull,push of the
+    target, and for the mounts one that also names the source (Distribution checks pull
+    access to `from`); every layer is mounted from where the image was pulled."""
+    registry, token_port = token_registry
+    image = await _serve_tokens_and_push(
+        issuer, token_port, aiohttp_server, registry, "puller/source", 2
+    )
+    root = str(tmp_path / "state")
+    user = ["--user", f"{USER}:{PASSWORD}"]
+    env = {"DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
+    code, _, err = await _berth(
+        "pull", "--root", root, *user, f"{registry.host}/puller/source:v1", env=env
+    )
+    assert code == 0, err
+    target = f"{registry.host}/puller/copy:v2"
+    code, _, err = await _berth("tag", "--root", root, f"{registry.host}/puller/source:v1", target)
+    assert code == 0, err
+
+    issuer.requests.clear()
+    code, out, err = await _berth("push", "--root", root, *user, target, env=env)
+    assert code == 0, err
+    for layer in image.layers:
+        assert f"{layer.digest[7:19]}: Mounted from puller/source" in out
+    assert out.endswith(f"v2: digest: {image.digest} size: {len(image.manifest)}\n")
+    assert sorted({r["scope"] for r in issuer.requests}) == [
+        "repository:puller/copy:pull,push",
+        "repository:puller/copy:pull,push repository:puller/source:pull",
+    ]
+    assert len(issuer.requests) == 2  # each token cached for its scopes
+
+    # no read access to either source: Distribution refuses the mount (401); the layers go up
+    issuer.denied.update({"puller/source", "puller/copy"})
+    third = f"{registry.host}/puller/third:v3"
+    code, _, err = await _berth("tag", "--root", root, target, third)
+    assert code == 0, err
+    code, out, err = await _berth("push", "--root", root, *user, third, env=env)
+    assert code == 0, err
+    for layer in image.layers:
+        assert f"{layer.digest[7:19]}: Pushed" in out
+    assert out.endswith(f"v3: digest: {image.digest} size: {len(image.manifest)}\n")

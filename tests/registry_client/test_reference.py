@@ -142,7 +142,7 @@ _digest = st.one_of(st.none(), st.binary(min_size=1, max_size=8).map(Digest.of))
 def test_canonical_form_parses_to_itself(
     host: str, components: list[str], tag: str | None, digest: Digest | None
 ) -> None:
-    if not host and len(components) > 1 and "." in components[0]:
+    while not host and len(components) > 1 and "." in components[0]:
         components = components[1:]  # a dotted first component is a registry, as in Docker
     text = host + "/".join(components)
     if tag:

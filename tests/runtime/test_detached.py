@@ -287,3 +287,11 @@ def test_a_container_without_name_gets_one_as_with_docker(
     assert berth.cli("logs", name).stdout == "hi\n"
     assert berth.cli("rm", name).returncode == 0
     assert cid not in berth.containers()
+
+
+def test_rm_f_of_a_run_d_rm_container_succeeds(berth: Berth, registry_images: Images) -> None:
+    # its monitor removes it as it dies: `rm -f` must not then fail to find it
+    cid = _run_d(berth, "berth", "--rm", registry_images.base, "sh", "-c", LOOP)
+    removed = berth.cli("rm", "-f", cid)
+    assert (removed.returncode, removed.stdout, removed.stderr) == (0, f"{cid}\n", "")
+    _wait_for(lambda: cid not in berth.containers())

@@ -105,6 +105,46 @@ def test_ctrl_p_ctrl_q_detaches_and_attach_comes_back(
     assert berth.cli("rm", name).returncode == 0
 
 
+def test_detach_keys_can_be_chosen(berth: Berth, registry_images: Images) -> None:
+    name = f"keys-{uuid.uuid4().hex[:8]}"
+    argv = _berth(berth, "run", "-it", "--detach-keys", "ctrl-a,d", "--name", name,
+                  registry_images.base, "sh")  # fmt: skip
+    with PtySession(argv) as session:
+        session.expect(r"# ")
+        session.send(DETACH + b"echo through\r")  # no longer the detach keys: the shell's
+        session.expect(r"\r\nthrough\r\n")
+        session.send(b"\x01d")
+        assert session.wait() == 0
+    assert " Up " in _status(berth, json.loads(berth.cli("inspect", name).stdout)[0]["Id"])
+    bad = berth.run("berth", "-t", "--detach-keys", "ctrl-1", registry_images.base, "sh")
+    assert (bad.returncode, bad.stderr) == (2, "berth run: invalid detach key 'ctrl-1'\n")
+    assert berth.cli("rm", "-f", name).returncode == 0
+
+
+def test_run_d_it_starts_detached_with_a_terminal(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
+    started = berth.run(runtime, "-d", "-it", registry_images.base, "sh")
+    assert started.returncode == 0, started.stderr
+    cid = started.stdout.strip()
+    with PtySession(_berth(berth, "attach", cid)) as attached:
+        attached.wait_raw()
+        attached.send(b"tty; exit 5\r")
+        attached.expect(r"\r\n/dev/pts/\d+\r\n")
+        assert attached.wait() == 5
+    assert "/dev/pts/" in berth.cli("logs", cid).stdout  # the log has the terminal's output
+    assert berth.cli("rm", cid).returncode == 0
+
+
+def test_start_a_i_gives_the_container_new_input(berth: Berth, registry_images: Images) -> None:
+    name = f"cat-{uuid.uuid4().hex[:8]}"
+    first = berth.run("berth", "-i", "--name", name, registry_images.base, "cat", input="one\n")
+    assert (first.returncode, first.stdout) == (0, "one\n"), first.stderr
+    again = sh(*_berth(berth, "start", "-a", "-i", name), check=False, input="two\n")
+    assert (again.returncode, again.stdout) == (0, "two\n"), again.stderr
+    assert berth.cli("rm", name).returncode == 0
+
+
 def test_docker_detaches_and_attaches_the_same_way(registry_images: Images) -> None:
     name = f"berthrt-{uuid.uuid4().hex[:8]}"
     argv = ["docker", "run", "-it", "--network", "none", "--name", name, registry_images.base, "sh"]
@@ -174,7 +214,8 @@ def test_exec_sees_the_containers_hostname_as_docker_does(
 
 
 EXEC_SCRIPT = (
-    'echo "$FOO $GREETING"; id; pwd; echo $HOME; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status'
+    'echo "$FOO $GREETING"; id; pwd; echo $HOME; grep -E "^(NoNewPrivs|CapEff)" /proc/self/status;'
+    " env | grep -v -e ^HOSTNAME= -e ^PWD= -e ^SHLVL= | sort"
 )
 
 
@@ -232,19 +273,38 @@ def test_exec_exit_codes_match_docker(
         assert said in ours.stderr
 
 
-def test_exec_i_and_it(berth: Berth, web: str) -> None:
+@functools.cache
+def _docker_exec_it(container: str) -> tuple[int, bytes]:
+    with PtySession(["docker", "exec", "-it", container, "sh", "-c", TTY_SCRIPT]) as session:
+        code = session.wait(timeout=120)
+    return code, session.output
+
+
+def test_exec_i_and_it(berth: Berth, web: str, docker_web: str, runtime: str) -> None:
     piped = _exec(berth, "-i", web, "sh", "-c", "cat; exit 4", input="from stdin\n")
-    assert (piped.returncode, piped.stdout) == (4, "from stdin\n")
+    theirs = sh("docker", "exec", "-i", docker_web, "sh", "-c", "cat; exit 4", check=False,
+                input="from stdin\n")  # fmt: skip
+    assert (piped.returncode, piped.stdout) == (theirs.returncode, theirs.stdout) == (
+        4, "from stdin\n"
+    )  # fmt: skip
     with PtySession(_berth(berth, "exec", "-it", web, "sh", "-c", TTY_SCRIPT)) as session:
         assert session.wait() == 3
         assert session.cooked()
-    assert re.fullmatch(rb"/dev/pts/\d+\r\n33 101\r\nxterm\r\n", session.output), session.output
+    if runtime == "berth":  # sized before the exec; runc/crun exec it at once, as docker does
+        assert re.fullmatch(rb"/dev/pts/\d+\r\n33 101\r\nxterm\r\n", session.output)
+    assert re.match(rb"/dev/pts/\d+\r\n", session.output), session.output
+    assert session.output.endswith(b"\r\nxterm\r\n"), session.output
+    docker_code, docker_output = _docker_exec_it(docker_web)
+    assert docker_code == 3
+    assert re.match(rb"/dev/pts/\d+\r\n", docker_output), docker_output
+    assert docker_output.endswith(b"\r\nxterm\r\n"), docker_output
 
 
 def test_exec_d_returns_at_once_and_the_command_runs(berth: Berth, web: str) -> None:
-    detached = _exec(berth, "-d", web, "sh", "-c", "echo ran > /tmp/exec-d; sleep 2")
+    detached = _exec(berth, "-d", web, "sh", "-c", "echo ran > /tmp/exec-d; sleep 30")
     assert (detached.returncode, detached.stdout) == (0, "")
     _wait_for(lambda: _exec(berth, web, "cat", "/tmp/exec-d").stdout == "ran\n")
+    assert "sleep 30" in _exec(berth, web, "ps").stdout  # exec -d returned while it runs
 
 
 def test_exec_in_a_stopped_container_fails(berth: Berth, registry_images: Images) -> None:
@@ -270,3 +330,33 @@ def test_attach_without_a_terminal_proxies_signals(berth: Berth, registry_images
     assert out.endswith("got-int\n")
     assert set(out.splitlines()[:-1]) <= {"tick"}
     assert berth.cli("rm", cid).returncode == 0
+
+
+def test_a_killed_run_it_leaves_the_terminal_as_it_was(
+    berth: Berth, registry_images: Images
+) -> None:
+    name = f"term-{uuid.uuid4().hex[:8]}"
+    argv = _berth(berth, "run", "-it", "--name", name, registry_images.base, "sh")
+    with PtySession(argv) as session:
+        session.expect(r"# ")
+        assert not session.cooked()  # raw while attached
+        session.process.send_signal(signal.SIGTERM)
+        assert session.wait() == 128 + signal.SIGTERM
+        assert session.cooked()
+    cid = json.loads(berth.cli("inspect", name).stdout)[0]["Id"]
+    assert " Up " in _status(berth, cid)  # as after a detach: it runs on under its monitor
+    assert berth.cli("rm", "-f", name).returncode == 0
+
+
+def test_run_it_with_a_missing_command_fails_like_docker(
+    berth: Berth, registry_images: Images, runtime: str
+) -> None:
+    argv = _berth(berth, "run", "--runtime", runtime, "--rm", "-it", registry_images.base,
+                  "no-such-command")  # fmt: skip
+    with PtySession(argv) as session:
+        assert session.wait() == 127
+    assert b'exec: "no-such-command": executable file not found in $PATH' in session.output
+    docker = ["docker", "run", "--rm", "-it", "--network", "none", registry_images.base,
+              "no-such-command"]  # fmt: skip
+    with PtySession(docker) as theirs:
+        assert theirs.wait(timeout=120) == 127

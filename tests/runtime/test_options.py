@@ -1,6 +1,7 @@
 import pytest
 
 from runtime import OptionError, RunOptions, Volume, parse_cpus, parse_memory, parse_volume
+from runtime.network.ports import PortMapping
 
 
 @pytest.mark.parametrize(
@@ -49,8 +50,12 @@ def test_volumes() -> None:
             parse_volume(bad)
 
 
-def test_run_options_refuse_unknown_network_and_zero_pids() -> None:
-    with pytest.raises(OptionError):
-        RunOptions(network="bridge")
+def test_run_options_refuse_bad_networks_and_zero_pids() -> None:
+    assert RunOptions(network="bridge").network == "bridge"  # bridge networks: runtime.network
+    for bad in ("container:web", "bad/name", "-x", ""):
+        with pytest.raises(OptionError):
+            RunOptions(network=bad)
+    with pytest.raises(OptionError, match="-p needs a bridge network"):
+        RunOptions(network="none", publish=(PortMapping(80),))
     with pytest.raises(OptionError):
         RunOptions(pids_limit=0)

@@ -3,8 +3,10 @@ reassembled from the pieces a stream socket delivers."""
 
 from __future__ import annotations
 
+import pytest
+
 from runtime.attach import EXIT, RESIZE, STDOUT, Frames, frame
-from runtime.terminal import DetachKeys
+from runtime.terminal import DETACH_KEYS, DetachKeys, parse_detach_keys
 
 
 def test_ctrl_p_ctrl_q_detaches_and_nothing_of_it_reaches_the_container() -> None:
@@ -29,3 +31,12 @@ def test_frames_are_reassembled_across_any_split() -> None:
         frames = Frames()
         got = frames.feed(stream[:cut]) + frames.feed(stream[cut:])
         assert got == [(STDOUT, b"hello\r\n"), (RESIZE, b"40 120"), (EXIT, b"7")]
+
+
+def test_detach_keys_are_parsed_as_docker_spells_them() -> None:
+    assert parse_detach_keys("ctrl-p,ctrl-q") == DETACH_KEYS == b"\x10\x11"
+    assert parse_detach_keys("ctrl-a,d") == b"\x01d"
+    assert parse_detach_keys("ctrl-@,ctrl-[,ctrl-_") == b"\x00\x1b\x1f"
+    for bad in ("ctrl-1", "ctrl-", "ab", ""):
+        with pytest.raises(ValueError, match="detach key"):
+            parse_detach_keys(bad)

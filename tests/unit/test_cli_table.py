@@ -82,3 +82,11 @@ def test_run_loads_neither_asyncio_nor_the_http_client(tmp_path: Path) -> None:
     # the terminal and attach code loads only for -t, attach and exec
     terminal = ("runtime.attach", "runtime.relay", "runtime.terminal", "runtime.console")
     assert not loaded & {*terminal, "runtime.nsenter", "runtime.exec_in", "termios", "tty"}
+    assert not {m for m in loaded if m.startswith("runtime.network")}  # only for bridge networks
+
+
+def test_network_ls_stays_light(tmp_path: Path) -> None:
+    loaded = _modules_after("network", "ls", "--root", str(tmp_path))
+    assert "runtime.network.store" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY) == []
+    assert "runtime.network.proxy" not in loaded  # asyncio: only where ports are published
