@@ -197,14 +197,23 @@ def remove(store: ContainerStore, container: Container, *, volumes: bool = False
         from runtime.network.endpoint import release
 
         release(container)
-    if os.path.ismount(container.rootfs):
-        raise OSError(16, "rootfs is still mounted", str(container.rootfs))
+    _wait_unmounted(container.rootfs)
     store.remove(container)
     if anonymous:
         from runtime.volumemounts import remove_volumes
         from runtime.volumes import VolumeStore
 
         remove_volumes(VolumeStore(store.dir.parent), anonymous)
+
+
+def _wait_unmounted(rootfs: Path, seconds: float = 10.0) -> None:
+    """With runc/crun the process that started the container unmounts its root on the host
+    once the container is gone: `rm -f` of a container it just killed gives it a moment."""
+    deadline = time.monotonic() + seconds
+    while os.path.ismount(rootfs):
+        if time.monotonic() > deadline:
+            raise OSError(16, "rootfs is still mounted", str(rootfs))
+        time.sleep(0.05)
 
 
 def write_bundle(

@@ -92,7 +92,7 @@ async def test_lying_registry_is_refused_with_one_line(
         (["pull"], "the following arguments are required: REF"),
         (["pull", "--max-layer-size", "lots", "a"], "'lots' is not a size"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
-        (["run", "--network", "bridge", "a"], "invalid choice: 'bridge'"),
+        (["run", "--runtime", "kata", "a"], "invalid choice: 'kata'"),
     ],
 )
 def test_usage_errors_exit_2(berth: Berth, args: list[str], message: str) -> None:
