@@ -27,10 +27,9 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         info = found
     if request.method == "HEAD":
         request.app[TOUCHES].touch(str(digest))  # garbage collection's grace (docs/gc.md)
-    else:
+    elif (url := await blobs.redirect_url(digest)) is not None:
         await blobs.pulled(name, info)
-        if (url := await blobs.redirect_url(digest)) is not None:
-            raise web.HTTPTemporaryRedirect(url, headers={"Docker-Content-Digest": str(digest)})
+        raise web.HTTPTemporaryRedirect(url, headers={"Docker-Content-Digest": str(digest)})
     headers = {
         "Docker-Content-Digest": str(info.digest),
         "Content-Type": "application/octet-stream",
@@ -38,6 +37,8 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         "Accept-Ranges": "bytes",
     }
     span = _requested_span(request, info.size, headers)
+    if request.method != "HEAD":
+        await blobs.pulled(name, info)  # after the Range check: a 416 is no pull
     start, stop, status = (0, info.size, 200) if span is None else (*span, 206)
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"

@@ -266,3 +266,20 @@ async def test_events_of_endpoints_gone_from_the_config_are_pruned_after_a_day(
         query = select(webhook_outbox.c.event_id).order_by(webhook_outbox.c.id)
         assert list((await conn.execute(query)).scalars()) == ["e0", "e3"]
     assert await Dispatcher(db, []).has_events()
+
+
+async def test_an_unsatisfiable_range_is_no_pull(
+    config: Config, aiohttp_client: ClientFactory
+) -> None:
+    down = Receiver()  # never started: events stay in the outbox, where they can be counted
+    client = await aiohttp_client(
+        create_app(with_endpoints(config, EndpointConfig(name="ci", url=down.url)))
+    )
+    await push_image(client, "hooks/range", reference="v1")
+    layer = digest_of(b"layer bytes")
+    refused = await client.get(f"/v2/hooks/range/blobs/{layer}", headers={"Range": "bytes=99999-"})
+    assert refused.status == 416
+    assert await outbox_rows(config, "where action = 'pull'") == 0
+    partial = await client.get(f"/v2/hooks/range/blobs/{layer}", headers={"Range": "bytes=0-3"})
+    assert (partial.status, await partial.read()) == (206, b"laye")
+    assert await outbox_rows(config, "where action = 'pull'") == 1
