@@ -27,10 +27,13 @@ log = logging.getLogger(__name__)
 EVERY: Final = 60.0  # seconds: at most one write per manifest in this window
 FLUSH_INTERVAL: Final = 5.0
 
+# FOR KEY SHARE (PostgreSQL; SQLite's writers are serialized anyway): a manifest garbage
+# collection deletes between this look-up and the insert would fail the insert's foreign key.
 _MANIFEST_ID = (
     select(manifests.c.id)
     .join(repositories, repositories.c.id == manifests.c.repository_id)
     .where(repositories.c.name == bindparam("repo"), manifests.c.digest == bindparam("digest"))
+    .with_for_update(read=True, key_share=True, of=manifests)
 )
 
 
