@@ -18,13 +18,13 @@ import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
 from registry.config import Config, RetentionRule
 from registry.db import Database, ReadConnection, WriteConnection
-from registry.db.models import manifests, repositories, tags, utcnow
+from registry.db.models import as_utc, manifests, repositories, tags, utcnow
 from registry.globs import compile_pattern, matches_any
 from registry.immutable_tags import ImmutableTags
 from registry.webhooks import Outbox
@@ -147,7 +147,7 @@ class Retention:
         )
         candidates = [
             _Planned(
-                ExpiredTag(repository, row.name, row.digest, _aware(row.updated_at)),
+                ExpiredTag(repository, row.name, row.digest, as_utc(row.updated_at)),
                 row.manifest_id,
                 row.updated_at,
             )
@@ -188,11 +188,6 @@ async def _delete(
             done.append(planned.tag)
             await events.tag_deleted(conn, planned.tag.repository, planned.tag.tag)
     return done
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def retain_on_schedule(db: Database, config: Config) -> None:

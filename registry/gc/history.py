@@ -5,13 +5,13 @@ newest `KEPT` rows are kept, so the table stays small however often GC runs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Literal
 
 from sqlalchemy import delete, insert, select
 
 from registry.db import Database, ReadConnection, WriteConnection
-from registry.db.models import gc_runs
+from registry.db.models import as_utc, gc_runs
 from registry.gc.report import GCReport
 
 Trigger = Literal["schedule", "command"]
@@ -73,8 +73,8 @@ async def recent_runs(conn: ReadConnection, limit: int = 10) -> list[GCRun]:
     runs = []
     for row in (await conn.execute(query)).all():
         fields = dict(row._mapping)
-        for key in ("started_at", "finished_at"):  # SQLite hands them back naive (UTC)
-            fields[key] = fields[key].replace(tzinfo=fields[key].tzinfo or UTC)
+        fields["started_at"] = as_utc(fields["started_at"])
+        fields["finished_at"] = as_utc(fields["finished_at"])
         runs.append(GCRun(**fields))
     return runs
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, bindparam, select
 
 from registry.db import Database, WriteConnection, upsert
-from registry.db.models import manifests, proxy_tag_checks, repositories, tags
+from registry.db.models import as_utc, manifests, proxy_tag_checks, repositories, tags
 from registry.service import StoredManifest
 from registry.service.repos import repository_id
 
@@ -46,9 +46,7 @@ async def cached_tag(db: Database, repo: str, tag: str) -> CachedTag | None:
     if row is None:
         return None
     manifest = StoredManifest(row.digest, row.media_type, row.payload)
-    checked = row.checked_at
-    if checked is not None and checked.tzinfo is None:  # SQLite drops the zone: it was UTC
-        checked = checked.replace(tzinfo=UTC)
+    checked = None if row.checked_at is None else as_utc(row.checked_at)
     return CachedTag(manifest, checked)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from registry.db.models import as_utc as db_as_utc
 
 
 def as_utc(value: datetime | str | None) -> datetime | None:
@@ -10,7 +12,7 @@ def as_utc(value: datetime | str | None) -> datetime | None:
         return None
     if isinstance(value, str):  # an aggregate over a SQLite column comes back as text
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return db_as_utc(value)
 
 
 def latest(*values: datetime | None) -> datetime | None:
