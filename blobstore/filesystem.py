@@ -284,11 +284,10 @@ class FilesystemUpload:
         """Publish only if the size (when given) and the digest are right; returns both."""
         actual_size, actual = self._verify(fd, expected, state)
         if (size is None or size == actual_size) and actual == expected:
-            self._publish(expected)
+            self._publish(fd, expected)
         return actual_size, actual
 
     def _verify(self, fd: int, expected: Digest, state: _HashState | None) -> tuple[int, Digest]:
-        os.fsync(fd)
         size = os.fstat(fd).st_size
         if state is not None and state.hasher.name == expected.algorithm and state.offset <= size:
             _hash_file_range(self._path, state, size)
@@ -300,15 +299,24 @@ class FilesystemUpload:
         _hash_file_range(self._path, fresh, size)
         return size, Digest.from_hasher(fresh.hasher)
 
-    def _publish(self, digest: Digest) -> None:
-        target = self._store.blob_path(digest)
-        if target.exists():
-            os.unlink(self._path)  # content-addressed: the stored copy is the same bytes
+    def _publish(self, fd: int, digest: Digest) -> None:
+        parent = f"{self._store._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}"
+        target = f"{parent}/{digest.hex}"
+        if os.path.exists(target):
+            # Content-addressed: the stored copy is the same bytes (a re-push), so this one
+            # needs neither a sync nor a rename.
+            os.unlink(self._path)
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        os.fsync(fd)
         os.chmod(self._path, 0o444)
-        os.replace(self._path, target)
-        _fsync_dir(target.parent)
+        try:
+            os.replace(self._path, target)
+        except FileNotFoundError:
+            if not os.path.exists(self._path):
+                raise  # aborted through another handle
+            os.makedirs(parent, exist_ok=True)  # the first blob of this prefix
+            os.replace(self._path, target)
+        _fsync_dir(parent)
 
     async def close(self) -> None:
         try:
@@ -407,7 +415,7 @@ def _hash_file_range(path: Path, state: _HashState, size: int) -> None:
     state.offset = size
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

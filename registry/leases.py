@@ -96,36 +96,37 @@ class Leases:
     def __init__(self, db: Database, holder: str | None = None) -> None:
         self._db = db
         self.holder = holder or process_identity()
+        self._let_go: set[str] = set()
 
     async def acquire(self, name: str, ttl: float = DEFAULT_TTL) -> Lease | None:
         """Take the lease (free, expired, or already ours) for `ttl` seconds; None if busy.
         Re-acquiring a lease this holder has is a renewal and keeps its generation."""
+        return await self._db.transact(lambda conn: self.acquire_in(conn, name, ttl))
+
+    async def acquire_in(self, conn: WriteConnection, name: str, ttl: float) -> Lease | None:
+        """`acquire` inside the caller's write transaction."""
         holder = self.holder
-
-        async def work(conn: WriteConnection) -> Lease | None:
-            now = utcnow()
-            expires = now + timedelta(seconds=ttl)
-            row = None
-            new = {"name": name, "holder": holder, "expires_at": expires, "generation": 1}
-            key = {"_name": name, "_holder": holder, "_expires": expires, "_now": now}
-            for _ in range(2):  # twice: the holder may release it between our two statements
-                inserted = await conn.execute(insert_ignore(conn, leases_table, ["name"]), new)
-                if inserted.rowcount == 1:  # it was free: ours, nothing more to check
-                    return Lease(name, holder, 1)
-                row = (await conn.execute(_HOLDER, key)).one_or_none()
-                if row is not None:
-                    break
-            if row is None:
-                return None
-            if row.holder == holder:
-                await conn.execute(_RENEW, key)
-                return Lease(name, holder, int(row.generation))
-            taken = await conn.execute(_TAKE_OVER, key)
-            if taken.rowcount != 1:
-                return None
-            return Lease(name, holder, int(row.generation) + 1)
-
-        return await self._db.transact(work)
+        now = utcnow()
+        expires = now + timedelta(seconds=ttl)
+        row = None
+        new = {"name": name, "holder": holder, "expires_at": expires, "generation": 1}
+        key = {"_name": name, "_holder": holder, "_expires": expires, "_now": now}
+        for _ in range(2):  # twice: the holder may release it between our two statements
+            inserted = await conn.execute(insert_ignore(conn, leases_table, ["name"]), new)
+            if inserted.rowcount == 1:  # it was free: ours, nothing more to check
+                return Lease(name, holder, 1)
+            row = (await conn.execute(_HOLDER, key)).one_or_none()
+            if row is not None:
+                break
+        if row is None:
+            return None
+        if row.holder == holder:
+            await conn.execute(_RENEW, key)
+            return Lease(name, holder, int(row.generation))
+        taken = await conn.execute(_TAKE_OVER, key)
+        if taken.rowcount != 1:
+            return None
+        return Lease(name, holder, int(row.generation) + 1)
 
     async def release(self, name: str) -> None:
         """Give the lease up, if this holder has it. Idempotent."""
@@ -135,6 +136,16 @@ class Leases:
             await conn.execute(_RELEASE, {"_name": name, "_holder": holder})
 
         await self._db.transact(work)
+
+    async def release_in(self, conn: WriteConnection, name: str) -> None:
+        """Give the lease up inside the caller's transaction (one write transaction fewer).
+        Once that transaction has committed, call `let_go(name)` so that `hold` does not
+        release it again."""
+        await conn.execute(_RELEASE, {"_name": name, "_holder": self.holder})
+
+    def let_go(self, name: str) -> None:
+        """The lease `name` was released by a committed `release_in`."""
+        self._let_go.add(name)
 
     async def holder_of(self, name: str) -> str | None:
         """Who holds an unexpired lease `name`, or None."""
@@ -149,11 +160,28 @@ class Leases:
         return None if row is None else str(row.holder)
 
     @contextlib.asynccontextmanager
-    async def hold(self, name: str, ttl: float = DEFAULT_TTL) -> AsyncIterator[Lease]:
+    async def hold(
+        self,
+        name: str,
+        ttl: float = DEFAULT_TTL,
+        *,
+        also: Callable[[WriteConnection], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Lease]:
         """Hold `name` for the body, renewing it every ttl/3; raise LeaseBusy at once if
         someone else has it. If a renewal finds the lease taken over, the body's task is
-        cancelled and LeaseLost is raised from the block."""
-        lease = await self.acquire(name, ttl)
+        cancelled and LeaseLost is raised from the block.
+
+        `also` runs in the transaction that takes the lease, once it is taken: what it reads
+        is read under the lease, and if it raises, the lease was never taken."""
+
+        async def take(conn: WriteConnection) -> Lease | None:
+            taken = await self.acquire_in(conn, name, ttl)
+            if taken is not None and also is not None:
+                await also(conn)
+            return taken
+
+        self._let_go.discard(name)
+        lease = await self._db.transact(take)
         if lease is None:
             raise LeaseBusy(name, await self.holder_of(name))
         body = asyncio.current_task()
@@ -186,7 +214,7 @@ class Leases:
         finally:
             renewer.cancel()
             await asyncio.wait([renewer])  # never swallows a cancellation of this task
-            if not lost:
+            if not lost and name not in self._let_go:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.release(name))
 

@@ -45,26 +45,27 @@ _PIN_KEY: Final = ("digest", "holder")
 _PIN_COLUMNS: Final = ("digest", "holder", "expires_at")
 
 
+async def try_pin(conn: WriteConnection, digest: Digest, size: int, holder: str) -> bool:
+    """`pin_blob`'s one attempt, in the caller's transaction: False, pinning nothing, while a
+    collection is deleting the blob. `size` is recorded only for a blob new to the database
+    (`link_blob` records the size of the bytes published)."""
+    await conn.execute(
+        insert_ignore(conn, blobs, ["digest"]), {"digest": str(digest), "size": size}
+    )
+    state = (await conn.execute(_STATE_FOR_SHARE, {"_digest": str(digest)})).scalar_one_or_none()
+    if state != LIVE:  # None: a collection deleted the row after our insert found it
+        return False
+    values = {"digest": str(digest), "holder": holder, "expires_at": utcnow() + PIN_TTL}
+    await conn.execute(upsert_statement(conn, blob_pins, _PIN_KEY, _PIN_COLUMNS), values)
+    return True
+
+
 async def pin_blob(db: Database, digest: Digest, size: int, holder: str) -> None:
     """Keep garbage collection off `digest` until `link_blob`/`unpin_blob` for `holder`.
     Waits while a collection is deleting the blob's current bytes."""
-
-    async def work(conn: WriteConnection) -> bool:
-        await conn.execute(
-            insert_ignore(conn, blobs, ["digest"]), {"digest": str(digest), "size": size}
-        )
-        state = (
-            await conn.execute(_STATE_FOR_SHARE, {"_digest": str(digest)})
-        ).scalar_one_or_none()
-        if state != LIVE:  # None: a collection deleted the row after our insert found it
-            return False
-        values = {"digest": str(digest), "holder": holder, "expires_at": utcnow() + PIN_TTL}
-        await conn.execute(upsert_statement(conn, blob_pins, _PIN_KEY, _PIN_COLUMNS), values)
-        return True
-
     deadline = time.monotonic() + _WAIT_FOR_DELETION
     delay = 0.01
-    while not await db.transact(work):
+    while not await db.transact(lambda conn: try_pin(conn, digest, size, holder)):
         if time.monotonic() > deadline:
             raise RegistryError(
                 TOOMANYREQUESTS,
@@ -78,13 +79,17 @@ async def unpin_blob(conn: WriteConnection, digest: Digest, holder: str) -> None
     await conn.execute(_UNPIN, {"_digest": str(digest), "_holder": holder})
 
 
-async def link_blob(conn: WriteConnection, repo_id: int, info: BlobInfo) -> None:
+async def link_blob(
+    conn: WriteConnection, repo_id: int, info: BlobInfo, *, pinned: bool = False
+) -> None:
     """Record `info` (whose bytes are published) as linked into the repository. Refused when
-    garbage collection is deleting the blob, which a pin taken before publishing prevents."""
+    garbage collection is deleting the blob, which a pin taken before publishing prevents.
+    `pinned`: the caller holds a pin, so the blob's row exists (and is checked all the same)."""
     digest = str(info.digest)
-    await conn.execute(
-        insert_ignore(conn, blobs, ["digest"]), {"digest": digest, "size": info.size}
-    )
+    if not pinned:
+        await conn.execute(
+            insert_ignore(conn, blobs, ["digest"]), {"digest": digest, "size": info.size}
+        )
     result = await conn.execute(
         _LINK_LIVE, {"_digest": digest, "_size": info.size, "_now": utcnow()}
     )

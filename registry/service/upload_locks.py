@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
-from registry.db import Database
+from registry.db import Database, WriteConnection
 from registry.holders import holder_name, known_dead
 from registry.leases import LeaseBusy, LeaseLost, Leases
 
@@ -35,6 +35,21 @@ class UploadBusy(Exception):
         self.upload_id = upload_id
 
 
+class UploadHold:
+    """A request's hold on one upload. Its last transaction may give the hold up too
+    (`release_in`, then `released` once committed), saving a transaction of its own."""
+
+    def __init__(self, leases: Leases, name: str) -> None:
+        self._leases = leases
+        self._name = name
+
+    async def release_in(self, conn: WriteConnection) -> None:
+        await self._leases.release_in(conn, self._name)
+
+    def released(self) -> None:
+        self._leases.let_go(self._name)
+
+
 class UploadLocks:
     def __init__(
         self, db: Database, ttl: float = UPLOAD_LEASE_TTL, wait: float = UPLOAD_BUSY_WAIT
@@ -44,28 +59,37 @@ class UploadLocks:
         self._wait = wait
 
     @contextlib.asynccontextmanager
-    async def hold(self, upload_id: str) -> AsyncIterator[None]:
+    async def hold(
+        self, upload_id: str, also: Callable[[WriteConnection], Awaitable[None]] | None = None
+    ) -> AsyncIterator[UploadHold]:
         """Hold the upload, or raise UploadBusy if another request keeps it for longer than
-        `wait` seconds (or took it over from this one, which stalled past the ttl)."""
+        `wait` seconds (or took it over from this one, which stalled past the ttl). `also`
+        runs in the transaction that takes the hold (see Leases.hold)."""
         name = f"upload:{upload_id}"
         # The holder is this request, not the process: two requests of one process exclude
         # each other too.
         leases = Leases(self._db, holder_name())
         try:
             async with contextlib.AsyncExitStack() as stack:
-                await self._take(stack, leases, name)
-                yield
+                await self._take(stack, leases, name, also)
+                yield UploadHold(leases, name)
         except (LeaseBusy, LeaseLost):
             raise UploadBusy(upload_id) from None
 
-    async def _take(self, stack: contextlib.AsyncExitStack, leases: Leases, name: str) -> None:
+    async def _take(
+        self,
+        stack: contextlib.AsyncExitStack,
+        leases: Leases,
+        name: str,
+        also: Callable[[WriteConnection], Awaitable[None]] | None,
+    ) -> None:
         # A client that lost its connection mid-chunk often asks again before the server has
         # finished with the cut-off request: give that request a moment to let go.
         loop = asyncio.get_running_loop()
         deadline, delay = loop.time() + self._wait, 0.02
         while True:
             try:
-                await stack.enter_async_context(leases.hold(name, self._ttl))
+                await stack.enter_async_context(leases.hold(name, self._ttl, also=also))
                 return
             except LeaseBusy as busy:
                 if busy.holder is not None and known_dead(busy.holder):

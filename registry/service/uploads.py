@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy import bindparam, delete, select, update
 
 from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound
-from registry.db import Database, WriteConnection
+from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import repositories, upload_sessions, utcnow
 from registry.errcode import (
     BLOB_UPLOAD_UNKNOWN,
@@ -23,9 +24,9 @@ from registry.errcode import (
     RegistryError,
 )
 from registry.quota import Quotas
-from registry.service.pins import link_blob, pin_blob, unpin_blob
+from registry.service.pins import link_blob, pin_blob, try_pin, unpin_blob
 from registry.service.repos import ensure_repository
-from registry.service.upload_locks import UploadBusy, UploadLocks
+from registry.service.upload_locks import UploadBusy, UploadHold, UploadLocks
 from registry.webhooks import Outbox
 
 _SESSION_IN_REPO = (
@@ -36,12 +37,25 @@ _SESSION_IN_REPO = (
 
 # Built once (see registry.db.insert_ignore): every upload runs these.
 _NEW_SESSION = upload_sessions.insert()
+# The session of a repository that exists (nearly always): one statement, no lookup first.
+_NEW_SESSION_IN_REPO = upload_sessions.insert().from_select(
+    ["id", "repository_id", "started_at", "updated_at", "state"],
+    select(
+        bindparam("id", type_=upload_sessions.c.id.type),
+        repositories.c.id,
+        bindparam("now", type_=upload_sessions.c.started_at.type),
+        bindparam("now", type_=upload_sessions.c.updated_at.type),
+        bindparam("state", type_=upload_sessions.c.state.type),
+    ).where(repositories.c.name == bindparam("repo")),
+)
 _TOUCH = (
     update(upload_sessions)
     .where(upload_sessions.c.id == bindparam("_id"))
     .values(updated_at=bindparam("_now"), state=bindparam("_state"))
 )
 _FORGET = delete(upload_sessions).where(upload_sessions.c.id == bindparam("_id"))
+# A body up to this size is written well within a pin's lifetime: its pin is taken up front.
+_EARLY_PIN_BYTES: Final = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +98,13 @@ class UploadService:
         await upload.close()
 
         async def work(conn: WriteConnection) -> None:
-            repo_id = await ensure_repository(conn, repo)
-            await conn.execute(
-                _NEW_SESSION, {"id": upload.id, "repository_id": repo_id, "state": upload.state()}
+            session = {"id": upload.id, "state": upload.state()}
+            found = await conn.execute(
+                _NEW_SESSION_IN_REPO, {**session, "repo": repo, "now": utcnow()}
             )
+            if found.rowcount != 1:  # the repository's first upload
+                repo_id = await ensure_repository(conn, repo)
+                await conn.execute(_NEW_SESSION, {**session, "repository_id": repo_id})
 
         try:
             await self._db.transact(work)
@@ -111,8 +128,8 @@ class UploadService:
     ) -> UploadState:
         """Append one chunk. Out of order, or while another request writes to the same upload:
         RANGE_INVALID (416), and the session is untouched."""
-        async with self._hold(repo, upload_id) as state:
-            upload = await self._resume(upload_id, state)
+        async with self._hold(repo, upload_id) as held:
+            upload = await self._resume(upload_id, held.state)
             try:
                 await _write_chunk(upload, body, chunk_range, length)
             finally:
@@ -132,14 +149,30 @@ class UploadService:
     ) -> BlobInfo:
         """Write the optional final chunk, verify the whole blob against `digest`, publish it
         and link it into `repo`. On a digest mismatch the session is gone and nothing is stored."""
-        async with self._hold(repo, upload_id) as state:
+        # The pin is taken with the hold, in one transaction, when the body is small enough
+        # for the pin to outlive writing it (a pin expires; see pins.PIN_TTL).
+        early = length is not None and length <= _EARLY_PIN_BYTES
+        size_hint = chunk_range.end + 1 if chunk_range is not None else length or 0
+        async with self._hold(repo, upload_id, (digest, size_hint) if early else None) as held:
             # A store resumes an empty ingest with hashing from the start (the filesystem's
             # in this process, S3's from the saved state): a whole blob in this one request is
             # hashed as it is written, never read back.
-            upload = await self._resume(upload_id, state)
+            pinned = held.pinned
             try:
-                await _write_chunk(upload, body, chunk_range, length)
-                await pin_blob(self._db, digest, upload.size, upload_id)
+                upload = await self._resume(upload_id, held.state)
+                try:
+                    await _write_chunk(upload, body, chunk_range, length)
+                except BaseException:
+                    await upload.close()
+                    raise
+            except BaseException:
+                if pinned:
+                    await self._unpin(digest, upload_id)
+                raise
+            try:
+                if not pinned:
+                    await pin_blob(self._db, digest, upload.size, upload_id)
+                    pinned = True
             except BaseException:
                 await upload.close()
                 raise
@@ -153,11 +186,12 @@ class UploadService:
                 raise
 
             async def work(conn: WriteConnection) -> None:
-                await link_blob(conn, await ensure_repository(conn, repo), info)
+                await link_blob(conn, await ensure_repository(conn, repo), info, pinned=True)
                 await unpin_blob(conn, digest, upload_id)
                 await _forget(conn, upload_id)
                 await self._quotas.enforce(conn, repo)
                 await self._events.blob_pushed(conn, repo, str(info.digest), info.size)
+                await held.hold.release_in(conn)
 
             try:
                 await self._db.transact(work)
@@ -168,6 +202,7 @@ class UploadService:
             except BaseException:
                 await self._unpin(digest, upload_id)
                 raise
+            held.hold.released()
         return info
 
     async def _discard(self, upload_id: str) -> None:
@@ -211,20 +246,36 @@ class UploadService:
 
     async def cancel(self, repo: str, upload_id: str) -> None:
         """DELETE of an upload: under its hold, so a PATCH or PUT in flight is not cut off."""
-        async with self._hold(repo, upload_id) as state:
-            upload = await self._resume(upload_id, state)
+        async with self._hold(repo, upload_id) as held:
+            upload = await self._resume(upload_id, held.state)
             await upload.abort()
-            await self._db.transact(lambda conn: _forget(conn, upload_id))
+
+            async def work(conn: WriteConnection) -> None:
+                await _forget(conn, upload_id)
+                await held.hold.release_in(conn)
+
+            await self._db.transact(work)
+            held.hold.released()
 
     @contextlib.asynccontextmanager
-    async def _hold(self, repo: str, upload_id: str) -> AsyncIterator[bytes | None]:
-        """Hold the upload; yields the session's saved blobstore state."""
-        await self._check_session(repo, upload_id)  # no leases for unknown ids
+    async def _hold(
+        self, repo: str, upload_id: str, pin: tuple[Digest, int] | None = None
+    ) -> AsyncIterator[_Held]:
+        """Hold the upload; yields the session's saved blobstore state, read under the hold
+        (the previous holder may have saved a newer one while this request waited for it).
+        With `pin` (digest, size hint), also tries to pin the blob in that transaction."""
+        held = _Held()
+
+        async def under_hold(conn: WriteConnection) -> None:
+            # Raising here rolls the hold back: no leases for unknown ids.
+            held.state = await _session_state(conn, repo, upload_id)
+            if pin is not None:
+                held.pinned = await try_pin(conn, pin[0], pin[1], upload_id)
+
         try:
-            async with self._locks.hold(upload_id):
-                # Read under the hold: the previous holder may have saved a newer state
-                # while this request waited for it.
-                yield await self._check_session(repo, upload_id)
+            async with self._locks.hold(upload_id, under_hold) as hold:
+                held.hold = hold
+                yield held
         except UploadBusy:
             upload = await self._open(repo, upload_id)
             await upload.close()
@@ -244,13 +295,25 @@ class UploadService:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
 
     async def _check_session(self, repo: str, upload_id: str) -> bytes | None:
-        """The session's saved blobstore state; BLOB_UPLOAD_UNKNOWN when there is no session."""
         async with self._db.read() as conn:
-            params = {"id": upload_id, "repo": repo}
-            found = (await conn.execute(_SESSION_IN_REPO, params)).one_or_none()
-        if found is None:
-            raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-        return found.state or None
+            return await _session_state(conn, repo, upload_id)
+
+
+class _Held:
+    """What `_hold` found: the session's saved state, whether the blob got pinned, and the
+    hold itself (which the last transaction under it may release)."""
+
+    state: bytes | None = None
+    pinned: bool = False
+    hold: UploadHold
+
+
+async def _session_state(conn: ReadConnection, repo: str, upload_id: str) -> bytes | None:
+    """The session's saved blobstore state; BLOB_UPLOAD_UNKNOWN when there is no session."""
+    found = (await conn.execute(_SESSION_IN_REPO, {"id": upload_id, "repo": repo})).one_or_none()
+    if found is None:
+        raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
+    return found.state or None
 
 
 def range_header(size: int) -> str:
