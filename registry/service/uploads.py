@@ -30,7 +30,7 @@ from registry.service.upload_locks import UploadBusy, UploadHold, UploadLocks
 from registry.webhooks import Outbox
 
 _SESSION_IN_REPO = (
-    select(upload_sessions.c.id, upload_sessions.c.state)
+    select(upload_sessions.c.repository_id, upload_sessions.c.state)
     .join(repositories, repositories.c.id == upload_sessions.c.repository_id)
     .where(upload_sessions.c.id == bindparam("id"), repositories.c.name == bindparam("repo"))
 )
@@ -186,9 +186,13 @@ class UploadService:
                 raise
 
             async def work(conn: WriteConnection) -> None:
-                await link_blob(conn, await ensure_repository(conn, repo), info, pinned=True)
+                # While its session exists, so does the repository (deleting it cascades).
+                if await _forget(conn, upload_id):
+                    repo_id = held.repository_id
+                else:
+                    repo_id = await ensure_repository(conn, repo)
+                await link_blob(conn, repo_id, info, pinned=True)
                 await unpin_blob(conn, digest, upload_id)
-                await _forget(conn, upload_id)
                 await self._quotas.enforce(conn, repo)
                 await self._events.blob_pushed(conn, repo, str(info.digest), info.size)
                 await held.hold.release_in(conn)
@@ -268,7 +272,7 @@ class UploadService:
 
         async def under_hold(conn: WriteConnection) -> None:
             # Raising here rolls the hold back: no leases for unknown ids.
-            held.state = await _session_state(conn, repo, upload_id)
+            held.repository_id, held.state = await _session(conn, repo, upload_id)
             if pin is not None:
                 held.pinned = await try_pin(conn, pin[0], pin[1], upload_id)
 
@@ -296,24 +300,26 @@ class UploadService:
 
     async def _check_session(self, repo: str, upload_id: str) -> bytes | None:
         async with self._db.read() as conn:
-            return await _session_state(conn, repo, upload_id)
+            return (await _session(conn, repo, upload_id))[1]
 
 
 class _Held:
     """What `_hold` found: the session's saved state, whether the blob got pinned, and the
     hold itself (which the last transaction under it may release)."""
 
+    repository_id: int = 0
     state: bytes | None = None
     pinned: bool = False
     hold: UploadHold
 
 
-async def _session_state(conn: ReadConnection, repo: str, upload_id: str) -> bytes | None:
-    """The session's saved blobstore state; BLOB_UPLOAD_UNKNOWN when there is no session."""
+async def _session(conn: ReadConnection, repo: str, upload_id: str) -> tuple[int, bytes | None]:
+    """The session's repository id and saved blobstore state; BLOB_UPLOAD_UNKNOWN when there
+    is no session."""
     found = (await conn.execute(_SESSION_IN_REPO, {"id": upload_id, "repo": repo})).one_or_none()
     if found is None:
         raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-    return found.state or None
+    return int(found.repository_id), found.state or None
 
 
 def range_header(size: int) -> str:
@@ -350,5 +356,6 @@ async def _touch(conn: WriteConnection, upload_id: str, state: bytes) -> None:
     await conn.execute(_TOUCH, {"_id": upload_id, "_now": utcnow(), "_state": state})
 
 
-async def _forget(conn: WriteConnection, upload_id: str) -> None:
-    await conn.execute(_FORGET, {"_id": upload_id})
+async def _forget(conn: WriteConnection, upload_id: str) -> bool:
+    """Delete the session's row; False if it was gone already."""
+    return (await conn.execute(_FORGET, {"_id": upload_id})).rowcount == 1
