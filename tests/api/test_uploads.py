@@ -28,6 +28,20 @@ async def _leases_held(config: Config) -> list[str]:
         await db.dispose()
 
 
+async def _pins_held(config: Config) -> list[str]:
+    from sqlalchemy import select
+
+    from registry.db import Database
+    from registry.db.models import blob_pins
+
+    db = Database(config.database_url)
+    try:
+        async with db.read() as conn:
+            return list((await conn.execute(select(blob_pins.c.digest))).scalars())
+    finally:
+        await db.dispose()
+
+
 async def _start(client: Client, repo: str) -> str:
     response = await client.post(f"/v2/{repo}/blobs/uploads/")
     assert response.status == 202
@@ -93,6 +107,45 @@ async def test_patch_without_content_range_streams_whole_blob(client: Client) ->
     assert response.headers["Range"] == f"0-{len(data) - 1}"
     response = await client.put(f"{response.headers['Location']}?digest={digest_of(data)}")
     assert response.status == 201
+
+
+async def test_a_streamed_body_in_uneven_http_chunks_is_stored_intact(
+    client: Client, config: Config
+) -> None:
+    # No Content-Length (Transfer-Encoding: chunked), more than one read-ahead piece, and
+    # pieces that do not line up with anything the server reads in.
+    pieces = [bytes([i % 251]) * (7919 * i + 13) for i in range(1, 40)]
+    data = b"".join(pieces)
+    assert len(data) > 3 << 20
+
+    async def body() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    location = await _start(client, "streamed")
+    response = await client.put(f"{location}?digest={digest_of(data)}", data=body())
+    assert response.status == 201, await response.text()
+    fetched = await client.get(f"/v2/streamed/blobs/{digest_of(data)}")
+    assert await fetched.read() == data
+    assert await _leases_held(config) == []
+    assert await _pins_held(config) == []
+    assert list((config.blob_root / "ingest").iterdir()) == []
+
+
+async def test_a_refused_final_chunk_leaves_no_pin_and_the_session_usable(
+    client: Client, config: Config
+) -> None:
+    data = b"0123456789"
+    location = await _start(client, "refused")
+    url = f"{location}?digest={digest_of(data)}"
+    bad = await client.put(url, data=data[:5], headers={"Content-Range": "0-9"})
+    assert bad.status == 400
+    assert await error_code(bad) == "SIZE_INVALID"
+    assert await _pins_held(config) == []
+    assert await _leases_held(config) == []
+    good = await client.put(url, data=data)
+    assert good.status == 201
+    assert await (await client.get(f"/v2/refused/blobs/{digest_of(data)}")).read() == data
 
 
 async def test_out_of_order_chunk_is_416_and_session_stays_usable(client: Client) -> None:
@@ -174,6 +227,7 @@ async def test_digest_mismatch_publishes_nothing(client: Client, config: Config)
     assert (await client.get(f"/v2/mismatch/blobs/{digest_of(b'actual bytes')}")).status == 404
     assert (await client.get(location)).status == 404
     assert await _leases_held(config) == []
+    assert await _pins_held(config) == []  # taken with the hold, dropped with the upload
     assert list((config.blob_root / "ingest").iterdir()) == []
     mono = await client.post(f"/v2/mismatch/blobs/uploads/?digest={wrong}", data=b"other bytes")
     assert mono.status == 400
