@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -33,10 +34,16 @@ def configure(config: LogConfig) -> None:
     root.setLevel(config.level.upper())
 
 
+class RedactedFields(dict[str, Any]):
+    """A record's `fields` whose strings its maker has already redacted (the access log's)."""
+
+
 def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
     """The record's `extra={"fields": ...}`, strings redacted (they come after the record
     factory that redacts the message has run)."""
     fields = getattr(record, "fields", None)
+    if isinstance(fields, RedactedFields):
+        return fields
     if not isinstance(fields, Mapping):
         return {}
     return {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
@@ -46,6 +53,16 @@ class TextFormatter(logging.Formatter):
     def __init__(self, static: Mapping[str, Any] | None = None) -> None:
         super().__init__(TEXT_FORMAT)
         self._static = dict(static or {})
+        self._second = -1
+        self._second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # strftime once a second, not once a line: a busy access log writes thousands a second.
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
