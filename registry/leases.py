@@ -190,19 +190,27 @@ class Leases:
         async def renew() -> None:
             nonlocal lost
             while True:
-                await asyncio.sleep(ttl / 3)
                 try:
                     again = await self.acquire(name, ttl)
                 except Exception:  # a passing database error: retry next round
                     log.warning("renewing lease %s failed", name, exc_info=True)
-                    continue
-                if again is None or again.generation != lease.generation:
-                    lost = True
-                    if body is not None:
-                        body.cancel()
-                    return
+                else:
+                    if again is None or again.generation != lease.generation:
+                        lost = True
+                        if body is not None:
+                            body.cancel()
+                        return
+                await asyncio.sleep(ttl / 3)
 
-        renewer = asyncio.create_task(renew())
+        # Most holds (an upload's request) end well before the first renewal: a timer costs
+        # less than a task started, cancelled and waited for on every one of them.
+        renewer: asyncio.Task[None] | None = None
+
+        def start_renewing() -> None:
+            nonlocal renewer
+            renewer = asyncio.create_task(renew())
+
+        timer = asyncio.get_running_loop().call_later(ttl / 3, start_renewing)
         try:
             yield lease
         except asyncio.CancelledError:
@@ -212,8 +220,10 @@ class Leases:
                 raise LeaseLost(f"lease {name} was taken over") from None
             raise
         finally:
-            renewer.cancel()
-            await asyncio.wait([renewer])  # never swallows a cancellation of this task
+            timer.cancel()
+            if renewer is not None:
+                renewer.cancel()
+                await asyncio.wait([renewer])  # never swallows a cancellation of this task
             if not lost and name not in self._let_go:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.release(name))
