@@ -134,8 +134,14 @@ class UploadService:
                 await _write_chunk(upload, body, chunk_range, length)
             finally:
                 await upload.close()
-                # Also when the client went away mid-chunk: what arrived is kept, as on disk.
-                await self._db.transact(lambda conn: _touch(conn, upload_id, upload.state()))
+
+                async def work(conn: WriteConnection) -> None:
+                    # Also when the client went away mid-chunk: what arrived is kept, as on disk.
+                    await _touch(conn, upload_id, upload.state())
+                    await held.hold.release_in(conn)
+
+                await self._db.transact(work)
+                held.hold.released()
         return UploadState(upload_id, upload.size)
 
     async def complete(
