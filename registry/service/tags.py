@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, literal, select
+from sqlalchemy import Text, bindparam, case, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import Select
 
@@ -38,9 +38,9 @@ def _page_query(dialect: str) -> Select[Any]:
 
     The database builds the JSON: fetching 500 names as rows through SQLAlchemy and encoding
     them again was more than half of a 500-tag listing. The last name and the next one are
-    index look-ups by offset (max() over the page doubled SQLite's time). Names compare and
-    sort byte-wise, as the spec wants (Go's sort.Strings): SQLite's default collation does;
-    on PostgreSQL "C" does, whatever the database's locale."""
+    index look-ups by offset (max() over the page doubled SQLite's time), made only when the
+    page is full. Names compare and sort byte-wise, as the spec wants (Go's sort.Strings):
+    SQLite's default collation does; on PostgreSQL "C" does, whatever the database's locale."""
     repo_id = select(repositories.c.id).where(repositories.c.name == bindparam("repo"))
     name = tags.c.name if dialect == "sqlite" else tags.c.name.collate("C")
     after = (
@@ -55,11 +55,14 @@ def _page_query(dialect: str) -> Select[Any]:
     else:
         in_order = aggregate_order_by(page.c.name, page.c.name.collate("C"))
         names = func.coalesce(cast(func.json_agg(in_order), Text), literal("[]"))
+    full = func.count() == bindparam("limit")  # else neither look-up runs: no next page
     return select(
         repo_id.scalar_subquery().label("repo_id"),
         names.label("names"),
-        after.offset(bindparam("final")).limit(1).scalar_subquery().label("last"),
-        after.offset(bindparam("limit")).limit(1).scalar_subquery().label("following"),
+        case((full, after.offset(bindparam("final")).limit(1).scalar_subquery())).label("last"),
+        case((full, after.offset(bindparam("limit")).limit(1).scalar_subquery())).label(
+            "following"
+        ),
     ).select_from(page)
 
 
