@@ -225,7 +225,8 @@ def _leave(status: int) -> NoReturn:
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None when started with the descriptor closed
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe: Python's own exit says 120
             status = status or 120
     os._exit(status)
