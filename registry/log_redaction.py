@@ -5,7 +5,8 @@ so every record of every logger has its message and traceback text redacted befo
 handler sees it, whichever handler or formatter is configured later; aiohttp's own errors
 included, which quote what they failed to parse (an oversized `Authorization` header, say).
 aiohttp's access logger also attaches request fields as record attributes after the record
-is made; a filter on that logger redacts those. Code that shows a URL or a header outside
+is made; a filter on that logger redacts those. Structured `fields` (Berth's access log) are
+redacted by registry.logs' formatters as they write them. Code that shows a URL or a header outside
 logging (a CLI message) calls `redact()` itself.
 """
 
@@ -39,12 +40,18 @@ _RULES: Final = (
     # user:password@host in URLs (database URLs, upstream registries)
     (("@",), re.compile(r"(//[^/:@\s'\"]+:)[^@/\s'\"]+@"), rf"\1{REDACTED}@"),
 )
+# Every needle above, in one pass: most lines (an access log's) contain none of them.
+_ANY_NEEDLE: Final = re.compile(
+    "|".join(re.escape(needle) for needles, _, _ in _RULES for needle in needles), re.IGNORECASE
+)
 _STANDARD_ATTRIBUTES: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _installed = False
 
 
 def redact(text: str) -> str:
     """`text` with every credential, token and signature it contains replaced."""
+    if _ANY_NEEDLE.search(text) is None:
+        return text
     lowered = text.lower()
     for needles, pattern, replacement in _RULES:
         if any(needle in lowered for needle in needles):
@@ -68,7 +75,7 @@ def _scrub(record: logging.LogRecord) -> None:
 
 
 class _RedactAttributes(logging.Filter):
-    """For loggers that pass `extra=` fields (aiohttp.access, berth.access): redact the string
+    """For loggers that set request fields as record attributes (aiohttp.access): redact the string
     fields, and the strings of dict fields."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -98,4 +105,5 @@ def install() -> None:
 
     logging.setLogRecordFactory(factory)
     logging.getLogger("aiohttp.access").addFilter(_RedactAttributes())
-    logging.getLogger("berth.access").addFilter(_RedactAttributes())  # its `fields` dict
+    # berth.access passes its fields as `extra={"fields": ...}`, which registry.logs' formatters
+    # redact when they write them.

@@ -6,12 +6,14 @@ them as key=value, the JSON one merges them into the object, with `log.fields` o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from registry.config import LogConfig
 from registry.log_redaction import redact
@@ -21,7 +23,7 @@ TEXT_FORMAT: Final = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)
 
 def configure(config: LogConfig) -> None:
     """Send the root logger's records to stderr in `config.formatter` at `config.level`."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LoopBatchingHandler(sys.stderr)
     if config.formatter == "json":
         handler.setFormatter(JSONFormatter(config.fields))
     else:
@@ -33,10 +35,62 @@ def configure(config: LogConfig) -> None:
     root.setLevel(config.level.upper())
 
 
+def flush() -> None:
+    """Write what the root logger's handlers hold (before a worker exits)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
+class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that, on an event loop's thread, writes the lines of one loop
+    iteration in one write: a busy server's access log is a line per request, and a write per
+    line cost a blob HEAD ~8% of its CPU. Lines from other threads are written at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._batch: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001  (logging reports its own failures)
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write(line)
+            return
+        if not self._batch:
+            loop.call_soon(self.flush)
+        self._batch.append(line)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            self._write("")
+            super().flush()
+
+    def _write(self, line: str) -> None:
+        text = "".join(self._batch) + line if self._batch else line
+        self._batch.clear()
+        if text:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except Exception:  # noqa: BLE001
+                self.handleError(logging.makeLogRecord({"msg": text}))
+
+
+class RedactedFields(dict[str, Any]):
+    """A record's `fields` whose strings its maker has already redacted (the access log's)."""
+
+
 def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
     """The record's `extra={"fields": ...}`, strings redacted (they come after the record
     factory that redacts the message has run)."""
     fields = getattr(record, "fields", None)
+    if isinstance(fields, RedactedFields):
+        return fields
     if not isinstance(fields, Mapping):
         return {}
     return {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
@@ -46,6 +100,16 @@ class TextFormatter(logging.Formatter):
     def __init__(self, static: Mapping[str, Any] | None = None) -> None:
         super().__init__(TEXT_FORMAT)
         self._static = dict(static or {})
+        self._second = -1
+        self._second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # strftime once a second, not once a line: a busy access log writes thousands a second.
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)

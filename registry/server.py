@@ -139,8 +139,11 @@ def _run_worker(
     ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve; ConfigError or StartupError if the app cannot start."""
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(config, sock, context, debug_sock, ready))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve(config, sock, context, debug_sock, ready))
+    finally:
+        logs.flush()  # the last loop iteration's lines
 
 
 async def _serve(

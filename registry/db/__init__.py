@@ -1,12 +1,13 @@
 """SQL metadata: tables, the engine, write transactions, the read path and migrations."""
 
-from registry.db.database import Database, ReadConnection, WriteConnection
+from registry.db.database import Database, ReadConnection, Result, WriteConnection
 from registry.db.engine import insert_ignore, make_engine, transact, upsert, upsert_statement
 from registry.db.migrate import alembic_config, upgrade
 
 __all__ = [
     "Database",
     "ReadConnection",
+    "Result",
     "WriteConnection",
     "alembic_config",
     "insert_ignore",

@@ -11,27 +11,58 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
 
 from registry.config import DatabasePoolConfig
+from registry.db import sqlite_direct
 from registry.db.engine import make_engine, transact
+from registry.db.sqlite_direct import Statements
 
 T = TypeVar("T")
 _LOCK_WAIT: Final = 30.0  # seconds a writer waits for another process's write lock
 
 
+Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]]  # one row's, or executemany's
+
+
+class ScalarResult(Protocol):
+    def __iter__(self) -> Iterator[Any]: ...
+    def all(self) -> Sequence[Any]: ...
+    def first(self) -> Any: ...
+    def one(self) -> Any: ...
+    def one_or_none(self) -> Any: ...
+
+
+class Result(Protocol):
+    """What services use of a statement's result: SQLAlchemy's CursorResult, or on SQLite's
+    hot paths registry.db.sqlite_direct's."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def first(self) -> Any: ...
+    def one(self) -> Any: ...
+    def one_or_none(self) -> Any: ...
+    def all(self) -> Sequence[Any]: ...
+    def fetchall(self) -> Sequence[Any]: ...
+    def scalar(self) -> Any: ...
+    def scalar_one(self) -> Any: ...
+    def scalar_one_or_none(self) -> Any: ...
+    def scalars(self) -> ScalarResult: ...
+
+
 class ReadConnection(Protocol):
     async def execute(
-        self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> CursorResult[Any]: ...
+        self, statement: Executable, parameters: Parameters | None = None
+    ) -> Result: ...
 
 
 class WriteConnection(ReadConnection, Protocol):
@@ -40,8 +71,9 @@ class WriteConnection(ReadConnection, Protocol):
 
 
 class _SyncReader:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, statements: Statements) -> None:
         self._conn = conn
+        self._statements = statements
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -51,9 +83,13 @@ class _SyncReader:
     def dialect(self) -> Dialect:
         return self._conn.dialect
 
-    async def execute(
-        self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> CursorResult[Any]:
+    async def execute(self, statement: Executable, parameters: Parameters | None = None) -> Result:
+        if parameters is None or isinstance(parameters, Mapping):  # not executemany
+            direct = sqlite_direct.execute(
+                self._conn, self._statements, statement, parameters or {}
+            )
+            if direct is not None:
+                return direct
         return self._conn.execute(statement, parameters)
 
 
@@ -73,6 +109,8 @@ class Database:
             sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
             self._sync = _sync_engine(sync_url, query_only=True)
             self._writer = _sync_engine(sync_url, query_only=False)
+            self._read_statements = Statements(self._sync.dialect)
+            self._write_statements = Statements(self._writer.dialect)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[ReadConnection]:
@@ -83,7 +121,7 @@ class Database:
             return
         reader = self._reader
         if reader is None:
-            reader = self._reader = _SyncReader(self._sync.connect())
+            reader = self._reader = _SyncReader(self._sync.connect(), self._read_statements)
         try:
             yield reader
         except DBAPIError:
@@ -114,7 +152,7 @@ class Database:
                         raise
                 else:
                     try:
-                        result = await work(_SyncWriter(conn))
+                        result = await work(_SyncWriter(conn, self._write_statements))
                     except BaseException:
                         conn.exec_driver_sql("ROLLBACK")
                         raise

@@ -8,7 +8,9 @@ template and the repository, never the query string (signed URLs, tokens) or any
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import os
 import re
 import time
 import uuid
@@ -20,6 +22,8 @@ from prometheus_client import Counter, Histogram
 
 from registry import metrics
 from registry.auth.state import IDENTITY
+from registry.log_redaction import redact
+from registry.logs import RedactedFields
 from registry.request_context import CURRENT_REQUEST, REQUEST_ID
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
@@ -46,7 +50,7 @@ def observe_middleware(access_log_enabled: bool) -> Middleware:
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
         sent = request.headers.get(REQUEST_ID_HEADER, "")
-        request[REQUEST_ID] = sent if _SANE_ID.fullmatch(sent) else str(uuid.uuid4())
+        request[REQUEST_ID] = sent if _SANE_ID.fullmatch(sent) else _request_ids.next()
         token = CURRENT_REQUEST.set(request)
         status = 500
         response: web.StreamResponse | None = None
@@ -62,6 +66,26 @@ def observe_middleware(access_log_enabled: bool) -> Middleware:
             _record(request, response, status, time.perf_counter() - start, access_log_enabled)
 
     return observe
+
+
+class _RequestIds:
+    """UUID-shaped request ids: a random prefix per process and a counter. Unique across
+    workers and replicas like uuid4's, without a getrandom call and a UUID object a request."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # workers must not share a prefix
+
+    def _reset(self) -> None:
+        self._prefix = str(uuid.uuid4())[:24]
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) % _COUNTER_SPAN:012x}"
+
+
+_COUNTER_SPAN: Final = 1 << 48
+_request_ids = _RequestIds()
 
 
 def _record(
@@ -81,23 +105,30 @@ def _record(
         bytes_in.inc(received)
     if sent:
         bytes_out.inc(sent)
-    if not log_it:
+    if not log_it or not access_log.isEnabledFor(logging.INFO):
         return
     identity = request.get(IDENTITY)
-    fields = {
-        "request_id": request[REQUEST_ID],
-        "method": method,
-        "route": route,
-        "path": request.path,  # never the query string: signed URLs and tokens live there
-        "repository": request.match_info.get("name", ""),
-        "status": status,
-        "bytes_in": received,
-        "bytes_out": sent,
-        "duration": round(duration, 6),
-        "user": identity.user if identity is not None and identity.user else "",
-        "remote": request.remote or "",
-    }
-    access_log.info("%s %s %d %.3fs", method, route, status, duration, extra={"fields": fields})
+    # The record is made and handed over directly: Logger.info would also look up the caller's
+    # frame and run the redacting record factory, for a message made of the method, the route
+    # template and numbers. What the client sent is redacted here, once.
+    record = logging.LogRecord(
+        access_log.name, logging.INFO, __file__, 0, "%s %s %d %.3fs",
+        (method, route, status, duration), None,
+    )  # fmt: skip
+    record.fields = RedactedFields(
+        request_id=redact(request[REQUEST_ID]),
+        method=method,
+        route=route,
+        path=redact(request.path),  # never the query string: signed URLs and tokens live there
+        repository=redact(request.match_info.get("name", "")),
+        status=status,
+        bytes_in=received,
+        bytes_out=sent,
+        duration=round(duration, 6),
+        user=redact(identity.user) if identity is not None and identity.user else "",
+        remote=request.remote or "",
+    )
+    access_log.handle(record)
 
 
 @functools.lru_cache(maxsize=4096)

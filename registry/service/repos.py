@@ -12,7 +12,8 @@ _ID_BY_NAME = select(repositories.c.id).where(repositories.c.name == bindparam("
 
 async def repository_id(conn: ReadConnection, name: str) -> int | None:
     result = await conn.execute(_ID_BY_NAME, {"name": name})
-    return result.scalar_one_or_none()
+    found: int | None = result.scalar_one_or_none()
+    return found
 
 
 async def ensure_repository(conn: WriteConnection, name: str) -> int:

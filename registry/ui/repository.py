@@ -154,4 +154,5 @@ async def manifest_digest(db: Database, repository: str, reference: str) -> str 
         )
     async with db.read() as conn:
         found = await conn.execute(query.where(repositories.c.name == repository))
-        return found.scalar_one_or_none()
+        digest: str | None = found.scalar_one_or_none()
+        return digest

@@ -155,7 +155,7 @@ async def refresh_usage(db: Database) -> None:
 
     async def work(conn: WriteConnection) -> None:
         await conn.execute(delete(storage_usage))
-        await conn.execute(insert(storage_usage), rows)  # type: ignore[arg-type]  # executemany
+        await conn.execute(insert(storage_usage), rows)  # executemany
 
     await db.transact(work)
 

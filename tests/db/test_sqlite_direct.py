@@ -1,0 +1,147 @@
+"""Statements on SQLite's hot path (registry.db.sqlite_direct) answer exactly as SQLAlchemy
+does: the same rows, types, defaults, row counts and errors, and whatever a plan does not
+cover still runs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
+
+from registry.db import Database, WriteConnection, upgrade
+from registry.db.models import as_utc, manifests, repositories, upload_sessions
+from registry.db.sqlite_direct import DirectResult
+
+_BY_NAME = select(repositories.c.id, repositories.c.name).where(
+    repositories.c.name == bindparam("name")
+)
+_ALL_NAMES = select(repositories.c.name).order_by(repositories.c.name)
+_NEW_REPO = insert(repositories)
+_NEW_SESSION = insert(upload_sessions)
+_SESSION = select(upload_sessions.c.started_at, upload_sessions.c.state).where(
+    upload_sessions.c.id == bindparam("id")
+)
+_RENAME = (
+    update(repositories)
+    .where(repositories.c.name == bindparam("old"))
+    .values(name=bindparam("new"))
+)
+_DROP_SESSIONS = delete(upload_sessions)
+_NAMES_IN = select(repositories.c.name).where(repositories.c.name.in_(["a", "b"]))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+    upgrade(url)
+    return Database(url)
+
+
+async def _twice(db: Database, statement: Any, params: dict[str, Any] | None = None) -> Any:
+    """Read through SQLAlchemy (first sight), then through the plan; both results."""
+    async with db.read() as conn:
+        first = await conn.execute(statement, params)
+        first_rows = first.all()
+        second = await conn.execute(statement, params)
+        assert isinstance(second, DirectResult), "the second run takes the direct path"
+        return first_rows, second.all()
+
+
+async def test_rows_and_types_match_sqlalchemy(db: Database) -> None:
+    async def work(conn: WriteConnection) -> None:
+        for name in ("b", "a", "c"):
+            await conn.execute(_NEW_REPO, {"name": name})
+        await conn.execute(_NEW_SESSION, {"id": "u1", "repository_id": 1, "state": b"\x00st"})
+
+    await db.transact(work)
+    via_sqlalchemy, direct = await _twice(db, _ALL_NAMES)
+    assert [r.name for r in direct] == [r.name for r in via_sqlalchemy] == ["a", "b", "c"]
+    sa_rows, direct_rows = await _twice(db, _SESSION, {"id": "u1"})
+    (sa_row,), (row,) = sa_rows, direct_rows
+    assert row.state == sa_row.state == b"\x00st"
+    assert isinstance(row.started_at, datetime)  # the DateTime result processor ran
+    assert as_utc(row.started_at) == as_utc(sa_row.started_at)
+    assert abs((datetime.now(UTC) - as_utc(row.started_at)).total_seconds()) < 60
+    assert row._mapping == {"started_at": row.started_at, "state": b"\x00st"}
+    row_id, name = (await _twice(db, _BY_NAME, {"name": "c"}))[1][0]
+    assert (row_id, name) == (3, "c")
+
+
+async def test_defaults_rowcount_and_one(db: Database) -> None:
+    async def insert_repos(conn: WriteConnection) -> None:
+        for name in ("x", "y"):
+            await conn.execute(_NEW_REPO, {"name": name})  # created_at: the Python default
+
+    await db.transact(insert_repos)
+
+    async def rename(conn: WriteConnection) -> tuple[int, int]:
+        first = await conn.execute(_RENAME, {"old": "x", "new": "x2"})
+        second = await conn.execute(_RENAME, {"old": "nope", "new": "z"})
+        return first.rowcount, second.rowcount
+
+    assert await db.transact(rename) == (1, 0)
+    assert await db.transact(rename) == (0, 0)  # planned by now: x is gone
+    async with db.read() as conn:
+        for _ in range(2):
+            created = (
+                await conn.execute(select(repositories.c.created_at).where(repositories.c.id == 2))
+            ).scalar_one()
+            assert isinstance(created, datetime)
+            assert (await conn.execute(_BY_NAME, {"name": "y"})).scalar_one() == 2
+            assert (await conn.execute(_BY_NAME, {"name": "none"})).scalar_one_or_none() is None
+            assert (await conn.execute(_BY_NAME, {"name": "none"})).first() is None
+            with pytest.raises(NoResultFound):
+                (await conn.execute(_BY_NAME, {"name": "none"})).one()
+            with pytest.raises(MultipleResultsFound):
+                (await conn.execute(_ALL_NAMES)).one_or_none()
+            assert (await conn.execute(_ALL_NAMES)).scalars().all() == ["x2", "y"]
+            assert [n for n in (await conn.execute(_ALL_NAMES)).scalars()] == ["x2", "y"]
+
+
+async def test_errors_are_sqlalchemys_and_the_transaction_rolls_back(db: Database) -> None:
+    async def duplicate(conn: WriteConnection) -> None:
+        await conn.execute(_NEW_REPO, {"name": "dup"})
+        await conn.execute(_NEW_REPO, {"name": "dup"})
+
+    for _ in range(2):  # through SQLAlchemy, then through the plan
+        with pytest.raises(IntegrityError):
+            await db.transact(duplicate)
+    async with db.read() as conn:
+        assert (await conn.execute(_BY_NAME, {"name": "dup"})).first() is None
+
+
+async def test_what_a_plan_does_not_cover_still_runs(db: Database) -> None:
+    async def work(conn: WriteConnection) -> None:
+        await conn.execute(_NEW_REPO, [{"name": "a"}, {"name": "b"}])  # executemany
+
+    await db.transact(work)
+    async with db.read() as conn:
+        for _ in range(3):  # an expanding IN list is never planned
+            result = await conn.execute(_NAMES_IN)
+            assert not isinstance(result, DirectResult)
+            assert sorted(result.scalars().all()) == ["a", "b"]
+            # a statement built per call is never seen twice
+            fresh = await conn.execute(select(manifests.c.id).where(manifests.c.id == 1))
+            assert not isinstance(fresh, DirectResult)
+            assert fresh.first() is None
+
+
+async def test_concurrent_readers_each_see_their_rows(db: Database) -> None:
+    async def work(conn: WriteConnection) -> None:
+        for i in range(50):
+            await conn.execute(_NEW_REPO, {"name": f"r{i:02d}"})
+
+    await db.transact(work)
+
+    async def look(i: int) -> int:
+        async with db.read() as conn:
+            found: int = (await conn.execute(_BY_NAME, {"name": f"r{i:02d}"})).one().id
+        await asyncio.sleep(0)
+        return found
+
+    assert await asyncio.gather(*(look(i) for i in range(50))) == list(range(1, 51))
