@@ -58,7 +58,8 @@ def fork_and_supervise(
 ) -> int:
     """Fork; the child runs `setup`, which must exec. A setup failure travels back through a
     close-on-exec pipe and is raised here as StartError; otherwise return the exit code.
-    `forked(pid)` runs in the parent meanwhile; if it raises, the child is killed."""
+    `forked(pid)` runs in the parent meanwhile; if it raises, the child is killed and the
+    error raised as StartError."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -70,10 +71,12 @@ def fork_and_supervise(
     if forked is not None:
         try:
             forked(pid)
-        except BaseException:
+        except BaseException as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os.close(read_end)
+            if isinstance(exc, Exception):  # as a failure in the child would have come back
+                raise StartError(SETUP_FAILED, f"{type(exc).__name__}: {exc}") from exc
             raise
     failure, code = supervise(pid, read_end, on_start)
     if failure:
