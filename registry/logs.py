@@ -33,6 +33,9 @@ def configure(config: LogConfig) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(config.level.upper())
+    # No format here shows threads: each record would look them up for nothing.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
 
 
 def flush() -> None:
@@ -112,8 +115,15 @@ class TextFormatter(logging.Formatter):
         return f"{self._second_text},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        pairs = {**self._static, **_fields(record)}
+        if record.exc_info or record.exc_text or record.stack_info:
+            line = super().format(record)
+        else:  # TEXT_FORMAT, without the Formatter's generic machinery (most lines)
+            record.message = record.getMessage()
+            line = (
+                f"{self.formatTime(record)} {record.process} {record.levelname} "
+                f"{record.name}: {record.message}"
+            )
+        pairs = {**self._static, **_fields(record)} if self._static else _fields(record)
         if not pairs:
             return line
         head, sep, tail = line.partition("\n")  # key=value stays on the first line

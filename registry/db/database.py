@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,6 +25,7 @@ from registry.config import DatabasePoolConfig
 from registry.db import sqlite_direct
 from registry.db.engine import make_engine, transact
 from registry.db.sqlite_direct import Statements
+from registry.db.wal_checkpoints import Checkpointer
 
 T = TypeVar("T")
 _LOCK_WAIT: Final = 30.0  # seconds a writer waits for another process's write lock
@@ -105,12 +106,14 @@ class Database:
         # SELECT. Autocommit, so it holds no snapshot between statements.
         self._reader: _SyncReader | None = None
         self._writer: Engine | None = None
+        self._checkpoints: Checkpointer | None = None
         if url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url:
             sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
             self._sync = _sync_engine(sync_url, query_only=True)
             self._writer = _sync_engine(sync_url, query_only=False)
             self._read_statements = Statements(self._sync.dialect)
             self._write_statements = Statements(self._writer.dialect)
+            self._checkpoints = Checkpointer(str(make_url(url).database))
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[ReadConnection]:
@@ -170,6 +173,9 @@ class Database:
             self._sync.dispose()
         if self._writer is not None:
             self._writer.dispose()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
 
 
 def _sync_engine(url: str, *, query_only: bool) -> Engine:
@@ -189,6 +195,8 @@ def _sync_engine(url: str, *, query_only: bool) -> Engine:
         # Never block the event loop on another process's lock: writers wait in transact().
         cursor.execute("PRAGMA busy_timeout=0" if not query_only else "PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not query_only:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # registry.db.wal_checkpoints does them
         cursor.execute("PRAGMA foreign_keys=ON")
         if query_only:
             cursor.execute("PRAGMA query_only=ON")
