@@ -108,8 +108,8 @@ class ManifestService:
         """A pull of `stored` by `reference` (webhook `pull` events for endpoints that want
         them); `get` records it, the pull-through cache calls it itself."""
         tag = "" if isinstance(reference, Digest) else str(reference)
-        await self._events.manifest_pulled(
-            self._db, repo, stored.digest, stored.media_type, len(stored.payload), tag
+        self._events.manifest_pulled(
+            repo, stored.digest, stored.media_type, len(stored.payload), tag
         )
 
     async def put(
