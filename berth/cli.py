@@ -24,9 +24,14 @@ Failures end with one line on stderr, `berth COMMAND: message`, and a non-zero s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import gc
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import import_module
+from typing import Any, NoReturn
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("berth.commands.serve", "run the registry server"),
@@ -84,21 +89,71 @@ def _chosen(argv: Sequence[str]) -> str | None:
 def _unlisted() -> list[str]:
     """Command modules missing from `COMMANDS` (say, from a branch merged without its table
     line): loaded whenever no listed command is named, so that they work, only slower."""
-    import pkgutil
-
     import berth.commands
 
     listed = {module for module, _ in COMMANDS.values()}
-    found = (f"berth.commands.{m.name}" for m in pkgutil.iter_modules(berth.commands.__path__))
+    found = (f"berth.commands.{name}" for name in _module_names(berth.commands.__path__))
     return sorted(m for m in found if m not in listed and not m.rpartition(".")[2].startswith("_"))
+
+
+def _module_names(path: Iterable[str]) -> set[str]:
+    """The modules and packages in the directories `path` lists: what pkgutil.iter_modules
+    finds for plain source trees, without importing pkgutil (and inspect with it), which
+    cost `berth --help` more than the listing does."""
+    names = set()
+    for directory in path:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                stem, dot, suffix = entry.name.partition(".")
+                if not stem.isidentifier() or stem == "__init__":
+                    continue
+                module = dot and suffix == "py" and entry.is_file()
+                package = not dot and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+                if module or package:
+                    names.add(stem)
+    return names
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, with the terminal's width looked up once per process: argparse
+    makes a formatter for every argument added (37 for `berth run`), and each asked
+    shutil.get_terminal_size (importing shutil, reading COLUMNS, an ioctl)."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _terminal_width() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+@functools.cache
+def _terminal_width() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil."""
+    with contextlib.suppress(ValueError):
+        if (columns := int(os.environ.get("COLUMNS", "0"))) > 0:
+            return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every berth parser and sub-parser: the shared `_Formatter` by default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser, with only the sub-parser of the command in `argv` (every command's when
     `argv` is None). Without a listed command, one-line stubs list them for `--help`."""
-    parser = argparse.ArgumentParser(
-        prog="berth", description="A container image registry, puller and runner."
-    )
+    parser = _Parser(prog="berth", description="A container image registry, puller and runner.")
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _chosen(argv) if argv is not None else None
@@ -133,8 +188,71 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    """Run the command in `argv`; without `argv` (as the `berth` program) this also ends the
+    process, skipping the interpreter's teardown (see `_leave`)."""
+    if argv is not None:
+        return _main(list(argv))
+    try:
+        status = _main(sys.argv[1:], program=True)
+    except SystemExit as exc:  # argparse's --help and usage errors
+        status = _exit_status(exc.code)
+    _leave(status)
+
+
+def _start_up(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line, with the command's module (and what it imports) loaded.
+    The cyclic garbage collector is off meanwhile, and what start-up made is then frozen
+    (gc.freeze: never scanned again): imports make tens of thousands of objects that all
+    stay alive, and collecting them over and over took 26 passes, ~5 ms, of a `berth
+    run`; a forked child scanning them would also copy their pages. The command itself
+    runs with the collector on. Only for the `berth` program: a caller of main(argv)
+    keeps its collector as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return build_parser(argv).parse_args(argv)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _exit_status(code: object) -> int:
+    """What `sys.exit(code)` would make the process's status (a message goes to stderr)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _leave(status: int) -> NoReturn:
+    """End the process now. Tearing the interpreter down (freeing every module, class and
+    object one by one) took 15-25 ms after `berth run`, more than a tenth of the command;
+    the kernel frees all of it at once. What a normal exit does that matters still happens:
+    atexit callbacks run and stdout/stderr are flushed. With another thread still running
+    the exit is the normal one, which waits for it; so it is under a profiler or tracer
+    (`python -m cProfile -m berth` writes its output once main returns)."""
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(status)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(status)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:  # None when started with the descriptor closed
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe: Python's own exit says 120
+            status = status or 120
+    os._exit(status)
+
+
+def _main(argv: list[str], *, program: bool = False) -> int:
+    args = _start_up(argv) if program else build_parser(argv).parse_args(argv)
     failure_status = int(getattr(args, "failure_status", 1))
     try:
         return int(args.handler(args))

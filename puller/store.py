@@ -31,13 +31,13 @@ from blobstore import BlobNotFound, BlobStore, Digest, LocalBlobPaths, UploadNot
 from blobstore.paths import blob_path
 from puller.errors import ImageNotFound
 from puller.limits import UnpackLimits
-from puller.progress import ProgressSink
 from puller.records import ImageRecord, RecordStore
 from puller.snapshots import SnapshotStore
 from registry_client.errors import InvalidReference
 from registry_client.reference import parse_reference
 
 if TYPE_CHECKING:
+    from puller.progress import ProgressSink
     from puller.pushing import PushResult
 
 

@@ -51,9 +51,15 @@ def run_setup(setup: Callable[[], None], errors: int) -> NoReturn:
     os._exit(code)
 
 
-def fork_and_supervise(setup: Callable[[], None], on_start: Callable[[int], None] | None) -> int:
+def fork_and_supervise(
+    setup: Callable[[], None],
+    on_start: Callable[[int], None] | None,
+    forked: Callable[[int], None] | None = None,
+) -> int:
     """Fork; the child runs `setup`, which must exec. A setup failure travels back through a
-    close-on-exec pipe and is raised here as StartError; otherwise return the exit code."""
+    close-on-exec pipe and is raised here as StartError; otherwise return the exit code.
+    `forked(pid)` runs in the parent meanwhile; if it raises, the child is killed and the
+    error raised as StartError."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -62,6 +68,16 @@ def fork_and_supervise(setup: Callable[[], None], on_start: Callable[[int], None
         os.close(read_end)
         run_setup(setup, write_end)
     os.close(write_end)
+    if forked is not None:
+        try:
+            forked(pid)
+        except BaseException as exc:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(read_end)
+            if isinstance(exc, Exception):  # as a failure in the child would have come back
+                raise StartError(SETUP_FAILED, f"{type(exc).__name__}: {exc}") from exc
+            raise
     failure, code = supervise(pid, read_end, on_start)
     if failure:
         status, _, message = failure.decode(errors="replace").partition("\n")
@@ -95,19 +111,58 @@ def _join_namespaces(spec: Mapping[str, Any]) -> int:
     return joined
 
 
+class _CgroupHandoff:
+    """The parent moves the forked child into the container's cgroup while the child sets
+    up: the first write to a v1 cgroup.procs waits for an RCU grace period (7-20 ms here,
+    measured), which the child's namespaces and first mounts now overlap. The parent writes
+    one byte to a pipe once done (or closes it, having failed); the child waits for that
+    once, before anything that depends on its cgroup and before exec."""
+
+    def __init__(self, cgroup: cgroups.Cgroup) -> None:
+        self.cgroup = cgroup
+        self.read_end, self.write_end = os.pipe2(os.O_CLOEXEC)
+        self.waited = False
+
+    def move(self, pid: int) -> None:
+        """In the parent, once forked."""
+        os.close(self.read_end)
+        try:
+            self.cgroup.join(pid)
+            os.write(self.write_end, b"j")
+        finally:
+            os.close(self.write_end)
+
+    def forked(self) -> None:
+        """In the child, first thing."""
+        os.close(self.write_end)
+
+    def wait(self) -> None:
+        """In the child: return once in the cgroup."""
+        if self.waited:
+            return
+        self.waited = True
+        if os.read(self.read_end, 1) != b"j":
+            raise RuntimeError("the container's cgroup could not be joined")
+        os.close(self.read_end)
+
+
+def _no_cgroup() -> None:
+    pass
+
+
 def _child(
     spec: Mapping[str, Any],
     bundle: str,
     overlay: Mount | None,
-    cgroup: cgroups.Cgroup | None,
+    in_cgroup: Callable[[], None],
     keep_stdin: bool,
     console_socket: int | None,
 ) -> None:
     _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setsid()
-    if cgroup is not None:
-        cgroup.join()
     flags, _ = _namespace_flags(spec)
+    if flags & _linux.CLONE_NEWCGROUP:  # its root is the cgroup the child is in when it unshares
+        in_cgroup()
     joined = _join_namespaces(spec)  # a bridge network's, made by runtime.network
     _linux.unshare(flags)
     if flags & _linux.CLONE_NEWNET:
@@ -115,7 +170,8 @@ def _child(
     if flags & _linux.CLONE_NEWUTS and spec.get("hostname"):
         _linux.sethostname(spec["hostname"])
     new_net = bool((flags | joined) & _linux.CLONE_NEWNET)
-    rootfs.prepare(spec, bundle, overlay, new_net)
+    rootfs.prepare(spec, bundle, overlay, new_net, in_cgroup)
+    in_cgroup()  # limits and device rules hold before the process runs
     if spec["process"].get("terminal") and console_socket is not None:
         from runtime import console  # loaded by run(), before the root is gone
 
@@ -145,13 +201,19 @@ def run(
     cgroup = None
     if linux.get("cgroupsPath"):
         cgroup = cgroups.create(linux["cgroupsPath"], linux.get("resources") or {})
+    handoff = _CgroupHandoff(cgroup) if cgroup is not None else None
+
+    def setup() -> None:
+        if handoff is not None:
+            handoff.forked()
+        in_cgroup = handoff.wait if handoff is not None else _no_cgroup
+        _child(spec, bundle, overlay, in_cgroup, keep_stdin, console_socket)
+
     try:
         _, new_pid = _namespace_flags(spec)
         if new_pid:
             _linux.unshare(_linux.CLONE_NEWPID)
-        return fork_and_supervise(
-            lambda: _child(spec, bundle, overlay, cgroup, keep_stdin, console_socket), on_start
-        )
+        return fork_and_supervise(setup, on_start, handoff.move if handoff else None)
     finally:
         if cgroup is not None:
             cgroup.remove()

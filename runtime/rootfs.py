@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runtime import _linux
@@ -155,8 +155,20 @@ def _protect(path: str) -> None:
     _remount_ro(path)
 
 
-def prepare(spec: Mapping[str, Any], bundle: str, overlay: Mount | None, new_net: bool) -> None:
-    """Build the container's filesystem view and pivot into it (caller already unshared NEWNS)."""
+def _nothing() -> None:
+    pass
+
+
+def prepare(
+    spec: Mapping[str, Any],
+    bundle: str,
+    overlay: Mount | None,
+    new_net: bool,
+    in_cgroup: Callable[[], None] = _nothing,
+) -> None:
+    """Build the container's filesystem view and pivot into it (caller already unshared NEWNS).
+    `in_cgroup()` returns once the caller is in the container's cgroup: a `cgroup` mount
+    shows the caller's own cgroups, so it waits for that (the rest need not)."""
     _linux.mount("", "/", "", MS_REC | MS_PRIVATE)
     layout = current_layout()  # before any mount below shows up in mountinfo
     rootfs = os.path.join(bundle, spec["root"]["path"])
@@ -165,7 +177,10 @@ def prepare(spec: Mapping[str, Any], bundle: str, overlay: Mount | None, new_net
     else:
         _linux.mount(rootfs, rootfs, "", MS_BIND | MS_REC)
     for entry in spec.get("mounts") or []:
-        _mount_one(rootfs, from_spec(entry), new_net, layout)
+        mount = from_spec(entry)
+        if mount.type == "cgroup":
+            in_cgroup()
+        _mount_one(rootfs, mount, new_net, layout)
     _make_devices(rootfs)
     os.makedirs(secure_join(rootfs, spec["process"].get("cwd") or "/"), exist_ok=True)
     _pivot(rootfs)

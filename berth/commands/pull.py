@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TypeVar
 from berth.cli import USAGE_STATUS, CommandError
 from blobstore import BlobStoreError
 from puller import ImageStore, PullerError, UnpackLimits, default_root
-from registry_client.credentials import parse_user
 from registry_client.errors import ClientError
 
 if TYPE_CHECKING:
@@ -106,6 +105,8 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
 
 def user_credentials(args: argparse.Namespace) -> tuple[str, str] | None:
     """The --user credentials (None: look in the docker config when the registry asks)."""
+    from registry_client.credentials import parse_user  # base64 and json: not for `run`
+
     try:
         return parse_user(args.user) if args.user else None
     except ValueError as exc:

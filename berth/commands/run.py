@@ -21,7 +21,6 @@ from runtime import (
     StartError,
     UserError,
     create,
-    detach,
     parse_cpus,
     parse_env,
     parse_memory,
@@ -30,10 +29,10 @@ from runtime import (
     start,
 )
 from runtime.containers import check_name
-from runtime.logfile import Rotation
 from runtime.restart import Restart
 
 if TYPE_CHECKING:
+    from runtime.logfile import Rotation
     from runtime.mountspec import MountRequest
     from runtime.network.ports import PortMapping
 
@@ -164,6 +163,17 @@ def image_for(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], list
         raise CommandError(str(exc)) from exc
 
 
+def _log_rotation(options: list[str]) -> Rotation:
+    # runtime.logfile (and runtime.monitor, which `detach` is) load only for -d, -t or
+    # --log-opt: a foreground `run` had them at every start-up.
+    from runtime.logfile import Rotation
+
+    try:
+        return Rotation.parse(options)
+    except ValueError as exc:  # OptionError too
+        raise CommandError(str(exc), status=BERTH_FAILED) from exc
+
+
 def _run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise CommandError("berth run needs root (namespaces, cgroups, overlay mounts)")
@@ -171,10 +181,8 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError("conflicting options: --restart and --rm")
     if args.restart.policy != "no" and not args.detach:
         raise CommandError("--restart needs -d: the container monitor applies it")
-    try:
-        args.log_rotation = Rotation.parse(args.log_opt)
-    except ValueError as exc:  # OptionError too
-        raise CommandError(str(exc), status=BERTH_FAILED) from exc
+    if args.log_opt or args.detach or args.tty or args.interactive:  # else never read
+        args.log_rotation = _log_rotation(args.log_opt)
     if args.log_opt and not args.detach:
         raise CommandError("--log-opt needs -d: only the container monitor keeps a log")
     requests = mount_requests(args.volume, args.mount, args.tmpfs)
@@ -252,6 +260,8 @@ def _with_mounts(
 
 def _detached(store: ContainerStore, container: Container, *, auto_remove: bool) -> int:
     """docker run -d: the id once the container runs, which then outlives this process."""
+    from runtime import detach
+
     try:
         detach(store, container, auto_remove=auto_remove)
     except StartError as exc:

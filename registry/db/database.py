@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
@@ -25,6 +26,7 @@ from registry.config import DatabasePoolConfig
 from registry.db import sqlite_direct
 from registry.db.engine import make_engine, transact
 from registry.db.sqlite_direct import Statements
+from registry.db.wal_checkpoints import Checkpointer
 
 T = TypeVar("T")
 _LOCK_WAIT: Final = 30.0  # seconds a writer waits for another process's write lock
@@ -83,6 +85,16 @@ class _SyncReader:
     def dialect(self) -> Dialect:
         return self._conn.dialect
 
+    def reset(self) -> None:
+        """Forget SQLAlchemy's idea of a transaction (after a failed statement through it)."""
+        self._conn.rollback()
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        raw = self._conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return raw
+
     async def execute(self, statement: Executable, parameters: Parameters | None = None) -> Result:
         if parameters is None or isinstance(parameters, Mapping):  # not executemany
             direct = sqlite_direct.execute(
@@ -105,12 +117,15 @@ class Database:
         # SELECT. Autocommit, so it holds no snapshot between statements.
         self._reader: _SyncReader | None = None
         self._writer: Engine | None = None
+        self._checkpoints: Checkpointer | None = None
+        self._writer_conn: _SyncWriter | None = None
         if url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url:
             sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
             self._sync = _sync_engine(sync_url, query_only=True)
             self._writer = _sync_engine(sync_url, query_only=False)
             self._read_statements = Statements(self._sync.dialect)
             self._write_statements = Statements(self._writer.dialect)
+            self._checkpoints = Checkpointer(str(make_url(url).database))
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[ReadConnection]:
@@ -139,27 +154,51 @@ class Database:
         BEGIN IMMEDIATE and, when another process holds it, waited for asynchronously."""
         if self._writer is None:
             return await transact(self.engine, work)
-        delay = 0.001
+        delay = 0.0005
         deadline = time.monotonic() + _LOCK_WAIT
         while True:
-            with self._writer.connect() as conn:
+            writer = self._write_connection()
+            # BEGIN and COMMIT straight on sqlite3: through SQLAlchemy each cost more than
+            # the statements of a small transaction.
+            raw = writer.raw
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise _wrapped("BEGIN IMMEDIATE", exc) from exc
+            else:
                 try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                except OperationalError as exc:
-                    if "locked" not in str(exc) and "busy" not in str(exc):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise
-                else:
-                    try:
-                        result = await work(_SyncWriter(conn, self._write_statements))
-                    except BaseException:
-                        conn.exec_driver_sql("ROLLBACK")
-                        raise
-                    conn.exec_driver_sql("COMMIT")
-                    return result
+                    result = await work(writer)
+                    raw.execute("COMMIT")
+                except BaseException as exc:
+                    self._rollback(writer)
+                    if isinstance(exc, sqlite3.Error):
+                        raise _wrapped("COMMIT", exc) from exc
+                    raise
+                return result
+            # Another process holds the lock; its transactions take well under a millisecond.
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.005)
+
+    def _write_connection(self) -> _SyncWriter:
+        # Kept open like the reader: transactions on one event loop never interleave (`work`
+        # awaits only `execute`, which does not suspend), so they can share it.
+        writer = self._writer_conn
+        if writer is None:
+            assert self._writer is not None
+            writer = self._writer_conn = _SyncWriter(self._writer.connect(), self._write_statements)
+        return writer
+
+    def _rollback(self, writer: _SyncWriter) -> None:
+        try:
+            if writer.raw.in_transaction:
+                writer.raw.execute("ROLLBACK")
+            writer.reset()
+        except (sqlite3.Error, DBAPIError):
+            # The next transaction gets a fresh connection, whatever state this one is in.
+            self._writer_conn = None
+            writer.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -168,8 +207,19 @@ class Database:
             self._reader = None
         if self._sync is not None:
             self._sync.dispose()
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+            self._writer_conn = None
         if self._writer is not None:
             self._writer.dispose()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
+
+
+def _wrapped(statement: str, exc: sqlite3.Error) -> BaseException:
+    """`exc` as SQLAlchemy raises it (OperationalError, IntegrityError, ...)."""
+    return DBAPIError.instance(statement, None, exc, sqlite3.Error)
 
 
 def _sync_engine(url: str, *, query_only: bool) -> Engine:
@@ -189,6 +239,8 @@ def _sync_engine(url: str, *, query_only: bool) -> Engine:
         # Never block the event loop on another process's lock: writers wait in transact().
         cursor.execute("PRAGMA busy_timeout=0" if not query_only else "PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not query_only:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # registry.db.wal_checkpoints does them
         cursor.execute("PRAGMA foreign_keys=ON")
         if query_only:
             cursor.execute("PRAGMA query_only=ON")

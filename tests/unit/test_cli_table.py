@@ -79,6 +79,7 @@ def test_run_loads_neither_asyncio_nor_the_http_client(tmp_path: Path) -> None:
     loaded = set(out.split())
     assert "runtime.launch" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("asyncio", "aiohttp", "zstandard")}
+    assert "_hashlib" not in loaded  # OpenSSL: only to hash something
     # the terminal and attach code loads only for -t, attach and exec
     terminal = ("runtime.attach", "runtime.relay", "runtime.terminal", "runtime.console")
     assert not loaded & {*terminal, "runtime.nsenter", "runtime.exec_in", "termios", "tty"}
