@@ -162,6 +162,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     dispatcher = start_dispatcher(db, config.notifications.endpoints)
     pulls = app[PULLS] = PullRecorder(db)
     background.append(asyncio.create_task(pulls.run()))
+    background.append(asyncio.create_task(events.pulls.run(db)))
     yield
     if cache is not None:
         await cache.close()
@@ -169,6 +170,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(Exception):
         await touches.flush()
     await pulls.flush()
+    await events.pulls.flush(db)
     sendfile_pool.shutdown()
     await db.dispose()
     await stores.aclose()

@@ -23,9 +23,11 @@ async def list_tags(request: web.Request) -> web.Response:
     name = repo_name(request)
     n, last = pagination(request.query)
     page = await request.app[TAGS].list(name, n, last)
-    response = web.json_response({"name": name, "tags": list(page.items)})
-    if page.more and page.items:
-        response.headers["Link"] = next_link(request.path, n, page.items[-1])
+    # The names arrive as a JSON array: splice it in rather than decode and encode it again.
+    body = f'{{"name": {json.dumps(name)}, "tags": {page.names_json}}}'
+    response = web.Response(text=body, content_type="application/json")
+    if page.more and page.last is not None:
+        response.headers["Link"] = next_link(request.path, n, page.last)
     return response
 
 

@@ -5,7 +5,7 @@ from registry.service.catalog import CatalogService
 from registry.service.manifests import ManifestService, PutResult, StoredManifest
 from registry.service.pulls import PullRecorder
 from registry.service.referrers import ReferrerService
-from registry.service.tags import Page, TagService
+from registry.service.tags import Page, TagPage, TagService
 from registry.service.uploads import ChunkRange, UploadService, UploadState, range_header
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "PutResult",
     "ReferrerService",
     "StoredManifest",
+    "TagPage",
     "TagService",
     "UploadService",
     "UploadState",

@@ -64,7 +64,7 @@ class BlobService:
 
     async def pulled(self, repo: str, info: BlobInfo) -> None:
         """A GET of the blob's bytes began (a pull event, for endpoints that want them)."""
-        await self._events.blob_pulled(self._db, repo, str(info.digest), info.size)
+        self._events.blob_pulled(repo, str(info.digest), info.size)
 
     def local_path(self, digest: Digest) -> Path | None:
         """The blob's file when the store is local (so the server can use sendfile)."""

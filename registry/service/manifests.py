@@ -101,14 +101,15 @@ class ManifestService:
                 raise RegistryError(NAME_UNKNOWN, detail={"name": repo})
         if row is None:
             raise RegistryError(MANIFEST_UNKNOWN, detail={"reference": str(reference)})
-        return StoredManifest(row.digest, row.media_type, row.payload)
+        digest, media_type, payload = tuple(row)  # a Row or, on the fast path, a tuple
+        return StoredManifest(digest, media_type, payload)
 
     async def pulled(self, repo: str, stored: StoredManifest, reference: Digest | str) -> None:
         """A pull of `stored` by `reference` (webhook `pull` events for endpoints that want
         them); `get` records it, the pull-through cache calls it itself."""
         tag = "" if isinstance(reference, Digest) else str(reference)
-        await self._events.manifest_pulled(
-            self._db, repo, stored.digest, stored.media_type, len(stored.payload), tag
+        self._events.manifest_pulled(
+            repo, stored.digest, stored.media_type, len(stored.payload), tag
         )
 
     async def put(

@@ -3,23 +3,28 @@
 Services call the `Outbox` inside their write transaction (`await outbox.manifest_pushed(conn,
 ...)`), so an event exists exactly when its change committed, whatever happens to the process
 afterwards. One row is written per endpoint that wants the event (`ignore.actions`,
-`ignore.mediatypes`); none at all when no endpoint does, so pulls stay read-only unless an
-endpoint asks for them. The dispatcher delivers the rows and marks them.
+`ignore.mediatypes`); none at all when no endpoint does. Pulls, which change nothing, are the
+exception: registry.webhooks.pull_events notes them and writes them in batches, off the
+response path. The dispatcher delivers the rows and marks them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any, Final
 
 from sqlalchemy import insert
 
 from registry.auth.state import IDENTITY
 from registry.config import EndpointConfig
-from registry.db import Database, WriteConnection
+from registry.db import WriteConnection
 from registry.db.models import utcnow, webhook_outbox
 from registry.request_context import CURRENT_REQUEST, REQUEST_ID
 from registry.webhooks.events import BLOB_MEDIA_TYPE, RequestRecord, Target, dumps, make_event
+from registry.webhooks.pull_events import PullEvents
+
+_INSERT: Final = insert(webhook_outbox)
 
 
 class Outbox:
@@ -28,6 +33,7 @@ class Outbox:
     ):
         self._endpoints = tuple(e for e in endpoints if not e.disabled)
         self._source = source or {}
+        self.pulls = PullEvents()
 
     def wants(self, action: str, media_type: str | None = None) -> bool:
         return any(e.wants(action, media_type) for e in self._endpoints)
@@ -52,22 +58,27 @@ class Outbox:
     async def tag_deleted(self, conn: WriteConnection, repo: str, tag: str) -> None:
         await self.record(conn, "delete", Target(repo, tag=tag))
 
-    async def manifest_pulled(
-        self, db: Database, repo: str, digest: str, media_type: str, size: int, tag: str = ""
+    def manifest_pulled(
+        self, repo: str, digest: str, media_type: str, size: int, tag: str = ""
     ) -> None:
-        """Written in a transaction of its own, and only when an endpoint wants pulls."""
+        """Noted for registry.webhooks.pull_events to write, when an endpoint wants pulls."""
         if not self.wants("pull", media_type):
             return
         target = Target(repo, digest, media_type, size, tag, _url(repo, "manifests", digest))
-        await db.transact(lambda conn: self.record(conn, "pull", target))
+        self._note_pull(target)
 
-    async def blob_pulled(self, db: Database, repo: str, digest: str, size: int) -> None:
-        """Written in a transaction of its own, and only when an endpoint wants pulls."""
+    def blob_pulled(self, repo: str, digest: str, size: int) -> None:
+        """Noted for registry.webhooks.pull_events to write, when an endpoint wants pulls."""
         if not self.wants("pull", BLOB_MEDIA_TYPE):
             return
         url = _url(repo, "blobs", digest)
-        target = Target(repo, digest, BLOB_MEDIA_TYPE, size, url=url)
-        await db.transact(lambda conn: self.record(conn, "pull", target))
+        self._note_pull(Target(repo, digest, BLOB_MEDIA_TYPE, size, url=url))
+
+    def _note_pull(self, target: Target) -> None:
+        request = current_request()
+        if self.pulls.seen(target.repository, f"{target.digest}:{target.tag}", request.user):
+            return
+        self.pulls.add(self._rows("pull", target, request))
 
     async def blob_pushed(self, conn: WriteConnection, repo: str, digest: str, size: int) -> None:
         url = _url(repo, "blobs", digest)
@@ -84,26 +95,33 @@ class Outbox:
         await self.record(conn, "delete", Target(repo, digest))
 
     async def record(self, conn: WriteConnection, action: str, target: Target) -> None:
+        await self.pulls.write(conn)  # noted earlier: delivered before this event
+        rows = self._rows(action, target, current_request())
+        if rows:
+            await conn.execute(_INSERT, rows)
+
+    def _rows(self, action: str, target: Target, request: RequestRecord) -> list[dict[str, Any]]:
+        """The outbox rows of one event: one per endpoint that wants it."""
         endpoints = [e.name for e in self._endpoints if e.wants(action, target.media_type or None)]
         if not endpoints:
-            return
-        request = current_request()
+            return []
         if target.url:
             target = replace(target, url=f"{request.scheme}://{request.host}{target.url}")
         event = make_event(action, target, request, self._source)
         payload = dumps(event)
-        for endpoint in endpoints:
-            await conn.execute(
-                insert(webhook_outbox).values(
-                    endpoint=endpoint,
-                    event_id=event["id"],
-                    action=action,
-                    repository=target.repository,
-                    payload=payload,
-                    created_at=utcnow(),
-                    attempts=0,
-                )
-            )
+        now = utcnow()
+        return [
+            {
+                "endpoint": endpoint,
+                "event_id": event["id"],
+                "action": action,
+                "repository": target.repository,
+                "payload": payload,
+                "created_at": now,
+                "attempts": 0,
+            }
+            for endpoint in endpoints
+        ]
 
 
 def current_request() -> RequestRecord:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from registry import Config, create_app
+from registry.config import DatabaseConfig
+from tests.api.conftest import ClientFactory
 from tests.api.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -15,6 +21,7 @@ from tests.api.oci import (
     push_blob,
     push_image,
 )
+from tests.support.postgres import PostgresServer
 
 TAGS = ["b", "A", "a", "1.0", "latest", "_x", "Z9"]
 
@@ -58,6 +65,34 @@ async def test_tags_pagination_follows_link(client: Client) -> None:
             assert url.startswith("/v2/pages/tags/list?")
     assert seen == sorted(TAGS)
     assert pages == 3
+
+
+@pytest.mark.postgres
+async def test_tags_in_byte_order_whatever_the_postgres_collation(
+    aiohttp_client: ClientFactory,
+    postgres_server: PostgresServer,
+    postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    # A case-insensitive, punctuation-blind order ("_x" < "1.0" < "a" < "A" < "b" < ...),
+    # as a database created with an ICU or glibc locale sorts by default.
+    postgres_server.sql(
+        'ALTER TABLE tags ALTER COLUMN name TYPE varchar(128) COLLATE "en-x-icu"',
+        postgres_url.rsplit("/", 1)[1],
+    )
+    config = Config(datadir=str(tmp_path), database=DatabaseConfig(url=postgres_url))
+    client = await aiohttp_client(create_app(config))
+    await _tagged(client, "icu")
+    response = await client.get("/v2/icu/tags/list")
+    assert (await response.json())["tags"] == sorted(TAGS)
+    seen: list[str] = []
+    url: str | None = "/v2/icu/tags/list?n=2"
+    while url is not None:
+        response = await client.get(url)
+        seen += (await response.json())["tags"]
+        link = response.headers.get("Link")
+        url = None if link is None else link[1 : link.index(">")]
+    assert seen == sorted(TAGS)
 
 
 async def test_tags_last_without_n(client: Client) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from registry import Config, create_app
 from registry.config import EndpointConfig, IgnoreConfig, NotificationsConfig
 from registry.db import Database, WriteConnection
 from registry.db.models import utcnow, webhook_outbox
+from registry.http.keys import EVENTS
 from registry.webhooks import Dispatcher
 from registry.webhooks.dispatcher import RETENTION
 from tests.api.conftest import ClientFactory
@@ -279,7 +280,35 @@ async def test_an_unsatisfiable_range_is_no_pull(
     layer = digest_of(b"layer bytes")
     refused = await client.get(f"/v2/hooks/range/blobs/{layer}", headers={"Range": "bytes=99999-"})
     assert refused.status == 416
-    assert await outbox_rows(config, "where action = 'pull'") == 0
+    pulls = client.app[EVENTS].pulls
+    assert pulls.pending == 0  # a pull is noted as its GET is answered: this one was none
     partial = await client.get(f"/v2/hooks/range/blobs/{layer}", headers={"Range": "bytes=0-3"})
     assert (partial.status, await partial.read()) == (206, b"laye")
-    assert await outbox_rows(config, "where action = 'pull'") == 1
+    assert pulls.pending == 1
+    await _eventually(lambda: outbox_rows(config, "where action = 'pull'"), 1)
+
+
+async def test_pull_events_are_written_off_the_response_path_once_a_minute(
+    config: Config, aiohttp_client: ClientFactory
+) -> None:
+    """A pull is noted, not written, by its GET; the background flush writes it within a
+    second or so. The same object pulled again by the same user within a minute is no new
+    event; by another reference it is."""
+    down = Receiver()  # never started: events stay in the outbox, where they can be counted
+    client = await aiohttp_client(
+        create_app(with_endpoints(config, EndpointConfig(name="ci", url=down.url)))
+    )
+    digest, _ = await push_image(client, "hooks/often", reference="v1")
+    for _ in range(20):
+        assert (await client.get("/v2/hooks/often/manifests/v1")).status == 200
+    assert (await client.get(f"/v2/hooks/often/manifests/{digest}")).status == 200
+    await _eventually(lambda: outbox_rows(config, "where action = 'pull'"), 2)
+    await asyncio.sleep(1.5)  # another flush or more: still the two
+    assert await outbox_rows(config, "where action = 'pull'") == 2
+
+
+async def _eventually(count: Callable[[], Awaitable[int]], wanted: int, limit: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while (found := await count()) != wanted:
+        assert asyncio.get_running_loop().time() < deadline, f"{found} rows, not {wanted}"
+        await asyncio.sleep(0.1)

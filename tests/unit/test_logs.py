@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import sys
 
-from registry.logs import JSONFormatter, TextFormatter
+from registry.logs import JSONFormatter, LoopBatchingHandler, TextFormatter
 
 
 def _record(fields: dict[str, object] | None = None) -> logging.LogRecord:
@@ -40,3 +42,31 @@ def test_json_line_carries_the_traceback_in_one_line() -> None:
 def test_text_line_appends_fields() -> None:
     line = TextFormatter({"env": "prod"}).format(_record({"status": 404}))
     assert line.endswith("berth.access: GET /v2/ env=prod status=404")
+
+
+async def test_lines_of_one_loop_iteration_go_out_in_one_write() -> None:
+    writes: list[str] = []
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    handler = LoopBatchingHandler(Stream())
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("test.batching")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for i in range(3):
+            log.warning("line %d", i)
+        assert writes == []  # held until the loop comes round
+        await asyncio.sleep(0)
+        assert writes == ["line 0\nline 1\nline 2\n"]
+        log.warning("last")
+        handler.flush()  # what a worker does as it exits
+        assert writes[-1] == "last\n"
+        await asyncio.to_thread(log.warning, "from a thread")  # no loop there: at once
+        assert writes[-1] == "from a thread\n"
+    finally:
+        log.removeHandler(handler)
