@@ -16,15 +16,13 @@ is stored at DIGEST", not "because of this call"; `delete()` of an absent blob i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from blobstore.digest import Digest
 
 
-@dataclass(frozen=True, slots=True)
-class BlobInfo:
+class BlobInfo(NamedTuple):
     digest: Digest
     size: int
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class UnpackLimits:
+class UnpackLimits(NamedTuple):
     """What one layer may unpack to, checked as it streams so that a bomb stops early.
 
     `max_size` caps a layer's uncompressed bytes. Once past `expansion_floor` uncompressed

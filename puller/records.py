@@ -12,15 +12,13 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from blobstore import Digest
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
     """A pulled image. `manifest_digest` is the platform's image manifest; `index_digest`
     the index it was chosen from, if the reference named one."""
 

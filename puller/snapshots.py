@@ -20,17 +20,15 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from blobstore import Digest, InvalidDigest
 
 _TMP_PREFIX: Final = ".tmp-"
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotInfo:
+class SnapshotInfo(NamedTuple):
     chain_id: str
     parent: str | None
     diff_id: str
@@ -77,7 +75,7 @@ class SnapshotStore:
                 shutil.rmtree(tmp)
 
     def commit(self, tmp: Path, info: SnapshotInfo) -> None:
-        (tmp / "metadata.json").write_text(json.dumps(asdict(info), indent=2))
+        (tmp / "metadata.json").write_text(json.dumps(info._asdict(), indent=2))
         target = self.path(Digest.parse(info.chain_id))
         try:
             os.rename(tmp, target)

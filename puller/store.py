@@ -23,9 +23,8 @@ import contextlib
 import functools
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from blobstore import BlobNotFound, BlobStore, Digest, LocalBlobPaths, UploadNotFound
 from blobstore.paths import blob_path
@@ -41,8 +40,7 @@ if TYPE_CHECKING:
     from puller.pushing import PushResult
 
 
-@dataclass(frozen=True, slots=True)
-class PruneReport:
+class PruneReport(NamedTuple):
     blobs_deleted: int
     bytes_freed: int
     snapshots_deleted: int
@@ -154,15 +152,13 @@ class ImageStore:
     def tag(self, source: str, target: str) -> ImageRecord:
         """Record `target` as another name of the image `source` names (`docker tag`); an
         image already under `target` loses that name. Returns the new record."""
-        import dataclasses
-
         found = self.find(source)
         if found is None:
             raise ImageNotFound(str(parse_reference(source)))
         ref = parse_reference(target)
         if ref.digest is not None:
             raise InvalidReference(target, "a tag target cannot hold a digest")
-        record = dataclasses.replace(found, reference=str(ref))
+        record = found._replace(reference=str(ref))
         self.records.put(record)
         return record
 

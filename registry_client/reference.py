@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from blobstore import Digest, InvalidDigest
 from registry_client.errors import InvalidReference
@@ -31,8 +30,7 @@ _HEX64: Final = re.compile(r"^[a-f0-9]{64}$")
 _MAX_NAME: Final = 255
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+class Reference(NamedTuple):
     """A normalized reference. `tag` is None only when a digest was given without a tag."""
 
     registry: str

@@ -11,16 +11,14 @@ import errno
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # v1 hierarchies a container gets a directory in; cpuset needs cpus/mems copied down, so not it
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices", "blkio", "freezer")
 
 
-@dataclass(frozen=True, slots=True)
-class Layout:
+class Layout(NamedTuple):
     """Where the hierarchies are mounted: `unified` set means pure cgroup v2."""
 
     unified: str | None
@@ -62,8 +60,7 @@ def _device_rule(rule: Mapping[str, Any]) -> str:
     return f"{rule.get('type', 'a')} {major}:{minor} {rule.get('access', 'rwm')}"
 
 
-@dataclass(frozen=True, slots=True)
-class Cgroup:
+class Cgroup(NamedTuple):
     """One container's cgroup directories, one per hierarchy."""
 
     dirs: Mapping[str, Path]  # controller ("" for v2) -> directory

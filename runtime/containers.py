@@ -19,9 +19,8 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ContainerNotFound(LookupError):
@@ -43,8 +42,7 @@ def check_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerState:
+class ContainerState(NamedTuple):
     id: str
     image: str
     command: list[str]
@@ -55,7 +53,7 @@ class ContainerState:
     exit_code: int | None = None
     finished: float | None = None
     cgroups_path: str = ""
-    layers: list[str] = field(default_factory=list)
+    layers: list[str] = []  # noqa: RUF012  # shared by NamedTuple, never mutated
     name: str = ""
     monitor_pid: int | None = None  # a detached container's monitor (runtime.monitor)
     started: float | None = None  # when its process was last exec'd
@@ -68,8 +66,7 @@ class ContainerState:
     open_stdin: bool = False  # -i: attached clients' input reaches the container
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
+class Container(NamedTuple):
     path: Path
 
     @property
@@ -97,11 +94,11 @@ class Container:
 
     def save(self, state: ContainerState) -> None:
         tmp = self.path / "state.json.tmp"
-        tmp.write_text(json.dumps(asdict(state)))
+        tmp.write_text(json.dumps(state._asdict()))
         os.replace(tmp, self.path / "state.json")
 
     def update(self, **changes: Any) -> ContainerState:
-        state = replace(self.state(), **changes)
+        state = self.state()._replace(**changes)
         self.save(state)
         return state
 

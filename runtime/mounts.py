@@ -6,7 +6,7 @@ bundle's mount list are turned into `Mount` values here; only the executor appli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -66,8 +66,7 @@ _PROPAGATION: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
+class Mount(NamedTuple):
     """One mount(2) call. `cwd`, when set, is where to chdir first (relative overlay lowerdirs)."""
 
     type: str

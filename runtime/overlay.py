@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from runtime.mounts import MS_NODEV, MS_NOSUID, MS_RDONLY, Mount
 
@@ -22,8 +22,7 @@ PAGE_LIMIT = 4095  # mount data must fit in one page, with its NUL
 MAX_LOWER_LAYERS = 500  # the kernel's OVL_MAX_STACK
 
 
-@dataclass(frozen=True, slots=True)
-class Overlay:
+class Overlay(NamedTuple):
     """An overlay mount and the (symlink, layer) pairs to create before it (often none)."""
 
     mount: Mount

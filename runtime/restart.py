@@ -4,13 +4,12 @@ container monitor applies them when the container exits. With no daemon to come 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 POLICIES = ("no", "on-failure", "always", "unless-stopped")
 
 
-@dataclass(frozen=True, slots=True)
-class Restart:
+class Restart(NamedTuple):
     policy: str = "no"
     max_retries: int = 0  # on-failure only; 0: no limit
 

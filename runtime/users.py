@@ -7,31 +7,28 @@ group plus, only when no group was given explicitly, the groups that list the us
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class UserError(ValueError):
     """The user or group named does not exist in the image."""
 
 
-@dataclass(frozen=True, slots=True)
-class ExecUser:
+class ExecUser(NamedTuple):
     uid: int
     gid: int
     additional_gids: tuple[int, ...] = ()
     home: str = "/"
 
 
-@dataclass(frozen=True, slots=True)
-class _Passwd:
+class _Passwd(NamedTuple):
     name: str
     uid: int
     gid: int
     home: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Group:
+class _Group(NamedTuple):
     name: str
     gid: int
     members: tuple[str, ...]
