@@ -7,8 +7,10 @@ them as key=value, the JSON one merges them into the object, with `log.fields` o
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -82,6 +84,61 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self.stream.flush()
             except Exception:  # noqa: BLE001
                 self.handleError(logging.makeLogRecord({"msg": text}))
+
+
+def quick_record(
+    logger: logging.Logger, level: int, msg: str, args: tuple[Any, ...], fields: RedactedFields
+) -> logging.LogRecord:
+    """A record for `logger`, made without LogRecord.__init__'s per-record lookups (the
+    source file, thread and process names no format shows): for the access log, a line per
+    request."""
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    record.__dict__.update(_template(logger.name, level, os.getpid()))
+    now = time.time()
+    record.created = now
+    record.msecs = int((now - int(now)) * 1000) + 0.0
+    record.relativeCreated = (now - _START) * 1000
+    record.msg, record.args = msg, args
+    record.fields = fields
+    return record
+
+
+_START: Final = time.time()
+
+
+@functools.lru_cache(maxsize=64)
+def _template(name: str, level: int, pid: int) -> dict[str, Any]:
+    return vars(logging.LogRecord(name, level, "", 0, "", None, None)) | {"process": pid}
+
+
+def deliver(logger: logging.Logger, record: logging.LogRecord) -> None:
+    """`logger.handle(record)`, straight to the handler when the configured one (this module's,
+    no filters) is the only one the record would reach: the usual case, where the logging
+    module's walk of loggers, filters and handlers costs a busy access log more than the line
+    itself. Anything else (a test capturing logs, a handler added later) goes the usual way."""
+    handlers = logging.root.handlers
+    handler = handlers[0] if len(handlers) == 1 else None
+    if (
+        type(handler) is LoopBatchingHandler
+        and not handler.filters
+        and record.levelno >= handler.level
+        and not logger.disabled
+        and not logger.filters
+        and _reaches_only_root(logger)
+    ):
+        with handler.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            handler.emit(record)
+        return
+    logger.handle(record)
+
+
+def _reaches_only_root(logger: logging.Logger) -> bool:
+    node: logging.Logger | None = logger
+    while node is not None and node is not logging.root:
+        if node.handlers or not node.propagate:
+            return False
+        node = node.parent
+    return True
 
 
 class RedactedFields(dict[str, Any]):

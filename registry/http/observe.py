@@ -23,7 +23,7 @@ from prometheus_client import Counter, Histogram
 from registry import metrics
 from registry.auth.state import IDENTITY
 from registry.log_redaction import redact
-from registry.logs import RedactedFields
+from registry.logs import RedactedFields, deliver, quick_record
 from registry.request_context import CURRENT_REQUEST, REQUEST_ID
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
@@ -31,6 +31,7 @@ REQUEST_ID_HEADER: Final = "X-Request-Id"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SANE_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 access_log = logging.getLogger("berth.access")
+_ACCESS_LINE: Final = "%s %s %d %.3fs"
 
 
 def install(app: web.Application, *, access_log_enabled: bool) -> None:
@@ -108,14 +109,10 @@ def _record(
     if not log_it or not access_log.isEnabledFor(logging.INFO):
         return
     identity = request.get(IDENTITY)
-    # The record is made and handed over directly: Logger.info would also look up the caller's
-    # frame and run the redacting record factory, for a message made of the method, the route
-    # template and numbers. What the client sent is redacted here, once.
-    record = logging.LogRecord(
-        access_log.name, logging.INFO, __file__, 0, "%s %s %d %.3fs",
-        (method, route, status, duration), None,
-    )  # fmt: skip
-    record.fields = RedactedFields(
+    # Not Logger.info, which would look up the caller's frame and run the redacting record
+    # factory for a message made of the method, the route template and numbers: the record is
+    # made and delivered directly. What the client sent is redacted here, once.
+    fields = RedactedFields(
         request_id=redact(request[REQUEST_ID]),
         method=method,
         route=route,
@@ -128,7 +125,8 @@ def _record(
         user=redact(identity.user) if identity is not None and identity.user else "",
         remote=request.remote or "",
     )
-    access_log.handle(record)
+    args = (method, route, status, duration)
+    deliver(access_log, quick_record(access_log, logging.INFO, _ACCESS_LINE, args, fields))
 
 
 @functools.lru_cache(maxsize=4096)

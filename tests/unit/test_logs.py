@@ -6,9 +6,17 @@ import asyncio
 import io
 import json
 import logging
+import os
 import sys
 
-from registry.logs import JSONFormatter, LoopBatchingHandler, TextFormatter
+from registry.logs import (
+    JSONFormatter,
+    LoopBatchingHandler,
+    RedactedFields,
+    TextFormatter,
+    deliver,
+    quick_record,
+)
 
 
 def _record(fields: dict[str, object] | None = None) -> logging.LogRecord:
@@ -70,3 +78,35 @@ async def test_lines_of_one_loop_iteration_go_out_in_one_write() -> None:
         assert writes[-1] == "from a thread\n"
     finally:
         log.removeHandler(handler)
+
+
+def test_a_quick_record_reaches_the_handler_or_every_handler() -> None:
+    """The access log's record is delivered straight to the configured handler when it is the
+    only one, and the usual way when anything else listens (a test capturing logs)."""
+    stream = io.StringIO()
+    handler = LoopBatchingHandler(stream)
+    handler.setFormatter(TextFormatter())
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    log = logging.getLogger("berth.access")
+    try:
+        fields = RedactedFields(path="/v2/a/manifests/b", status=200)
+        deliver(log, quick_record(log, logging.INFO, "GET %s %d", ("/v2/x", 200), fields))
+        line = stream.getvalue()
+        assert " INFO berth.access: GET /v2/x 200 path=/v2/a/manifests/b status=200\n" in line
+        assert line.split(" ")[2] == str(os.getpid())
+        captured: list[logging.LogRecord] = []
+
+        class Listener(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                captured.append(record)
+
+        root.addHandler(Listener())
+        deliver(log, quick_record(log, logging.INFO, "second", (), RedactedFields()))
+        assert [r.getMessage() for r in captured] == ["second"]
+        assert stream.getvalue().endswith("berth.access: second\n")
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
