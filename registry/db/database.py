@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import create_engine, event, make_url
@@ -119,6 +119,7 @@ class Database:
         self._writer: Engine | None = None
         self._checkpoints: Checkpointer | None = None
         self._writer_conn: _SyncWriter | None = None
+        self._reading = _Reading(self)
         if url.startswith("sqlite+aiosqlite:///") and ":memory:" not in url:
             sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
             self._sync = _sync_engine(sync_url, query_only=True)
@@ -127,23 +128,24 @@ class Database:
             self._write_statements = Statements(self._writer.dialect)
             self._checkpoints = Checkpointer(str(make_url(url).database))
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[ReadConnection]:
+    def read(self) -> contextlib.AbstractAsyncContextManager[ReadConnection]:
         """A connection for read-only queries (never write through it)."""
         if self._sync is None:
-            async with self.engine.connect() as conn:
-                yield conn
-            return
+            return self.engine.connect()
+        return self._reading
+
+    async def _reader_connection(self) -> ReadConnection:
         reader = self._reader
         if reader is None:
+            assert self._sync is not None
             reader = self._reader = _SyncReader(self._sync.connect(), self._read_statements)
-        try:
-            yield reader
-        except DBAPIError:
-            # The next read gets a fresh connection, whatever state this one was left in.
+        return reader
+
+    def _read_failed(self) -> None:
+        # The next read gets a fresh connection, whatever state this one was left in.
+        if self._reader is not None:
+            self._reader.close()
             self._reader = None
-            reader.close()
-            raise
 
     async def transact(self, work: Callable[[WriteConnection], Awaitable[T]]) -> T:
         """Run `work` in one write transaction. `work` must be safe to rerun (busy retries).
@@ -215,6 +217,24 @@ class Database:
         if self._checkpoints is not None:
             self._checkpoints.close()
             self._checkpoints = None
+
+
+class _Reading:
+    """`Database.read()` on SQLite: a plain context manager (an async generator's costs a
+    blob HEAD more than its one SELECT), shared by every read, since its state is the
+    database's."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def __aenter__(self) -> ReadConnection:
+        return await self._db._reader_connection()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: object, tb: object
+    ) -> None:
+        if isinstance(exc, DBAPIError):
+            self._db._read_failed()
 
 
 def _wrapped(statement: str, exc: sqlite3.Error) -> BaseException:
