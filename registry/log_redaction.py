@@ -5,9 +5,10 @@ so every record of every logger has its message and traceback text redacted befo
 handler sees it, whichever handler or formatter is configured later; aiohttp's own errors
 included, which quote what they failed to parse (an oversized `Authorization` header, say).
 aiohttp's access logger also attaches request fields as record attributes after the record
-is made; a filter on that logger redacts those. Structured `fields` (Berth's access log) are
-redacted by registry.logs' formatters as they write them. Code that shows a URL or a header outside
-logging (a CLI message) calls `redact()` itself.
+is made; a filter on that logger redacts those. Structured `fields` are redacted by
+registry.logs' formatters as they write them, except the access log's, which
+registry.http.observe redacts as it makes them (it also bypasses the record factory). Code that
+shows a URL or a header outside logging (a CLI message) calls `redact()` itself.
 """
 
 from __future__ import annotations
@@ -105,5 +106,3 @@ def install() -> None:
 
     logging.setLogRecordFactory(factory)
     logging.getLogger("aiohttp.access").addFilter(_RedactAttributes())
-    # berth.access passes its fields as `extra={"fields": ...}`, which registry.logs' formatters
-    # redact when they write them.

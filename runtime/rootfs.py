@@ -155,16 +155,12 @@ def _protect(path: str) -> None:
     _remount_ro(path)
 
 
-def _nothing() -> None:
-    pass
-
-
 def prepare(
     spec: Mapping[str, Any],
     bundle: str,
     overlay: Mount | None,
     new_net: bool,
-    in_cgroup: Callable[[], None] = _nothing,
+    in_cgroup: Callable[[], None],
 ) -> None:
     """Build the container's filesystem view and pivot into it (caller already unshared NEWNS).
     `in_cgroup()` returns once the caller is in the container's cgroup: a `cgroup` mount

@@ -129,9 +129,11 @@ def _plan(statement: Executable, keys: tuple[str, ...] | None, dialect: Dialect)
     if not columns:
         return _Plan(compiled.string, params, None, None)
     names = [c[0] for c in columns]
-    if len(set(names)) != len(names):
-        raise _Unsupported("duplicate column names")
-    row_type = type("Row", (_Row, namedtuple("Row", names, rename=True)), {"__slots__": ()})
+    try:
+        fields: type = namedtuple("Row", names)  # type: ignore[misc]  # names known at run time
+    except ValueError:  # a duplicate, a keyword or a leading underscore
+        raise _Unsupported("column names a tuple cannot have") from None
+    row_type = type("Row", (_Row, fields), {"__slots__": ()})
     row_processors = [c[3]._cached_result_processor(dialect, None) for c in columns]
     if all(f is None for f in row_processors):
         return _Plan(compiled.string, params, row_type, None)

@@ -112,9 +112,10 @@ def _record(
     # Not Logger.info, which would look up the caller's frame and run the redacting record
     # factory for a message made of the method, the route template and numbers: the record is
     # made and delivered directly. What the client sent is redacted here, once.
+    shown = redact(method)  # any token is a method
     fields = RedactedFields(
         request_id=redact(request[REQUEST_ID]),
-        method=method,
+        method=shown,
         route=route,
         path=redact(request.path),  # never the query string: signed URLs and tokens live there
         repository=redact(request.match_info.get("name", "")),
@@ -123,9 +124,9 @@ def _record(
         bytes_out=sent,
         duration=round(duration, 6),
         user=redact(identity.user) if identity is not None and identity.user else "",
-        remote=request.remote or "",
+        remote=redact(request.remote or ""),
     )
-    args = (method, route, status, duration)
+    args = (shown, route, status, duration)
     deliver(access_log, quick_record(access_log, logging.INFO, _ACCESS_LINE, args, fields))
 
 
