@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +18,7 @@ import aiohttp
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 READ_CHUNK = 4 << 20
+SEND_PIECE = 1 << 20
 
 
 def session(connections: int = 64) -> aiohttp.ClientSession:
@@ -61,11 +62,24 @@ async def start_upload(s: aiohttp.ClientSession, base: str, repo: str) -> str:
 async def upload_monolithic(
     s: aiohttp.ClientSession, base: str, repo: str, data: bytes, digest: str
 ) -> None:
-    """POST, then one PUT ?digest= carrying the whole blob."""
+    """POST, then one PUT ?digest= carrying the whole blob with its Content-Length.
+
+    A body bigger than SEND_PIECE is streamed in pieces of the caller's buffer, as clients
+    that push from a file do (oras, crane). Handed over whole, aiohttp (on Python 3.11)
+    copies it twice into fresh memory: for a 256 MiB blob the client then spent about
+    0.9 s of CPU per upload on its own page faults, and the figure measured the client."""
     location = await start_upload(s, base, repo)
-    headers = {"Content-Type": "application/octet-stream"}
-    async with s.put(_with_digest(base, location, digest), data=data, headers=headers) as resp:
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+    body: bytes | AsyncIterator[memoryview] = (
+        data if len(data) <= SEND_PIECE else _pieces(memoryview(data), SEND_PIECE)
+    )
+    async with s.put(_with_digest(base, location, digest), data=body, headers=headers) as resp:
         await _expect(resp, 201, f"PUT {repo} blob")
+
+
+async def _pieces(data: memoryview, size: int) -> AsyncIterator[memoryview]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
 
 
 async def upload_chunked(
