@@ -29,10 +29,8 @@ import contextlib
 import errno
 import hashlib
 import os
-import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,8 +47,8 @@ from blobstore.errors import (
 )
 from blobstore.paths import blob_path
 from blobstore.protocol import BlobInfo
+from blobstore.upload_ids import UPLOAD_ID, new_upload_id
 
-_UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _READ_CHUNK: Final = 1 << 20
 _WRITE_BUFFER: Final = 1 << 20
 _MAX_PARTS: Final = 256  # pieces kept for one writev, well below IOV_MAX
@@ -76,7 +74,9 @@ class FilesystemBlobStore:
         self.root = Path(root)
         self._blobs = self.root / "blobs"
         self._ingest = self.root / "ingest"
-        self._blobs_dir = str(self._blobs)  # `blob_path` as a string, without pathlib's cost
+        # `blob_path` and `_ingest_path` as strings, without pathlib's cost
+        self._blobs_dir = str(self._blobs)
+        self._ingest_dir = str(self._ingest)
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._ingest.mkdir(parents=True, exist_ok=True)
         self._hash_states: OrderedDict[str, _HashState] = OrderedDict()
@@ -86,10 +86,10 @@ class FilesystemBlobStore:
     def blob_path(self, digest: Digest) -> Path:
         return blob_path(self.root, digest)
 
-    def _ingest_path(self, upload_id: str) -> Path:
-        if not _UPLOAD_ID.fullmatch(upload_id):
+    def _ingest_path(self, upload_id: str) -> str:
+        if not UPLOAD_ID.fullmatch(upload_id):
             raise UploadNotFound(upload_id)
-        return self._ingest / upload_id
+        return f"{self._ingest_dir}/{upload_id}"
 
     # -- reading -------------------------------------------------------------
 
@@ -138,8 +138,8 @@ class FilesystemBlobStore:
     # -- writing -------------------------------------------------------------
 
     async def begin(self) -> FilesystemUpload:
-        upload_id = uuid.uuid4().hex
-        path = self._ingest_path(upload_id)
+        upload_id = new_upload_id()
+        path = f"{self._ingest_dir}/{upload_id}"
         # Creating or opening a small local file inline is cheaper than a thread hop.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._remember(upload_id, _HashState(hashlib.sha256(), 0))
@@ -165,7 +165,7 @@ class FilesystemBlobStore:
     async def ingest_ids(self) -> list[str]:
         """Ids of every upload in progress (for cleaning up abandoned ones)."""
         names = await asyncio.to_thread(os.listdir, self._ingest)
-        return [name for name in names if _UPLOAD_ID.fullmatch(name)]
+        return [name for name in names if UPLOAD_ID.fullmatch(name)]
 
     async def idle_uploads(self, seconds: float) -> list[str]:
         return await asyncio.to_thread(self._idle_uploads, time.time() - seconds)
@@ -175,7 +175,7 @@ class FilesystemBlobStore:
         with os.scandir(self._ingest) as entries:
             for entry in entries:
                 with contextlib.suppress(FileNotFoundError):  # committed or aborted meanwhile
-                    if _UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
+                    if UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
                         idle.append(entry.name)
         return idle
 
@@ -198,7 +198,7 @@ class FilesystemUpload:
     """One open handle on an ingest file. Not safe for two writers at once."""
 
     def __init__(
-        self, store: FilesystemBlobStore, upload_id: str, path: Path, fd: int, size: int
+        self, store: FilesystemBlobStore, upload_id: str, path: str, fd: int, size: int
     ) -> None:
         self._store = store
         self._id = upload_id
@@ -399,7 +399,7 @@ def _start_writeback(fd: int) -> None:
     threading.Thread(target=flush, name="berth-writeback", daemon=True).start()
 
 
-def _hash_file_range(path: Path, state: _HashState, size: int) -> None:
+def _hash_file_range(path: str, state: _HashState, size: int) -> None:
     """Bring `state` up to `size` bytes by hashing what the file holds past its offset."""
     if state.offset == size:
         return
