@@ -151,6 +151,20 @@ class FilesystemBlobStore:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
+        return self._resumed(upload_id, path, fd)
+
+    async def open_upload(self, upload_id: str) -> FilesystemUpload:
+        path = self._ingest_path(upload_id)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            # Nothing written yet: the file is created by the first write that reaches it
+            # (for a small blob PUT in one go, by commit's thread, off the event loop).
+            self._remember(upload_id, _HashState(hashlib.sha256(), 0))
+            return FilesystemUpload(self, upload_id, path, None, 0)
+        return self._resumed(upload_id, path, fd)
+
+    def _resumed(self, upload_id: str, path: str, fd: int) -> FilesystemUpload:
         size = os.fstat(fd).st_size
         if size == 0 and self._hash_state(upload_id) is None:
             # Nothing written yet, wherever it was begun: hashing can start here, so a whole
@@ -198,12 +212,13 @@ class FilesystemUpload:
     """One open handle on an ingest file. Not safe for two writers at once."""
 
     def __init__(
-        self, store: FilesystemBlobStore, upload_id: str, path: str, fd: int, size: int
+        self, store: FilesystemBlobStore, upload_id: str, path: str, fd: int | None, size: int
     ) -> None:
         self._store = store
         self._id = upload_id
         self._path = path
-        self._fd: int | None = fd
+        self._fd = fd  # None until the first write creates the file (see `open_upload`)
+        self._open = True
         self._size = size
         self._pending: list[bytes] = []  # written by the next flush, as they are (no copy)
         self._pending_size = 0
@@ -222,7 +237,7 @@ class FilesystemUpload:
         return b""  # the ingest file is the state; hashers are kept per process
 
     async def write(self, chunk: bytes) -> None:
-        self._require_fd()
+        self._require_open()
         if chunk:
             self._pending.append(chunk)
             self._pending_size += len(chunk)
@@ -236,10 +251,8 @@ class FilesystemUpload:
             return
         parts, size = self._pending, self._pending_size
         self._pending, self._pending_size = [], 0
-        fd = self._require_fd()
-        state = self._store._hash_state(self._id)
-        if state is not None and state.offset != self._size:
-            state = None  # another process appended: catch up from the file at commit
+        fd = self._file()
+        state = self._appending_state()
         if size < _INLINE_BYTES:
             appended = _append_and_hash(fd, parts, state)
         else:
@@ -252,19 +265,35 @@ class FilesystemUpload:
             self._unsynced = 0
             _start_writeback(fd)
 
-    def _require_fd(self) -> int:
-        if self._fd is None:
+    def _require_open(self) -> None:
+        if not self._open:
             raise UploadNotFound(self._id)
+
+    def _file(self) -> int:
+        self._require_open()
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return self._fd
 
+    def _appending_state(self) -> _HashState | None:
+        """The cached hasher, if it has hashed exactly what the file holds."""
+        state = self._store._hash_state(self._id)
+        if state is not None and state.offset != self._size:
+            return None  # another process appended: catch up from the file at commit
+        return state
+
     async def commit(self, expected: Digest, size: int | None = None) -> BlobInfo:
-        await self._flush()
-        fd = self._require_fd()
+        self._require_open()
+        # What is still buffered is appended by commit's thread: a small blob in one request
+        # costs the event loop no file system call at all.
+        parts = self._pending
+        self._pending, self._pending_size = [], 0
+        appending = self._appending_state() if parts else None
         state = self._store._hash_state(self._id)
         try:
             try:  # one thread hop for the lot
                 actual_size, actual = await asyncio.to_thread(
-                    self._verify_and_publish, fd, expected, size, state
+                    self._write_verify_and_publish, parts, appending, expected, size, state
                 )
             except FileNotFoundError:
                 raise UploadNotFound(self._id) from None  # aborted through another handle
@@ -278,10 +307,21 @@ class FilesystemUpload:
         self._finish()
         return BlobInfo(expected, actual_size)
 
-    def _verify_and_publish(
-        self, fd: int, expected: Digest, size: int | None, state: _HashState | None
+    def _write_verify_and_publish(
+        self,
+        parts: list[bytes],
+        appending: _HashState | None,
+        expected: Digest,
+        size: int | None,
+        state: _HashState | None,
     ) -> tuple[int, Digest]:
-        """Publish only if the size (when given) and the digest are right; returns both."""
+        """Append `parts` (hashing them into `appending`), then publish only if the size
+        (when given) and the digest are right; returns both."""
+        fd = self._file()
+        if parts:
+            if not _append_and_hash(fd, parts, appending):
+                raise FileNotFoundError(self._path)  # aborted through another handle
+            self._size += sum(len(part) for part in parts)
         actual_size, actual = self._verify(fd, expected, state)
         if (size is None or size == actual_size) and actual == expected:
             self._publish(fd, expected)
@@ -342,6 +382,7 @@ class FilesystemUpload:
         self._release()
 
     def _release(self) -> None:
+        self._open = False
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

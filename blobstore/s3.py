@@ -246,6 +246,15 @@ class S3BlobStore:
             hasher = ResumableHash.resume("sha256", bytes.fromhex(progress.hash))
         return S3Upload(self, upload_id, progress, hasher, checked=True)
 
+    async def open_upload(self, upload_id: str) -> S3Upload:
+        try:
+            return await self._rebuild(upload_id)
+        except UploadNotFound:
+            if not UPLOAD_ID.fullmatch(upload_id):
+                raise
+        # Nothing in the bucket yet: begun here, as `begin` does.
+        return S3Upload(self, upload_id, _Progress(None, [], 0), ResumableHash.new(), local=True)
+
     async def _rebuild(self, upload_id: str) -> S3Upload:
         """Resume without a saved state, from what the bucket holds (commit hashes again)."""
         key = self._upload_prefix(upload_id) + "data"

@@ -82,7 +82,7 @@ class UploadHold:
         self.upload_id = upload_id
         self.holder = holder
         self.repository_id = repository_id
-        self.state = state  # the blobstore's saved progress
+        self.state = state  # the blobstore's saved progress (see UploadService._resume)
         self.let_go = False
 
     async def release_in(self, conn: WriteConnection) -> None:
@@ -183,7 +183,7 @@ class Holding:
         session = (await conn.execute(_SESSION, key)).one()
         if self._also is not None:
             await self._also(conn)
-        return UploadHold(self._id, holder, int(session.repository_id), session.state or None)
+        return UploadHold(self._id, holder, int(session.repository_id), session.state)
 
     def _release_dead(self, dead: str) -> Callable[[WriteConnection], Awaitable[object]]:
         key = {"_id": self._id, "_holder": dead}  # the dead one's hold only

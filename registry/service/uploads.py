@@ -14,7 +14,7 @@ from typing import Final
 
 from sqlalchemy import bindparam, delete, select, update
 
-from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound
+from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound, new_upload_id
 from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import repositories, upload_sessions, utcnow
 from registry.errcode import (
@@ -94,11 +94,11 @@ class UploadService:
         self._events = events or Outbox()
 
     async def begin(self, repo: str) -> UploadState:
-        upload = await self._store.begin()
-        await upload.close()
+        # Only the session: the store sees the upload at its first bytes (`_resume`).
+        upload_id = new_upload_id()
 
         async def work(conn: WriteConnection) -> None:
-            session = {"id": upload.id, "state": upload.state()}
+            session = {"id": upload_id, "state": None}
             found = await conn.execute(
                 _NEW_SESSION_IN_REPO, {**session, "repo": repo, "now": utcnow()}
             )
@@ -106,12 +106,8 @@ class UploadService:
                 repo_id = await ensure_repository(conn, repo)
                 await conn.execute(_NEW_SESSION, {**session, "repository_id": repo_id})
 
-        try:
-            await self._db.transact(work)
-        except BaseException:
-            await (await self._store.resume(upload.id)).abort()
-            raise
-        return UploadState(upload.id, 0)
+        await self._db.transact(work)
+        return UploadState(upload_id, 0)
 
     async def status(self, repo: str, upload_id: str) -> UploadState:
         upload = await self._open(repo, upload_id)
@@ -137,7 +133,7 @@ class UploadService:
 
                 async def work(conn: WriteConnection) -> None:
                     # Also when the client went away mid-chunk: what arrived is kept, as on disk.
-                    await _touch(conn, upload_id, upload.state())
+                    await _touch(conn, upload_id, upload)
                     await held.hold.release_in(conn)
 
                 await self._db.transact(work)
@@ -296,8 +292,12 @@ class UploadService:
         return await self._resume(upload_id, await self._check_session(repo, upload_id))
 
     async def _resume(self, upload_id: str, state: bytes | None) -> Upload:
+        """The session's upload in the store. Its saved state is None until the upload holds
+        bytes (see `_saved_state`): the store may have nothing of it yet."""
         try:
-            return await self._store.resume(upload_id, state)
+            if state is None:
+                return await self._store.open_upload(upload_id)
+            return await self._store.resume(upload_id, state or None)
         except UploadNotFound:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
 
@@ -320,7 +320,7 @@ async def _session(conn: ReadConnection, repo: str, upload_id: str) -> tuple[int
     found = (await conn.execute(_SESSION_IN_REPO, {"id": upload_id, "repo": repo})).one_or_none()
     if found is None:
         raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-    return int(found.repository_id), found.state or None
+    return int(found.repository_id), found.state
 
 
 def range_header(size: int) -> str:
@@ -353,7 +353,10 @@ async def _write_chunk(
         )
 
 
-async def _touch(conn: WriteConnection, upload_id: str, state: bytes) -> None:
+async def _touch(conn: WriteConnection, upload_id: str, upload: Upload) -> None:
+    # An upload with no bytes may have nothing in the store (a file system ingest is created
+    # by its first write): its state stays None, so the next request opens it afresh.
+    state = upload.state() if upload.size else None
     await conn.execute(_TOUCH, {"_id": upload_id, "_now": utcnow(), "_state": state})
 
 

@@ -188,6 +188,26 @@ async def test_upload_status_of_fresh_session(client: Client) -> None:
     assert response.headers["Docker-Upload-UUID"] == location.rsplit("/", 1)[1]
 
 
+async def test_an_empty_chunk_then_the_rest_and_a_cancel_of_an_untouched_session(
+    client: Client,
+) -> None:
+    """A session's first bytes may come late: an empty PATCH leaves it empty and usable;
+    a session nothing was written to can be cancelled."""
+    location = await _start(client, "late")
+    empty = await client.patch(location, data=b"")
+    assert empty.status == 202
+    assert empty.headers["Range"] == "0-0"
+    assert (await client.get(location)).headers["Range"] == "0-0"
+    first = await client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
+    assert first.headers["Range"] == "0-2"
+    done = await client.put(f"{location}?digest={digest_of(b'abcdef')}", data=b"def")
+    assert done.status == 201
+    assert await (await client.get(f"/v2/late/blobs/{digest_of(b'abcdef')}")).read() == b"abcdef"
+    untouched = await _start(client, "late")
+    assert (await client.delete(untouched)).status == 204
+    assert (await client.get(untouched)).status == 404
+
+
 async def test_cancel_upload(client: Client) -> None:
     location = await _start(client, "cancel")
     await client.patch(location, data=b"partial")

@@ -60,9 +60,21 @@ def test_exported_api_is_pinned() -> None:
             "UploadNotFound",
             "VerifyingReader",
             "is_digest",
+            "new_upload_id",
         ]
     )
     assert all(hasattr(blobstore, name) for name in blobstore.__all__)
+
+
+async def test_an_opened_upload_has_a_file_only_once_bytes_reach_it(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    upload_id = blobstore.new_upload_id()
+    await (await store.open_upload(upload_id)).close()
+    assert list((tmp_path / "ingest").iterdir()) == []
+    upload = await store.open_upload(upload_id)
+    await upload.write(b"first")
+    await upload.close()
+    assert (tmp_path / "ingest" / upload_id).read_bytes() == b"first"
 
 
 async def test_layout_and_read_only_blobs(tmp_path: Path) -> None:
