@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeGuard
 
 from blobstore.digest import SUPPORTED_ALGORITHMS, Digest
 from blobstore.errors import (
@@ -159,7 +159,7 @@ class FilesystemBlobStore:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             # Nothing written yet: the file is created by the first write that reaches it
-            # (for a small blob PUT in one go, by commit's thread, off the event loop).
+            # (for a small blob PUT in one go, by commit), not by the session's POST.
             self._remember(upload_id, _HashState(hashlib.sha256(), 0))
             return FilesystemUpload(self, upload_id, path, None, 0)
         return self._resumed(upload_id, path, fd)
@@ -283,18 +283,20 @@ class FilesystemUpload:
         return state
 
     async def commit(self, expected: Digest, size: int | None = None) -> BlobInfo:
-        self._require_open()
-        # What is still buffered is appended by commit's thread: a small blob in one request
-        # costs the event loop no file system call at all.
-        parts = self._pending
-        self._pending, self._pending_size = [], 0
-        appending = self._appending_state() if parts else None
+        await self._flush()
+        fd = self._file()  # an upload never written to (a zero-byte blob) has none yet
         state = self._store._hash_state(self._id)
         try:
-            try:  # one thread hop for the lot
-                actual_size, actual = await asyncio.to_thread(
-                    self._write_verify_and_publish, parts, appending, expected, size, state
-                )
+            try:
+                if _hashed_whole(state, fd, expected):
+                    # Hashed as written (the usual case): only the syncs wait for the disk.
+                    actual_size, actual = state.offset, expected
+                    if size is None or size == actual_size:
+                        await self._publish_hashed(fd, expected)
+                else:  # one thread hop for the lot
+                    actual_size, actual = await asyncio.to_thread(
+                        self._verify_and_publish, fd, expected, size, state
+                    )
             except FileNotFoundError:
                 raise UploadNotFound(self._id) from None  # aborted through another handle
             if size is not None and size != actual_size:
@@ -307,24 +309,19 @@ class FilesystemUpload:
         self._finish()
         return BlobInfo(expected, actual_size)
 
-    def _write_verify_and_publish(
-        self,
-        parts: list[bytes],
-        appending: _HashState | None,
-        expected: Digest,
-        size: int | None,
-        state: _HashState | None,
+    def _verify_and_publish(
+        self, fd: int, expected: Digest, size: int | None, state: _HashState | None
     ) -> tuple[int, Digest]:
-        """Append `parts` (hashing them into `appending`), then publish only if the size
-        (when given) and the digest are right; returns both."""
-        fd = self._file()
-        if parts:
-            if not _append_and_hash(fd, parts, appending):
-                raise FileNotFoundError(self._path)  # aborted through another handle
-            self._size += sum(len(part) for part in parts)
+        """Publish only if the size (when given) and the digest are right; returns both."""
         actual_size, actual = self._verify(fd, expected, state)
         if (size is None or size == actual_size) and actual == expected:
-            self._publish(fd, expected)
+            prepared = self._prepare_publish(fd, expected)
+            if prepared is not None:
+                target, directory = prepared
+                try:
+                    _sync_and_rename(fd, self._path, target, directory)
+                finally:
+                    os.close(directory)
         return actual_size, actual
 
     def _verify(self, fd: int, expected: Digest, state: _HashState | None) -> tuple[int, Digest]:
@@ -339,24 +336,35 @@ class FilesystemUpload:
         _hash_file_range(self._path, fresh, size)
         return size, Digest.from_hasher(fresh.hasher)
 
-    def _publish(self, fd: int, digest: Digest) -> None:
+    async def _publish_hashed(self, fd: int, digest: Digest) -> None:
+        """Publish, the quick metadata calls made inline and only the fsyncs and the rename in
+        a thread: every call a thread makes hands the GIL back and forth with the busy event
+        loop (futex waits and context switches, more than the calls themselves)."""
+        prepared = self._prepare_publish(fd, digest)
+        if prepared is None:
+            return
+        target, directory = prepared
+        try:
+            await asyncio.to_thread(_sync_and_rename, fd, self._path, target, directory)
+        finally:
+            os.close(directory)
+
+    def _prepare_publish(self, fd: int, digest: Digest) -> tuple[str, int] | None:
+        """The target's path and its directory, open; None, and the ingest file gone, when
+        the blob is stored already."""
         parent = f"{self._store._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}"
         target = f"{parent}/{digest.hex}"
         if os.path.exists(target):
             # Content-addressed: the stored copy is the same bytes (a re-push), so this one
             # needs neither a sync nor a rename.
             os.unlink(self._path)
-            return
-        os.fsync(fd)
-        os.chmod(self._path, 0o444)
+            return None
+        os.fchmod(fd, 0o444)
         try:
-            os.replace(self._path, target)
+            return target, os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:
-            if not os.path.exists(self._path):
-                raise  # aborted through another handle
             os.makedirs(parent, exist_ok=True)  # the first blob of this prefix
-            os.replace(self._path, target)
-        _fsync_dir(parent)
+            return target, os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
 
     async def close(self) -> None:
         try:
@@ -456,9 +464,19 @@ def _hash_file_range(path: str, state: _HashState, size: int) -> None:
     state.offset = size
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _hashed_whole(state: _HashState | None, fd: int, expected: Digest) -> TypeGuard[_HashState]:
+    """True if `state` has hashed the whole file and agrees with `expected` (anything else,
+    `_verify` sorts out from the file)."""
+    return (
+        state is not None
+        and state.hasher.name == expected.algorithm
+        and state.offset == os.fstat(fd).st_size
+        and Digest.from_hasher(state.hasher) == expected
+    )
+
+
+def _sync_and_rename(fd: int, path: str, target: str, directory: int) -> None:
+    """Make the file durable, then its name (`directory` is the target's, open)."""
+    os.fsync(fd)
+    os.replace(path, target)  # FileNotFoundError: aborted through another handle
+    os.fsync(directory)

@@ -41,19 +41,21 @@ _RULES: Final = (
     # user:password@host in URLs (database URLs, upstream registries)
     (("@",), re.compile(r"(//[^/:@\s'\"]+:)[^@/\s'\"]+@"), rf"\1{REDACTED}@"),
 )
-# Every needle above, in one pass: most lines (an access log's) contain none of them.
-_ANY_NEEDLE: Final = re.compile(
-    "|".join(re.escape(needle) for needles, _, _ in _RULES for needle in needles), re.IGNORECASE
-)
+# Every needle above. Most texts (an access log's fields) contain none of them; substring
+# tests find that in a tenth of the time of one case-insensitive regex of them all.
+_NEEDLES: Final = tuple(dict.fromkeys(needle for needles, _, _ in _RULES for needle in needles))
 _STANDARD_ATTRIBUTES: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _installed = False
 
 
 def redact(text: str) -> str:
     """`text` with every credential, token and signature it contains replaced."""
-    if _ANY_NEEDLE.search(text) is None:
-        return text
     lowered = text.lower()
+    for needle in _NEEDLES:
+        if needle in lowered:
+            break
+    else:
+        return text
     for needles, pattern, replacement in _RULES:
         if any(needle in lowered for needle in needles):
             text = pattern.sub(replacement, text)

@@ -10,13 +10,13 @@ import asyncio
 import functools
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
+from registry import process_id
 from registry.config import LogConfig
 from registry.log_redaction import redact
 
@@ -93,7 +93,7 @@ def quick_record(
     source file, thread and process names no format shows): for the access log, a line per
     request."""
     record = logging.LogRecord.__new__(logging.LogRecord)
-    record.__dict__.update(_template(logger.name, level, os.getpid()))
+    record.__dict__.update(_template(logger.name, level, process_id.current()))
     now = time.time()
     record.created = now
     record.msecs = int((now - int(now)) * 1000) + 0.0
