@@ -283,9 +283,11 @@ class FilesystemUpload:
         return state
 
     async def commit(self, expected: Digest, size: int | None = None) -> BlobInfo:
-        await self._flush()
-        fd = self._file()  # an upload never written to (a zero-byte blob) has none yet
         state = self._store._hash_state(self._id)
+        if self._fd is None and self._open and _fresh(state, self._size, expected):
+            return await self._commit_unwritten(expected, size, state)
+        await self._flush()
+        fd = self._file()
         try:
             try:
                 if _hashed_whole(state, fd, expected):
@@ -349,17 +351,62 @@ class FilesystemUpload:
         finally:
             os.close(directory)
 
+    async def _commit_unwritten(
+        self, expected: Digest, size: int | None, state: _HashState
+    ) -> BlobInfo:
+        """Commit an upload none of whose bytes reached the disk (a small blob in one request):
+        they are hashed here, and only a blob that is right and not stored yet gets a file,
+        which one thread creates, writes, syncs and renames into place; no file system call
+        that may wait for the journal is made on the event loop."""
+        parts, total = self._pending, self._pending_size
+        self._pending, self._pending_size = [], 0
+        try:
+            for part in parts:
+                state.hasher.update(part)
+            state.offset = total
+            if size is not None and size != total:
+                raise SizeMismatch(size, total)
+            actual = Digest.from_hasher(state.hasher)
+            if actual != expected:
+                raise DigestMismatch(expected, actual)
+            prepared = self._target_directory(expected)
+            if prepared is not None:  # else stored already (a re-push): nothing to write
+                target, directory = prepared
+                try:
+                    await asyncio.to_thread(
+                        _create_and_publish, self._path, parts, target, directory
+                    )
+                except FileNotFoundError:
+                    raise UploadNotFound(self._id) from None  # aborted through another handle
+                finally:
+                    os.close(directory)
+        except FileExistsError:
+            self._finish()  # another handle wrote to this upload meanwhile: not ours to discard
+            raise UploadNotFound(self._id) from None
+        except BaseException:
+            await self.abort()
+            raise
+        self._finish()
+        return BlobInfo(expected, total)
+
     def _prepare_publish(self, fd: int, digest: Digest) -> tuple[str, int] | None:
         """The target's path and its directory, open; None, and the ingest file gone, when
         the blob is stored already."""
-        parent = f"{self._store._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}"
-        target = f"{parent}/{digest.hex}"
-        if os.path.exists(target):
+        prepared = self._target_directory(digest)
+        if prepared is None:
             # Content-addressed: the stored copy is the same bytes (a re-push), so this one
             # needs neither a sync nor a rename.
             os.unlink(self._path)
             return None
         os.fchmod(fd, 0o444)
+        return prepared
+
+    def _target_directory(self, digest: Digest) -> tuple[str, int] | None:
+        """The target's path and its directory, open; None when the blob is stored already."""
+        parent = f"{self._store._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}"
+        target = f"{parent}/{digest.hex}"
+        if os.path.exists(target):
+            return None
         try:
             return target, os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:
@@ -416,17 +463,46 @@ def _append_and_hash(fd: int, parts: list[bytes], state: _HashState | None) -> b
     """Append and hash; False, writing nothing, when the ingest file has been unlinked."""
     if os.fstat(fd).st_nlink == 0:
         return False
-    written = os.writev(fd, parts)
-    total = sum(len(part) for part in parts)
-    if written < total:  # a short write: finish it piece by piece
-        view = memoryview(b"".join(parts))[written:]
-        while view:
-            view = view[os.write(fd, view) :]
+    total = _write_all(fd, parts)
     if state is not None:
         for part in parts:
             state.hasher.update(part)
         state.offset += total
     return True
+
+
+def _write_all(fd: int, parts: list[bytes]) -> int:
+    written = os.writev(fd, parts) if parts else 0
+    total = sum(len(part) for part in parts)
+    if written < total:  # a short write: finish it piece by piece
+        view = memoryview(b"".join(parts))[written:]
+        while view:
+            view = view[os.write(fd, view) :]
+    return total
+
+
+def _fresh(state: _HashState | None, size: int, expected: Digest) -> TypeGuard[_HashState]:
+    """True if `state` hashes the upload from its first byte, in `expected`'s algorithm."""
+    return (
+        state is not None
+        and size == 0
+        and state.offset == 0
+        and state.hasher.name == expected.algorithm
+    )
+
+
+def _create_and_publish(path: str, parts: list[bytes], target: str, directory: int) -> None:
+    """Write the ingest file afresh, make it durable, then its name (`directory` is the
+    target's, open)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        _write_all(fd, parts)
+        os.fchmod(fd, 0o444)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(path, target)
+    os.fsync(directory)
 
 
 def _start_writeback(fd: int) -> None:
