@@ -25,6 +25,7 @@ from blobstore.protocol import (
     LocalBlobPaths,
     Upload,
 )
+from blobstore.upload_ids import new_upload_id
 from blobstore.verify import VerifyingReader
 
 if typing.TYPE_CHECKING:
@@ -64,4 +65,5 @@ __all__ = [
     "UploadNotFound",
     "VerifyingReader",
     "is_digest",
+    "new_upload_id",
 ]

@@ -29,10 +29,8 @@ import contextlib
 import errno
 import hashlib
 import os
-import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,8 +47,8 @@ from blobstore.errors import (
 )
 from blobstore.paths import blob_path
 from blobstore.protocol import BlobInfo
+from blobstore.upload_ids import UPLOAD_ID, new_upload_id
 
-_UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _READ_CHUNK: Final = 1 << 20
 _WRITE_BUFFER: Final = 1 << 20
 _MAX_PARTS: Final = 256  # pieces kept for one writev, well below IOV_MAX
@@ -76,7 +74,9 @@ class FilesystemBlobStore:
         self.root = Path(root)
         self._blobs = self.root / "blobs"
         self._ingest = self.root / "ingest"
-        self._blobs_dir = str(self._blobs)  # `blob_path` as a string, without pathlib's cost
+        # `blob_path` and `_ingest_path` as strings, without pathlib's cost
+        self._blobs_dir = str(self._blobs)
+        self._ingest_dir = str(self._ingest)
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._ingest.mkdir(parents=True, exist_ok=True)
         self._hash_states: OrderedDict[str, _HashState] = OrderedDict()
@@ -86,10 +86,10 @@ class FilesystemBlobStore:
     def blob_path(self, digest: Digest) -> Path:
         return blob_path(self.root, digest)
 
-    def _ingest_path(self, upload_id: str) -> Path:
-        if not _UPLOAD_ID.fullmatch(upload_id):
+    def _ingest_path(self, upload_id: str) -> str:
+        if not UPLOAD_ID.fullmatch(upload_id):
             raise UploadNotFound(upload_id)
-        return self._ingest / upload_id
+        return f"{self._ingest_dir}/{upload_id}"
 
     # -- reading -------------------------------------------------------------
 
@@ -138,8 +138,8 @@ class FilesystemBlobStore:
     # -- writing -------------------------------------------------------------
 
     async def begin(self) -> FilesystemUpload:
-        upload_id = uuid.uuid4().hex
-        path = self._ingest_path(upload_id)
+        upload_id = new_upload_id()
+        path = f"{self._ingest_dir}/{upload_id}"
         # Creating or opening a small local file inline is cheaper than a thread hop.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._remember(upload_id, _HashState(hashlib.sha256(), 0))
@@ -151,6 +151,20 @@ class FilesystemBlobStore:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
+        return self._resumed(upload_id, path, fd)
+
+    async def open_upload(self, upload_id: str) -> FilesystemUpload:
+        path = self._ingest_path(upload_id)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            # Nothing written yet: the file is created by the first write that reaches it
+            # (for a small blob PUT in one go, by commit), not by the session's POST.
+            self._remember(upload_id, _HashState(hashlib.sha256(), 0))
+            return FilesystemUpload(self, upload_id, path, None, 0)
+        return self._resumed(upload_id, path, fd)
+
+    def _resumed(self, upload_id: str, path: str, fd: int) -> FilesystemUpload:
         size = os.fstat(fd).st_size
         if size == 0 and self._hash_state(upload_id) is None:
             # Nothing written yet, wherever it was begun: hashing can start here, so a whole
@@ -165,7 +179,7 @@ class FilesystemBlobStore:
     async def ingest_ids(self) -> list[str]:
         """Ids of every upload in progress (for cleaning up abandoned ones)."""
         names = await asyncio.to_thread(os.listdir, self._ingest)
-        return [name for name in names if _UPLOAD_ID.fullmatch(name)]
+        return [name for name in names if UPLOAD_ID.fullmatch(name)]
 
     async def idle_uploads(self, seconds: float) -> list[str]:
         return await asyncio.to_thread(self._idle_uploads, time.time() - seconds)
@@ -175,7 +189,7 @@ class FilesystemBlobStore:
         with os.scandir(self._ingest) as entries:
             for entry in entries:
                 with contextlib.suppress(FileNotFoundError):  # committed or aborted meanwhile
-                    if _UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
+                    if UPLOAD_ID.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
                         idle.append(entry.name)
         return idle
 
@@ -198,12 +212,13 @@ class FilesystemUpload:
     """One open handle on an ingest file. Not safe for two writers at once."""
 
     def __init__(
-        self, store: FilesystemBlobStore, upload_id: str, path: Path, fd: int, size: int
+        self, store: FilesystemBlobStore, upload_id: str, path: str, fd: int | None, size: int
     ) -> None:
         self._store = store
         self._id = upload_id
         self._path = path
-        self._fd: int | None = fd
+        self._fd = fd  # None until the first write creates the file (see `open_upload`)
+        self._open = True
         self._size = size
         self._pending: list[bytes] = []  # written by the next flush, as they are (no copy)
         self._pending_size = 0
@@ -222,7 +237,7 @@ class FilesystemUpload:
         return b""  # the ingest file is the state; hashers are kept per process
 
     async def write(self, chunk: bytes) -> None:
-        self._require_fd()
+        self._require_open()
         if chunk:
             self._pending.append(chunk)
             self._pending_size += len(chunk)
@@ -236,10 +251,8 @@ class FilesystemUpload:
             return
         parts, size = self._pending, self._pending_size
         self._pending, self._pending_size = [], 0
-        fd = self._require_fd()
-        state = self._store._hash_state(self._id)
-        if state is not None and state.offset != self._size:
-            state = None  # another process appended: catch up from the file at commit
+        fd = self._file()
+        state = self._appending_state()
         if size < _INLINE_BYTES:
             appended = _append_and_hash(fd, parts, state)
         else:
@@ -252,15 +265,29 @@ class FilesystemUpload:
             self._unsynced = 0
             _start_writeback(fd)
 
-    def _require_fd(self) -> int:
-        if self._fd is None:
+    def _require_open(self) -> None:
+        if not self._open:
             raise UploadNotFound(self._id)
+
+    def _file(self) -> int:
+        self._require_open()
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return self._fd
 
-    async def commit(self, expected: Digest, size: int | None = None) -> BlobInfo:
-        await self._flush()
-        fd = self._require_fd()
+    def _appending_state(self) -> _HashState | None:
+        """The cached hasher, if it has hashed exactly what the file holds."""
         state = self._store._hash_state(self._id)
+        if state is not None and state.offset != self._size:
+            return None  # another process appended: catch up from the file at commit
+        return state
+
+    async def commit(self, expected: Digest, size: int | None = None) -> BlobInfo:
+        state = self._store._hash_state(self._id)
+        if self._fd is None and self._open and _fresh(state, self._size, expected):
+            return await self._commit_unwritten(expected, size, state)
+        await self._flush()
+        fd = self._file()
         try:
             try:
                 if _hashed_whole(state, fd, expected):
@@ -324,17 +351,62 @@ class FilesystemUpload:
         finally:
             os.close(directory)
 
+    async def _commit_unwritten(
+        self, expected: Digest, size: int | None, state: _HashState
+    ) -> BlobInfo:
+        """Commit an upload none of whose bytes reached the disk (a small blob in one request):
+        they are hashed here, and only a blob that is right and not stored yet gets a file,
+        which one thread creates, writes, syncs and renames into place; no file system call
+        that may wait for the journal is made on the event loop."""
+        parts, total = self._pending, self._pending_size
+        self._pending, self._pending_size = [], 0
+        try:
+            for part in parts:
+                state.hasher.update(part)
+            state.offset = total
+            if size is not None and size != total:
+                raise SizeMismatch(size, total)
+            actual = Digest.from_hasher(state.hasher)
+            if actual != expected:
+                raise DigestMismatch(expected, actual)
+            prepared = self._target_directory(expected)
+            if prepared is not None:  # else stored already (a re-push): nothing to write
+                target, directory = prepared
+                try:
+                    await asyncio.to_thread(
+                        _create_and_publish, self._path, parts, target, directory
+                    )
+                except FileNotFoundError:
+                    raise UploadNotFound(self._id) from None  # aborted through another handle
+                finally:
+                    os.close(directory)
+        except FileExistsError:
+            self._finish()  # another handle wrote to this upload meanwhile: not ours to discard
+            raise UploadNotFound(self._id) from None
+        except BaseException:
+            await self.abort()
+            raise
+        self._finish()
+        return BlobInfo(expected, total)
+
     def _prepare_publish(self, fd: int, digest: Digest) -> tuple[str, int] | None:
         """The target's path and its directory, open; None, and the ingest file gone, when
         the blob is stored already."""
-        parent = f"{self._store._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}"
-        target = f"{parent}/{digest.hex}"
-        if os.path.exists(target):
+        prepared = self._target_directory(digest)
+        if prepared is None:
             # Content-addressed: the stored copy is the same bytes (a re-push), so this one
             # needs neither a sync nor a rename.
             os.unlink(self._path)
             return None
         os.fchmod(fd, 0o444)
+        return prepared
+
+    def _target_directory(self, digest: Digest) -> tuple[str, int] | None:
+        """The target's path and its directory, open; None when the blob is stored already."""
+        parent = f"{self._store._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}"
+        target = f"{parent}/{digest.hex}"
+        if os.path.exists(target):
+            return None
         try:
             return target, os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:
@@ -365,6 +437,7 @@ class FilesystemUpload:
         self._release()
 
     def _release(self) -> None:
+        self._open = False
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -390,17 +463,46 @@ def _append_and_hash(fd: int, parts: list[bytes], state: _HashState | None) -> b
     """Append and hash; False, writing nothing, when the ingest file has been unlinked."""
     if os.fstat(fd).st_nlink == 0:
         return False
-    written = os.writev(fd, parts)
-    total = sum(len(part) for part in parts)
-    if written < total:  # a short write: finish it piece by piece
-        view = memoryview(b"".join(parts))[written:]
-        while view:
-            view = view[os.write(fd, view) :]
+    total = _write_all(fd, parts)
     if state is not None:
         for part in parts:
             state.hasher.update(part)
         state.offset += total
     return True
+
+
+def _write_all(fd: int, parts: list[bytes]) -> int:
+    written = os.writev(fd, parts) if parts else 0
+    total = sum(len(part) for part in parts)
+    if written < total:  # a short write: finish it piece by piece
+        view = memoryview(b"".join(parts))[written:]
+        while view:
+            view = view[os.write(fd, view) :]
+    return total
+
+
+def _fresh(state: _HashState | None, size: int, expected: Digest) -> TypeGuard[_HashState]:
+    """True if `state` hashes the upload from its first byte, in `expected`'s algorithm."""
+    return (
+        state is not None
+        and size == 0
+        and state.offset == 0
+        and state.hasher.name == expected.algorithm
+    )
+
+
+def _create_and_publish(path: str, parts: list[bytes], target: str, directory: int) -> None:
+    """Write the ingest file afresh, make it durable, then its name (`directory` is the
+    target's, open)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        _write_all(fd, parts)
+        os.fchmod(fd, 0o444)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(path, target)
+    os.fsync(directory)
 
 
 def _start_writeback(fd: int) -> None:
@@ -422,7 +524,7 @@ def _start_writeback(fd: int) -> None:
     threading.Thread(target=flush, name="berth-writeback", daemon=True).start()
 
 
-def _hash_file_range(path: Path, state: _HashState, size: int) -> None:
+def _hash_file_range(path: str, state: _HashState, size: int) -> None:
     """Bring `state` up to `size` bytes by hashing what the file holds past its offset."""
     if state.offset == size:
         return
@@ -449,7 +551,7 @@ def _hashed_whole(state: _HashState | None, fd: int, expected: Digest) -> TypeGu
     )
 
 
-def _sync_and_rename(fd: int, path: Path, target: str, directory: int) -> None:
+def _sync_and_rename(fd: int, path: str, target: str, directory: int) -> None:
     """Make the file durable, then its name (`directory` is the target's, open)."""
     os.fsync(fd)
     os.replace(path, target)  # FileNotFoundError: aborted through another handle

@@ -85,6 +85,13 @@ class BlobStore(BlobReader, Protocol):
         the content again). Raises UploadNotFound."""
         ...
 
+    async def open_upload(self, upload_id: str) -> Upload:
+        """Resume the ingest `upload_id`, or begin it under that id when the store holds
+        nothing of it yet. For an id from `new_upload_id()` that the caller keeps (an upload
+        session), so that nothing touches the store before the upload's first bytes; the
+        caller, not the store, tells such an id from one whose ingest was aborted."""
+        ...
+
     async def delete(self, digest: Digest) -> None:
         """Remove a committed blob. Idempotent."""
         ...

@@ -33,8 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,13 +52,13 @@ from blobstore.errors import (
 )
 from blobstore.hashstate import ResumableHash
 from blobstore.protocol import BlobInfo
+from blobstore.upload_ids import UPLOAD_ID, new_upload_id
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_s3.type_defs import CopySourceTypeDef
 
 MIN_CHUNK_SIZE: Final = 5 << 20  # S3's smallest part but the last
-_UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _READ_CHUNK: Final = 1 << 20
 _MAX_COPY_OBJECT: Final = 5 << 30  # CopyObject's limit; larger blobs are copied in parts
 _COPY_PART: Final = 1 << 30
@@ -143,7 +141,7 @@ class S3BlobStore:
         return f"{self._base}blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
 
     def _upload_prefix(self, upload_id: str) -> str:
-        if not _UPLOAD_ID.fullmatch(upload_id):
+        if not UPLOAD_ID.fullmatch(upload_id):
             raise UploadNotFound(upload_id)
         return f"{self._base}uploads/{upload_id}/"
 
@@ -227,7 +225,7 @@ class S3BlobStore:
         # Nothing is created in the bucket until a part is full or the upload is closed, so a
         # small blob uploaded in one go costs a HEAD and a PUT.
         progress = _Progress(None, [], 0)
-        return S3Upload(self, uuid.uuid4().hex, progress, ResumableHash.new(), local=True)
+        return S3Upload(self, new_upload_id(), progress, ResumableHash.new(), local=True)
 
     async def resume(self, upload_id: str, state: bytes | None = None) -> S3Upload:
         prefix = self._upload_prefix(upload_id)
@@ -247,6 +245,15 @@ class S3BlobStore:
         if progress.hash is not None:
             hasher = ResumableHash.resume("sha256", bytes.fromhex(progress.hash))
         return S3Upload(self, upload_id, progress, hasher, checked=True)
+
+    async def open_upload(self, upload_id: str) -> S3Upload:
+        try:
+            return await self._rebuild(upload_id)
+        except UploadNotFound:
+            if not UPLOAD_ID.fullmatch(upload_id):
+                raise
+        # Nothing in the bucket yet: begun here, as `begin` does.
+        return S3Upload(self, upload_id, _Progress(None, [], 0), ResumableHash.new(), local=True)
 
     async def _rebuild(self, upload_id: str) -> S3Upload:
         """Resume without a saved state, from what the bucket holds (commit hashes again)."""
@@ -346,7 +353,7 @@ class S3BlobStore:
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for upload in page.get("Uploads", []):
                 upload_id = upload["Key"][len(prefix) :].split("/")[0]
-                if upload["Initiated"] >= cutoff or not _UPLOAD_ID.fullmatch(upload_id):
+                if upload["Initiated"] >= cutoff or not UPLOAD_ID.fullmatch(upload_id):
                     continue
                 # started long ago, but a long upload may still be writing parts
                 if await self._last_part_written(upload["Key"], upload["UploadId"]) < cutoff:

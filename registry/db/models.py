@@ -150,6 +150,9 @@ upload_sessions = Table(
     Column("started_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Column("updated_at", DateTime(timezone=True), nullable=False, default=utcnow),
     Column("state", LargeBinary, nullable=True),  # the blobstore's Upload.state() (migration 0003)
+    # The request writing to the upload, until when (registry.service.upload_locks; 0011)
+    Column("holder", String(255), nullable=True),
+    Column("hold_expires_at", DateTime(timezone=True), nullable=True),
     Index("ix_upload_sessions_updated_at", "updated_at"),
 )
 

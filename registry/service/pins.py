@@ -11,14 +11,17 @@ the upload publishes fresh bytes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from blobstore import BlobInfo, Digest
-from registry.db import Database, WriteConnection, insert_ignore, upsert_statement
+from registry.db import Database, WriteConnection, insert_ignore
 from registry.db.models import blob_pins, blobs, repository_blobs, utcnow
 from registry.errcode import BLOB_UPLOAD_INVALID, TOOMANYREQUESTS, RegistryError
 
@@ -28,9 +31,6 @@ PIN_TTL: Final = timedelta(hours=1)  # outlives any commit; a crashed worker's p
 _WAIT_FOR_DELETION: Final = 60.0  # seconds; a collector deletes a batch in well under this
 
 # Built once: every push runs these (see registry.db.insert_ignore).
-_STATE_FOR_SHARE = (
-    select(blobs.c.state).where(blobs.c.digest == bindparam("_digest")).with_for_update(read=True)
-)
 _UNPIN = delete(blob_pins).where(
     blob_pins.c.digest == bindparam("_digest"), blob_pins.c.holder == bindparam("_holder")
 )
@@ -41,8 +41,24 @@ _LINK_LIVE = (
 )
 
 
-_PIN_KEY: Final = ("digest", "holder")
-_PIN_COLUMNS: Final = ("digest", "holder", "expires_at")
+@functools.cache
+def _pin_if_live(dialect: str) -> Insert:
+    """Pin a blob whose row is live, under a share lock on that row (which a collection
+    marking the blob waits for, and which waits for one); rowcount 0: not pinned."""
+    insert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    live = (
+        select(
+            bindparam("_digest", type_=blob_pins.c.digest.type),
+            bindparam("_holder", type_=blob_pins.c.holder.type),
+            bindparam("_expires", type_=blob_pins.c.expires_at.type),
+        )
+        .where(blobs.c.digest == bindparam("_digest"), blobs.c.state == LIVE)
+        .with_for_update(read=True)
+    )
+    pin = insert(blob_pins).from_select(["digest", "holder", "expires_at"], live)
+    return pin.on_conflict_do_update(  # type: ignore[no-any-return]  # dialect inserts are untyped
+        index_elements=["digest", "holder"], set_={"expires_at": pin.excluded.expires_at}
+    )
 
 
 async def try_pin(conn: WriteConnection, digest: Digest, size: int, holder: str) -> bool:
@@ -52,12 +68,10 @@ async def try_pin(conn: WriteConnection, digest: Digest, size: int, holder: str)
     await conn.execute(
         insert_ignore(conn, blobs, ["digest"]), {"digest": str(digest), "size": size}
     )
-    state = (await conn.execute(_STATE_FOR_SHARE, {"_digest": str(digest)})).scalar_one_or_none()
-    if state != LIVE:  # None: a collection deleted the row after our insert found it
-        return False
-    values = {"digest": str(digest), "holder": holder, "expires_at": utcnow() + PIN_TTL}
-    await conn.execute(upsert_statement(conn, blob_pins, _PIN_KEY, _PIN_COLUMNS), values)
-    return True
+    # Not pinned while the row is `deleting`, or gone (a collection deleted it after our
+    # insert found it).
+    values = {"_digest": str(digest), "_holder": holder, "_expires": utcnow() + PIN_TTL}
+    return (await conn.execute(_pin_if_live(conn.dialect.name), values)).rowcount == 1
 
 
 async def pin_blob(db: Database, digest: Digest, size: int, holder: str) -> None:

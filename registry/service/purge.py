@@ -19,7 +19,7 @@ from registry.db import Database, WriteConnection
 from registry.db.models import upload_sessions, utcnow
 from registry.holders import known_dead
 from registry.leases import Leases, run_as_leader
-from registry.service.upload_locks import UploadBusy, UploadLocks
+from registry.service.upload_locks import UploadBusy, UploadGone, UploadLocks
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,12 @@ async def purge_uploads(
     purged: list[str] = []
     for upload_id in stale:
         try:
-            async with locks.hold(upload_id):
+            async with locks.hold(upload_id) as hold:
                 with contextlib.suppress(UploadNotFound):
                     await (await store.resume(upload_id)).abort()
-                await db.transact(_forget_session(upload_id))
-        except UploadBusy:
+                await db.transact(_forget_session(upload_id))  # and the hold with it
+                hold.released()
+        except (UploadBusy, UploadGone):  # being written, or finished meanwhile
             continue
         purged.append(upload_id)
     return purged

@@ -14,7 +14,7 @@ from typing import Final
 
 from sqlalchemy import bindparam, delete, select, update
 
-from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound
+from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound, new_upload_id
 from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import repositories, upload_sessions, utcnow
 from registry.errcode import (
@@ -26,7 +26,7 @@ from registry.errcode import (
 from registry.quota import Quotas
 from registry.service.pins import link_blob, pin_blob, try_pin, unpin_blob
 from registry.service.repos import ensure_repository
-from registry.service.upload_locks import UploadBusy, UploadHold, UploadLocks
+from registry.service.upload_locks import UploadBusy, UploadGone, UploadHold, UploadLocks
 from registry.webhooks import Outbox
 
 _SESSION_IN_REPO = (
@@ -94,11 +94,11 @@ class UploadService:
         self._events = events or Outbox()
 
     async def begin(self, repo: str) -> UploadState:
-        upload = await self._store.begin()
-        await upload.close()
+        # Only the session: the store sees the upload at its first bytes (`_resume`).
+        upload_id = new_upload_id()
 
         async def work(conn: WriteConnection) -> None:
-            session = {"id": upload.id, "state": upload.state()}
+            session = {"id": upload_id, "state": None}
             found = await conn.execute(
                 _NEW_SESSION_IN_REPO, {**session, "repo": repo, "now": utcnow()}
             )
@@ -106,12 +106,8 @@ class UploadService:
                 repo_id = await ensure_repository(conn, repo)
                 await conn.execute(_NEW_SESSION, {**session, "repository_id": repo_id})
 
-        try:
-            await self._db.transact(work)
-        except BaseException:
-            await (await self._store.resume(upload.id)).abort()
-            raise
-        return UploadState(upload.id, 0)
+        await self._db.transact(work)
+        return UploadState(upload_id, 0)
 
     async def status(self, repo: str, upload_id: str) -> UploadState:
         upload = await self._open(repo, upload_id)
@@ -129,7 +125,7 @@ class UploadService:
         """Append one chunk. Out of order, or while another request writes to the same upload:
         RANGE_INVALID (416), and the session is untouched."""
         async with self._hold(repo, upload_id) as held:
-            upload = await self._resume(upload_id, held.state)
+            upload = await self._resume(upload_id, held.hold.state)
             try:
                 await _write_chunk(upload, body, chunk_range, length)
             finally:
@@ -137,7 +133,7 @@ class UploadService:
 
                 async def work(conn: WriteConnection) -> None:
                     # Also when the client went away mid-chunk: what arrived is kept, as on disk.
-                    await _touch(conn, upload_id, upload.state())
+                    await _touch(conn, upload_id, upload)
                     await held.hold.release_in(conn)
 
                 await self._db.transact(work)
@@ -165,7 +161,7 @@ class UploadService:
             # hashed as it is written, never read back.
             pinned = held.pinned
             try:
-                upload = await self._resume(upload_id, held.state)
+                upload = await self._resume(upload_id, held.hold.state)
                 try:
                     await _write_chunk(upload, body, chunk_range, length)
                 except BaseException:
@@ -193,15 +189,15 @@ class UploadService:
 
             async def work(conn: WriteConnection) -> None:
                 # While its session exists, so does the repository (deleting it cascades).
+                # Deleting the session releases the hold on it too.
                 if await _forget(conn, upload_id):
-                    repo_id = held.repository_id
+                    repo_id = held.hold.repository_id
                 else:
                     repo_id = await ensure_repository(conn, repo)
                 await link_blob(conn, repo_id, info, pinned=True)
                 await unpin_blob(conn, digest, upload_id)
                 await self._quotas.enforce(conn, repo)
                 await self._events.blob_pushed(conn, repo, str(info.digest), info.size)
-                await held.hold.release_in(conn)
 
             try:
                 await self._db.transact(work)
@@ -257,35 +253,32 @@ class UploadService:
     async def cancel(self, repo: str, upload_id: str) -> None:
         """DELETE of an upload: under its hold, so a PATCH or PUT in flight is not cut off."""
         async with self._hold(repo, upload_id) as held:
-            upload = await self._resume(upload_id, held.state)
+            upload = await self._resume(upload_id, held.hold.state)
             await upload.abort()
-
-            async def work(conn: WriteConnection) -> None:
-                await _forget(conn, upload_id)
-                await held.hold.release_in(conn)
-
-            await self._db.transact(work)
+            await self._db.transact(lambda conn: _forget(conn, upload_id))  # and the hold
             held.hold.released()
 
     @contextlib.asynccontextmanager
     async def _hold(
         self, repo: str, upload_id: str, pin: tuple[Digest, int] | None = None
     ) -> AsyncIterator[_Held]:
-        """Hold the upload; yields the session's saved blobstore state, read under the hold
+        """Hold the upload; the hold has the session's saved blobstore state, read under it
         (the previous holder may have saved a newer one while this request waited for it).
         With `pin` (digest, size hint), also tries to pin the blob in that transaction."""
         held = _Held()
 
-        async def under_hold(conn: WriteConnection) -> None:
-            # Raising here rolls the hold back: no leases for unknown ids.
-            held.repository_id, held.state = await _session(conn, repo, upload_id)
-            if pin is not None:
-                held.pinned = await try_pin(conn, pin[0], pin[1], upload_id)
+        async def pin_under_hold(conn: WriteConnection) -> None:
+            assert pin is not None
+            held.pinned = await try_pin(conn, pin[0], pin[1], upload_id)
 
         try:
-            async with self._locks.hold(upload_id, under_hold) as hold:
+            async with self._locks.hold(
+                upload_id, repo, None if pin is None else pin_under_hold
+            ) as hold:
                 held.hold = hold
                 yield held
+        except UploadGone:
+            raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
         except UploadBusy:
             upload = await self._open(repo, upload_id)
             await upload.close()
@@ -299,8 +292,12 @@ class UploadService:
         return await self._resume(upload_id, await self._check_session(repo, upload_id))
 
     async def _resume(self, upload_id: str, state: bytes | None) -> Upload:
+        """The session's upload in the store. Its saved state is None until the upload holds
+        bytes (see `_saved_state`): the store may have nothing of it yet."""
         try:
-            return await self._store.resume(upload_id, state)
+            if state is None:
+                return await self._store.open_upload(upload_id)
+            return await self._store.resume(upload_id, state or None)
         except UploadNotFound:
             raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id}) from None
 
@@ -310,11 +307,9 @@ class UploadService:
 
 
 class _Held:
-    """What `_hold` found: the session's saved state, whether the blob got pinned, and the
-    hold itself (which the last transaction under it may release)."""
+    """What `_hold` got: the hold itself (with the session read under it, and which the last
+    transaction under it may release) and whether the blob got pinned."""
 
-    repository_id: int = 0
-    state: bytes | None = None
     pinned: bool = False
     hold: UploadHold
 
@@ -325,7 +320,7 @@ async def _session(conn: ReadConnection, repo: str, upload_id: str) -> tuple[int
     found = (await conn.execute(_SESSION_IN_REPO, {"id": upload_id, "repo": repo})).one_or_none()
     if found is None:
         raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-    return int(found.repository_id), found.state or None
+    return int(found.repository_id), found.state
 
 
 def range_header(size: int) -> str:
@@ -358,7 +353,10 @@ async def _write_chunk(
         )
 
 
-async def _touch(conn: WriteConnection, upload_id: str, state: bytes) -> None:
+async def _touch(conn: WriteConnection, upload_id: str, upload: Upload) -> None:
+    # An upload with no bytes may have nothing in the store (a file system ingest is created
+    # by its first write): its state stays None, so the next request opens it afresh.
+    state = upload.state() if upload.size else None
     await conn.execute(_TOUCH, {"_id": upload_id, "_now": utcnow(), "_state": state})
 
 

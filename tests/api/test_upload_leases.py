@@ -1,17 +1,41 @@
-"""Upload sessions are held by a lease in the database, not by a lock in one host's kernel:
-a request on another replica sees the upload busy, and takes it over once the holder's
-lease expires (the holder died without releasing it)."""
+"""Upload sessions are held through their row in the database, not by a lock in one host's
+kernel: a request on another replica sees the upload busy, and takes it over once the
+holder's hold expires (the holder died without releasing it)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import timedelta
+
+from sqlalchemy import select, update
 
 from registry import Config
-from registry.db import Database
+from registry.db import Database, WriteConnection
+from registry.db.models import upload_sessions, utcnow
 from registry.holders import _machine
-from registry.leases import Leases
 from tests.api.oci import Client, digest_of
+
+
+async def _hold_as(db: Database, upload_id: str, holder: str | None, ttl: float = 0) -> None:
+    """What another request's hold on the upload leaves in the database (None: its release)."""
+    expires = None if holder is None else utcnow() + timedelta(seconds=ttl)
+
+    async def work(conn: WriteConnection) -> None:
+        held = await conn.execute(
+            update(upload_sessions)
+            .where(upload_sessions.c.id == upload_id)
+            .values(holder=holder, hold_expires_at=expires)
+        )
+        assert held.rowcount == 1
+
+    await db.transact(work)
+
+
+async def _holder_of(db: Database, upload_id: str) -> str | None:
+    async with db.read() as conn:
+        query = select(upload_sessions.c.holder).where(upload_sessions.c.id == upload_id)
+        return (await conn.execute(query)).scalar_one_or_none()  # type: ignore[no-any-return]
 
 
 async def test_an_upload_held_elsewhere_is_busy_until_its_lease_expires(
@@ -23,9 +47,8 @@ async def test_an_upload_held_elsewhere_is_busy_until_its_lease_expires(
     upload_id = location.rsplit("/", 1)[1]
     db = Database(config.database_url)
     try:
-        # A replica on another host took the upload and then died: its lease runs out.
-        crashed = Leases(db, "other-host:4242:dead")
-        assert await crashed.acquire(f"upload:{upload_id}", ttl=4.0) is not None
+        # A replica on another host took the upload and then died: its hold runs out.
+        await _hold_as(db, upload_id, "other-host:4242:dead", ttl=4.0)
         busy = await client.patch(location, data=b"def", headers={"Content-Range": "3-5"})
         assert busy.status == 416  # after waiting UPLOAD_BUSY_WAIT (2 s) for it
         assert busy.headers["Range"] == "0-2"  # nothing written while busy
@@ -33,9 +56,9 @@ async def test_an_upload_held_elsewhere_is_busy_until_its_lease_expires(
         taken = await client.patch(location, data=b"def", headers={"Content-Range": "3-5"})
         assert taken.status == 202
         assert taken.headers["Range"] == "0-5"
+        assert await _holder_of(db, upload_id) is None  # released after use
         done = await client.put(f"{location}?digest={digest_of(b'abcdef')}")
         assert done.status == 201
-        assert await crashed.holder_of(f"upload:{upload_id}") is None  # released after use
     finally:
         await db.dispose()
 
@@ -45,15 +68,14 @@ async def test_a_request_waits_for_one_that_is_finishing(client: Client, config:
     the cut-off request: the new request waits for it instead of failing."""
     response = await client.post("/v2/waiting/blobs/uploads/")
     location = response.headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
     db = Database(config.database_url)
     try:
-        finishing = Leases(db, "this-host:1:finishing:req")
-        name = f"upload:{location.rsplit('/', 1)[1]}"
-        assert await finishing.acquire(name, ttl=30) is not None
+        await _hold_as(db, upload_id, "this-host:1:finishing:req", ttl=30)
 
         async def finish() -> None:
             await asyncio.sleep(0.5)
-            await finishing.release(name)
+            await _hold_as(db, upload_id, None)
 
         finished = asyncio.create_task(finish())
         taken = await client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
@@ -74,12 +96,12 @@ async def test_a_dead_process_of_this_machine_is_taken_over_at_once(
     dead_pid = await _pid_of_finished_process()
     db = Database(config.database_url)
     try:
-        dead = Leases(db, f"{socket.gethostname()}:{dead_pid}:{_machine()}:1234abcd")
-        assert await dead.acquire(f"upload:{upload_id}", ttl=600) is not None
+        dead = f"{socket.gethostname()}:{dead_pid}:{_machine()}:1234abcd"
+        await _hold_as(db, upload_id, dead, ttl=600)
         taken = await client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
         assert taken.status == 202, await taken.text()
-        alive = Leases(db, f"{socket.gethostname()}:1:{_machine()}:1234abcd")  # init runs
-        assert await alive.acquire(f"upload:{upload_id}", ttl=600) is not None
+        alive = f"{socket.gethostname()}:1:{_machine()}:1234abcd"  # init runs
+        await _hold_as(db, upload_id, alive, ttl=600)
         busy = await client.patch(location, data=b"def", headers={"Content-Range": "3-5"})
         assert busy.status == 416
     finally:

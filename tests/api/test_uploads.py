@@ -13,16 +13,17 @@ from tests.api.oci import Client, digest_of, error_code, push_blob
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-async def _leases_held(config: Config) -> list[str]:
+async def _holds_held(config: Config) -> list[str]:
+    """Uploads some request holds (registry.service.upload_locks)."""
     from sqlalchemy import select
 
     from registry.db import Database
-    from registry.db.models import leases
+    from registry.db.models import upload_sessions
 
     db = Database(config.database_url)
     try:
         async with db.read() as conn:
-            query = select(leases.c.name).where(leases.c.name.like("upload:%"))
+            query = select(upload_sessions.c.id).where(upload_sessions.c.holder.is_not(None))
             return list((await conn.execute(query)).scalars())
     finally:
         await db.dispose()
@@ -127,7 +128,7 @@ async def test_a_streamed_body_in_uneven_http_chunks_is_stored_intact(
     assert response.status == 201, await response.text()
     fetched = await client.get(f"/v2/streamed/blobs/{digest_of(data)}")
     assert await fetched.read() == data
-    assert await _leases_held(config) == []
+    assert await _holds_held(config) == []
     assert await _pins_held(config) == []
     assert list((config.blob_root / "ingest").iterdir()) == []
 
@@ -142,7 +143,7 @@ async def test_a_refused_final_chunk_leaves_no_pin_and_the_session_usable(
     assert bad.status == 400
     assert await error_code(bad) == "SIZE_INVALID"
     assert await _pins_held(config) == []
-    assert await _leases_held(config) == []
+    assert await _holds_held(config) == []
     good = await client.put(url, data=data)
     assert good.status == 201
     assert await (await client.get(f"/v2/refused/blobs/{digest_of(data)}")).read() == data
@@ -187,6 +188,26 @@ async def test_upload_status_of_fresh_session(client: Client) -> None:
     assert response.headers["Docker-Upload-UUID"] == location.rsplit("/", 1)[1]
 
 
+async def test_an_empty_chunk_then_the_rest_and_a_cancel_of_an_untouched_session(
+    client: Client,
+) -> None:
+    """A session's first bytes may come late: an empty PATCH leaves it empty and usable;
+    a session nothing was written to can be cancelled."""
+    location = await _start(client, "late")
+    empty = await client.patch(location, data=b"")
+    assert empty.status == 202
+    assert empty.headers["Range"] == "0-0"
+    assert (await client.get(location)).headers["Range"] == "0-0"
+    first = await client.patch(location, data=b"abc", headers={"Content-Range": "0-2"})
+    assert first.headers["Range"] == "0-2"
+    done = await client.put(f"{location}?digest={digest_of(b'abcdef')}", data=b"def")
+    assert done.status == 201
+    assert await (await client.get(f"/v2/late/blobs/{digest_of(b'abcdef')}")).read() == b"abcdef"
+    untouched = await _start(client, "late")
+    assert (await client.delete(untouched)).status == 204
+    assert (await client.get(untouched)).status == 404
+
+
 async def test_cancel_upload(client: Client) -> None:
     location = await _start(client, "cancel")
     await client.patch(location, data=b"partial")
@@ -226,7 +247,7 @@ async def test_digest_mismatch_publishes_nothing(client: Client, config: Config)
     assert (await client.get(f"/v2/mismatch/blobs/{wrong}")).status == 404
     assert (await client.get(f"/v2/mismatch/blobs/{digest_of(b'actual bytes')}")).status == 404
     assert (await client.get(location)).status == 404
-    assert await _leases_held(config) == []
+    assert await _holds_held(config) == []
     assert await _pins_held(config) == []  # taken with the hold, dropped with the upload
     assert list((config.blob_root / "ingest").iterdir()) == []
     mono = await client.post(f"/v2/mismatch/blobs/uploads/?digest={wrong}", data=b"other bytes")
@@ -359,7 +380,7 @@ async def test_purge_removes_abandoned_sessions_only(client: Client, config: Con
 
     old = await _start(client, "purge")
     await client.patch(old, data=b"abandoned")
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.6)  # the fresh one, below, stays younger than 0.5 s on a busy machine
     db = Database(config.database_url)
     store = FilesystemBlobStore(config.blob_root)
     locks = UploadLocks(db)
@@ -368,7 +389,7 @@ async def test_purge_removes_abandoned_sessions_only(client: Client, config: Con
         assert dry == [old.rsplit("/", 1)[1]]
         assert (await client.get(old)).status == 204
         fresh = await _start(client, "purge")
-        purged = await purge_uploads(db, store, locks, older_than=timedelta(seconds=0.04))
+        purged = await purge_uploads(db, store, locks, older_than=timedelta(seconds=0.5))
     finally:
         await db.dispose()
     assert purged == [old.rsplit("/", 1)[1]]

@@ -17,6 +17,7 @@ from blobstore import (
     DigestMismatch,
     SizeMismatch,
     UploadNotFound,
+    new_upload_id,
 )
 from tests.blobstore.conftest import StoreUnderTest
 
@@ -200,6 +201,50 @@ async def test_commit_in_a_fresh_handle_verifies_the_content(sut: StoreUnderTest
 async def test_resume_of_an_unknown_upload(store: BlobStore, upload_id: str) -> None:
     with pytest.raises(UploadNotFound):
         await store.resume(upload_id)
+
+
+async def test_open_upload_begins_a_new_id_that_nothing_touched_yet(
+    sut: StoreUnderTest,
+) -> None:
+    """An upload session's id: opened, looked at and closed, it is still empty and may be
+    opened again anywhere; its first bytes, in one request, commit as a whole blob."""
+    upload_id = new_upload_id()
+    looked_at = await sut.store.open_upload(upload_id)
+    assert (looked_at.id, looked_at.size) == (upload_id, 0)
+    await looked_at.close()
+    data = os.urandom(4096)
+    upload = await sut.reopen().open_upload(upload_id)
+    assert upload.size == 0
+    await upload.write(data)
+    info = await upload.commit(Digest.of(data), len(data))
+    assert await read_all(sut.store, info.digest) == data
+
+
+async def test_open_upload_resumes_what_an_earlier_request_wrote(sut: StoreUnderTest) -> None:
+    upload_id = new_upload_id()
+    first = await sut.store.open_upload(upload_id)
+    await first.write(b"first ")
+    await first.close()
+    second = await sut.reopen().open_upload(upload_id)
+    assert second.size == len(b"first ")
+    await second.write(b"second")
+    info = await second.commit(Digest.of(b"first second"))
+    assert await read_all(sut.store, info.digest) == b"first second"
+
+
+async def test_open_upload_of_a_new_id_aborts_cleanly(store: BlobStore) -> None:
+    upload = await store.open_upload(new_upload_id())
+    await upload.abort()
+    with pytest.raises(UploadNotFound):
+        await upload.write(b"more")
+    with pytest.raises(UploadNotFound):
+        await store.resume(upload.id)
+
+
+@pytest.mark.parametrize("upload_id", ["not-an-id", "../../etc/passwd", "", "A" * 32])
+async def test_open_upload_of_a_malformed_id(store: BlobStore, upload_id: str) -> None:
+    with pytest.raises(UploadNotFound):
+        await store.open_upload(upload_id)
 
 
 async def test_abort_is_idempotent_and_discards(store: BlobStore) -> None:

@@ -13,8 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import blobstore
-from blobstore import Digest, FilesystemBlobStore, LocalBlobPaths
+from blobstore import (
+    Digest,
+    DigestMismatch,
+    FilesystemBlobStore,
+    LocalBlobPaths,
+    SizeMismatch,
+)
 from tests.blobstore.test_conformance import put
 
 _WRITER = """
@@ -60,9 +68,44 @@ def test_exported_api_is_pinned() -> None:
             "UploadNotFound",
             "VerifyingReader",
             "is_digest",
+            "new_upload_id",
         ]
     )
     assert all(hasattr(blobstore, name) for name in blobstore.__all__)
+
+
+async def test_an_opened_upload_has_a_file_only_once_bytes_reach_it(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    upload_id = blobstore.new_upload_id()
+    await (await store.open_upload(upload_id)).close()
+    assert list((tmp_path / "ingest").iterdir()) == []
+    upload = await store.open_upload(upload_id)
+    await upload.write(b"first")
+    await upload.close()
+    assert (tmp_path / "ingest" / upload_id).read_bytes() == b"first"
+
+
+async def test_a_small_blob_in_one_go_is_published_from_memory(tmp_path: Path) -> None:
+    """Bytes that never reached the ingest file are published by one write of a fresh file;
+    a wrong blob and a re-push leave no file at all."""
+    store = FilesystemBlobStore(tmp_path)
+    data = os.urandom(4096)
+    upload = await store.open_upload(blobstore.new_upload_id())
+    await upload.write(data)
+    info = await upload.commit(Digest.of(data), len(data))
+    published = tmp_path / "blobs" / "sha256" / info.digest.hex[:2] / info.digest.hex
+    assert published.read_bytes() == data
+    assert stat.S_IMODE(published.stat().st_mode) == 0o444
+    again = await store.open_upload(blobstore.new_upload_id())
+    await again.write(data)
+    assert await again.commit(Digest.of(data)) == info
+    wrong = await store.open_upload(blobstore.new_upload_id())
+    await wrong.write(data)
+    with pytest.raises(DigestMismatch):
+        await wrong.commit(Digest.of(b"other bytes"))
+    with pytest.raises(SizeMismatch):
+        await (await store.open_upload(blobstore.new_upload_id())).commit(info.digest, 1)
+    assert list((tmp_path / "ingest").iterdir()) == []
 
 
 async def test_layout_and_read_only_blobs(tmp_path: Path) -> None:
