@@ -112,7 +112,7 @@ def insert_ignore(conn: _HasDialect, table: Table, keys: list[str]) -> Insert:
 
 @functools.lru_cache(maxsize=64)
 def _insert_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert:
-    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]  # dialect inserts are untyped
+    return dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
 def upsert(
@@ -123,29 +123,13 @@ def upsert(
     where: ColumnElement[bool] | None = None,
 ) -> Insert:
     """INSERT .. ON CONFLICT (keys) DO UPDATE SET the other columns of `values` [WHERE where]."""
-    stmt = _insert(conn.dialect.name, table).values(**values)
+    stmt = dialect_insert(conn.dialect.name, table).values(**values)
     update = {k: stmt.excluded[k] for k in values if k not in keys}
     return stmt.on_conflict_do_update(index_elements=keys, set_=update, where=where)  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
-def upsert_statement(
-    conn: _HasDialect, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
-) -> Insert:
-    """`upsert` of rows with `columns`, built once per dialect: execute it with the row as
-    parameters (for hot paths, see `insert_ignore`)."""
-    return _upsert_statement(conn.dialect.name, table, keys, columns)
-
-
-@functools.lru_cache(maxsize=64)
-def _upsert_statement(
-    dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
-) -> Insert:
-    stmt = _insert(dialect, table)
-    update = {k: stmt.excluded[k] for k in columns if k not in keys}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)  # type: ignore[no-any-return]  # dialect inserts are untyped
-
-
-def _insert(dialect: str, table: Table) -> Any:
+def dialect_insert(dialect: str, table: Table) -> Any:
+    """The dialect's INSERT (with ON CONFLICT) for `table`."""
     if dialect == "sqlite":
         return sqlite.insert(table)
     if dialect == "postgresql":

@@ -14,14 +14,13 @@ import asyncio
 import functools
 import time
 from datetime import timedelta
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from blobstore import BlobInfo, Digest
-from registry.db import Database, WriteConnection, insert_ignore
+from registry.db import Database, WriteConnection, dialect_insert, insert_ignore
 from registry.db.models import blob_pins, blobs, repository_blobs, utcnow
 from registry.errcode import BLOB_UPLOAD_INVALID, TOOMANYREQUESTS, RegistryError
 
@@ -45,7 +44,6 @@ _LINK_LIVE = (
 def _pin_if_live(dialect: str) -> Insert:
     """Pin a blob whose row is live, under a share lock on that row (which a collection
     marking the blob waits for, and which waits for one); rowcount 0: not pinned."""
-    insert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     live = (
         select(
             bindparam("_digest", type_=blob_pins.c.digest.type),
@@ -55,7 +53,7 @@ def _pin_if_live(dialect: str) -> Insert:
         .where(blobs.c.digest == bindparam("_digest"), blobs.c.state == LIVE)
         .with_for_update(read=True)
     )
-    pin = insert(blob_pins).from_select(["digest", "holder", "expires_at"], live)
+    pin = dialect_insert(dialect, blob_pins).from_select(["digest", "holder", "expires_at"], live)
     return pin.on_conflict_do_update(  # type: ignore[no-any-return]  # dialect inserts are untyped
         index_elements=["digest", "holder"], set_={"expires_at": pin.excluded.expires_at}
     )

@@ -293,7 +293,7 @@ class UploadService:
 
     async def _resume(self, upload_id: str, state: bytes | None) -> Upload:
         """The session's upload in the store. Its saved state is None until the upload holds
-        bytes (see `_saved_state`): the store may have nothing of it yet."""
+        bytes (see `_touch`): the store may have nothing of it yet."""
         try:
             if state is None:
                 return await self._store.open_upload(upload_id)
