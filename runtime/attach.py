@@ -20,8 +20,12 @@ import socket
 import struct
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from runtime import terminal
+
+if TYPE_CHECKING:
+    from signal import _HANDLER
 
 STDIN, STDOUT, STDERR, EXIT, CLOSE_STDIN, RESIZE = 0, 1, 2, 3, 4, 5
 _HEADER = struct.Struct(">BI")
@@ -82,9 +86,19 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _send(sock: socket.socket, data: bytes) -> bool:
+    """False when the relay is gone: it closes right after a container's exit, which may be
+    before we say a word, and the exit frame waits in the socket for us to read."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True
+
+
 def send_size(sock: socket.socket, size: tuple[int, int] | None) -> None:
     if size is not None:
-        sock.sendall(frame(RESIZE, f"{size[0]} {size[1]}".encode()))
+        _send(sock, frame(RESIZE, f"{size[0]} {size[1]}".encode()))
 
 
 def relay(
@@ -99,7 +113,7 @@ def relay(
     container exits (its exit code) or the user types `detach_keys` (None). `close_stdin`:
     end the container's stdin at ours (`run -i`), not just stop sending (`attach`)."""
     raw = terminal.raw(0) if tty and stdin else contextlib.nullcontext()
-    previous = None
+    previous: dict[int, _HANDLER] = {}
     if tty:
         send_size(sock, terminal.window_size(0) or terminal.window_size(1))
 
@@ -107,14 +121,14 @@ def relay(
             with contextlib.suppress(OSError):
                 send_size(sock, terminal.window_size(0) or terminal.window_size(1))
 
-        previous = signal.signal(signal.SIGWINCH, resized)
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resized)
         if stdin:  # leave the user's terminal as it was, however we are ended
 
             def ended(signum: int, _frame: FrameType | None) -> None:
                 raise SystemExit(128 + signum)
 
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, ended)
+                previous[sig] = signal.signal(sig, ended)
     keys = terminal.DetachKeys(detach_keys)
     frames = Frames()
     reading = [sock.fileno()] + ([0] if stdin else [])
@@ -127,15 +141,18 @@ def relay(
                     if not data:
                         reading.remove(0)
                         if close_stdin:
-                            sock.sendall(frame(CLOSE_STDIN))
+                            _send(sock, frame(CLOSE_STDIN))
                     else:
                         data = keys.feed(data)
-                        if data:
-                            sock.sendall(frame(STDIN, data))
+                        if data and not _send(sock, frame(STDIN, data)):
+                            reading.remove(0)  # the container is gone: read its exit
                         if keys.detached:
                             return None
                 if sock.fileno() in ready:
-                    data = sock.recv(65536)
+                    try:
+                        data = sock.recv(65536)
+                    except ConnectionResetError:
+                        data = b""
                     if not data:
                         raise AttachError("the container's monitor closed the connection")
                     for kind, payload in frames.feed(data):
@@ -143,5 +160,5 @@ def relay(
                             return int(payload)
                         _write_all(2 if kind == STDERR else 1, payload)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGWINCH, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
