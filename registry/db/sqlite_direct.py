@@ -22,7 +22,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
-from sqlalchemy.sql.schema import CallableColumnDefault
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 _CAPACITY: Final = 1024  # statements remembered; the services have a few dozen hot ones
 _Processor = Callable[[Any], Any]
@@ -114,9 +114,12 @@ def _plan(statement: Executable, keys: tuple[str, ...] | None, dialect: Dialect)
         constant = None
         if name in prefetch:
             column_default = prefetch[name].default
-            if not isinstance(column_default, CallableColumnDefault):
-                raise _Unsupported("a column default that is not a Python callable")
-            default = column_default.arg
+            if isinstance(column_default, CallableColumnDefault):
+                default = column_default.arg
+            elif isinstance(column_default, ScalarElementColumnDefault):
+                constant = (column_default.arg,)
+            else:
+                raise _Unsupported("a column default that is neither a value nor a callable")
         else:
             bind = compiled.binds[name]
             if (not bind.required and bind.value is not None) or bind.callable is not None:

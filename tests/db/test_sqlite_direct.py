@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
-from registry.db import Database, WriteConnection, upgrade
-from registry.db.models import as_utc, manifests, repositories, upload_sessions
+from registry.db import Database, WriteConnection, insert_ignore, upgrade
+from registry.db.models import as_utc, blobs, manifests, repositories, upload_sessions
 from registry.db.sqlite_direct import DirectResult
 
 _BY_NAME = select(repositories.c.id, repositories.c.name).where(
@@ -101,6 +101,27 @@ async def test_defaults_rowcount_and_one(db: Database) -> None:
                 (await conn.execute(_ALL_NAMES)).one_or_none()
             assert (await conn.execute(_ALL_NAMES)).scalars().all() == ["x2", "y"]
             assert [n for n in (await conn.execute(_ALL_NAMES)).scalars()] == ["x2", "y"]
+
+
+async def test_a_value_default_is_planned_and_filled_in(db: Database) -> None:
+    # blobs.state defaults to "live": the INSERT a push runs for every blob
+    async def new_blobs(conn: WriteConnection) -> list[bool]:
+        plain = []
+        for n in range(3):
+            result = await conn.execute(
+                insert_ignore(conn, blobs, ["digest"]), {"digest": f"sha256:{n}", "size": n}
+            )
+            plain.append(isinstance(result, DirectResult))
+        given = {"digest": "sha256:g", "size": 1, "state": "deleting"}
+        await conn.execute(insert_ignore(conn, blobs, ["digest"]), given)
+        return plain
+
+    assert await db.transact(new_blobs) == [False, True, True]
+    async with db.read() as conn:
+        rows = (await conn.execute(select(blobs.c.digest, blobs.c.state))).all()
+    assert sorted(rows) == [
+        ("sha256:0", "live"), ("sha256:1", "live"), ("sha256:2", "live"), ("sha256:g", "deleting")
+    ]  # fmt: skip
 
 
 async def test_errors_are_sqlalchemys_and_the_transaction_rolls_back(db: Database) -> None:
