@@ -26,7 +26,7 @@ from registry.config import DatabasePoolConfig
 from registry.db import sqlite_direct
 from registry.db.engine import make_engine, transact
 from registry.db.sqlite_direct import Statements
-from registry.db.wal_checkpoints import JOURNAL_SIZE_LIMIT, Checkpointer
+from registry.db.wal_checkpoints import Checkpointer
 
 T = TypeVar("T")
 _LOCK_WAIT: Final = 30.0  # seconds a writer waits for another process's write lock
@@ -259,9 +259,8 @@ def _sync_engine(url: str, *, query_only: bool) -> Engine:
         # Never block the event loop on another process's lock: writers wait in transact().
         cursor.execute("PRAGMA busy_timeout=0" if not query_only else "PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        if not query_only:  # registry.db.wal_checkpoints does the checkpoints
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-            cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        if not query_only:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # registry.db.wal_checkpoints does them
         cursor.execute("PRAGMA foreign_keys=ON")
         if query_only:
             cursor.execute("PRAGMA query_only=ON")
