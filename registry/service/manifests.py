@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.sql.dml import Insert
 
 from blobstore import Digest
-from registry.db import Database, WriteConnection, insert_ignore, upsert
+from registry.db import Database, WriteConnection, dialect_insert, insert_ignore
 from registry.db.models import (
     blobs,
     manifest_references,
@@ -65,6 +67,36 @@ _BY_TAG = (
     )
     .where(repositories.c.name == bindparam("repo"), tags.c.name == bindparam("ref"))
 )
+
+# A push runs these (registry.db.sqlite_direct plans statements built once).
+_FIND_SHARED = (
+    select(manifests.c.id)
+    .where(
+        manifests.c.repository_id == bindparam("_repo_id"),
+        manifests.c.digest == bindparam("_digest"),
+    )
+    .with_for_update(read=True)  # a collection deleting it untagged waits, or went first
+)
+
+
+@functools.cache
+def _set_tag(dialect: str) -> Insert:
+    """Point a tag (repository_id, name) at manifest_id, as of updated_at."""
+    stmt = dialect_insert(dialect, tags)
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]  # dialect inserts are untyped
+        index_elements=["repository_id", "name"],
+        set_={"manifest_id": stmt.excluded.manifest_id, "updated_at": stmt.excluded.updated_at},
+    )
+
+
+async def _point_tag(conn: WriteConnection, repo_id: int, name: str, manifest_id: int) -> None:
+    values = {
+        "repository_id": repo_id,
+        "name": name,
+        "manifest_id": manifest_id,
+        "updated_at": utcnow(),
+    }
+    await conn.execute(_set_tag(conn.dialect.name), values)
 
 
 class ManifestService:
@@ -134,19 +166,7 @@ class ManifestService:
             manifest_id = await _store(conn, repo_id, parsed, payload)
             for name in dict.fromkeys(tag_names):
                 await self._immutable.claim(conn, repo_id, repo, name, manifest_id)
-                await conn.execute(
-                    upsert(
-                        conn,
-                        tags,
-                        ["repository_id", "name"],
-                        {
-                            "repository_id": repo_id,
-                            "name": name,
-                            "manifest_id": manifest_id,
-                            "updated_at": utcnow(),
-                        },
-                    )
-                )
+                await _point_tag(conn, repo_id, name, manifest_id)
             await self._quotas.enforce(conn, repo)
             await self._events.manifest_pushed(
                 conn, repo, str(parsed.digest), parsed.media_type, len(payload), tag_names
@@ -172,13 +192,7 @@ class ManifestService:
             repo_id = await ensure_repository(conn, repo)
             manifest_id = await _store(conn, repo_id, parsed, payload)
             if tag is not None:
-                values = {
-                    "repository_id": repo_id,
-                    "name": tag,
-                    "manifest_id": manifest_id,
-                    "updated_at": utcnow(),
-                }
-                await conn.execute(upsert(conn, tags, ["repository_id", "name"], values))
+                await _point_tag(conn, repo_id, tag, manifest_id)
 
         await self._db.transact(work)
         return StoredManifest(str(parsed.digest), parsed.media_type, payload)
@@ -281,24 +295,18 @@ async def _store(
         "size": len(payload),
         "payload": payload,
     }
-    find = (
-        select(manifests.c.id)
-        .where(manifests.c.repository_id == repo_id, manifests.c.digest == str(parsed.digest))
-        .with_for_update(read=True)  # a collection deleting it untagged waits, or went first
-    )
+    key = {"_repo_id": repo_id, "_digest": str(parsed.digest)}
     manifest_id = None
     for _ in range(2):  # the second round: a collection deleted it after our insert
-        await conn.execute(insert_ignore(conn, manifests, ["repository_id", "digest"]).values(row))
-        manifest_id = (await conn.execute(find)).scalar_one_or_none()
+        await conn.execute(insert_ignore(conn, manifests, ["repository_id", "digest"]), row)
+        manifest_id = (await conn.execute(_FIND_SHARED, key)).scalar_one_or_none()
         if manifest_id is not None:
             break
     assert manifest_id is not None
     refs = [("config", parsed.config)] if parsed.config else []
     refs += [("layer", d) for d in parsed.layers] + [("manifest", d) for d in parsed.children]
+    reference = insert_ignore(conn, manifest_references, ["manifest_id", "kind", "digest"])
     for kind, descriptor in refs:
-        await conn.execute(
-            insert_ignore(conn, manifest_references, ["manifest_id", "kind", "digest"]).values(
-                manifest_id=manifest_id, kind=kind, digest=str(descriptor.digest)
-            )
-        )
+        values = {"manifest_id": manifest_id, "kind": kind, "digest": str(descriptor.digest)}
+        await conn.execute(reference, values)
     return int(manifest_id)
