@@ -15,6 +15,7 @@ each run mounts the overlay in a private mount namespace that dies with the cont
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -110,6 +111,9 @@ class Container(NamedTuple):
         return data
 
 
+_REMOVE_ATTEMPTS = 50
+
+
 class ContainerStore:
     def __init__(self, root: Path) -> None:
         self.dir = root / "containers"
@@ -189,7 +193,22 @@ class ContainerStore:
     def remove(self, container: Container) -> None:
         with contextlib.suppress(OSError, ValueError, TypeError):
             self._release(container.state().name, container.id)
-        shutil.rmtree(container.path, ignore_errors=False)
+        # `rm -f` of a container a foreground `berth run` started: that process records the
+        # exit (state.json.tmp, renamed into place) just as the removal runs, so an entry may
+        # vanish or appear under rmtree. Its last write is moments away: go again.
+        for attempt in range(_REMOVE_ATTEMPTS):
+            try:
+                shutil.rmtree(container.path)
+                return
+            except OSError as exc:
+                if not container.path.exists():
+                    return
+                if (
+                    exc.errno not in (errno.ENOENT, errno.ENOTEMPTY)
+                    or attempt == _REMOVE_ATTEMPTS - 1
+                ):
+                    raise
+                time.sleep(0.02)
 
 
 def is_running(state: ContainerState) -> bool:
