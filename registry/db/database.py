@@ -225,9 +225,9 @@ class Database:
         except sqlite3.Error as exc:
             self._rollback(batch.writer)
             batch.committed.set_exception(_wrapped("COMMIT", exc))
+            batch.committed.exception()  # retrieved: a batch whose callers all failed is fine
         else:
             batch.committed.set_result(None)
-        batch.committed.exception()  # retrieved: a batch whose callers all failed is fine
 
     def _undo(self, batch: _Batch, first: bool) -> None:
         """Undo a failed work: its savepoint, or (the batch's first, which nobody has joined
@@ -244,11 +244,11 @@ class Database:
         assert batch.commit is not None
         batch.commit.cancel()
         self._rollback(batch.writer)
-        if not batch.committed.done():  # callers who joined before fail with it
-            batch.committed.set_exception(
-                _wrapped("ROLLBACK", sqlite3.OperationalError("the transaction was rolled back"))
-            )
-            batch.committed.exception()
+        # Callers who joined before fail with it (the COMMIT, cancelled above, never ran).
+        batch.committed.set_exception(
+            _wrapped("ROLLBACK", sqlite3.OperationalError("the transaction was rolled back"))
+        )
+        batch.committed.exception()
 
     def _write_connection(self) -> _SyncWriter:
         # Kept open like the reader: transactions on one event loop never interleave (`work`

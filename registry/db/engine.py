@@ -115,6 +115,21 @@ def _insert_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert:
     return dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
+def upsert_row(conn: _HasDialect, table: Table, keys: list[str], columns: list[str]) -> Insert:
+    """INSERT .. ON CONFLICT (keys) DO UPDATE SET the other `columns`, built once per dialect
+    and table like `insert_ignore`: execute it with the row (every column) as parameters."""
+    return _upsert_row(conn.dialect.name, table, tuple(keys), tuple(columns))
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_row(
+    dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Insert:
+    stmt = dialect_insert(dialect, table)
+    update = {c: stmt.excluded[c] for c in columns if c not in keys}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)  # type: ignore[no-any-return]  # dialect inserts are untyped
+
+
 def upsert(
     conn: _HasDialect,
     table: Table,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, select
 
-from registry.db import Database, WriteConnection, upsert
+from registry.db import Database, WriteConnection, upsert_row
 from registry.db.models import as_utc, manifests, proxy_tag_checks, repositories, tags
 from registry.service import StoredManifest
 from registry.service.repos import repository_id
@@ -56,6 +56,7 @@ async def mark_checked(db: Database, repo: str, tag: str, when: datetime) -> Non
         if repo_id is None:
             return
         values = {"repository_id": repo_id, "name": tag, "checked_at": when}
-        await conn.execute(upsert(conn, proxy_tag_checks, ["repository_id", "name"], values))
+        keys = ["repository_id", "name"]
+        await conn.execute(upsert_row(conn, proxy_tag_checks, keys, list(values)), values)
 
     await db.transact(work)

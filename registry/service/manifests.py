@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.sql.dml import Insert
 
 from blobstore import Digest
-from registry.db import Database, WriteConnection, dialect_insert, insert_ignore
+from registry.db import Database, WriteConnection, insert_ignore, upsert_row
 from registry.db.models import (
     blobs,
     manifest_references,
@@ -79,16 +77,6 @@ _FIND_SHARED = (
 )
 
 
-@functools.cache
-def _set_tag(dialect: str) -> Insert:
-    """Point a tag (repository_id, name) at manifest_id, as of updated_at."""
-    stmt = dialect_insert(dialect, tags)
-    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]  # dialect inserts are untyped
-        index_elements=["repository_id", "name"],
-        set_={"manifest_id": stmt.excluded.manifest_id, "updated_at": stmt.excluded.updated_at},
-    )
-
-
 async def _point_tag(conn: WriteConnection, repo_id: int, name: str, manifest_id: int) -> None:
     values = {
         "repository_id": repo_id,
@@ -96,7 +84,7 @@ async def _point_tag(conn: WriteConnection, repo_id: int, name: str, manifest_id
         "manifest_id": manifest_id,
         "updated_at": utcnow(),
     }
-    await conn.execute(_set_tag(conn.dialect.name), values)
+    await conn.execute(upsert_row(conn, tags, ["repository_id", "name"], list(values)), values)
 
 
 class ManifestService:
