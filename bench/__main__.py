@@ -1,7 +1,8 @@
 """`python -m bench`: Berth and CNCF Distribution side by side, three runs each, medians.
 
 Runs alternate (Berth, Distribution, Berth, ...), each against a freshly started server with an
-empty data dir, so both see the same machine state as far as a noisy machine allows.
+empty data dir, after a rest that lets the previous run's disk work finish (bench/settle.py),
+so both see the same machine state as far as a noisy machine allows.
 `--storage s3` starts one SeaweedFS for the whole run and gives every server run a fresh
 bucket on it: Berth's S3 driver beside Distribution's own.
 """
@@ -25,6 +26,7 @@ from typing import Any
 from bench import report, servers
 from bench.calibrate import load_ceiling
 from bench.docker_image import push_pull
+from bench.settle import settle
 from bench.workload import Sizes, run_http
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -68,6 +70,13 @@ def _one_run(kind: str, sizes: Sizes, with_docker: bool, seaweedfs: Any) -> dict
             seaweedfs.delete_bucket(s3.bucket)
 
 
+def _rest(seconds: float) -> None:
+    if seconds > 0:
+        took = settle(seconds, maximum=seconds * 4)
+        if took >= seconds * 4:
+            print(f"[bench] the machine was still busy after a {took:.0f} s rest", flush=True)
+
+
 def _meta(args: argparse.Namespace) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
@@ -79,6 +88,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
         "quick": args.quick,
         "cpus": os.cpu_count(),
         "storage": args.storage,
+        "settle_s": args.settle,
         "python": platform.python_version(),
     }
 
@@ -89,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 s storms: a smoke run")
     parser.add_argument("--only", choices=["berth", "distribution"], help="one side only")
     parser.add_argument("--no-docker", action="store_true", help="skip docker push/pull")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="sync and rest at least this long before each run, until the CPUs are quiet "
+        "(default 15, or 0 with --quick; 0 for none)",
+    )
     parser.add_argument(
         "--workload",
         choices=["registry", "pull-through"],
@@ -103,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         help="where both servers keep blobs: local disk, or S3 on one SeaweedFS (default disk)",
     )
     args = parser.parse_args(argv)
+    if args.settle is None:
+        args.settle = 0.0 if args.quick else 15.0
     if args.workload == "pull-through":
         return _bench_pull_through(args)
     with _seaweedfs(args.storage == "s3") as seaweedfs:
@@ -117,6 +136,7 @@ def _bench(args: argparse.Namespace, seaweedfs: Any) -> int:
     failures: dict[str, list[str]] = {k: [] for k in kinds}
     for n in range(1, args.runs + 1):
         for kind in kinds:
+            _rest(args.settle)
             t0 = time.monotonic()
             try:
                 metrics = _one_run(kind, sizes, not args.no_docker, seaweedfs)
@@ -156,6 +176,7 @@ def _bench_pull_through(args: argparse.Namespace) -> int:
     results: dict[str, list[dict[str, float]]] = {"berth": [], "distribution": []}
     failures: list[str] = []
     for n in range(1, args.runs + 1):
+        _rest(args.settle)
         t0 = time.monotonic()
         try:
             via, direct = pull_through.one_run(sizes, not args.no_docker)
