@@ -28,7 +28,7 @@ from typing import Final
 import uvloop
 from aiohttp import web
 
-from registry import log_redaction, logs, metrics
+from registry import allocator, log_redaction, logs, metrics
 from registry.app import create_app
 from registry.config import Config, ConfigError
 from registry.db import upgrade
@@ -99,6 +99,7 @@ def serve(config: Config) -> int:
     log_redaction.install()
     logs.configure(config.log)
     hide_server_software()
+    allocator.keep_freed_memory()
     parse_addr(config.http.addr)
     context = ssl_context(config)
     os.makedirs(config.data_dir, exist_ok=True)
