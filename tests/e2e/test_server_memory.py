@@ -19,7 +19,7 @@ import http.client
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,6 +68,30 @@ def send(
     response.read()
     connection.close()
     return response
+
+
+def patch(
+    reg: Registry,
+    location: str,
+    seed: int,
+    start: int,
+    length: int,
+    seen: Callable[[bytes], object],
+) -> str:
+    """PATCH bytes [start, start + length) of stream `seed`, each piece passed to `seen` as it
+    goes; returns the next Location."""
+
+    def hashed() -> Iterator[bytes]:
+        for chunk in chunks(seed, start, start + length):
+            seen(chunk)
+            yield chunk
+
+    response = send(
+        location, "PATCH", hashed(), length, {"Content-Range": f"{start}-{start + length - 1}"}
+    )
+    assert response.status == 202, response.status
+    assert response.getheader("Range") == f"0-{start + length - 1}"
+    return reg.url(response.getheader("Location") or "")
 
 
 def group_pids(leader: int) -> list[int]:
@@ -155,22 +179,7 @@ def test_2gib_pushes_keep_server_rss_under_150_mib(server: RunningServer) -> Non
     location = reg.start_upload("memory/big")
     hasher = hashlib.sha256()
     for start in range(0, SIZE, PATCH_SIZE):
-
-        def hashed(start: int = start) -> Iterator[bytes]:
-            for chunk in chunks(2, start, start + PATCH_SIZE):
-                hasher.update(chunk)
-                yield chunk
-
-        response = send(
-            location,
-            "PATCH",
-            hashed(),
-            PATCH_SIZE,
-            {"Content-Range": f"{start}-{start + PATCH_SIZE - 1}"},
-        )
-        assert response.status == 202, response.status
-        assert response.getheader("Range") == f"0-{start + PATCH_SIZE - 1}"
-        location = reg.url(response.getheader("Location") or "")
+        location = patch(reg, location, 2, start, PATCH_SIZE, hasher.update)
     chunked_digest = f"sha256:{hasher.hexdigest()}"
     done = reg.request("PUT", with_query(location, digest=chunked_digest))
     assert done.status_code == 201, done.text
@@ -212,32 +221,16 @@ def test_chunked_push_reuses_the_memory_of_earlier_patches(tmp_path: Path) -> No
         leader = running.process.pid
         location = reg.start_upload("memory/chunked")
         hasher = hashlib.sha256()
-        size, patch = 128 * MiB, 8 * MiB
-
-        def push(start: int) -> str:
-            def hashed() -> Iterator[bytes]:
-                for chunk in chunks(3, start, start + patch):
-                    hasher.update(chunk)
-                    yield chunk
-
-            response = send(
-                location,
-                "PATCH",
-                hashed(),
-                patch,
-                {"Content-Range": f"{start}-{start + patch - 1}"},
-            )
-            assert response.status == 202, response.status
-            return reg.url(response.getheader("Location") or "")
-
-        location = push(0)  # the first PATCH may fault its pages in: only later ones are counted
+        size, piece = 128 * MiB, 8 * MiB
+        # The first PATCH may fault its pages in: only the later ones are counted.
+        location = patch(reg, location, 3, 0, piece, hasher.update)
         before = sum(minor_faults(pid) for pid in group_pids(leader))
-        for start in range(patch, size, patch):
-            location = push(start)
+        for start in range(piece, size, piece):
+            location = patch(reg, location, 3, start, piece, hasher.update)
         faults = sum(minor_faults(pid) for pid in group_pids(leader)) - before
         done = reg.request("PUT", with_query(location, digest=f"sha256:{hasher.hexdigest()}"))
         assert done.status_code == 201, done.text
-        pages = (size - patch) // 4096
+        pages = (size - piece) // 4096
         print(f"\n15 PATCHes of 8 MiB: {faults} minor faults in the server ({pages} pages pushed)")
         assert faults < pages // 8, faults
     finally:
