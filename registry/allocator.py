@@ -5,7 +5,7 @@ HTTP parser makes), every one a fresh bytes object that lives until its write to
 glibc's defaults, pieces that size are mmapped or the heap is trimmed as soon as a few of
 them are freed, so the next pieces fault their pages in again: page faults were 9% of the
 server's CPU for a 256 MiB upload. Served from the heap, and the heap trimmed only once
-64 MiB lie free at its top, the same pages are reused. That is at most 64 MiB a process
+16 MiB lie free at its top, the same pages are reused. That is at most 16 MiB a process
 keeps beyond what it uses, a constant, however much streams through.
 """
 
@@ -19,7 +19,7 @@ _M_TRIM_THRESHOLD: Final = -1
 _M_MMAP_THRESHOLD: Final = -3
 
 MMAP_THRESHOLD: Final = 4 << 20  # allocations below this come from the heap
-TRIM_THRESHOLD: Final = 64 << 20  # free memory at the heap's top kept before giving it back
+TRIM_THRESHOLD: Final = 16 << 20  # free memory at the heap's top kept before giving it back
 
 
 def keep_freed_memory() -> bool:
