@@ -155,7 +155,7 @@ def _bench(args: argparse.Namespace, seaweedfs: Any) -> int:
     rows = report.summarize(results)
     print(f"\nstorage: {args.storage}")
     print(report.table(rows))
-    print(f"\nload generator ceiling (same storm, trivial aiohttp server): {ceiling:,.0f} req/s")
+    print(f"\nstorm ceiling (ab, trivial one-process aiohttp server): {ceiling:,.0f} req/s")
     for kind, errors in failures.items():
         for error in errors:
             print(f"{kind} FAILED {error}")

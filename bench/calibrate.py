@@ -9,8 +9,8 @@ import sys
 import time
 import urllib.request
 
-from bench import http_load as h
 from bench.servers import _free_port
+from bench.storm import storm
 
 _TRIVIAL = """
 import sys, uvloop
@@ -37,7 +37,7 @@ def load_ceiling(seconds: float, connections: int) -> float:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        return h.storm(url, connections=connections, seconds=seconds).per_second
+        return storm(url, connections=connections, seconds=seconds).per_second
     finally:
         proc.terminate()
         proc.wait()

@@ -1,5 +1,5 @@
-"""The registry API calls the benchmark times, over aiohttp: blob uploads (one PUT, or PATCH
-chunks), blob GETs, and a fixed-duration request storm from several load processes."""
+"""The registry API calls the benchmark makes over aiohttp: blob uploads (one PUT, or PATCH
+chunks), blob GETs, manifests and the seed image. Request storms are ab's (bench/storm.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
@@ -164,75 +161,3 @@ async def gather_limited(concurrency: int, jobs: Sequence[Any]) -> list[Any]:
             return await job
 
     return await asyncio.gather(*(one(j) for j in jobs))
-
-
-# --- request storm ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StormResult:
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
-
-
-async def _storm(
-    url: str, method: str, headers: dict[str, str], connections: int, seconds: float
-) -> tuple[int, int, list[float]]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.monotonic() + seconds
-
-    async def worker(s: aiohttp.ClientSession) -> None:
-        nonlocal errors
-        while time.monotonic() < deadline:
-            t0 = time.perf_counter()
-            async with s.request(method, url, headers=headers) as resp:
-                await resp.read()
-                ok = resp.status == 200
-            latencies.append((time.perf_counter() - t0) * 1000)
-            errors += not ok
-
-    async with session(connections) as s:
-        await asyncio.gather(*(worker(s) for _ in range(connections)))
-    return len(latencies), errors, latencies
-
-
-def _storm_process(
-    url: str, method: str, headers: dict[str, str], connections: int, seconds: float
-) -> tuple[int, int, list[float]]:
-    try:
-        import uvloop
-
-        return uvloop.run(_storm(url, method, headers, connections, seconds))
-    except ImportError:
-        return asyncio.run(_storm(url, method, headers, connections, seconds))
-
-
-def storm(
-    url: str,
-    *,
-    method: str = "GET",
-    headers: dict[str, str] | None = None,
-    connections: int = 32,
-    seconds: float = 10.0,
-    processes: int = 2,
-) -> StormResult:
-    """`connections` keep-alive connections, spread over `processes` load processes, each
-    sending `method url` back to back for `seconds`; latency per request."""
-    per = [connections // processes + (i < connections % processes) for i in range(processes)]
-    with ProcessPoolExecutor(processes) as pool:
-        futures = [pool.submit(_storm_process, url, method, headers or {}, n, seconds) for n in per]
-        parts = [f.result() for f in futures]
-    latencies = [x for _, _, lat in parts for x in lat]
-    # Each process counts its own `seconds` window, so the rate is over that window.
-    return StormResult(sum(p[0] for p in parts), sum(p[1] for p in parts), seconds, latencies)

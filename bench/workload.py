@@ -16,6 +16,8 @@ from urllib.parse import urljoin
 import aiohttp
 
 from bench import http_load as h
+from bench.small_uploads import uploads_per_second
+from bench.storm import storm
 
 MiB = 1 << 20
 
@@ -27,7 +29,7 @@ class Sizes:
     concurrent_get: int = 64 * MiB
     concurrent_gets: int = 8
     small: int = 4096
-    small_count: int = 1000
+    small_count: int = 3000
     small_concurrency: int = 16
     storm_seconds: float = 10.0
     storm_connections: int = 32
@@ -92,17 +94,6 @@ async def _gets(base: str, digest: str, sizes: Sizes, out: dict[str, float]) -> 
         sizes_got = await asyncio.gather(*(h.get_blob(s, base, "bench/get", d) for d in digests))
         out["get_concurrent_mbps"] = _mbps(sum(sizes_got), time.perf_counter() - t0)
         assert sum(sizes_got) == sizes.concurrent_get * sizes.concurrent_gets
-
-
-async def _small_uploads(base: str, sizes: Sizes, out: dict[str, float]) -> None:
-    blobs = [os.urandom(sizes.small) for _ in range(sizes.small_count)]
-    async with h.session(sizes.small_concurrency) as s:
-        t0 = time.perf_counter()
-        await h.gather_limited(
-            sizes.small_concurrency,
-            [h.upload_monolithic(s, base, "bench/small", b, h.digest_of(b)) for b in blobs],
-        )
-        out["small_uploads_per_s"] = sizes.small_count / (time.perf_counter() - t0)
 
 
 async def _seed(base: str, sizes: Sizes) -> tuple[str, str]:
@@ -179,7 +170,9 @@ def run_http(
     digest = asyncio.run(_uploads(base, sizes, out))
     out["upload_cpu_s_per_gib"] = (server_cpu() - cpu) / (2 * sizes.big / (1 << 30))
     asyncio.run(_gets(base, digest, sizes, out))
-    asyncio.run(_small_uploads(base, sizes, out))
+    out["small_uploads_per_s"] = uploads_per_second(
+        base, "bench/small", sizes.small, sizes.small_count, sizes.small_concurrency
+    )
     layer, tag_repo = asyncio.run(_seed(base, sizes))
     asyncio.run(_tags_ok(base, tag_repo, sizes))
 
@@ -194,16 +187,16 @@ def run_http(
     }
     for name, (url, method, headers) in storms.items():
         cpu = server_cpu()
-        result = h.storm(
+        result = storm(
             url,
             method=method,
             headers=headers,
             connections=sizes.storm_connections,
             seconds=sizes.storm_seconds,
         )
-        assert result.errors == 0, f"{name}: {result.errors} non-200 answers"
+        assert result.errors == 0, f"{name}: {result.errors} failed or non-2xx answers"
         out[f"{name}_cpu_us"] = (server_cpu() - cpu) * 1e6 / max(result.requests, 1)
         out[f"{name}_rps"] = result.per_second
-        out[f"{name}_p99_ms"] = result.percentile(0.99)
+        out[f"{name}_p99_ms"] = result.p99_ms
     asyncio.run(_catalog(base, sizes, out))
     return out
