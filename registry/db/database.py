@@ -27,6 +27,7 @@ from registry.db import sqlite_direct
 from registry.db.engine import make_engine, transact
 from registry.db.sqlite_direct import Statements
 from registry.db.wal_checkpoints import Checkpointer
+from registry.db.write_turns import WriteTurns
 
 T = TypeVar("T")
 _LOCK_WAIT: Final = 30.0  # seconds a writer waits for another process's write lock
@@ -118,6 +119,8 @@ class Database:
         self._reader: _SyncReader | None = None
         self._writer: Engine | None = None
         self._checkpoints: Checkpointer | None = None
+        self._turns: WriteTurns | None = None
+        self.lock_retries = 0  # BEGIN IMMEDIATE that found the lock taken, for tests
         self._writer_conn: _SyncWriter | None = None
         self._batch: _Batch | None = None
         self._reading = _Reading(self)
@@ -128,6 +131,7 @@ class Database:
             self._read_statements = Statements(self._sync.dialect)
             self._write_statements = Statements(self._writer.dialect)
             self._checkpoints = Checkpointer(str(make_url(url).database))
+            self._turns = WriteTurns(str(make_url(url).database))
 
     def read(self) -> contextlib.AbstractAsyncContextManager[ReadConnection]:
         """A connection for read-only queries (never write through it)."""
@@ -192,11 +196,23 @@ class Database:
         return result
 
     async def _begin(self) -> _Batch:
-        """BEGIN IMMEDIATE, waiting asynchronously while another process holds the lock; or
-        the batch another caller of this process began meanwhile."""
+        """BEGIN IMMEDIATE in this process's turn (registry.db.write_turns), waiting
+        asynchronously for it and, when a writer that takes no turns holds the lock, for that;
+        or the batch another caller of this process began meanwhile."""
         delay = 0.0005
         deadline = time.monotonic() + _LOCK_WAIT
+        turns = self._turns
+        assert turns is not None
         while True:
+            if self._batch is not None:
+                return self._batch
+            if not turns.take():
+                try:
+                    await asyncio.wait_for(turns.wait(), max(deadline - time.monotonic(), 0))
+                except TimeoutError:
+                    locked = sqlite3.OperationalError("database is locked")
+                    raise _wrapped("BEGIN IMMEDIATE", locked) from None
+                continue
             writer = self._write_connection()
             # BEGIN and COMMIT straight on sqlite3: through SQLAlchemy each cost more than
             # the statements of a small transaction.
@@ -205,17 +221,23 @@ class Database:
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
                 if not busy or time.monotonic() > deadline:
+                    turns.give_back()
                     raise _wrapped("BEGIN IMMEDIATE", exc) from exc
             else:
                 loop = asyncio.get_running_loop()
                 batch = self._batch = _Batch(writer, loop.create_future())
                 batch.commit = loop.call_soon(self._commit, batch)
                 return batch
-            # Another process holds the lock; its transactions take well under a millisecond.
-            await asyncio.sleep(delay)
+            # A writer outside the turns holds the lock; its transactions are short. The
+            # turn is kept meanwhile: this process is next.
+            self.lock_retries += 1
+            try:
+                await asyncio.sleep(delay)
+            except BaseException:
+                if self._batch is None:
+                    turns.give_back()
+                raise
             delay = min(delay * 2, 0.005)
-            if self._batch is not None:
-                return self._batch
 
     def _commit(self, batch: _Batch) -> None:
         if self._batch is batch:
@@ -228,6 +250,8 @@ class Database:
             batch.committed.exception()  # retrieved: a batch whose callers all failed is fine
         else:
             batch.committed.set_result(None)
+        finally:
+            self._end_turn()
 
     def _undo(self, batch: _Batch, first: bool) -> None:
         """Undo a failed work: its savepoint, or (the batch's first, which nobody has joined
@@ -245,10 +269,15 @@ class Database:
         batch.commit.cancel()
         self._rollback(batch.writer)
         # Callers who joined before fail with it (the COMMIT, cancelled above, never ran).
+        self._end_turn()
         batch.committed.set_exception(
             _wrapped("ROLLBACK", sqlite3.OperationalError("the transaction was rolled back"))
         )
         batch.committed.exception()
+
+    def _end_turn(self) -> None:
+        if self._turns is not None:
+            self._turns.give_back()
 
     def _write_connection(self) -> _SyncWriter:
         # Kept open like the reader: transactions on one event loop never interleave (`work`
@@ -289,6 +318,8 @@ class Database:
         if self._checkpoints is not None:
             self._checkpoints.close()
             self._checkpoints = None
+        if self._turns is not None:
+            self._turns.close()
 
 
 class _Batch:
