@@ -206,6 +206,7 @@ class Database:
         while True:
             if self._batch is not None:
                 return self._batch
+            writer = self._write_connection()  # before the turn: opening may fail
             if not turns.take():
                 try:
                     await asyncio.wait_for(turns.wait(), max(deadline - time.monotonic(), 0))
@@ -213,7 +214,6 @@ class Database:
                     locked = sqlite3.OperationalError("database is locked")
                     raise _wrapped("BEGIN IMMEDIATE", locked) from None
                 continue
-            writer = self._write_connection()
             # BEGIN and COMMIT straight on sqlite3: through SQLAlchemy each cost more than
             # the statements of a small transaction.
             try:
@@ -223,6 +223,9 @@ class Database:
                 if not busy or time.monotonic() > deadline:
                     turns.give_back()
                     raise _wrapped("BEGIN IMMEDIATE", exc) from exc
+            except BaseException:
+                turns.give_back()
+                raise
             else:
                 loop = asyncio.get_running_loop()
                 batch = self._batch = _Batch(writer, loop.create_future())
