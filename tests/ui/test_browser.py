@@ -19,11 +19,17 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.auth.e2e_support import USERS, Docker, docker_for, get_token, write_config
-from tests.support.browser import browser, chromium, navigate, screenshot, screenshot_dir
+from tests.support.browser import (
+    browser,
+    chromium,
+    navigate,
+    page_replaced,
+    screenshot,
+    screenshot_dir,
+)
 from tests.support.clients import run
 from tests.support.server import RunningServer, start_berth
 
@@ -223,7 +229,7 @@ def test_delete_a_tag_with_confirmation_and_refuse_a_forged_one(
         "f.action = arguments[0]; document.body.appendChild(f); f.submit();",
         f"/ui/r/{APP}/-/tags/2.0/delete",
     )
-    WebDriverWait(browser, 30).until(staleness_of(page))
+    WebDriverWait(browser, 30).until(lambda _: page_replaced(page))
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("403")
     assert "did not come from this site" in browser.find_element(By.ID, "error-message").text
     screenshot(browser, screenshot_dir, "forged-delete-refused")
