@@ -201,17 +201,8 @@ def tree_cpu(root: int) -> float:
     return total / _TICKS
 
 
-def tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants together."""
-    return _rss(_tree(root))
-
-
-def tree_pss(root: int) -> int:
-    """Proportional set size of the tree: pages shared by forked workers counted once."""
-    return _pss(_tree(root))
-
-
 def _rss(pids: list[int]) -> int:
+    """Resident bytes of the processes together."""
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
@@ -220,6 +211,7 @@ def _rss(pids: list[int]) -> int:
 
 
 def _pss(pids: list[int]) -> int:
+    """Proportional set size of the processes: pages shared by forked workers counted once."""
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError, ValueError):
@@ -235,9 +227,9 @@ class PeakRss:
     `peak_pss` are the maxima seen.
 
     The sampling runs in a process of its own: a sample reads /proc for ~10 ms, and from a
-    thread of the benchmark's process it held the GIL the storms' and uploads' client needs,
-    taking 2-20% off the 4 KiB uploads against Berth (none off Distribution's, which wait on
-    the server). The process tree is listed again once a second, not at every sample."""
+    thread of the benchmark's process it held the GIL its upload clients need, taking 2-20%
+    off the 4 KiB uploads against Berth (none off Distribution's, which wait on the server).
+    The process tree is listed again once a second, not at every sample."""
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         self.pid, self.interval, self.peak, self.peak_pss = pid, interval, 0, 0
