@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -38,7 +39,7 @@ def check_tag(tag: str) -> str:
 def parse_digest(value: str) -> Digest:
     """Parse a digest from a URL or query; raise DIGEST_INVALID (400) when malformed."""
     try:
-        return Digest.parse(value)
+        return _parsed(value)
     except InvalidDigest as exc:
         raise RegistryError(
             DIGEST_INVALID, detail={"digest": value, "reason": exc.reason}
@@ -50,3 +51,9 @@ def parse_reference(value: str) -> Digest | str:
     if ":" in value:
         return parse_digest(value)
     return check_tag(value)
+
+
+# A blob HEAD or GET parses the digest of its URL, and a pull asks for the same few digests
+# over and over: a digest parsed once (Digest is immutable) costs a dict lookup the next time.
+# A malformed one raises, and is not remembered.
+_parsed: Final = functools.lru_cache(maxsize=4096)(Digest.parse)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from unittest.mock import ANY
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.errcode import RegistryError
-from registry.names import check_name, is_repository_name, is_tag, parse_reference
+from registry.names import check_name, is_repository_name, is_tag, parse_digest, parse_reference
 
 SPEC_NAME = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*")
 SPEC_TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
@@ -68,3 +69,16 @@ def test_reference_is_digest_or_tag() -> None:
     assert caught.value.code.code == "DIGEST_INVALID"
     with pytest.raises(RegistryError):
         parse_reference("-bad")
+
+
+def test_a_digest_asked_again_parses_the_same_and_a_malformed_one_is_refused_every_time() -> None:
+    digest = "sha256:" + "b" * 64
+    first, again = parse_digest(digest), parse_digest(digest)
+    assert first == again
+    assert str(again) == digest
+    assert (again.algorithm, again.hex) == ("sha256", "b" * 64)
+    for _ in range(2):  # a refusal is not remembered as a digest
+        with pytest.raises(RegistryError) as caught:
+            parse_digest("sha256:" + "B" * 64)
+        assert caught.value.code.code == "DIGEST_INVALID"
+        assert caught.value.detail == {"digest": "sha256:" + "B" * 64, "reason": ANY}
