@@ -5,7 +5,8 @@ SIGINT to them; each worker drains its in-flight requests (http.draintimeout) be
 Each worker reports through a pipe once it is serving, or why it could not start. A worker
 that dies after that, or is killed by a signal, is replaced; one that gives up while starting
 stops the whole server with its error, since a replacement would fail the same way. With one
-worker, the parent serves by itself.
+worker, the parent serves by itself. The workers spread the connections evenly between them
+(registry.connection_balance).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aiohttp import web
 from registry import allocator, log_redaction, logs, metrics
 from registry.app import create_app
 from registry.config import Config, ConfigError
+from registry.connection_balance import Acceptor, ConnectionCounts
 from registry.db import upgrade
 from registry.http.debug import start_debug_server
 from registry.http.errors import hide_server_software
@@ -142,12 +144,13 @@ def _run_worker(
     context: ssl.SSLContext | None,
     debug_sock: socket.socket | None = None,
     ready: Callable[[], None] = lambda: None,
+    balance: tuple[ConnectionCounts, int] | None = None,
 ) -> None:
     """Serve; ConfigError or StartupError if the app cannot start."""
     sys.setswitchinterval(_SWITCH_INTERVAL)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve(config, sock, context, debug_sock, ready))
+            runner.run(_serve(config, sock, context, debug_sock, ready, balance))
     finally:
         logs.flush()  # the last loop iteration's lines
 
@@ -158,6 +161,7 @@ async def _serve(
     context: ssl.SSLContext | None,
     debug_sock: socket.socket | None,
     ready: Callable[[], None],
+    balance: tuple[ConnectionCounts, int] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, let in-flight requests finish (bodies
     still arriving included) for up to http.draintimeout, and shut down."""
@@ -170,8 +174,18 @@ async def _serve(
             shutdown_timeout=config.http.draintimeout,
         )
         await runner.setup()
-        site = web.SockSite(runner, sock, ssl_context=context)
-        await site.start()
+        server = runner.server
+        assert server is not None
+        counts, slot = balance if balance is not None else (None, 0)
+        acceptor = Acceptor(
+            sock,
+            server,
+            lambda: len(server.connections),
+            ssl_context=context,
+            counts=counts,
+            slot=slot,
+        )
+        acceptor.start()
         debug = await start_debug_server(app, debug_sock) if debug_sock is not None else None
     except ConfigError:
         raise
@@ -185,7 +199,7 @@ async def _serve(
         loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
-        await site.stop()
+        acceptor.close()
         inflight = app[INFLIGHT]
         if inflight.count:
             log.info("draining %d in-flight request(s)", inflight.count)
@@ -210,6 +224,7 @@ def _supervise(
     failure: Exception | None = None
     reports, report_end = os.pipe()
     os.set_blocking(reports, False)
+    counts = ConnectionCounts(count)
 
     def spawn(slot: int) -> None:
         pid = os.fork()
@@ -220,7 +235,12 @@ def _supervise(
             code = 1
             try:
                 _run_worker(
-                    config, sock, context, debug_sock, lambda: _report(report_end, _READY, "")
+                    config,
+                    sock,
+                    context,
+                    debug_sock,
+                    lambda: _report(report_end, _READY, ""),
+                    (counts, slot),
                 )
                 code = 0
             except ConfigError as exc:
@@ -270,6 +290,7 @@ def _supervise(
                 continue
             slot = children.pop(pid)
             metrics.process_dead(pid)
+            counts.reset(slot)
             if stopping:
                 continue
             if pid not in ready and not os.WIFSIGNALED(status):  # it gave up starting

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -173,6 +174,86 @@ def test_two_workers_share_the_socket(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.process.returncode == 0
+
+
+def test_keep_alive_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
+    # Without balancing, whichever worker woke first took the connection: 16 opened one after
+    # the other split 16/0 or 11/5 as often as 8/8, and bursts of 16 split 20/28 of 48; the
+    # connections then stayed with their worker for as long as they were kept alive.
+    server = start_berth(tmp_path / "data", workers=2)
+    port = int(server.url.rsplit(":", 1)[1])
+    clients: list[socket.socket] = []
+
+    def connect() -> socket.socket:
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        clients.append(client)
+        return client
+
+    def ask(client: socket.socket) -> None:
+        client.sendall(b"GET /v2/ HTTP/1.1\r\nHost: registry\r\n\r\n")
+
+    try:
+        workers = [
+            int(pid)
+            for pid in subprocess.run(
+                ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        assert len(workers) == 2
+        for _ in range(16):  # one after the other, each served before the next connects
+            client = connect()
+            ask(client)
+            assert _answer_status(client) == 200
+        one_by_one = _connections_served(workers, port)
+        assert sorted(one_by_one.values())[0] >= 6, one_by_one
+        for _ in range(2):  # all 16 wait in the listening socket's backlog before any is served
+            burst = [connect() for _ in range(16)]
+            for client in burst:
+                ask(client)
+            for client in burst:
+                assert _answer_status(client) == 200
+        served = _connections_served(workers, port)
+        assert sum(served.values()) == 48, served
+        assert min(served.values()) >= 20, served
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+    assert server.process.returncode == 0
+
+
+def _answer_status(client: socket.socket) -> int:
+    """The status of the next answer on a keep-alive connection, its body read."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = client.recv(65536)
+        assert chunk, "connection closed"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    length = int(next(v for k, v in headers.items() if k.lower() == "content-length"))
+    while len(body) < length:
+        body += client.recv(65536)
+    return int(lines[0].split()[1])
+
+
+def _connections_served(workers: list[int], port: int) -> dict[int, int]:
+    """How many established TCP connections on local `port` each process holds."""
+    owner = {}
+    for pid in workers:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(FileNotFoundError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    owner[target[len("socket:[") : -1]] = pid
+    served = dict.fromkeys(workers, 0)
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
+        if local_port == port and state == "01" and inode in owner:  # 01: ESTABLISHED
+            served[owner[inode]] += 1
+    return served
 
 
 def test_graceful_shutdown_finishes_in_flight_upload(tmp_path: Path) -> None:
