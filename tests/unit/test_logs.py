@@ -52,6 +52,24 @@ def test_text_line_appends_fields() -> None:
     assert line.endswith("berth.access: GET /v2/ env=prod status=404")
 
 
+def test_text_fields_of_any_kind_are_written_as_text_line_after_line() -> None:
+    formatter = TextFormatter({"share": "50%"})
+    fields: dict[str, object] = {
+        "bytes": 0,
+        "duration": 0.000213,
+        "user": None,
+        "tags": ["a", "b"],
+        "format": "%s%d",
+        "odd%key": True,
+    }
+    expected = (
+        "share=50% bytes=0 duration=0.000213 user=None tags=['a', 'b'] format=%s%d odd%key=True"
+    )
+    for _ in range(2):  # the second line of one kind formats as the first did
+        assert formatter.format(_record(fields)).endswith(f"GET /v2/ {expected}")
+    assert formatter.format(_record({"status": 200})).endswith("GET /v2/ share=50% status=200")
+
+
 async def test_lines_of_one_loop_iteration_go_out_in_one_write() -> None:
     writes: list[str] = []
 
