@@ -3,9 +3,9 @@
 Every worker waits on the one listening socket; the kernel wakes them all for a connection, and
 the first to run accepts all it can. Keep-alive connections (a CI push, a client's pool) then
 stay where they landed: on two workers, 16 connections opened one after the other split 16/0
-or 11/5 as often as 8/8, and bursts of 16 split 14/2 or 15/1 about one time in three. One
-worker's clients then queue while the other's core idles: 4 KiB pushes over 16 connections
-made 455-640 blobs/s in runs split 13/3 to 15/1, against 690-810 in runs split 10/6 to 8/8.
+or 11/5 as often as 8/8, and 5 bursts of 16 in 12 split 13/3 or worse. One worker's clients
+then queue while the other's core idles: 4 KiB pushes over 16 connections made 455-645
+blobs/s in runs split 13/3 to 15/1, against 675-905 in runs split 10/6 to 8/8.
 
 Each worker publishes how many connections it serves in a slot of memory the parent mapped
 before forking (`ConnectionCounts`). A worker serving more than the least busy one leaves a
