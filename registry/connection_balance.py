@@ -98,17 +98,14 @@ class Acceptor:
         for task in self._connecting:
             task.cancel()
 
-    def _count(self) -> int:
-        return self._served() + len(self._connecting)
-
-    def _publish(self) -> int:
-        count = self._count()
-        if self._counts is not None:
-            self._counts.publish(self._slot, count)
+    def _publish(self, counts: ConnectionCounts) -> int:
+        count = self._served() + len(self._connecting)
+        counts.publish(self._slot, count)
         return count
 
     def _refresh(self) -> None:
-        self._publish()
+        assert self._counts is not None
+        self._publish(self._counts)
         self._refresher = self._loop.call_later(_REFRESH, self._refresh)
 
     def _listen(self) -> None:
@@ -134,8 +131,8 @@ class Acceptor:
     def _accept_waiting(self) -> None:
         counts = self._counts
         while True:
-            mine = self._publish()
-            busier = counts is not None and mine > counts.fewest()
+            # Alone (no counts), a worker takes every connection without counting its own.
+            busier = counts is not None and self._publish(counts) > counts.fewest()
             if busier and self._loop.time() >= self._overdue_until:
                 self._later(_DEFER, self._after_deferring)
                 return
