@@ -105,7 +105,34 @@ async def test_a_small_blob_in_one_go_is_published_from_memory(tmp_path: Path) -
         await wrong.commit(Digest.of(b"other bytes"))
     with pytest.raises(SizeMismatch):
         await (await store.open_upload(blobstore.new_upload_id())).commit(info.digest, 1)
+    empty = await (await store.open_upload(blobstore.new_upload_id())).commit(Digest.of(b""), 0)
+    published = tmp_path / "blobs" / "sha256" / empty.digest.hex[:2] / empty.digest.hex
+    assert published.read_bytes() == b""
+    assert stat.S_IMODE(published.stat().st_mode) == 0o444
     assert list((tmp_path / "ingest").iterdir()) == []
+
+
+def test_a_small_blob_is_read_only_whatever_the_umask(tmp_path: Path) -> None:
+    """The mode of a blob published from memory does not depend on the server's umask (a
+    child process: the umask is the whole process's)."""
+    script = (
+        "import asyncio, os, sys, blobstore\n"
+        "from blobstore import Digest, FilesystemBlobStore\n"
+        "os.umask(0o077)\n"
+        "async def main():\n"
+        "    store = FilesystemBlobStore(sys.argv[1])\n"
+        "    upload = await store.open_upload(blobstore.new_upload_id())\n"
+        "    await upload.write(b'umask')\n"
+        "    print((await upload.commit(Digest.of(b'umask'))).digest.hex)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    hex_digest = done.stdout.strip()
+    published = tmp_path / "blobs" / "sha256" / hex_digest[:2] / hex_digest
+    assert published.read_bytes() == b"umask"
+    assert stat.S_IMODE(published.stat().st_mode) == 0o444
 
 
 async def test_layout_and_read_only_blobs(tmp_path: Path) -> None:
