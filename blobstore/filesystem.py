@@ -60,6 +60,8 @@ _INLINE_BYTES: Final = 64 << 10
 # duplicate descriptor) while more arrive, so the fsync at commit finds little left to do.
 _WRITEBACK_EVERY: Final = 8 << 20
 _WRITEBACK_SLOTS: Final = threading.BoundedSemaphore(2)  # per process; past that, skip
+# A small blob's file: written once, durable when the write returns (see _publish_new)
+_CREATE_SYNCED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_SYNC | os.O_CLOEXEC
 
 
 @dataclass(slots=True)
@@ -357,8 +359,8 @@ class FilesystemUpload:
     ) -> BlobInfo:
         """Commit an upload none of whose bytes reached the disk (a small blob in one request):
         they are hashed here, and only a blob that is right and not stored yet gets a file,
-        which one thread creates, writes, syncs and renames into place; no file system call
-        that may wait for the journal is made on the event loop."""
+        created here as ingest files are, and written, synced and renamed into place by one
+        thread (see `_publish_new`)."""
         parts, total = self._pending, self._pending_size
         self._pending, self._pending_size = [], 0
         try:
@@ -374,9 +376,13 @@ class FilesystemUpload:
             if prepared is not None:  # else stored already (a re-push): nothing to write
                 target, directory = prepared
                 try:
-                    await asyncio.to_thread(
-                        _create_and_publish, self._path, parts, target, directory
-                    )
+                    fd = os.open(self._path, _CREATE_SYNCED, 0o444)
+                    try:
+                        await asyncio.to_thread(
+                            _publish_new, fd, parts, self._path, target, directory
+                        )
+                    finally:
+                        os.close(fd)
                 except FileNotFoundError:
                     raise UploadNotFound(self._id) from None  # aborted through another handle
                 finally:
@@ -492,21 +498,16 @@ def _fresh(state: _HashState | None, size: int, expected: Digest) -> TypeGuard[_
     )
 
 
-def _create_and_publish(path: str, parts: list[bytes], target: str, directory: int) -> None:
-    """Write the ingest file afresh, make it durable, then its name (`directory` is the
-    target's, open). Each call this thread makes hands the GIL back and forth with the busy
-    event loop (futex waits and context switches, more than the call itself), so it makes as
-    few as it can: the file is created read-only and written with O_SYNC, whose write returns
-    once data and inode are on disk, as a write and an fsync would."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_SYNC | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o444)
-    try:
-        if not _write_all(fd, parts):
-            os.fsync(fd)  # an empty blob: no write made the new inode durable
-        if not _umask_keeps(0o444):
-            os.fchmod(fd, 0o444)
-    finally:
-        os.close(fd)
+def _publish_new(fd: int, parts: list[bytes], path: str, target: str, directory: int) -> None:
+    """Write `fd` (the ingest file at `path`, new, opened with O_SYNC: a write returns once
+    data and inode are on disk, as a write and an fsync would), then make its name `target`
+    (`directory` is the target's, open) durable. Each call this thread makes hands the GIL back
+    and forth with the busy event loop (futex waits and context switches, more than the call
+    itself), so it makes as few as it can: three for a blob of a single write."""
+    if not _write_all(fd, parts):
+        os.fsync(fd)  # an empty blob: no write made the new inode durable
+    if not _umask_keeps(0o444):
+        os.fchmod(fd, 0o444)
     os.replace(path, target)
     os.fsync(directory)
 
