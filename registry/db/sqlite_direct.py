@@ -14,8 +14,10 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, cast
 
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.base import Executable
@@ -23,6 +25,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+from sqlalchemy.sql.type_api import TypeEngine
 
 _CAPACITY: Final = 1024  # statements remembered; the services have a few dozen hot ones
 _Processor = Callable[[Any], Any]
@@ -124,9 +127,12 @@ def _plan(statement: Executable, keys: tuple[str, ...] | None, dialect: Dialect)
             bind = compiled.binds[name]
             if (not bind.required and bind.value is not None) or bind.callable is not None:
                 constant = (bind.effective_value,)
-        process = processors.get(name)
-        if process is not None and not callable(process):
+        bound = processors.get(name)
+        if bound is not None and not callable(bound):
             raise _Unsupported("a tuple parameter")
+        process: _Processor | None = bound
+        if bound is not None and _is_plain_datetime(compiled.binds[name].type, dialect):
+            process = _datetime_text(bound)
         params.append(_Param(name, process, constant, default))
     columns = compiled._result_columns
     if not columns:
@@ -141,6 +147,29 @@ def _plan(statement: Executable, keys: tuple[str, ...] | None, dialect: Dialect)
     if all(f is None for f in row_processors):
         return _Plan(compiled.string, params, row_type, None)
     return _Plan(compiled.string, params, row_type, cast(list[_Processor | None], row_processors))
+
+
+def _is_plain_datetime(type_: TypeEngine[Any], dialect: Dialect) -> bool:
+    """SQLite's DATETIME as SQLAlchemy writes it by default (no storage format of its own)."""
+    impl = type_.dialect_impl(dialect)
+    return type(impl) is sqlite.DATETIME and impl._storage_format == _DEFAULT_DATETIME_FORMAT
+
+
+_DEFAULT_DATETIME_FORMAT: Final = sqlite.DATETIME._storage_format
+_DATETIME_TEXT: Final = len("YYYY-MM-DD HH:MM:SS.ffffff")
+
+
+def _datetime_text(process: _Processor) -> _Processor:
+    """SQLAlchemy's processor for SQLite DATETIME parameters, its text ("YYYY-MM-DD
+    HH:MM:SS.ffffff", any zone dropped) made by datetime's C isoformat for datetimes, in 1.5 µs
+    instead of 3.5: a push binds a handful of them. Anything else goes to `process`."""
+
+    def datetime_text(value: Any) -> Any:
+        if type(value) is datetime:
+            return value.isoformat(" ", "microseconds")[:_DATETIME_TEXT]
+        return process(value)
+
+    return datetime_text
 
 
 class Statements:

@@ -5,12 +5,15 @@ cover still runs."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import contextlib
+import sqlite3
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import DateTime, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
 from registry.db import Database, WriteConnection, insert_ignore, upgrade
@@ -122,6 +125,41 @@ async def test_a_value_default_is_planned_and_filled_in(db: Database) -> None:
     assert sorted(rows) == [
         ("sha256:0", "live"), ("sha256:1", "live"), ("sha256:2", "live"), ("sha256:g", "deleting")
     ]  # fmt: skip
+
+
+async def test_times_are_written_as_sqlalchemy_writes_them(db: Database) -> None:
+    """Hold expiries are compared as text in SQL: a time bound through a plan must be the very
+    text SQLAlchemy binds, whatever its zone or microseconds (and a date or None too)."""
+    naive = datetime(2026, 12, 1, 14, 5, 6)
+    moments: list[datetime | date | None] = [
+        naive,
+        naive.replace(microsecond=7),
+        datetime(1, 1, 1, 0, 0, 0, 1),
+        datetime(9999, 12, 31, 23, 59, 59, 999999),
+        datetime.now(UTC),
+        naive.replace(tzinfo=timezone(timedelta(hours=-5)), microsecond=999999),
+        date(2020, 1, 2),
+        None,
+    ]
+    touch = update(upload_sessions).where(upload_sessions.c.id == bindparam("_id"))
+    touch = touch.values(updated_at=bindparam("_at"), hold_expires_at=bindparam("_expires"))
+
+    async def work(conn: WriteConnection) -> list[bool]:
+        await conn.execute(_NEW_REPO, {"name": "r"})
+        direct = []
+        for n, moment in enumerate(moments):
+            await conn.execute(_NEW_SESSION, {"id": f"u{n}", "repository_id": 1})
+            values = {"_id": f"u{n}", "_at": naive, "_expires": moment}
+            direct.append(isinstance(await conn.execute(touch, values), DirectResult))
+        return direct
+
+    assert await db.transact(work) == [False] + [True] * (len(moments) - 1)
+    expected = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
+    assert expected is not None
+    url = db.url.replace("sqlite+aiosqlite:///", "", 1)
+    with contextlib.closing(sqlite3.connect(url)) as raw:
+        stored = dict(raw.execute("SELECT id, hold_expires_at FROM upload_sessions").fetchall())
+    assert [stored[f"u{n}"] for n in range(len(moments))] == [expected(m) for m in moments]
 
 
 async def test_errors_are_sqlalchemys_and_the_transaction_rolls_back(db: Database) -> None:
