@@ -44,6 +44,7 @@ METRICS = [
     Metric("manifest_get_cpu_us", "server CPU per manifest GET", "us", False, None),
     Metric("blob_head_cpu_us", "server CPU per blob HEAD", "us", False, None),
     Metric("tag_list_cpu_us", "server CPU per tag list", "us", False, None),
+    Metric("head_per_get_cpu", "blob HEAD / manifest GET CPU, paired", "x", False, None),
     Metric("tag_list_rps", "tag list (500 tags), 32 conns", "req/s", True, 3.0),
     Metric("tag_list_p99_ms", "tag list p99", "ms", False, None),
     Metric("catalog_ms", "catalog of 200 repos, latency", "ms", False, 0.5),
@@ -70,6 +71,9 @@ def summarize(
         ratio = b / d if b is not None and d else None
         met = m.met(ratio) if ratio is not None else None
         target = m.target_text
+        if m.key == "head_per_get_cpu":  # within each server: a blob HEAD should cost less
+            target = "Berth < 1x"
+            met = b < 1.0 if b is not None else None
         if m.key == "peak_pss_mib":  # all processes together: pages shared by fork counted once
             target = f"Berth < {BERTH_RSS_LIMIT_MIB:g} MiB"
             met = b < BERTH_RSS_LIMIT_MIB if b is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class Sizes:
     small_concurrency: int = 16
     storm_seconds: float = 10.0
     storm_connections: int = 32
+    cpu_pairs: int = 6  # alternated HEAD and GET storms comparing their server CPU
+    cpu_pair_seconds: float = 2.0
     tags: int = 500
     repositories: int = 200
     catalog_rounds: int = 50
@@ -44,6 +47,8 @@ class Sizes:
             concurrent_get=8 * MiB,
             small_count=200,
             storm_seconds=2.0,
+            cpu_pairs=2,
+            cpu_pair_seconds=1.0,
             tags=100,
             repositories=40,
             catalog_rounds=10,
@@ -198,5 +203,36 @@ def run_http(
         out[f"{name}_cpu_us"] = (server_cpu() - cpu) * 1e6 / max(result.requests, 1)
         out[f"{name}_rps"] = result.per_second
         out[f"{name}_p99_ms"] = result.p99_ms
+    out["head_per_get_cpu"] = _paired_cpu_ratio(
+        storms["blob_head"], storms["manifest_get"], sizes, server_cpu
+    )
     asyncio.run(_catalog(base, sizes, out))
     return out
+
+
+def _paired_cpu_ratio(
+    first: tuple[str, str, dict[str, str]],
+    second: tuple[str, str, dict[str, str]],
+    sizes: Sizes,
+    server_cpu: Callable[[], float],
+) -> float:
+    """Server CPU per request of `first` over that of `second`: the median of short storms
+    of each, back to back, which comes first alternating. The machine's speed drifts by a
+    tenth or more between the ten-second storms above; a pair shares its moment."""
+    ratios = []
+    for n in range(sizes.cpu_pairs):
+        pair = (first, second) if n % 2 == 0 else (second, first)
+        per_request = {}
+        for url, method, headers in pair:
+            cpu = server_cpu()
+            result = storm(
+                url,
+                method=method,
+                headers=headers,
+                connections=sizes.storm_connections,
+                seconds=sizes.cpu_pair_seconds,
+            )
+            assert result.errors == 0, f"{method} {url}: {result.errors} failed answers"
+            per_request[url] = (server_cpu() - cpu) / max(result.requests, 1)
+        ratios.append(per_request[first[0]] / per_request[second[0]])
+    return statistics.median(ratios)
