@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final, cast
 
 from sqlalchemy.dialects import sqlite
@@ -131,7 +131,7 @@ def _plan(statement: Executable, keys: tuple[str, ...] | None, dialect: Dialect)
         if bound is not None and not callable(bound):
             raise _Unsupported("a tuple parameter")
         process: _Processor | None = bound
-        if bound is not None and _is_plain_datetime(compiled.binds[name].type, dialect):
+        if bound is not None and _is_plain_datetime(compiled.binds[name].type, dialect, bound):
             process = _datetime_text(bound)
         params.append(_Param(name, process, constant, default))
     columns = compiled._result_columns
@@ -149,14 +149,26 @@ def _plan(statement: Executable, keys: tuple[str, ...] | None, dialect: Dialect)
     return _Plan(compiled.string, params, row_type, cast(list[_Processor | None], row_processors))
 
 
-def _is_plain_datetime(type_: TypeEngine[Any], dialect: Dialect) -> bool:
-    """SQLite's DATETIME as SQLAlchemy writes it by default (no storage format of its own)."""
-    impl = type_.dialect_impl(dialect)
-    return type(impl) is sqlite.DATETIME and impl._storage_format == _DEFAULT_DATETIME_FORMAT
+def _is_plain_datetime(type_: TypeEngine[Any], dialect: Dialect, process: _Processor) -> bool:
+    """SQLite's DATETIME whose processor `process` writes the text `_isoformat_text` does
+    (SQLAlchemy's default storage format; checked on samples, not read from its internals)."""
+    if type(type_.dialect_impl(dialect)) is not sqlite.DATETIME:
+        return False
+    try:
+        return all(process(sample) == _isoformat_text(sample) for sample in _SAMPLES)
+    except Exception:  # noqa: BLE001  (a processor that refuses a datetime is not the default)
+        return False
 
 
-_DEFAULT_DATETIME_FORMAT: Final = sqlite.DATETIME._storage_format
+_SAMPLES: Final = (
+    datetime(2001, 2, 3, 4, 5, 6, 7),
+    datetime(2001, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))),
+)
 _DATETIME_TEXT: Final = len("YYYY-MM-DD HH:MM:SS.ffffff")
+
+
+def _isoformat_text(value: datetime) -> str:
+    return value.isoformat(" ", "microseconds")[:_DATETIME_TEXT]
 
 
 def _datetime_text(process: _Processor) -> _Processor:
@@ -166,7 +178,7 @@ def _datetime_text(process: _Processor) -> _Processor:
 
     def datetime_text(value: Any) -> Any:
         if type(value) is datetime:
-            return value.isoformat(" ", "microseconds")[:_DATETIME_TEXT]
+            return _isoformat_text(value)
         return process(value)
 
     return datetime_text

@@ -12,7 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
@@ -160,6 +171,31 @@ async def test_times_are_written_as_sqlalchemy_writes_them(db: Database) -> None
     with contextlib.closing(sqlite3.connect(url)) as raw:
         stored = dict(raw.execute("SELECT id, hold_expires_at FROM upload_sessions").fetchall())
     assert [stored[f"u{n}"] for n in range(len(moments))] == [expected(m) for m in moments]
+
+
+async def test_a_time_column_with_its_own_format_keeps_it(db: Database) -> None:
+    """A DATETIME declared with a storage format of its own is written in that format, also
+    through a plan (only SQLAlchemy's default format is made the fast way)."""
+    url = db.url.replace("sqlite+aiosqlite:///", "", 1)
+    with contextlib.closing(sqlite3.connect(url)) as raw:
+        raw.execute("CREATE TABLE stamps (n INTEGER PRIMARY KEY, at DATETIME)")
+    stamps = Table(
+        "stamps",
+        MetaData(),
+        Column("n", Integer, primary_key=True),
+        Column("at", sqlite.DATETIME(truncate_microseconds=True)),  # type: ignore[no-untyped-call]  # untyped upstream
+    )
+    new_stamp = insert(stamps)
+    moment = datetime(2026, 12, 1, 14, 5, 6, 123456)
+
+    async def work(conn: WriteConnection) -> list[bool]:
+        results = [await conn.execute(new_stamp, {"n": n, "at": moment}) for n in range(3)]
+        return [isinstance(result, DirectResult) for result in results]
+
+    assert await db.transact(work) == [False, True, True]
+    with contextlib.closing(sqlite3.connect(url)) as raw:
+        stored = [at for (at,) in raw.execute("SELECT at FROM stamps ORDER BY n")]
+    assert stored == ["2026-12-01 14:05:06"] * 3
 
 
 async def test_errors_are_sqlalchemys_and_the_transaction_rolls_back(db: Database) -> None:
