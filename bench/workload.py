@@ -18,7 +18,7 @@ import aiohttp
 
 from bench import http_load as h
 from bench.small_uploads import uploads_per_second
-from bench.storm import storm
+from bench.storm import StormResult, storm
 
 MiB = 1 << 20
 
@@ -190,17 +190,9 @@ def run_http(
         "blob_head": (f"{base}/v2/bench/app/blobs/{layer}", "HEAD", {}),
         "tag_list": (f"{base}/v2/{tag_repo}/tags/list", "GET", {}),
     }
-    for name, (url, method, headers) in storms.items():
-        cpu = server_cpu()
-        result = storm(
-            url,
-            method=method,
-            headers=headers,
-            connections=sizes.storm_connections,
-            seconds=sizes.storm_seconds,
-        )
-        assert result.errors == 0, f"{name}: {result.errors} failed or non-2xx answers"
-        out[f"{name}_cpu_us"] = (server_cpu() - cpu) * 1e6 / max(result.requests, 1)
+    for name, target in storms.items():
+        result, cpu = _measured_storm(name, target, sizes, sizes.storm_seconds, server_cpu)
+        out[f"{name}_cpu_us"] = cpu * 1e6
         out[f"{name}_rps"] = result.per_second
         out[f"{name}_p99_ms"] = result.p99_ms
     out["head_per_get_cpu"] = _paired_cpu_ratio(
@@ -221,18 +213,30 @@ def _paired_cpu_ratio(
     tenth or more between the ten-second storms above; a pair shares its moment."""
     ratios = []
     for n in range(sizes.cpu_pairs):
-        pair = (first, second) if n % 2 == 0 else (second, first)
-        per_request = {}
-        for url, method, headers in pair:
-            cpu = server_cpu()
-            result = storm(
-                url,
-                method=method,
-                headers=headers,
-                connections=sizes.storm_connections,
-                seconds=sizes.cpu_pair_seconds,
+        order = (0, 1) if n % 2 == 0 else (1, 0)
+        per_request = [0.0, 0.0]
+        for i in order:
+            url, method, _ = target = (first, second)[i]
+            _, per_request[i] = _measured_storm(
+                f"{method} {url}", target, sizes, sizes.cpu_pair_seconds, server_cpu
             )
-            assert result.errors == 0, f"{method} {url}: {result.errors} failed answers"
-            per_request[url] = (server_cpu() - cpu) / max(result.requests, 1)
-        ratios.append(per_request[first[0]] / per_request[second[0]])
+        ratios.append(per_request[0] / per_request[1])
     return statistics.median(ratios)
+
+
+def _measured_storm(
+    label: str,
+    target: tuple[str, str, dict[str, str]],
+    sizes: Sizes,
+    seconds: float,
+    server_cpu: Callable[[], float],
+) -> tuple[StormResult, float]:
+    """A storm of `target` (url, method, headers), every answer a success; with the server's
+    CPU seconds per request."""
+    url, method, headers = target
+    cpu = server_cpu()
+    result = storm(
+        url, method=method, headers=headers, connections=sizes.storm_connections, seconds=seconds
+    )
+    assert result.errors == 0, f"{label}: {result.errors} failed or non-2xx answers"
+    return result, (server_cpu() - cpu) / max(result.requests, 1)
