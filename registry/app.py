@@ -56,9 +56,11 @@ from registry.service import (
     UploadService,
 )
 from registry.service.purge import purge_on_leader, release_dead_leader
+from registry.service.signed_upload_ids import PURPOSE as UPLOAD_ID_PURPOSE
+from registry.service.signed_upload_ids import SignedUploadIds
 from registry.service.touches import TouchRecorder
 from registry.service.upload_locks import UploadLocks
-from registry.shared_secret import http_secret
+from registry.shared_secret import derive, http_secret
 from registry.webhooks import Outbox, start_dispatcher
 
 log = logging.getLogger(__name__)
@@ -131,7 +133,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     leases = Leases(db, holder_name("process"))
     locks = UploadLocks(db)
-    app[UPLOADS] = UploadService(db, store, locks, quotas=quotas, events=events)
+    upload_ids = SignedUploadIds(
+        derive(app[HTTP_SECRET], UPLOAD_ID_PURPOSE), config.storage.maintenance.uploadpurging.age
+    )
+    app[UPLOADS] = UploadService(db, store, locks, upload_ids, quotas=quotas, events=events)
     app[MANIFESTS] = ManifestService(
         db,
         delete_enabled=delete_enabled,

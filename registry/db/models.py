@@ -6,7 +6,8 @@
     manifests             (repository, digest) -> exact payload, media type, subject, artifact type
     manifest_references   manifest -> blob (config, layer) and manifest -> manifest (index child)
     tags                  (repository, name) -> manifest
-    upload_sessions       uploads in progress: id is the blobstore ingest id, state its progress
+    upload_sessions       uploads: id is the blobstore ingest id, state its progress; an ended
+                          one is kept until its id expires (registry.service.signed_upload_ids)
     leases                named exclusive holds with an expiry (registry.leases)
     shared_secrets        secrets every replica must agree on, created once (token signing key)
     login_failures        failed-login token buckets per client address (registry.auth.ratelimit)
@@ -153,6 +154,8 @@ upload_sessions = Table(
     # The request writing to the upload, until when (registry.service.upload_locks; 0011)
     Column("holder", String(255), nullable=True),
     Column("hold_expires_at", DateTime(timezone=True), nullable=True),
+    # When it completed, was cancelled or purged: its id may not start it again (0012)
+    Column("ended_at", DateTime(timezone=True), nullable=True),
     Index("ix_upload_sessions_updated_at", "updated_at"),
 )
 

@@ -56,7 +56,11 @@ async def _database_gauges(db: Database, endpoints: list[str]) -> dict[str, tupl
                 await conn.execute(select(func.coalesce(func.sum(blobs.c.size), 0)))
             ).scalar_one()
             uploads = (
-                await conn.execute(select(func.count()).select_from(upload_sessions))
+                await conn.execute(
+                    select(func.count())
+                    .select_from(upload_sessions)
+                    .where(upload_sessions.c.ended_at.is_(None))
+                )
             ).scalar_one()
             depth = await queue_depth(conn, endpoints)
     except Exception:  # the scrape still shows the process metrics
@@ -65,6 +69,6 @@ async def _database_gauges(db: Database, endpoints: list[str]) -> dict[str, tupl
     return {
         "berth_storage_blobs": ("Blobs the registry knows", float(count)),
         "berth_storage_bytes": ("Bytes of the blobs the registry knows", float(size)),
-        "berth_uploads_in_progress": ("Upload sessions open", float(uploads)),
+        "berth_uploads_in_progress": ("Upload sessions a PATCH or PUT has started", float(uploads)),
         "berth_webhook_queue_depth": ("Webhook deliveries not yet made", float(depth)),
     }

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Final
 
@@ -15,17 +15,19 @@ from sqlalchemy import delete, select
 
 from blobstore import BlobStore, UploadNotFound
 from registry.config import UploadPurgingConfig
-from registry.db import Database, WriteConnection
+from registry.db import Database
 from registry.db.models import upload_sessions, utcnow
 from registry.holders import known_dead
 from registry.leases import Leases, run_as_leader
 from registry.service.upload_locks import UploadBusy, UploadGone, UploadLocks
+from registry.service.uploads import end_session
 
 log = logging.getLogger(__name__)
 
 PURGING_LEASE: Final = "upload-purging"
 
 _IDS_PER_QUERY = 500
+_S = upload_sessions.c
 
 
 async def purge_uploads(
@@ -40,17 +42,21 @@ async def purge_uploads(
     Sessions being written right now are skipped. Returns the ids purged (or, dry, found)."""
     cutoff = utcnow() - older_than
     async with db.read() as conn:
-        query = select(upload_sessions.c.id).where(upload_sessions.c.updated_at < cutoff)
+        query = select(_S.id).where(_S.updated_at < cutoff, _S.ended_at.is_(None))
         stale = list((await conn.execute(query)).scalars())
     if dry_run:
         return stale
+    # A session that ended before the cutoff was issued before it too: its id has expired.
+    # (Ended after its last update, it is found through the index on updated_at.)
+    expired = delete(upload_sessions).where(_S.updated_at < cutoff, _S.ended_at < cutoff)
+    await db.transact(lambda conn: conn.execute(expired))
     purged: list[str] = []
     for upload_id in stale:
         try:
             async with locks.hold(upload_id) as hold:
                 with contextlib.suppress(UploadNotFound):
                     await (await store.resume(upload_id)).abort()
-                await db.transact(_forget_session(upload_id))  # and the hold with it
+                await db.transact(functools.partial(end_session, upload_id=upload_id))  # and hold
                 hold.released()
         except (UploadBusy, UploadGone):  # being written, or finished meanwhile
             continue
@@ -70,7 +76,7 @@ async def purge_orphaned_ingests(
     async with db.read() as conn:
         for start in range(0, len(idle), _IDS_PER_QUERY):
             batch = idle[start : start + _IDS_PER_QUERY]
-            query = select(upload_sessions.c.id).where(upload_sessions.c.id.in_(batch))
+            query = select(_S.id).where(_S.id.in_(batch), _S.ended_at.is_(None))
             owned.update((await conn.execute(query)).scalars())
     orphans = [upload_id for upload_id in idle if upload_id not in owned]
     if dry_run:
@@ -79,13 +85,6 @@ async def purge_orphaned_ingests(
         with contextlib.suppress(UploadNotFound):
             await (await store.resume(upload_id)).abort()
     return orphans
-
-
-def _forget_session(upload_id: str) -> Callable[[WriteConnection], Awaitable[object]]:
-    async def work(conn: WriteConnection) -> object:
-        return await conn.execute(delete(upload_sessions).where(upload_sessions.c.id == upload_id))
-
-    return work
 
 
 async def purge_forever(

@@ -9,10 +9,12 @@ offset, then PATCH or PUT) finds it free. The holder is the request, not the pro
 (registry.holders names each), so two requests of one process exclude each other too.
 
 Taking the hold is one UPDATE of the row, in the transaction that reads the session (and
-pins the blob, for a PUT); the DELETE that ends an upload releases it. The same guarantees
-as registry.leases, on the row an upload writes anyway: on SQLite the transaction holds the
-write lock; on PostgreSQL the UPDATE waits for a concurrent taker's row lock and re-evaluates
-its WHERE clause afterwards.
+pins the blob, for a PUT); the UPDATE that ends an upload releases it. A session that has no
+row yet (registry.service.signed_upload_ids) is started by its first hold, which inserts the
+row held. The same guarantees as registry.leases, on the row an upload writes anyway: on
+SQLite the transaction holds the write lock; on PostgreSQL the UPDATE waits for a concurrent
+taker's row lock and re-evaluates its WHERE clause afterwards (and a concurrent INSERT of
+one id waits for the first, then does nothing).
 
 A holder that was a process of this very machine and is no longer running is known dead
 (registry.holders), so its hold is released at once instead of waiting for the ttl: a
@@ -27,7 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
-from typing import Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import bindparam, or_, select, update
 
@@ -43,6 +45,7 @@ UPLOAD_BUSY_WAIT: Final = 2.0  # seconds a request waits for another to finish w
 _S = upload_sessions.c
 _ID = _S.id == bindparam("_id")
 _OURS = _S.holder == bindparam("_holder")
+_OPEN = _S.ended_at.is_(None)
 _FREE = or_(_S.holder.is_(None), _S.hold_expires_at < bindparam("_now"), _OURS)
 _IN_REPO = _S.repository_id == (
     select(repositories.c.id).where(repositories.c.name == bindparam("_repo")).scalar_subquery()
@@ -52,8 +55,8 @@ _HOLDING: dict[str, object] = {
     "hold_expires_at": bindparam("_expires"),
 }
 # Built once (see registry.db.insert_ignore): every upload request runs these.
-_TAKE = update(upload_sessions).where(_ID, _FREE).values(_HOLDING)
-_TAKE_IN_REPO = update(upload_sessions).where(_ID, _IN_REPO, _FREE).values(_HOLDING)
+_TAKE = update(upload_sessions).where(_ID, _OPEN, _FREE).values(_HOLDING)
+_TAKE_IN_REPO = update(upload_sessions).where(_ID, _IN_REPO, _OPEN, _FREE).values(_HOLDING)
 _SESSION = select(_S.repository_id, _S.state).where(_ID)
 _HOLDER = select(_S.holder).where(_ID)
 _HOLDER_IN_REPO = select(_S.holder).where(_ID, _IN_REPO)
@@ -105,13 +108,25 @@ class UploadLocks:
         upload_id: str,
         repo: str | None = None,
         also: Callable[[WriteConnection], Awaitable[None]] | None = None,
+        start: Starter | None = None,
     ) -> Holding:
         """`async with locks.hold(...) as hold`: hold the upload (of repository `repo`, when
         given), or raise UploadGone if it has no session, or UploadBusy if another request
         keeps it for longer than `wait` seconds (or took it over from this one, which stalled
         past the ttl). `also` runs in the transaction that takes the hold: what it reads is
-        read under the hold, and if it raises, the hold was never taken."""
-        return Holding(self, upload_id, repo, also)
+        read under the hold, and if it raises, the hold was never taken. `start`, when the
+        session may have no row yet, inserts it held (see Starter)."""
+        return Holding(self, upload_id, repo, also, start)
+
+
+class Starter(Protocol):
+    """Insert the session's row, held as `hold` says (its `_id`, `_holder`, `_now` and
+    `_expires`), unless it has one (open or ended): whether it did. `first`: tried before
+    the row is looked for (the repository may not exist yet); else after none was found."""
+
+    async def __call__(
+        self, conn: WriteConnection, hold: dict[str, Any], *, first: bool
+    ) -> bool: ...
 
 
 class Holding:
@@ -124,11 +139,13 @@ class Holding:
         upload_id: str,
         repo: str | None,
         also: Callable[[WriteConnection], Awaitable[None]] | None,
+        start: Starter | None,
     ) -> None:
         self._locks = locks
         self._id = upload_id
         self._repo = repo
         self._also = also
+        self._start = start
         self._hold: UploadHold | None = None
         self._body: asyncio.Task[object] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -171,15 +188,21 @@ class Holding:
             "_now": now,
             "_expires": now + timedelta(seconds=self._locks._ttl),
         }
-        if self._repo is None:
-            taken = await conn.execute(_TAKE, key)
-        else:
-            taken = await conn.execute(_TAKE_IN_REPO, {**key, "_repo": self._repo})
-        if taken.rowcount != 1:
+        start = self._start
+        if start is None or not await start(conn, key, first=True):
             if self._repo is None:
-                return (await conn.execute(_HOLDER, key)).scalar_one_or_none()  # type: ignore[no-any-return]
-            query = await conn.execute(_HOLDER_IN_REPO, {**key, "_repo": self._repo})
-            return query.scalar_one_or_none()  # type: ignore[no-any-return]
+                taken = await conn.execute(_TAKE, key)
+            else:
+                taken = await conn.execute(_TAKE_IN_REPO, {**key, "_repo": self._repo})
+            if taken.rowcount != 1:
+                if self._repo is None:
+                    query = await conn.execute(_HOLDER, key)
+                else:
+                    query = await conn.execute(_HOLDER_IN_REPO, {**key, "_repo": self._repo})
+                holding: str | None = query.scalar_one_or_none()
+                # No open row: a session not started yet, or one that ended.
+                if holding is not None or start is None or not await start(conn, key, first=False):
+                    return holding
         session = (await conn.execute(_SESSION, key)).one()
         if self._also is not None:
             await self._also(conn)

@@ -2,20 +2,24 @@
 
 An upload's state lives in exactly two places, so any worker process can take any request:
 the `upload_sessions` row (id, repository, timestamps) and the blobstore ingest of that id,
-whose length is the offset. A failed or mismatching upload publishes nothing.
+whose length is the offset. Both are written at the first bytes: until then the session is
+its signed id alone (registry.service.signed_upload_ids). A failed or mismatching upload
+publishes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.sql.dml import Insert
 
-from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound, new_upload_id
-from registry.db import Database, ReadConnection, WriteConnection
+from blobstore import BlobInfo, BlobStore, Digest, Upload, UploadNotFound
+from registry.db import Database, ReadConnection, WriteConnection, dialect_insert, insert_ignore
 from registry.db.models import repositories, upload_sessions, utcnow
 from registry.errcode import (
     BLOB_UPLOAD_UNKNOWN,
@@ -26,34 +30,38 @@ from registry.errcode import (
 from registry.quota import Quotas
 from registry.service.pins import link_blob, pin_blob, try_pin, unpin_blob
 from registry.service.repos import ensure_repository
-from registry.service.upload_locks import UploadBusy, UploadGone, UploadHold, UploadLocks
+from registry.service.signed_upload_ids import SignedUploadIds
+from registry.service.upload_locks import (
+    Starter,
+    UploadBusy,
+    UploadGone,
+    UploadHold,
+    UploadLocks,
+)
 from registry.webhooks import Outbox
 
+_S = upload_sessions.c
 _SESSION_IN_REPO = (
-    select(upload_sessions.c.repository_id, upload_sessions.c.state)
-    .join(repositories, repositories.c.id == upload_sessions.c.repository_id)
-    .where(upload_sessions.c.id == bindparam("id"), repositories.c.name == bindparam("repo"))
+    select(_S.repository_id, _S.state)
+    .join(repositories, repositories.c.id == _S.repository_id)
+    .where(
+        _S.id == bindparam("id"), repositories.c.name == bindparam("repo"), _S.ended_at.is_(None)
+    )
 )
-
-# Built once (see registry.db.insert_ignore): every upload runs these.
-_NEW_SESSION = upload_sessions.insert()
-# The session of a repository that exists (nearly always): one statement, no lookup first.
-_NEW_SESSION_IN_REPO = upload_sessions.insert().from_select(
-    ["id", "repository_id", "started_at", "updated_at", "state"],
-    select(
-        bindparam("id", type_=upload_sessions.c.id.type),
-        repositories.c.id,
-        bindparam("now", type_=upload_sessions.c.started_at.type),
-        bindparam("now", type_=upload_sessions.c.updated_at.type),
-        bindparam("state", type_=upload_sessions.c.state.type),
-    ).where(repositories.c.name == bindparam("repo")),
-)
+_ENDED = select(_S.id).where(_S.id == bindparam("id"))  # a row, but not an open session's
+_STARTED = ["id", "repository_id", "started_at", "updated_at", "holder", "hold_expires_at"]
 _TOUCH = (
     update(upload_sessions)
     .where(upload_sessions.c.id == bindparam("_id"))
     .values(updated_at=bindparam("_now"), state=bindparam("_state"))
 )
-_FORGET = delete(upload_sessions).where(upload_sessions.c.id == bindparam("_id"))
+# The row stays, ended, so that the id does not start the session again: purging deletes it
+# once the id has expired. Ending it releases the hold too.
+_END = (
+    update(upload_sessions)
+    .where(_S.id == bindparam("_id"), _S.ended_at.is_(None))
+    .values(ended_at=bindparam("_now"), holder=None, hold_expires_at=None, state=None)
+)
 # A body up to this size is written well within a pin's lifetime: its pin is taken up front.
 _EARLY_PIN_BYTES: Final = 64 << 20
 
@@ -82,6 +90,7 @@ class UploadService:
         db: Database,
         store: BlobStore,
         locks: UploadLocks,
+        ids: SignedUploadIds,
         *,
         quotas: Quotas | None = None,
         events: Outbox | None = None,
@@ -90,24 +99,13 @@ class UploadService:
         self._engine = db.engine
         self._store = store
         self._locks = locks
+        self._ids = ids
         self._quotas = quotas or Quotas()
         self._events = events or Outbox()
 
     async def begin(self, repo: str) -> UploadState:
-        # Only the session: the store sees the upload at its first bytes (`_resume`).
-        upload_id = new_upload_id()
-
-        async def work(conn: WriteConnection) -> None:
-            session = {"id": upload_id, "state": None}
-            found = await conn.execute(
-                _NEW_SESSION_IN_REPO, {**session, "repo": repo, "now": utcnow()}
-            )
-            if found.rowcount != 1:  # the repository's first upload
-                repo_id = await ensure_repository(conn, repo)
-                await conn.execute(_NEW_SESSION, {**session, "repository_id": repo_id})
-
-        await self._db.transact(work)
-        return UploadState(upload_id, 0)
+        # Nothing is written: the session's row and its ingest come with its first bytes.
+        return UploadState(self._ids.new(repo), 0)
 
     async def status(self, repo: str, upload_id: str) -> UploadState:
         upload = await self._open(repo, upload_id)
@@ -189,8 +187,8 @@ class UploadService:
 
             async def work(conn: WriteConnection) -> None:
                 # While its session exists, so does the repository (deleting it cascades).
-                # Deleting the session releases the hold on it too.
-                if await _forget(conn, upload_id):
+                # Ending the session releases the hold on it too.
+                if await end_session(conn, upload_id):
                     repo_id = held.hold.repository_id
                 else:
                     repo_id = await ensure_repository(conn, repo)
@@ -212,9 +210,9 @@ class UploadService:
         return info
 
     async def _discard(self, upload_id: str) -> None:
-        """Drop a session that failed for good: its ingest and its row."""
+        """End a session that failed for good, dropping its ingest."""
         await self._abort_ingest(upload_id)
-        await self._db.transact(lambda conn: _forget(conn, upload_id))
+        await self._db.transact(lambda conn: end_session(conn, upload_id))
 
     async def _abort_ingest(self, upload_id: str) -> None:
         with contextlib.suppress(UploadNotFound):
@@ -255,7 +253,7 @@ class UploadService:
         async with self._hold(repo, upload_id) as held:
             upload = await self._resume(upload_id, held.hold.state)
             await upload.abort()
-            await self._db.transact(lambda conn: _forget(conn, upload_id))  # and the hold
+            await self._db.transact(lambda conn: end_session(conn, upload_id))  # and the hold
             held.hold.released()
 
     @contextlib.asynccontextmanager
@@ -273,7 +271,10 @@ class UploadService:
 
         try:
             async with self._locks.hold(
-                upload_id, repo, None if pin is None else pin_under_hold
+                upload_id,
+                repo,
+                None if pin is None else pin_under_hold,
+                self._starter(repo) if self._ids.issued(upload_id, repo) else None,
             ) as hold:
                 held.hold = hold
                 yield held
@@ -287,6 +288,25 @@ class UploadService:
                 detail={"upload": upload_id, "reason": "another request is writing to it"},
                 headers={"Range": range_header(upload.size)},
             ) from None
+
+    def _starter(self, repo: str) -> Starter:
+        async def start(conn: WriteConnection, hold: dict[str, Any], *, first: bool) -> bool:
+            if first:
+                query = _start_in_repo(conn.dialect.name)
+                return (await conn.execute(query, {**hold, "_repo": repo})).rowcount == 1
+            # The repository's first upload, or the session has ended.
+            row = {
+                "id": hold["_id"],
+                "repository_id": await ensure_repository(conn, repo),
+                "started_at": hold["_now"],
+                "updated_at": hold["_now"],
+                "holder": hold["_holder"],
+                "hold_expires_at": hold["_expires"],
+            }
+            insert = insert_ignore(conn, upload_sessions, ["id"])
+            return (await conn.execute(insert, row)).rowcount == 1
+
+        return start
 
     async def _open(self, repo: str, upload_id: str) -> Upload:
         return await self._resume(upload_id, await self._check_session(repo, upload_id))
@@ -303,7 +323,12 @@ class UploadService:
 
     async def _check_session(self, repo: str, upload_id: str) -> bytes | None:
         async with self._db.read() as conn:
-            return (await _session(conn, repo, upload_id))[1]
+            found = await _found_session(conn, repo, upload_id)
+            if found is not None:
+                return found[1]
+            if self._ids.issued(upload_id, repo) and not await _ended(conn, upload_id):
+                return None  # not started: nothing written yet
+        raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
 
 
 class _Held:
@@ -314,13 +339,31 @@ class _Held:
     hold: UploadHold
 
 
-async def _session(conn: ReadConnection, repo: str, upload_id: str) -> tuple[int, bytes | None]:
-    """The session's repository id and saved blobstore state; BLOB_UPLOAD_UNKNOWN when there
-    is no session."""
+async def _found_session(
+    conn: ReadConnection, repo: str, upload_id: str
+) -> tuple[int, bytes | None] | None:
+    """The session row's repository id and saved blobstore state, if it has a row."""
     found = (await conn.execute(_SESSION_IN_REPO, {"id": upload_id, "repo": repo})).one_or_none()
-    if found is None:
-        raise RegistryError(BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id})
-    return int(found.repository_id), found.state
+    return None if found is None else (int(found.repository_id), found.state)
+
+
+async def _ended(conn: ReadConnection, upload_id: str) -> bool:
+    return (await conn.execute(_ENDED, {"id": upload_id})).first() is not None
+
+
+@functools.cache
+def _start_in_repo(dialect: str) -> Insert:
+    """The session's row, held, in a repository that exists, unless it has one (maybe ended)."""
+    started = select(
+        bindparam("_id", type_=_S.id.type),
+        repositories.c.id,
+        bindparam("_now", type_=_S.started_at.type),
+        bindparam("_now", type_=_S.updated_at.type),
+        bindparam("_holder", type_=_S.holder.type),
+        bindparam("_expires", type_=_S.hold_expires_at.type),
+    ).where(repositories.c.name == bindparam("_repo"))
+    insert = dialect_insert(dialect, upload_sessions).from_select(_STARTED, started)
+    return insert.on_conflict_do_nothing(index_elements=["id"])  # type: ignore[no-any-return]  # dialect inserts are untyped
 
 
 def range_header(size: int) -> str:
@@ -360,6 +403,6 @@ async def _touch(conn: WriteConnection, upload_id: str, upload: Upload) -> None:
     await conn.execute(_TOUCH, {"_id": upload_id, "_now": utcnow(), "_state": state})
 
 
-async def _forget(conn: WriteConnection, upload_id: str) -> bool:
-    """Delete the session's row; False if it was gone already."""
-    return (await conn.execute(_FORGET, {"_id": upload_id})).rowcount == 1
+async def end_session(conn: WriteConnection, upload_id: str) -> bool:
+    """End the session (and any hold on it); False if it had ended or had no row."""
+    return (await conn.execute(_END, {"_id": upload_id, "_now": utcnow()})).rowcount == 1

@@ -290,6 +290,7 @@ async def test_expired_upload_sessions_and_orphaned_ingests_are_purged(
     response = await client.post("/v2/s/blobs/uploads/")
     assert response.status == 202
     upload_id = response.headers["Docker-Upload-UUID"]
+    assert (await client.patch(response.headers["Location"], data=b"abandoned")).status == 202
     store = FilesystemBlobStore(config.blob_root)
     orphan = await store.begin()  # a one-request upload whose process died mid-way
     await orphan.write(b"half a blob")

@@ -89,3 +89,32 @@ def test_ingest_of_a_crashed_one_request_upload_is_purged(tmp_path: Path) -> Non
     finally:
         server.stop()
     assert "purged 1 orphaned ingest(s)" in server.log()
+
+
+async def test_purging_forgets_ended_uploads_once_their_ids_have_expired(
+    client: Client, config: Config
+) -> None:
+    """An ended upload's row, which keeps its id from starting it anew, is kept only while
+    the id could."""
+    from sqlalchemy import select
+
+    from registry.db.models import upload_sessions
+    from registry.service.purge import purge_uploads
+    from registry.service.upload_locks import UploadLocks
+
+    started = await client.post("/v2/ended/blobs/uploads/")
+    assert (await client.delete(started.headers["Location"])).status == 204
+    db = Database(config.database_url)
+    store = FilesystemBlobStore(config.blob_root)
+    query = select(upload_sessions.c.id).where(upload_sessions.c.ended_at.is_not(None))
+    try:
+        await purge_uploads(db, store, UploadLocks(db), older_than=timedelta(hours=1))
+        async with db.read() as conn:
+            assert list((await conn.execute(query)).scalars()) == [
+                started.headers["Docker-Upload-UUID"]
+            ]
+        await purge_uploads(db, store, UploadLocks(db), older_than=timedelta(0))
+        async with db.read() as conn:
+            assert list((await conn.execute(query)).scalars()) == []
+    finally:
+        await db.dispose()

@@ -431,7 +431,8 @@ async def test_concurrent_pushes_across_two_workers(tmp_path: Path) -> None:
         db.execute(f"select count(*) from {table}").fetchone()[0]
         for table in ("repositories", "blobs", "repository_blobs", "manifests", "tags")
     ]
-    leftover_sessions = db.execute("select count(*) from upload_sessions").fetchone()[0]
+    open_sessions = "select count(*) from upload_sessions where ended_at is null"
+    leftover_sessions = db.execute(open_sessions).fetchone()[0]
     db.close()
     assert counts == [1, 2, 2, 1, 1]
     assert leftover_sessions == 0

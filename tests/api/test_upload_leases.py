@@ -32,6 +32,13 @@ async def _hold_as(db: Database, upload_id: str, holder: str | None, ttl: float 
     await db.transact(work)
 
 
+async def _started(client: Client, repo: str) -> str:
+    """A session with its row: a POST writes nothing, its first PATCH (even empty) does."""
+    location = (await client.post(f"/v2/{repo}/blobs/uploads/")).headers["Location"]
+    assert (await client.patch(location, data=b"")).status == 202
+    return str(location)
+
+
 async def _holder_of(db: Database, upload_id: str) -> str | None:
     async with db.read() as conn:
         query = select(upload_sessions.c.holder).where(upload_sessions.c.id == upload_id)
@@ -66,8 +73,7 @@ async def test_an_upload_held_elsewhere_is_busy_until_its_lease_expires(
 async def test_a_request_waits_for_one_that_is_finishing(client: Client, config: Config) -> None:
     """A client whose connection broke mid-chunk asks again while the server still finishes
     the cut-off request: the new request waits for it instead of failing."""
-    response = await client.post("/v2/waiting/blobs/uploads/")
-    location = response.headers["Location"]
+    location = await _started(client, "waiting")
     upload_id = location.rsplit("/", 1)[1]
     db = Database(config.database_url)
     try:
@@ -90,8 +96,7 @@ async def test_a_dead_process_of_this_machine_is_taken_over_at_once(
 ) -> None:
     """A crashed server restarted on the same machine resumes its uploads without waiting
     for the ttl: a holder whose PID (same boot, same PID namespace) has exited is dead."""
-    response = await client.post("/v2/restarted/blobs/uploads/")
-    location = response.headers["Location"]
+    location = await _started(client, "restarted")
     upload_id = location.rsplit("/", 1)[1]
     dead_pid = await _pid_of_finished_process()
     db = Database(config.database_url)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import ClientResponse
 
 from registry import Config
+from tests.api.conftest import ClientFactory
 from tests.api.oci import Client, digest_of, error_code, push_blob
 
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -396,3 +397,74 @@ async def test_purge_removes_abandoned_sessions_only(client: Client, config: Con
     assert (await client.get(old)).status == 404
     assert (await client.get(fresh)).status == 204
     assert not (config.blob_root / "ingest" / old.rsplit("/", 1)[1]).exists()
+
+
+async def _open_sessions(config: Config) -> int:
+    from sqlalchemy import func, select
+
+    from registry.db import Database
+    from registry.db.models import upload_sessions
+
+    db = Database(config.database_url)
+    try:
+        async with db.read() as conn:
+            query = select(func.count()).where(upload_sessions.c.ended_at.is_(None))
+            return int((await conn.execute(query)).scalar_one())
+    finally:
+        await db.dispose()
+
+
+async def test_starting_an_upload_writes_nothing_until_its_first_bytes(
+    client: Client, config: Config
+) -> None:
+    """A POST answers with a signed id and writes no row: the first PATCH writes it."""
+    location = await _start(client, "lazy/new")  # a repository that does not exist yet
+    assert await _open_sessions(config) == 0
+    status = await client.get(location)
+    assert (status.status, status.headers["Range"]) == (204, "0-0")
+    assert (await client.get("/v2/_catalog")).status == 200
+    assert "lazy/new" not in (await (await client.get("/v2/_catalog")).json())["repositories"]
+    assert (
+        await client.patch(location, data=b"ab", headers={"Content-Range": "0-1"})
+    ).status == 202
+    assert await _open_sessions(config) == 1
+    status = await client.get(location)
+    assert (status.status, status.headers["Range"]) == (204, "0-1")
+    done = await client.put(f"{location}?digest={digest_of(b'abc')}", data=b"c")
+    assert done.status == 201, await done.text()
+    assert await _open_sessions(config) == 0
+    assert await (await client.get(f"/v2/lazy/new/blobs/{digest_of(b'abc')}")).read() == b"abc"
+
+
+async def test_an_ended_upload_is_not_started_again(client: Client) -> None:
+    """The id of an upload completed or cancelled before it wrote a row stays unknown."""
+    data = b"whole in one put"
+    completed = await _start(client, "ended")
+    assert (await client.put(f"{completed}?digest={digest_of(data)}", data=data)).status == 201
+    cancelled = await _start(client, "ended")
+    assert (await client.delete(cancelled)).status == 204
+    for location in (completed, cancelled):
+        for method in ("GET", "PATCH", "PUT", "DELETE"):
+            response = await client.request(method, f"{location}?digest={digest_of(data)}")
+            assert response.status == 404, (location, method)
+            assert await error_code(response) == "BLOB_UPLOAD_UNKNOWN"
+
+
+async def test_an_unwritten_upload_expires_with_the_purging_age(
+    aiohttp_client: ClientFactory, config: Config
+) -> None:
+    import dataclasses
+
+    from registry import create_app
+    from registry.config import MaintenanceConfig, StorageConfig, UploadPurgingConfig
+
+    purging = UploadPurgingConfig(age=1.0)
+    storage = StorageConfig(maintenance=MaintenanceConfig(uploadpurging=purging))
+    client = await aiohttp_client(create_app(dataclasses.replace(config, storage=storage)))
+    location = await _start(client, "expiring")
+    assert (await client.get(location)).status == 204
+    await asyncio.sleep(2.1)  # the id's time is whole seconds
+    gone = await client.get(location)
+    assert gone.status == 404
+    assert await error_code(gone) == "BLOB_UPLOAD_UNKNOWN"
+    assert (await client.patch(location, data=b"late")).status == 404
