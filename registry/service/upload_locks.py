@@ -189,24 +189,36 @@ class Holding:
             "_expires": now + timedelta(seconds=self._locks._ttl),
         }
         start = self._start
-        if start is None or not await start(conn, key, first=True):
-            if self._repo is None:
-                taken = await conn.execute(_TAKE, key)
-            else:
-                taken = await conn.execute(_TAKE_IN_REPO, {**key, "_repo": self._repo})
-            if taken.rowcount != 1:
-                if self._repo is None:
-                    query = await conn.execute(_HOLDER, key)
-                else:
-                    query = await conn.execute(_HOLDER_IN_REPO, {**key, "_repo": self._repo})
-                holding: str | None = query.scalar_one_or_none()
-                # No open row: a session not started yet, or one that ended.
-                if holding is not None or start is None or not await start(conn, key, first=False):
-                    return holding
+        started = start is not None and await start(conn, key, first=True)
+        if not started and not await self._take_row(conn, key):
+            holding = await self._holder(conn, key)
+            # No open row: a session not started yet, or one that ended.
+            if holding is not None or start is None:
+                return holding
+            # Else it ended; or a request on another replica started it and made the
+            # repository, whose rows were not to be seen before waiting for them
+            # (PostgreSQL): then that request holds the session, or has just let go.
+            held = await start(conn, key, first=False) or await self._take_row(conn, key)
+            if not held:
+                return await self._holder(conn, key)
         session = (await conn.execute(_SESSION, key)).one()
         if self._also is not None:
             await self._also(conn)
         return UploadHold(self._id, holder, int(session.repository_id), session.state)
+
+    async def _take_row(self, conn: WriteConnection, key: dict[str, Any]) -> bool:
+        if self._repo is None:
+            taken = await conn.execute(_TAKE, key)
+        else:
+            taken = await conn.execute(_TAKE_IN_REPO, {**key, "_repo": self._repo})
+        return taken.rowcount == 1
+
+    async def _holder(self, conn: WriteConnection, key: dict[str, Any]) -> str | None:
+        if self._repo is None:
+            query = await conn.execute(_HOLDER, key)
+        else:
+            query = await conn.execute(_HOLDER_IN_REPO, {**key, "_repo": self._repo})
+        return query.scalar_one_or_none()  # type: ignore[no-any-return]
 
     def _release_dead(self, dead: str) -> Callable[[WriteConnection], Awaitable[object]]:
         key = {"_id": self._id, "_holder": dead}  # the dead one's hold only

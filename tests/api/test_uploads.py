@@ -371,6 +371,20 @@ async def test_concurrent_patches_at_one_offset_accept_exactly_one(client: Clien
     assert done.status == 201
 
 
+async def test_first_requests_of_a_session_in_a_new_repository_race_cleanly(
+    client: Client,
+) -> None:
+    """Two PATCHes of a session that has no row yet, in a repository not created yet, each
+    trying to start both: one writes, the other finds it taken (416), never unknown (404)."""
+    for attempt in range(12):
+        location = await _start(client, f"fresh/repo{attempt}")
+        chunks = [bytes([65 + n]) * 4096 for n in range(2)]
+        answers = await asyncio.gather(
+            *(client.patch(location, data=c, headers={"Content-Range": "0-4095"}) for c in chunks)
+        )
+        assert sorted(a.status for a in answers) == [202, 416], [a.status for a in answers]
+
+
 async def test_purge_removes_abandoned_sessions_only(client: Client, config: Config) -> None:
     from datetime import timedelta
 
