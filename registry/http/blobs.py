@@ -19,7 +19,9 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     blobs = request.app[BLOBS]
     route = proxied(request, name)
     if route is None:
-        info = await blobs.stat(name, digest)
+        # A GET also checks that the bytes are there; a HEAD answers from the database.
+        head = request.method == "HEAD"
+        info = await (blobs.linked(name, digest) if head else blobs.stat(name, digest))
     else:
         found = await _through_cache(request, route, digest)
         if isinstance(found, Listener):

@@ -12,7 +12,7 @@ from registry.db import Database, ReadConnection, WriteConnection
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
 from registry.quota import Quotas
-from registry.service.pins import link_existing_blob
+from registry.service.pins import LIVE, link_existing_blob
 from registry.service.repos import ensure_repository, repository_id
 from registry.webhooks import Outbox
 
@@ -23,6 +23,22 @@ _LINKED = (
     )
     .where(
         repositories.c.name == bindparam("repo"), repository_blobs.c.digest == bindparam("digest")
+    )
+)
+
+# A blob's size as linked in a repository: recorded when its bytes were published, and
+# its row is live (a collection deleting the bytes marks it first, once nothing links it).
+_LINKED_SIZE = (
+    select(blobs.c.size)
+    .select_from(
+        repository_blobs.join(
+            repositories, repositories.c.id == repository_blobs.c.repository_id
+        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+    )
+    .where(
+        repositories.c.name == bindparam("repo"),
+        repository_blobs.c.digest == bindparam("digest"),
+        blobs.c.state == LIVE,
     )
 )
 
@@ -61,6 +77,16 @@ class BlobService:
             return await self._store.stat(digest)  # the size, and proof the bytes are there
         except BlobNotFound:
             raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+
+    async def linked(self, repo: str, digest: Digest) -> BlobInfo:
+        """The blob as linked in `repo`, from the database alone (a HEAD: the bytes are not
+        read, and asking an S3 store would take a round trip); BLOB_UNKNOWN if not linked."""
+        async with self._db.read() as conn:
+            result = await conn.execute(_LINKED_SIZE, {"repo": repo, "digest": str(digest)})
+            size = result.scalar_one_or_none()
+        if size is None:
+            raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
+        return BlobInfo(digest, int(size))
 
     async def pulled(self, repo: str, info: BlobInfo) -> None:
         """A GET of the blob's bytes began (a pull event, for endpoints that want them)."""
