@@ -8,23 +8,13 @@ from pathlib import Path
 from sqlalchemy import bindparam, delete, select
 
 from blobstore import BlobInfo, BlobNotFound, BlobStore, BlobURLs, Digest, LocalBlobPaths
-from registry.db import Database, ReadConnection, WriteConnection
+from registry.db import Database, WriteConnection
 from registry.db.models import blobs, repositories, repository_blobs
 from registry.errcode import BLOB_UNKNOWN, UNSUPPORTED, RegistryError
 from registry.quota import Quotas
 from registry.service.pins import LIVE, link_existing_blob
 from registry.service.repos import ensure_repository, repository_id
 from registry.webhooks import Outbox
-
-_LINKED = (
-    select(repository_blobs.c.digest)
-    .select_from(
-        repository_blobs.join(repositories, repositories.c.id == repository_blobs.c.repository_id)
-    )
-    .where(
-        repositories.c.name == bindparam("repo"), repository_blobs.c.digest == bindparam("digest")
-    )
-)
 
 # A blob's size as linked in a repository: recorded when its bytes were published, and
 # its row is live (a collection deleting the bytes marks it first, once nothing links it).
@@ -41,11 +31,6 @@ _LINKED_SIZE = (
         blobs.c.state == LIVE,
     )
 )
-
-
-async def is_linked(conn: ReadConnection, repo: str, digest: Digest) -> bool:
-    result = await conn.execute(_LINKED, {"repo": repo, "digest": str(digest)})
-    return result.first() is not None
 
 
 class BlobService:
@@ -69,10 +54,7 @@ class BlobService:
 
     async def stat(self, repo: str, digest: Digest) -> BlobInfo:
         """The blob as linked in `repo`; BLOB_UNKNOWN if it is not linked or its bytes are gone."""
-        async with self._db.read() as conn:
-            linked = await is_linked(conn, repo, digest)
-        if not linked:
-            raise RegistryError(BLOB_UNKNOWN, detail={"digest": str(digest)})
+        await self.linked(repo, digest)
         try:
             return await self._store.stat(digest)  # the size, and proof the bytes are there
         except BlobNotFound:
