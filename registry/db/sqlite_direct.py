@@ -125,7 +125,9 @@ def _plan(statement: Executable, keys: tuple[str, ...] | None, dialect: Dialect)
                 raise _Unsupported("a column default that is neither a value nor a callable")
         else:
             bind = compiled.binds[name]
-            if (not bind.required and bind.value is not None) or bind.callable is not None:
+            # A value bound in the statement itself (None too: `.values(x=None)`), unless
+            # the parameters give one.
+            if not bind.required or bind.callable is not None:
                 constant = (bind.effective_value,)
         bound = processors.get(name)
         if bound is not None and not callable(bound):

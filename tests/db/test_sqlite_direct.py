@@ -210,6 +210,34 @@ async def test_errors_are_sqlalchemys_and_the_transaction_rolls_back(db: Databas
         assert (await conn.execute(_BY_NAME, {"name": "dup"})).first() is None
 
 
+async def test_a_null_set_in_the_statement_is_planned(db: Database) -> None:
+    # Ending an upload session sets columns to NULL in the statement itself (`.values(x=None)`):
+    # every push runs it, and it used to go through SQLAlchemy every time.
+    clear = (
+        update(upload_sessions)
+        .where(upload_sessions.c.id == bindparam("_id"))
+        .values(state=None, holder=None, updated_at=bindparam("_now"))
+    )
+    now = datetime(2026, 1, 2, 3, 4, 5)
+
+    async def work(conn: WriteConnection) -> list[tuple[bool, int]]:
+        await conn.execute(_NEW_REPO, {"name": "r"})
+        for n in range(3):
+            row = {"id": f"u{n}", "repository_id": 1, "state": b"s", "holder": "h"}
+            await conn.execute(_NEW_SESSION, row)
+        runs = []
+        for n in range(3):
+            result = await conn.execute(clear, {"_id": f"u{n}", "_now": now})
+            runs.append((isinstance(result, DirectResult), result.rowcount))
+        return runs
+
+    assert await db.transact(work) == [(False, 1), (True, 1), (True, 1)]
+    columns = upload_sessions.c
+    async with db.read() as conn:
+        rows = (await conn.execute(select(columns.state, columns.holder, columns.updated_at))).all()
+    assert [tuple(r) for r in rows] == [(None, None, now)] * 3
+
+
 async def test_what_a_plan_does_not_cover_still_runs(db: Database) -> None:
     async def work(conn: WriteConnection) -> None:
         await conn.execute(_NEW_REPO, [{"name": "a"}, {"name": "b"}])  # executemany
