@@ -48,6 +48,7 @@ from blobstore.errors import (
 )
 from blobstore.paths import blob_path
 from blobstore.protocol import BlobInfo
+from blobstore.publish_helper import PublishHelper
 from blobstore.upload_ids import UPLOAD_ID, new_upload_id
 
 _READ_CHUNK: Final = 1 << 20
@@ -62,6 +63,8 @@ _WRITEBACK_EVERY: Final = 8 << 20
 _WRITEBACK_SLOTS: Final = threading.BoundedSemaphore(2)  # per process; past that, skip
 # A small blob's file: written once, durable when the write returns (see _publish_new)
 _CREATE_SYNCED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_SYNC | os.O_CLOEXEC
+# The same, made durable afterwards by the publish helper
+_CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 @dataclass(slots=True)
@@ -73,8 +76,11 @@ class _HashState:
 class FilesystemBlobStore:
     """Blobs as files under `root`. Safe for many processes sharing one root."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, publish_helper: bool = False) -> None:
+        """`publish_helper`: publish small blobs through a helper process (see
+        blobstore.publish_helper), for a long-running server; `close` stops it."""
         self.root = Path(root)
+        self._publisher = PublishHelper() if publish_helper else None
         self._blobs = self.root / "blobs"
         self._ingest = self.root / "ingest"
         # `blob_path` and `_ingest_path` as strings, without pathlib's cost
@@ -83,6 +89,10 @@ class FilesystemBlobStore:
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._ingest.mkdir(parents=True, exist_ok=True)
         self._hash_states: OrderedDict[str, _HashState] = OrderedDict()
+
+    async def close(self) -> None:
+        if self._publisher is not None:
+            await self._publisher.close()
 
     # -- paths ---------------------------------------------------------------
 
@@ -297,7 +307,7 @@ class FilesystemUpload:
                     # Hashed as written (the usual case): only the syncs wait for the disk.
                     actual_size, actual = state.offset, expected
                     if size is None or size == actual_size:
-                        await self._publish_hashed(fd, expected)
+                        await self._publish_hashed(fd, expected, actual_size)
                 else:  # one thread hop for the lot
                     actual_size, actual = await asyncio.to_thread(
                         self._verify_and_publish, fd, expected, size, state
@@ -320,9 +330,9 @@ class FilesystemUpload:
         """Publish only if the size (when given) and the digest are right; returns both."""
         actual_size, actual = self._verify(fd, expected, state)
         if (size is None or size == actual_size) and actual == expected:
-            prepared = self._prepare_publish(fd, expected)
-            if prepared is not None:
-                target, directory = prepared
+            target = self._prepare_publish(fd, expected)
+            if target is not None:
+                directory = _open_directory(target)
                 try:
                     _sync_and_rename(fd, self._path, target, directory)
                 finally:
@@ -341,14 +351,19 @@ class FilesystemUpload:
         _hash_file_range(self._path, fresh, size)
         return size, Digest.from_hasher(fresh.hasher)
 
-    async def _publish_hashed(self, fd: int, digest: Digest) -> None:
+    async def _publish_hashed(self, fd: int, digest: Digest, size: int) -> None:
         """Publish, the quick metadata calls made inline and only the fsyncs and the rename in
-        a thread: every call a thread makes hands the GIL back and forth with the busy event
-        loop (futex waits and context switches, more than the calls themselves)."""
-        prepared = self._prepare_publish(fd, digest)
-        if prepared is None:
+        a thread, or the publish helper for a small blob: every call a thread makes hands the
+        GIL back and forth with the busy event loop (futex waits and context switches, more
+        than the calls themselves)."""
+        publisher = self._store._publisher
+        target = self._prepare_publish(fd, digest)
+        if target is None:
             return
-        target, directory = prepared
+        if publisher is not None and size < _INLINE_BYTES:
+            await self._published(publisher, target)
+            return
+        directory = _open_directory(target)
         try:
             await asyncio.to_thread(_sync_and_rename, fd, self._path, target, directory)
         finally:
@@ -358,9 +373,8 @@ class FilesystemUpload:
         self, expected: Digest, size: int | None, state: _HashState
     ) -> BlobInfo:
         """Commit an upload none of whose bytes reached the disk (a small blob in one request):
-        they are hashed here, and only a blob that is right and not stored yet gets a file,
-        created here as ingest files are, and written, synced and renamed into place by one
-        thread (see `_publish_new`)."""
+        they are hashed here, and only a blob that is right and not stored yet gets a file
+        (`_publish_new_file`)."""
         parts, total = self._pending, self._pending_size
         self._pending, self._pending_size = [], 0
         try:
@@ -372,21 +386,9 @@ class FilesystemUpload:
             actual = Digest.from_hasher(state.hasher)
             if actual != expected:
                 raise DigestMismatch(expected, actual)
-            prepared = self._target_directory(expected)
-            if prepared is not None:  # else stored already (a re-push): nothing to write
-                target, directory = prepared
-                try:
-                    fd = os.open(self._path, _CREATE_SYNCED, 0o444)
-                    try:
-                        await asyncio.to_thread(
-                            _publish_new, fd, parts, self._path, target, directory
-                        )
-                    finally:
-                        os.close(fd)
-                except FileNotFoundError:
-                    raise UploadNotFound(self._id) from None  # aborted through another handle
-                finally:
-                    os.close(directory)
+            target = self._new_target(expected)
+            if target is not None:  # else stored already (a re-push): nothing to write
+                await self._publish_new_file(parts, total, target)
         except FileExistsError:
             self._finish()  # another handle wrote to this upload meanwhile: not ours to discard
             raise UploadNotFound(self._id) from None
@@ -396,29 +398,61 @@ class FilesystemUpload:
         self._finish()
         return BlobInfo(expected, total)
 
-    def _prepare_publish(self, fd: int, digest: Digest) -> tuple[str, int] | None:
-        """The target's path and its directory, open; None, and the ingest file gone, when
-        the blob is stored already."""
-        prepared = self._target_directory(digest)
-        if prepared is None:
+    def _prepare_publish(self, fd: int, digest: Digest) -> str | None:
+        """The target's path, its directory made if need be; None, and the ingest file gone,
+        when the blob is stored already."""
+        target = self._new_target(digest)
+        if target is None:
             # Content-addressed: the stored copy is the same bytes (a re-push), so this one
             # needs neither a sync nor a rename.
             os.unlink(self._path)
             return None
         os.fchmod(fd, 0o444)
-        return prepared
+        return target
 
-    def _target_directory(self, digest: Digest) -> tuple[str, int] | None:
-        """The target's path and its directory, open; None when the blob is stored already."""
+    async def _publish_new_file(self, parts: list[bytes], size: int, target: str) -> None:
+        """Create the ingest file as ingest files are, write `parts` to it, and publish it:
+        through the publish helper when there is one and the blob is small, else written,
+        synced and renamed into place by one thread (see `_publish_new`)."""
+        publisher = self._store._publisher
+        if publisher is not None and size < _INLINE_BYTES:
+            fd = os.open(self._path, _CREATE, 0o444)
+            try:
+                _write_all(fd, parts)
+                if not _umask_keeps(0o444):
+                    os.fchmod(fd, 0o444)
+            finally:
+                os.close(fd)
+            await self._published(publisher, target)
+            return
+        directory = _open_directory(target)
+        try:
+            fd = os.open(self._path, _CREATE_SYNCED, 0o444)
+            try:
+                await asyncio.to_thread(_publish_new, fd, parts, self._path, target, directory)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            raise UploadNotFound(self._id) from None  # aborted through another handle
+        finally:
+            os.close(directory)
+
+    async def _published(self, publisher: PublishHelper, target: str) -> None:
+        try:
+            await publisher.publish(self._path, target)
+        except FileNotFoundError:
+            raise UploadNotFound(self._id) from None  # aborted through another handle
+
+    def _new_target(self, digest: Digest) -> str | None:
+        """The target's path, its directory made if need be; None when the blob is stored
+        already."""
         parent = f"{self._store._blobs_dir}/{digest.algorithm}/{digest.hex[:2]}"
         target = f"{parent}/{digest.hex}"
         if os.path.exists(target):
             return None
-        try:
-            return target, os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
+        if not os.path.isdir(parent):
             os.makedirs(parent, exist_ok=True)  # the first blob of this prefix
-            return target, os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+        return target
 
     async def close(self) -> None:
         try:
@@ -510,6 +544,11 @@ def _publish_new(fd: int, parts: list[bytes], path: str, target: str, directory:
         os.fchmod(fd, 0o444)
     os.replace(path, target)
     os.fsync(directory)
+
+
+def _open_directory(path: str) -> int:
+    """The directory that holds `path`, open (to fsync it)."""
+    return os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
 
 
 @functools.cache

@@ -10,18 +10,19 @@ from blobstore import BlobStore, FilesystemBlobStore
 from registry.config import Config, S3Config
 
 if TYPE_CHECKING:
-    from blobstore.s3 import S3Options
+    from blobstore.s3 import S3BlobStore, S3Options
 
 
 @contextlib.asynccontextmanager
 async def open_blobstore(config: Config) -> AsyncIterator[BlobStore]:
     """The store `config.storage` selects, closed (its connections released) on exit."""
+    store: FilesystemBlobStore | S3BlobStore
     if config.storage.driver != "s3":
-        yield FilesystemBlobStore(config.blob_root)
-        return
-    from blobstore.s3 import S3BlobStore  # aiobotocore only when S3 is configured
+        store = FilesystemBlobStore(config.blob_root, publish_helper=True)
+    else:
+        from blobstore.s3 import S3BlobStore  # aiobotocore only when S3 is configured
 
-    store = S3BlobStore(s3_options(config.storage.s3))
+        store = S3BlobStore(s3_options(config.storage.s3))
     try:
         yield store
     finally:

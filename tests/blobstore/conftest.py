@@ -33,6 +33,10 @@ def _filesystem(request: pytest.FixtureRequest, root: Path) -> BlobStore:
     return FilesystemBlobStore(root)
 
 
+def _filesystem_with_helper(request: pytest.FixtureRequest, root: Path) -> BlobStore:
+    return FilesystemBlobStore(root, publish_helper=True)  # as the registry opens it
+
+
 async def _filesystem_leftovers(store: BlobStore) -> list[str]:
     """Ingest files, plus anything under blobs/ that is not a committed blob's path."""
     assert isinstance(store, FilesystemBlobStore)
@@ -84,6 +88,10 @@ async def _s3_leftovers(store: BlobStore) -> list[str]:
 
 DRIVERS = [
     pytest.param(Driver("filesystem", _filesystem, _filesystem_leftovers), id="filesystem"),
+    pytest.param(
+        Driver("filesystem-helper", _filesystem_with_helper, _filesystem_leftovers),
+        id="filesystem-helper",
+    ),
     pytest.param(Driver("s3", _s3, _s3_leftovers), id="s3", marks=pytest.mark.s3),
 ]
 
@@ -104,7 +112,7 @@ class StoreUnderTest:
 
 
 async def close_store(store: BlobStore) -> None:
-    if isinstance(store, S3BlobStore):
+    if isinstance(store, S3BlobStore | FilesystemBlobStore):
         await store.close()
 
 

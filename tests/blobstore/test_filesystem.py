@@ -24,23 +24,28 @@ from blobstore import (
     SizeMismatch,
 )
 from tests.blobstore.test_conformance import put
+from tests.support.publish_helpers import gone_within, helpers_of
 
 _WRITER = """
 import asyncio, os, sys
-from blobstore import Digest, FilesystemBlobStore
+from blobstore import Digest, FilesystemBlobStore, new_upload_id
 
 async def main() -> None:
-    store = FilesystemBlobStore(sys.argv[1])
+    small = sys.argv[2] == "small"  # blobs of 4 KiB, 8 at a time, through the publish helper
+    store = FilesystemBlobStore(sys.argv[1], publish_helper=small)
     n = 0
     while True:
-        data = os.urandom(1 << 20) * 3 + n.to_bytes(8, "big")
-        upload = await store.begin()
-        for i in range(0, len(data), 1 << 19):
-            await upload.write(data[i:i + (1 << 19)])
-        await upload.commit(Digest.of(data), len(data))
+        blobs = [os.urandom(4096) for _ in range(8)] if small else [os.urandom(3 << 20)]
+        await asyncio.gather(*(put(store, data) for data in blobs))
         n += 1
         if n == 2:
             print("running", flush=True)
+
+async def put(store, data):
+    upload = await store.begin() if len(data) > 4096 else await store.open_upload(new_upload_id())
+    for i in range(0, len(data), 1 << 19):
+        await upload.write(data[i:i + (1 << 19)])
+    await upload.commit(Digest.of(data), len(data))
 
 asyncio.run(main())
 """
@@ -156,19 +161,26 @@ async def test_ingest_is_a_plain_file_named_by_the_upload_id(tmp_path: Path) -> 
     await (await store.resume(upload.id)).abort()
 
 
-def test_sigkill_during_uploads_leaves_only_whole_verified_blobs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sizes", ["big", "small"])
+def test_sigkill_during_uploads_leaves_only_whole_verified_blobs(
+    tmp_path: Path, sizes: str
+) -> None:
     root = tmp_path / "store"
     repo = Path(blobstore.__file__).resolve().parents[1]
     for delay in (0.05, 0.2, 0.45):
         child = subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(root)], cwd=repo, stdout=subprocess.PIPE
+            [sys.executable, "-c", _WRITER, str(root), sizes], cwd=repo, stdout=subprocess.PIPE
         )
         assert child.stdout is not None
         assert child.stdout.readline() == b"running\n"
+        helpers = helpers_of(child.pid)
+        assert len(helpers) == (sizes == "small")
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()
+        # Its helper finishes the batch in hand, and stops.
+        assert all(gone_within(pid, 10) for pid in helpers)
     blobs = [p for p in (root / "blobs").rglob("*") if p.is_file()]
     assert len(blobs) >= 6
     for path in blobs:
