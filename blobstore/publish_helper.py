@@ -26,6 +26,9 @@ _PROCESS: Final = str(Path(__file__).with_name("publish_helper_process.py"))
 _ANSWER: Final = struct.Struct("=i")
 _RECV: Final = 1 << 16
 _EXIT_WAIT: Final = 10.0  # seconds for the helper to finish its batch once told to stop
+# Helpers told to stop (their socket closed) that had not exited yet: reaped later, so that
+# none is left a zombie, nor its Popen collected while it runs.
+_STOPPING: list[subprocess.Popen[bytes]] = []
 
 
 class PublishHelperGone(OSError):
@@ -69,6 +72,7 @@ class _Channel:
     """One helper process, its socket, and the requests waiting for an answer (in order)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        _reap()
         self.loop = loop
         self._pid = os.getpid()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -155,7 +159,8 @@ class _Channel:
             answer = self._waiting.popleft()
             if not answer.done():
                 answer.set_exception(self._gone)
-        self.process.poll()  # reaped if it has exited
+        if self.process.poll() is None:
+            _STOPPING.append(self.process)
 
     def _close_socket(self) -> None:
         if self._pid == os.getpid() and not self.loop.is_closed():
@@ -164,9 +169,10 @@ class _Channel:
         self._sock.close()  # the helper reads the end of its requests, and stops
 
     def drop(self) -> None:
-        """Let go without waiting: a forked child's copy, or one of a closed event loop."""
+        """Let go without waiting: a forked child's copy, or one of another event loop."""
         if self._pid != os.getpid():
             self._sock.close()  # the parent's helper is the parent's to stop
+            self.process.poll()  # not this process's child: marked as done, never waited for
             return
         self._fail(None)
 
@@ -182,3 +188,8 @@ class _Channel:
                 self.process.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     await asyncio.to_thread(self.process.wait, _EXIT_WAIT)
+        _reap()
+
+
+def _reap() -> None:
+    _STOPPING[:] = [process for process in _STOPPING if process.poll() is None]

@@ -175,3 +175,24 @@ async def test_a_store_with_the_helper_publishes_small_blobs_through_it(tmp_path
     finally:
         await store.close()
     assert helpers_of(os.getpid()) == []
+
+
+def test_a_new_event_loop_gets_a_new_helper_and_the_old_one_stops(tmp_path: Path) -> None:
+    helper = PublishHelper()
+    pids = []
+
+    async def publish(name: str) -> None:
+        await helper.publish(_written(tmp_path, name, name.encode()), str(tmp_path / f"{name}2"))
+        pids.append(helper.pid)
+
+    asyncio.run(publish("a"))
+    asyncio.run(publish("b"))
+    asyncio.run(helper.close())
+    first, second = pids
+    assert first is not None
+    assert second is not None
+    assert first != second
+    assert gone_within(first, 10)
+    assert not running(second)
+    assert (tmp_path / "a2").read_bytes() == b"a"
+    assert (tmp_path / "b2").read_bytes() == b"b"
