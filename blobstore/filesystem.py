@@ -48,7 +48,7 @@ from blobstore.errors import (
 )
 from blobstore.paths import blob_path
 from blobstore.protocol import BlobInfo
-from blobstore.publish_helper import PublishHelper
+from blobstore.publish_helper import PublishHelper, PublishHelperGone
 from blobstore.upload_ids import UPLOAD_ID, new_upload_id
 
 _READ_CHUNK: Final = 1 << 20
@@ -439,7 +439,12 @@ class FilesystemUpload:
 
     async def _published(self, publisher: PublishHelper, target: str) -> None:
         try:
-            await publisher.publish(self._path, target)
+            try:
+                await publisher.publish(self._path, target)
+            except PublishHelperGone:
+                # It stopped before answering: whether it got to this file is unknown, so the
+                # publish is finished here, as without a helper.
+                await asyncio.to_thread(_publish_written, self._path, target)
         except FileNotFoundError:
             raise UploadNotFound(self._id) from None  # aborted through another handle
 
@@ -544,6 +549,28 @@ def _publish_new(fd: int, parts: list[bytes], path: str, target: str, directory:
         os.fchmod(fd, 0o444)
     os.replace(path, target)
     os.fsync(directory)
+
+
+def _publish_written(path: str, target: str) -> None:
+    """Publish the written file at `path` as `target` (fsync, rename, fsync of the directory),
+    or only make sure of the directory when `target` is there already (renamed, or published by
+    another upload of the same bytes, its data synced either way); FileNotFoundError: neither."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if not os.path.exists(target):
+            raise
+    else:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(path, target)
+    directory = _open_directory(target)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _open_directory(path: str) -> int:

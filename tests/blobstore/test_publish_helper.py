@@ -16,6 +16,7 @@ import pytest
 import blobstore
 from blobstore import Digest, FilesystemBlobStore
 from blobstore.publish_helper import PublishHelper, PublishHelperGone
+from tests.blobstore.test_conformance import put
 from tests.support.publish_helpers import gone_within, helpers_of, running
 
 _REPO = Path(blobstore.__file__).resolve().parents[1]
@@ -196,3 +197,26 @@ def test_a_new_event_loop_gets_a_new_helper_and_the_old_one_stops(tmp_path: Path
     assert not running(second)
     assert (tmp_path / "a2").read_bytes() == b"a"
     assert (tmp_path / "b2").read_bytes() == b"b"
+
+
+async def test_a_store_whose_helper_is_killed_mid_publish_still_publishes(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path, publish_helper=True)
+    try:
+        first = os.urandom(4096)
+        await put(store, first)
+        (pid,) = helpers_of(os.getpid())
+        os.kill(pid, signal.SIGSTOP)  # the next commit waits for it
+        data = os.urandom(4096)
+        pushing = asyncio.ensure_future(put(store, data))
+        await asyncio.sleep(0.05)
+        assert not pushing.done()
+        os.kill(pid, signal.SIGKILL)
+        info = await pushing  # finished without the helper
+        assert store.blob_path(info.digest).read_bytes() == data
+        assert gone_within(pid, 10)
+        again = await put(store, os.urandom(4096))  # and the next one has a new helper
+        assert store.blob_path(again.digest).exists()
+        assert len(helpers_of(os.getpid())) == 1
+        assert os.listdir(tmp_path / "ingest") == []
+    finally:
+        await store.close()
