@@ -560,17 +560,17 @@ def _publish_written(path: str, target: str) -> None:
     except FileNotFoundError:
         if not os.path.exists(target):
             raise
-    else:
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(path, target)
+        fd = None
     directory = _open_directory(target)
     try:
-        os.fsync(directory)
+        if fd is None:
+            os.fsync(directory)
+        else:
+            _sync_and_rename(fd, path, target, directory)
     finally:
         os.close(directory)
+        if fd is not None:
+            os.close(fd)
 
 
 def _open_directory(path: str) -> int:

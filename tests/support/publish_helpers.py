@@ -8,13 +8,19 @@ import time
 from pathlib import Path
 
 
+def _state_and_parent(pid: int | str) -> tuple[str, int] | None:
+    """The process's state letter and parent's pid, from /proc; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return fields[0], int(fields[1])
+
+
 def running(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
 
 
 def helpers_of(parent: int) -> list[int]:
@@ -23,12 +29,14 @@ def helpers_of(parent: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
+        process = _state_and_parent(entry)
+        if process is None or process[0] == "Z" or process[1] != parent:
+            continue
         try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
             command = Path(f"/proc/{entry}/cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if ppid == parent and b"publish_helper_process.py" in command and running(int(entry)):
+        if b"publish_helper_process.py" in command:
             found.append(int(entry))
     return found
 
