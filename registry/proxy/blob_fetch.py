@@ -4,7 +4,9 @@ meanwhile, verified against their digest before they are committed.
 A download runs in a task of its own (through `SingleFlight`, so once across processes): it
 writes to a blobstore ingest and hands each chunk to the listeners in this process. The last
 chunk is held back until the ingest's commit has verified the digest and size, so on a
-mismatch no listener gets the last byte, its response is cut short, and nothing is committed.
+mismatch no listener gets the last byte, its response is cut short, and nothing is committed;
+and until the blob is linked in the repository, so a client that has the whole blob finds it
+cached (and garbage collection sees the link) whatever it does next.
 A listener that falls behind by more than `LISTENER_BACKLOG` bytes is dropped from the live
 stream and reads the rest from the store once the blob is committed; so is one that joins
 after the first chunk went out, and one whose download runs in another process. A client
@@ -251,16 +253,18 @@ class CachedBlobs:
             await pin_blob(self._db, digest, size, upload.id)
             pinned = True
             info = await upload.commit(digest, size)
-            for chunk in last:
-                fetch.publish(chunk)
 
             async def work(conn: WriteConnection) -> None:
                 await link_blob(conn, await ensure_repository(conn, route.name), info)
                 await unpin_blob(conn, digest, upload.id)
 
-            await self._db.transact(work)
-            pinned = False
-            fetch.linked = True
+            try:
+                await self._db.transact(work)
+                pinned = False
+                fetch.linked = True
+            finally:  # the bytes are right and stored: the listeners get them, linked or not
+                for chunk in last:
+                    fetch.publish(chunk)
             log.info("cached blob %s (%d bytes) from %s", digest, size, route.upstream.url)
             return info
         except (DigestMismatch, SizeMismatch) as exc:

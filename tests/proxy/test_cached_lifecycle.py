@@ -40,7 +40,9 @@ async def test_retention_and_gc_treat_cached_content_as_local(
         response = await cache.get(f"/v2/up/life/app/manifests/{tag}")
         manifest = json.loads(await response.read())
         for descriptor in (manifest["config"], *manifest["layers"]):
-            assert (await cache.get(f"/v2/up/life/app/blobs/{descriptor['digest']}")).status == 200
+            blob = await cache.get(f"/v2/up/life/app/blobs/{descriptor['digest']}")
+            assert blob.status == 200
+            await blob.read()  # pulled whole: cached and linked by then
     await cache.app[PULLS].flush()
     async with db.read() as conn:  # pulls of cached manifests are recorded like any other
         assert len((await conn.execute(select(manifest_pulls))).all()) == 2
